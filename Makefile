@@ -1,0 +1,54 @@
+# The README's commands. Each target sets up what it needs by itself on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install test test-fast serve demo simulate bench synth lint clean
+
+help:
+	@echo "make demo    run the local stack, a simulated fleet and a rollout end to end"
+	@echo "make test    run the whole test suite (unit, functional, state machine, infra, e2e)"
+	@echo "make serve   run the local stack (fleetwave serve) in the foreground"
+	@echo "make bench   rollouts on simulated fleets of 10, 100 and 1,000 robots"
+	@echo "make synth   cdk synth offline (no AWS credentials, no docker)"
+	@echo "make lint    ruff"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[infra,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+node_modules/.bin/cdk: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not e2e and not infra"
+
+serve: $(STAMP)
+	$(VENV)/bin/fleetwave serve
+
+demo: $(STAMP)
+	$(VENV)/bin/fleetwave demo
+
+bench: $(STAMP)
+	$(PY) -m fleetwave.bench
+
+synth: $(STAMP) node_modules/.bin/cdk
+	npx --no-install cdk synth --quiet
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check functions src infra tests
+	$(VENV)/bin/ruff format --check functions src infra tests
+
+clean:
+	rm -rf $(VENV) cdk.out node_modules .pytest_cache

@@ -1,0 +1,78 @@
+"""Settings: one model, read once from the environment (house style #5)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    """Everything the runtime reads from its environment.
+
+    In AWS the CDK stack sets these on each function; locally `fleetwave serve` sets them in-process.
+    """
+
+    region: str = Field(default="us-east-1")
+    account_id: str = Field(default="123456789012")
+    partition: str = Field(default="aws")
+    table_name: str = Field(default="fleetwave")
+    idempotency_table_name: str = Field(default="fleetwave-idempotency")
+    state_machine_arn: str = Field(default="")
+    bundle_bucket: str = Field(default="")
+    event_bus_name: str = Field(default="default")
+    # "iot" publishes through the IoT data plane; "mqtt" through a broker at mqtt_url (local runtime).
+    channel: str = Field(default="iot")
+    iot_data_endpoint: str = Field(default="")
+    mqtt_url: str = Field(default="mqtt://127.0.0.1:1883")
+    # Multiplies every wait and timeout of the local runtime (FLEETWAVE_TIME_SCALE); 1 in AWS.
+    time_scale: float = Field(default=1.0, gt=0)
+    presigned_url_ttl_seconds: int = Field(default=3600, ge=60)
+    # Quotas. The original service's defaults were adjustable; Fleetwave is self-hosted, so they are settings.
+    max_fleets: int = Field(default=1000, ge=1)
+    max_concurrent_jobs: int = Field(default=100, ge=1)
+    max_versions_per_application: int = Field(default=40, ge=1)
+    retention_days: int = Field(default=90, ge=1)
+
+
+_ENV = {
+    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "account_id": ("FLEETWAVE_ACCOUNT_ID",),
+    "partition": ("FLEETWAVE_PARTITION",),
+    "table_name": ("FLEETWAVE_TABLE_NAME",),
+    "idempotency_table_name": ("FLEETWAVE_IDEMPOTENCY_TABLE_NAME",),
+    "state_machine_arn": ("FLEETWAVE_STATE_MACHINE_ARN",),
+    "bundle_bucket": ("FLEETWAVE_BUNDLE_BUCKET",),
+    "event_bus_name": ("FLEETWAVE_EVENT_BUS_NAME",),
+    "channel": ("FLEETWAVE_CHANNEL",),
+    "iot_data_endpoint": ("FLEETWAVE_IOT_DATA_ENDPOINT",),
+    "mqtt_url": ("FLEETWAVE_MQTT_URL",),
+    "time_scale": ("FLEETWAVE_TIME_SCALE",),
+    "presigned_url_ttl_seconds": ("FLEETWAVE_PRESIGNED_URL_TTL_SECONDS",),
+    "max_fleets": ("FLEETWAVE_MAX_FLEETS",),
+    "max_concurrent_jobs": ("FLEETWAVE_MAX_CONCURRENT_JOBS",),
+    "max_versions_per_application": ("FLEETWAVE_MAX_VERSIONS_PER_APPLICATION",),
+    "retention_days": ("FLEETWAVE_RETENTION_DAYS",),
+}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    for field, names in _ENV.items():
+        for name in names:
+            if env.get(name):
+                values[field] = env[name]
+                break
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests and the local runtime call `reset_settings()`."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()
