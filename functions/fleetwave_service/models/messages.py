@@ -1,0 +1,163 @@
+"""Robot protocol messages (docs/robot-protocol.md): versioned models shared by service and agent.
+
+Topics (QoS 1):
+- command: ``fleetwave/robots/{robotName}/deployment``, **retained**: the robot's latest desired deployment,
+  or an abort of the job it is running. A robot that was offline receives it when it subscribes.
+- status:  ``fleetwave/robots/{robotName}/status``: progress and outcome of one attempt of one job.
+
+The service trusts the robot name in the topic, never one in a payload. Sample payloads live in
+tests/samples/messages/ and both sides are checked against them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1"
+COMMAND_TOPIC = "fleetwave/robots/{robot}/deployment"
+STATUS_TOPIC = "fleetwave/robots/{robot}/status"
+COMMAND_TOPIC_FILTER = "fleetwave/robots/+/deployment"
+STATUS_TOPIC_FILTER = "fleetwave/robots/+/status"
+
+
+def command_topic(robot_name: str) -> str:
+    return COMMAND_TOPIC.format(robot=robot_name)
+
+
+def status_topic(robot_name: str) -> str:
+    return STATUS_TOPIC.format(robot=robot_name)
+
+
+def robot_from_topic(topic: str) -> str | None:
+    """The robot name a topic belongs to, or None when the topic is not a Fleetwave robot topic."""
+    parts = topic.split("/")
+    if len(parts) == 4 and parts[0] == "fleetwave" and parts[1] == "robots" and parts[2]:
+        return parts[2]
+    return None
+
+
+class ProgressStep(str, Enum):
+    """The steps a robot runs, in order (reference/robomaker-api.md)."""
+
+    VALIDATING = "Validating"
+    EXECUTING_DOWNLOAD_CONDITION = "ExecutingDownloadCondition"
+    DOWNLOADING_EXTRACTING = "DownloadingExtracting"
+    EXECUTING_PRE_LAUNCH = "ExecutingPreLaunch"
+    LAUNCHING = "Launching"
+    EXECUTING_POST_LAUNCH = "ExecutingPostLaunch"
+    FINISHED = "Finished"
+
+
+STEP_ORDER: dict[str, int] = {step.value: index for index, step in enumerate(ProgressStep)}
+
+
+class RobotReportStatus(str, Enum):
+    """What a robot says of its attempt: still working, done and in sync, or failed."""
+
+    DEPLOYING = "Deploying"
+    IN_SYNC = "InSync"
+    FAILED = "Failed"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    schemaVersion: Literal["1"] = SCHEMA_VERSION
+
+
+class Bundle(BaseModel):
+    """Where the robot downloads its application: a short-lived presigned URL for its architecture."""
+
+    url: str
+    etag: str | None = None
+    architecture: str
+    s3Bucket: str | None = None
+    s3Key: str | None = None
+
+
+class DownloadCondition(BaseModel):
+    url: str
+    etag: str | None = None
+
+
+class LaunchConfig(BaseModel):
+    packageName: str
+    launchFile: str
+    preLaunchFile: str | None = None
+    postLaunchFile: str | None = None
+    environmentVariables: dict[str, str] = Field(default_factory=dict)
+
+
+class ComponentSpec(BaseModel):
+    """A Greengrass-style component the robot runs (Greengrass front door)."""
+
+    componentVersion: str
+    configurationUpdate: dict | None = None
+    runWith: dict | None = None
+    recipe: dict | None = None
+    artifacts: list[Bundle] = Field(default_factory=list)
+
+
+class DeploymentCommand(_Message):
+    """Retained on the command topic: what the robot must run now."""
+
+    kind: Literal["deploy"] = "deploy"
+    jobId: str
+    attempt: int = Field(ge=1, description="Bumped each time the same robot is dispatched again")
+    application: str | None = None
+    applicationVersion: str | None = None
+    bundle: Bundle | None = None
+    launchConfig: LaunchConfig | None = None
+    downloadCondition: DownloadCondition | None = None
+    components: dict[str, ComponentSpec] | None = None
+    componentUpdatePolicy: dict | None = None
+    configurationValidationPolicy: dict | None = None
+    failureHandlingPolicy: Literal["ROLLBACK", "DO_NOTHING"] = "DO_NOTHING"
+    timeoutSeconds: float = Field(gt=0, description="Robot must report a terminal status within this")
+    deadline: float = Field(description="Epoch seconds after which the service counts the robot NoResponse")
+    issuedAt: float
+
+
+class AbortCommand(_Message):
+    """Replaces the retained command when a job is canceled or stopped: stop working on ``jobId``."""
+
+    kind: Literal["abort"] = "abort"
+    jobId: str
+    attempt: int = Field(ge=1)
+    reason: str = ""
+    issuedAt: float
+
+
+class ComponentResult(BaseModel):
+    status: Literal["SUCCEEDED", "FAILED", "ROLLED_BACK", "SKIPPED"]
+    version: str | None = None
+    reason: str | None = None
+
+
+class StatusReport(_Message):
+    """Published by the robot on its status topic, once per step and once at the end."""
+
+    jobId: str
+    attempt: int = Field(ge=1)
+    seq: int = Field(ge=0, description="Increases with every report of one attempt")
+    step: ProgressStep
+    status: RobotReportStatus
+    percentDone: float = Field(default=0.0, ge=0, le=100)
+    estimatedTimeRemainingSeconds: int | None = Field(default=None, ge=0)
+    failureCode: str | None = None
+    failureReason: str | None = Field(default=None, max_length=1024)
+    components: dict[str, ComponentResult] | None = None
+    sentAt: float
+
+
+def parse_command(payload: bytes | str) -> DeploymentCommand | AbortCommand:
+    """Parse a command-topic payload; raises pydantic.ValidationError on anything else."""
+    from pydantic import TypeAdapter
+
+    adapter: TypeAdapter[DeploymentCommand | AbortCommand] = TypeAdapter(
+        DeploymentCommand | AbortCommand
+    )
+    return adapter.validate_json(payload)
