@@ -11,10 +11,10 @@ tests/samples/messages/ and both sides are checked against them.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION = "1"
 COMMAND_TOPIC = "fleetwave/robots/{robot}/deployment"
@@ -39,7 +39,7 @@ def robot_from_topic(topic: str) -> str | None:
     return None
 
 
-class ProgressStep(str, Enum):
+class ProgressStep(StrEnum):
     """The steps a robot runs, in order (reference/robomaker-api.md)."""
 
     VALIDATING = "Validating"
@@ -54,12 +54,44 @@ class ProgressStep(str, Enum):
 STEP_ORDER: dict[str, int] = {step.value: index for index, step in enumerate(ProgressStep)}
 
 
-class RobotReportStatus(str, Enum):
+class RobotReportStatus(StrEnum):
     """What a robot says of its attempt: still working, done and in sync, or failed."""
 
     DEPLOYING = "Deploying"
     IN_SYNC = "InSync"
     FAILED = "Failed"
+
+
+class FailureCode(StrEnum):
+    """Why a robot deployment (or a job) failed: the reference's full enum, spelled as on the wire."""
+
+    RESOURCE_NOT_FOUND = "ResourceNotFound"
+    ENVIRONMENT_SETUP_ERROR = "EnvironmentSetupError"
+    ETAG_MISMATCH = "EtagMismatch"
+    FAILURE_THRESHOLD_BREACHED = "FailureThresholdBreached"
+    ROBOT_DEPLOYMENT_ABORTED = "RobotDeploymentAborted"
+    ROBOT_DEPLOYMENT_NO_RESPONSE = "RobotDeploymentNoResponse"
+    ROBOT_AGENT_CONNECTION_TIMEOUT = "RobotAgentConnectionTimeout"
+    GREENGRASS_DEPLOYMENT_FAILED = "GreengrassDeploymentFailed"
+    INVALID_GREENGRASS_GROUP = "InvalidGreengrassGroup"
+    MISSING_ROBOT_ARCHITECTURE = "MissingRobotArchitecture"
+    MISSING_ROBOT_APPLICATION_ARCHITECTURE = "MissingRobotApplicationArchitecture"
+    MISSING_ROBOT_DEPLOYMENT_RESOURCE = "MissingRobotDeploymentResource"
+    GREENGRASS_GROUP_VERSION_DOES_NOT_EXIST = "GreengrassGroupVersionDoesNotExist"
+    LAMBDA_DELETED = "LambdaDeleted"
+    EXTRACTING_BUNDLE_FAILURE = "ExtractingBundleFailure"
+    PRE_LAUNCH_FILE_FAILURE = "PreLaunchFileFailure"
+    POST_LAUNCH_FILE_FAILURE = "PostLaunchFileFailure"
+    BAD_PERMISSION_ERROR = "BadPermissionError"
+    DOWNLOAD_CONDITION_FAILED = "DownloadConditionFailed"
+    BAD_LAMBDA_ASSOCIATED = "BadLambdaAssociated"
+    INTERNAL_SERVER_ERROR = "InternalServerError"
+    ROBOT_APPLICATION_DOES_NOT_EXIST = "RobotApplicationDoesNotExist"
+    DEPLOYMENT_FLEET_DOES_NOT_EXIST = "DeploymentFleetDoesNotExist"
+    FLEET_DEPLOYMENT_TIMEOUT = "FleetDeploymentTimeout"
+
+
+FAILURE_CODES: frozenset[str] = frozenset(code.value for code in FailureCode)
 
 
 class _Message(BaseModel):
@@ -153,11 +185,11 @@ class StatusReport(_Message):
     sentAt: float
 
 
-def parse_command(payload: bytes | str) -> DeploymentCommand | AbortCommand:
-    """Parse a command-topic payload; raises pydantic.ValidationError on anything else."""
-    from pydantic import TypeAdapter
+# Built once: parse_command runs for every command every simulated robot receives.
+Command = DeploymentCommand | AbortCommand
+_COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 
-    adapter: TypeAdapter[DeploymentCommand | AbortCommand] = TypeAdapter(
-        DeploymentCommand | AbortCommand
-    )
-    return adapter.validate_json(payload)
+
+def parse_command(payload: bytes | str) -> Command:
+    """Parse a command-topic payload; raises pydantic.ValidationError on anything else."""
+    return _COMMAND_ADAPTER.validate_json(payload)
