@@ -1,0 +1,113 @@
+"""`fleetwave serve`: the local stack on one machine (no AWS account, no docker)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+DESCRIPTION = """\
+Run Fleetwave locally: moto in server mode holds DynamoDB, S3, IoT and Step Functions; the API is served
+at http://HOST:PORT/ (no stage segment) and verifies SigV4 for service execute-api, region us-east-1,
+account 123456789012, with the key pair FLEETWAVE_LOCAL_ACCESS_KEY_ID / FLEETWAVE_LOCAL_SECRET_ACCESS_KEY
+(default testing / testing). Upload robot-application bundles to the embedded AWS endpoint (bucket
+fleetwave-bundles). Prints one line with the endpoints when ready; stops cleanly on Ctrl-C or SIGTERM.
+"""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535 (0 picks a free one), not {value}")
+    return value
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"time scale must be a positive number, not {text}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the local stack (API, embedded AWS, MQTT broker)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=8787, help="API port (default: %(default)s)")
+    parser.add_argument(
+        "--aws-port",
+        type=_port,
+        default=8788,
+        help="embedded AWS endpoint port, for S3 uploads and AWS tools (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--mqtt-port", type=_port, default=1883, help="MQTT broker port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=None,
+        metavar="F",
+        help=(
+            "multiply every wait and timeout of the local runtime by F, e.g. 0.01 to rehearse a "
+            "60 s robot timeout in 0.6 s (env FLEETWAVE_TIME_SCALE; default 1)"
+        ),
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    time_scale = args.time_scale
+    if time_scale is None:
+        try:
+            time_scale = _time_scale(os.environ.get("FLEETWAVE_TIME_SCALE") or "1")
+        except argparse.ArgumentTypeError as error:
+            print(f"fleetwave serve: error: FLEETWAVE_TIME_SCALE: {error}", file=sys.stderr)
+            return 2
+
+    # Imported here: `fleetwave --help` should not pay for moto.
+    from fleetwave.local.runtime import LocalConfig, LocalRuntime, LocalRuntimeError
+
+    config = LocalConfig(
+        host=args.host,
+        port=args.port,
+        aws_port=args.aws_port,
+        mqtt_port=args.mqtt_port,
+        time_scale=time_scale,
+        access_key_id=os.environ.get("FLEETWAVE_LOCAL_ACCESS_KEY_ID") or "testing",
+        secret_access_key=os.environ.get("FLEETWAVE_LOCAL_SECRET_ACCESS_KEY") or "testing",
+    )
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    runtime = LocalRuntime(config)
+    try:
+        try:
+            runtime.start()
+        except LocalRuntimeError as error:
+            print(f"fleetwave serve: error: {error}", file=sys.stderr)
+            return 1
+        print(runtime.ready_line(), flush=True)
+        stopping.wait()
+        runtime.stop()
+        print("fleetwave serve: stopped", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
