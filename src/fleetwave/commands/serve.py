@@ -93,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     stopping = threading.Event()
 
     def request_stop(signum: int, frame: Any) -> None:
+        if stopping.is_set():
+            # A second Ctrl-C while shutting down means "now": skip the clean stop.
+            os._exit(130)
         stopping.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -22,6 +22,7 @@ from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from fleetwave.local.gateway import url_host
 from fleetwave.local.log import logger
 
 # Step Functions really executes the ASL; Lambda runs without docker (the adapter routes invokes in process).
@@ -63,8 +64,7 @@ class MotoAws:
     @property
     def url(self) -> str:
         """Where clients (and the in-process runtime) reach it."""
-        host = "127.0.0.1" if self._host in ("", "0.0.0.0", "::") else self._host
-        return f"http://{host}:{self.port}"
+        return f"http://{url_host(self._host)}:{self.port}"
 
     def start(self) -> None:
         # werkzeug logs every request at INFO; a rollout makes thousands of them.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import socket
 import threading
 import time
 import uuid
@@ -222,11 +223,12 @@ class ApiGateway:
 
     @property
     def url(self) -> str:
-        return f"http://{_display_host(self._host)}:{self.port}/"
+        return f"http://{url_host(self._host)}:{self.port}/"
 
     def start(self) -> None:
         """Bind and serve in a daemon thread. Raises OSError when the port cannot be bound."""
-        self._server = _Server((self._host, self._port), _make_request_handler(self))
+        server_class = _Server6 if ":" in self._host else _Server
+        self._server = server_class((self._host, self._port), _make_request_handler(self))
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="fleetwave-gateway", daemon=True
         )
@@ -275,8 +277,15 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def _display_host(host: str) -> str:
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def url_host(host: str) -> str:
+    """How a client on this machine writes the address a server bound to ``host`` in a URL."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:

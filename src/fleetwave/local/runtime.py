@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from fleetwave.local.aws import MotoAws
-from fleetwave.local.gateway import ApiGateway, GatewayIdentity, LambdaHandler
+from fleetwave.local.gateway import ApiGateway, GatewayIdentity, LambdaHandler, url_host
 from fleetwave.local.log import logger
 
 DEFAULT_PORT = 8787
@@ -86,7 +86,7 @@ class LocalConfig:
     @property
     def client_host(self) -> str:
         """The address to reach a server bound on ``host`` from this machine."""
-        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return url_host(self.host)
 
     @property
     def mqtt_url(self) -> str:
