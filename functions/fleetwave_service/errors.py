@@ -62,6 +62,13 @@ class InternalServerError(FleetwaveError):
     wire_name = "InternalServerException"
 
 
+class UnknownOperationError(FleetwaveError):
+    """No operation at this method and path."""
+
+    status = 404
+    wire_name = "UnknownOperationException"
+
+
 # --- Greengrass V2 front door (seed 002 and reference/greengrass-v2.md) ---------------------------
 
 

@@ -1,0 +1,353 @@
+"""The REST front door: API Gateway proxy events -> one logic call per operation -> wire response.
+
+RoboMaker operations are ``POST /<lowerCamelOperation>`` with a JSON body; tags live under
+``/tags/{resourceArn}``. Request bodies are validated by Powertools against the pydantic models (the
+seed's constraints); every error leaves through one map (errors.to_wire): status code,
+``x-amzn-ErrorType`` header and ``{"message": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from fleetwave_service.errors import (
+    FleetwaveError,
+    InternalServerError,
+    InvalidParameterError,
+    UnknownOperationError,
+    ValidationError,
+    to_wire,
+)
+from fleetwave_service.logic import applications, fleets, jobs, robots, tags
+from fleetwave_service.models.applications import (
+    CreateRobotApplicationRequest,
+    CreateRobotApplicationVersionRequest,
+    ListRobotApplicationsRequest,
+    ListRobotApplicationsResponse,
+    RobotApplicationResponse,
+    RobotApplicationVersionRequest,
+    TaggedRobotApplicationResponse,
+    UpdateRobotApplicationRequest,
+)
+from fleetwave_service.models.fleets import (
+    CreateFleetRequest,
+    CreateFleetResponse,
+    DescribeFleetResponse,
+    FleetRequest,
+    ListFleetsRequest,
+    ListFleetsResponse,
+)
+from fleetwave_service.models.jobs import (
+    CreateDeploymentJobRequest,
+    CreateDeploymentJobResponse,
+    DeploymentJob,
+    DescribeDeploymentJobResponse,
+    JobRequest,
+    ListDeploymentJobsRequest,
+    ListDeploymentJobsResponse,
+    SyncDeploymentJobRequest,
+)
+from fleetwave_service.models.robots import (
+    CreateRobotRequest,
+    CreateRobotResponse,
+    DescribeRobotResponse,
+    ListRobotsRequest,
+    ListRobotsResponse,
+    RobotMembershipRequest,
+    RobotMembershipResponse,
+    RobotRequest,
+)
+from fleetwave_service.models.tags import ListTagsForResourceResponse, TagResourceRequest
+from fleetwave_service.models.wire import Arn, EmptyResponse, TagKey
+
+logger = Logger(service="fleetwave")
+
+_GREEDY_PARAMETER = "<resourceArn>"
+
+
+class _RestResolver(APIGatewayRestResolver):
+    """A REST resolver whose trailing ``<resourceArn>`` also matches '/'.
+
+    ARNs contain slashes, and API Gateway passes the raw path to a ``{proxy+}`` resource, so
+    ``/tags/arn:aws:robomaker:...:robot/name/123`` must route to the tags operations whether or not the
+    client percent-encoded the ARN.
+    """
+
+    @staticmethod
+    def _compile_regex(rule: str, base_regex: str = "^{}$") -> re.Pattern[str]:
+        if rule.endswith("/" + _GREEDY_PARAMETER):
+            prefix = re.escape(rule[: -len(_GREEDY_PARAMETER)])
+            return re.compile(f"^{prefix}(?P<resourceArn>.+?)/*$")
+        return APIGatewayRestResolver._compile_regex(rule)
+
+
+app = _RestResolver(enable_validation=True, response_validation_error_http_code=500)
+
+ListBody = Body()  # list operations accept an absent body: every member is optional
+_ARN = TypeAdapter(Arn)
+
+
+# --- fleets ---------------------------------------------------------------------------------------
+
+
+@app.post("/createFleet")
+def create_fleet(body: CreateFleetRequest) -> CreateFleetResponse:
+    return fleets.create_fleet(body)
+
+
+@app.post("/deleteFleet")
+def delete_fleet(body: FleetRequest) -> EmptyResponse:
+    fleets.delete_fleet(body)
+    return EmptyResponse()
+
+
+@app.post("/describeFleet")
+def describe_fleet(body: FleetRequest) -> DescribeFleetResponse:
+    return fleets.describe_fleet(body)
+
+
+@app.post("/listFleets")
+def list_fleets(body: Annotated[ListFleetsRequest | None, ListBody] = None) -> ListFleetsResponse:
+    return fleets.list_fleets(body or ListFleetsRequest())
+
+
+# --- robots ---------------------------------------------------------------------------------------
+
+
+@app.post("/createRobot")
+def create_robot(body: CreateRobotRequest) -> CreateRobotResponse:
+    return robots.create_robot(body)
+
+
+@app.post("/deleteRobot")
+def delete_robot(body: RobotRequest) -> EmptyResponse:
+    robots.delete_robot(body)
+    return EmptyResponse()
+
+
+@app.post("/describeRobot")
+def describe_robot(body: RobotRequest) -> DescribeRobotResponse:
+    return robots.describe_robot(body)
+
+
+@app.post("/listRobots")
+def list_robots(body: Annotated[ListRobotsRequest | None, ListBody] = None) -> ListRobotsResponse:
+    return robots.list_robots(body or ListRobotsRequest())
+
+
+@app.post("/registerRobot")
+def register_robot(body: RobotMembershipRequest) -> RobotMembershipResponse:
+    return robots.register_robot(body)
+
+
+@app.post("/deregisterRobot")
+def deregister_robot(body: RobotMembershipRequest) -> RobotMembershipResponse:
+    return robots.deregister_robot(body)
+
+
+# --- robot applications ---------------------------------------------------------------------------
+
+
+@app.post("/createRobotApplication")
+def create_robot_application(body: CreateRobotApplicationRequest) -> TaggedRobotApplicationResponse:
+    return applications.create_robot_application(body)
+
+
+@app.post("/createRobotApplicationVersion")
+def create_robot_application_version(body: CreateRobotApplicationVersionRequest) -> RobotApplicationResponse:
+    return applications.create_robot_application_version(body)
+
+
+@app.post("/updateRobotApplication")
+def update_robot_application(body: UpdateRobotApplicationRequest) -> RobotApplicationResponse:
+    return applications.update_robot_application(body)
+
+
+@app.post("/describeRobotApplication")
+def describe_robot_application(body: RobotApplicationVersionRequest) -> TaggedRobotApplicationResponse:
+    return applications.describe_robot_application(body)
+
+
+@app.post("/listRobotApplications")
+def list_robot_applications(
+    body: Annotated[ListRobotApplicationsRequest | None, ListBody] = None,
+) -> ListRobotApplicationsResponse:
+    return applications.list_robot_applications(body or ListRobotApplicationsRequest())
+
+
+@app.post("/deleteRobotApplication")
+def delete_robot_application(body: RobotApplicationVersionRequest) -> EmptyResponse:
+    applications.delete_robot_application(body)
+    return EmptyResponse()
+
+
+# --- deployment jobs ------------------------------------------------------------------------------
+
+
+@app.post("/createDeploymentJob")
+def create_deployment_job(body: CreateDeploymentJobRequest) -> CreateDeploymentJobResponse:
+    return jobs.create_deployment_job(body)
+
+
+@app.post("/syncDeploymentJob")
+def sync_deployment_job(body: SyncDeploymentJobRequest) -> DeploymentJob:
+    return jobs.sync_deployment_job(body)
+
+
+@app.post("/describeDeploymentJob")
+def describe_deployment_job(body: JobRequest) -> DescribeDeploymentJobResponse:
+    return jobs.describe_deployment_job(body)
+
+
+@app.post("/listDeploymentJobs")
+def list_deployment_jobs(
+    body: Annotated[ListDeploymentJobsRequest | None, ListBody] = None,
+) -> ListDeploymentJobsResponse:
+    return jobs.list_deployment_jobs(body or ListDeploymentJobsRequest())
+
+
+@app.post("/cancelDeploymentJob")
+def cancel_deployment_job(body: JobRequest) -> EmptyResponse:
+    jobs.cancel_deployment_job(body)
+    return EmptyResponse()
+
+
+# --- tags -----------------------------------------------------------------------------------------
+
+
+def _resource_arn(raw: str) -> str:
+    # Percent-decoding is safe either way: an ARN never contains '%'.
+    arn = unquote(raw)
+    try:
+        return _ARN.validate_python(arn)
+    except PydanticValidationError as error:
+        raise InvalidParameterError(f"resourceArn: {arn} is not an ARN") from error
+
+
+@app.get("/tags/<resourceArn>")
+def list_tags_for_resource(resourceArn: str) -> ListTagsForResourceResponse:  # noqa: N803 - wire name
+    return tags.list_tags(_resource_arn(resourceArn))
+
+
+@app.post("/tags/<resourceArn>")
+def tag_resource(resourceArn: str, body: TagResourceRequest) -> EmptyResponse:  # noqa: N803
+    tags.tag_resource(_resource_arn(resourceArn), body.tags)
+    return EmptyResponse()
+
+
+@app.delete("/tags/<resourceArn>")
+def untag_resource(resourceArn: str, tagKeys: Annotated[list[TagKey], Query()]) -> EmptyResponse:  # noqa: N803
+    tags.untag_resource(_resource_arn(resourceArn), tagKeys)
+    return EmptyResponse()
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def _error_response(error: FleetwaveError) -> Response:
+    status, headers, body = to_wire(error)
+    return Response(
+        status_code=status, content_type="application/json", body=json.dumps(body), headers=headers
+    )
+
+
+@app.exception_handler(FleetwaveError)
+def _fleetwave_error(error: FleetwaveError) -> Response:
+    logger.info("request rejected", extra={"error": error.wire_name, "reason": error.message})
+    return _error_response(error)
+
+
+_FRIENDLY = {
+    "missing": "is required",
+    "json_invalid": "is not valid JSON",
+    "model_attributes_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "list_type": "must be a JSON array",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = [part for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    if error.get("type") == "json_invalid":
+        location = []
+    field = ""
+    for part in location:
+        if isinstance(part, int):
+            field += f"[{part}]"
+        elif part == "[key]":
+            field += " (key)"
+        else:
+            field += f".{part}" if field else str(part)
+    ctx = error.get("ctx") or {}
+    kind = error.get("type", "")
+    if kind == "greater_than_equal":
+        reason = f"must be at least {ctx.get('ge')}"
+    elif kind == "less_than_equal":
+        reason = f"must be at most {ctx.get('le')}"
+    elif kind == "string_pattern_mismatch":
+        reason = f"must match the pattern {ctx.get('pattern')}"
+    elif kind == "value_error":
+        reason = str(ctx.get("error") or error.get("msg", ""))
+    else:
+        reason = _FRIENDLY.get(kind) or str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+    return f"{field or 'request body'}: {reason}"
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response:
+    details = [_describe(item) for item in error.errors()]
+    message = "; ".join(dict.fromkeys(details))
+    # The Greengrass front door names its 400 ValidationException; RoboMaker's is InvalidParameterException.
+    is_greengrass = app.current_event.path.startswith("/greengrass/")
+    wire_error = ValidationError(message) if is_greengrass else InvalidParameterError(message)
+    logger.info("request rejected", extra={"error": wire_error.wire_name, "reason": message})
+    return _error_response(wire_error)
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_content_type(error: RequestUnsupportedContentType) -> Response:
+    return _fleetwave_error(InvalidParameterError("Content-Type: request bodies must be application/json"))
+
+
+@app.exception_handler(NotFoundError)
+def _unknown_operation(error: NotFoundError) -> Response:
+    event = app.current_event
+    return _fleetwave_error(UnknownOperationError(f"no operation at {event.http_method} {event.path}"))
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response:
+    # The traceback goes to the log only; the caller gets a generic message.
+    logger.exception("unexpected error")
+    return _error_response(InternalServerError("Fleetwave could not process the request; try again."))
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request_id = (event.get("requestContext") or {}).get("requestId")
+    logger.set_correlation_id(request_id)
+    response = app.resolve(event, context)
+    if request_id:
+        # botocore reads the request id of every response (and error) from this header.
+        if "multiValueHeaders" in response:
+            response["multiValueHeaders"]["x-amzn-RequestId"] = [request_id]
+        else:
+            response.setdefault("headers", {})["x-amzn-RequestId"] = request_id
+    return response

@@ -1,0 +1,266 @@
+"""Deployment jobs: create, sync, describe, list and cancel (seeds 000 and 001).
+
+Creating a job writes the job, its client request token and the fleet's job lock in one DynamoDB
+transaction (storage.jobs.create_with_lock), then starts the rollout. See docs/decisions.md for why this
+is not Powertools' idempotent_function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from fleetwave_service import ids
+from fleetwave_service.errors import (
+    ConcurrentDeploymentError,
+    IdempotentParameterMismatchError,
+    InternalServerError,
+    InvalidParameterError,
+    LimitExceededError,
+    ResourceNotFoundError,
+)
+from fleetwave_service.logic import listing, lookup, rollout_starter
+from fleetwave_service.logic.rollout_cancel import notify_rollout_canceled
+from fleetwave_service.models.jobs import (
+    DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS,
+    CreateDeploymentJobRequest,
+    CreateDeploymentJobResponse,
+    DeploymentJob,
+    DescribeDeploymentJobResponse,
+    JobRequest,
+    ListDeploymentJobsRequest,
+    ListDeploymentJobsResponse,
+    SyncDeploymentJobRequest,
+)
+from fleetwave_service.models.wire import ACTIVE_JOB_STATUSES, DeploymentStatus
+from fleetwave_service.settings import get_settings
+from fleetwave_service.storage import fleets, jobs, pagination
+from fleetwave_service.storage.dynamo import Row
+from fleetwave_service.storage.jobs import CreateOutcome
+
+logger = Logger(child=True)
+
+DEFAULT_PAGE_SIZE = 200
+_STATUSES = DeploymentStatus.__args__  # type: ignore[attr-defined]
+CREATE = "CreateDeploymentJob"
+SYNC = "SyncDeploymentJob"
+
+
+# --- create and sync ------------------------------------------------------------------------------
+
+
+def create_deployment_job(request: CreateDeploymentJobRequest) -> CreateDeploymentJobResponse:
+    request_hash = _request_hash(CREATE, request.model_dump(mode="json"))
+    replayed = _replay(request.clientRequestToken, request_hash)
+    if replayed is None:
+        fleet = lookup.fleet(request.fleet)
+        config = request.deploymentApplicationConfigs[0]
+        lookup.application_version(
+            config.application, config.applicationVersion, field="deploymentApplicationConfigs[0].application"
+        )
+        deployment_config = (
+            request.deploymentConfig.model_dump(mode="json") if request.deploymentConfig else {}
+        )
+        deployment_config.setdefault(
+            "robotDeploymentTimeoutInSeconds", DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS
+        )
+        job = _new_job(
+            fleet,
+            [config.model_dump(mode="json")],
+            deployment_config,
+            tags=request.tags or {},
+        )
+        replayed = _create_and_start(job, request.clientRequestToken, CREATE, request_hash)
+    return CreateDeploymentJobResponse.model_validate(replayed)
+
+
+def sync_deployment_job(request: SyncDeploymentJobRequest) -> DeploymentJob:
+    """A new job with the fleet's latest job's configuration, for the robots not InSync with it."""
+    request_hash = _request_hash(SYNC, request.model_dump(mode="json"))
+    replayed = _replay(request.clientRequestToken, request_hash)
+    if replayed is None:
+        fleet = lookup.fleet(request.fleet)
+        previous = jobs.latest_for_fleet(fleet["name"])
+        if previous is None:
+            raise InvalidParameterError(f"fleet: {fleet['name']} has no deployment to sync")
+        config = previous["deploymentApplicationConfigs"][0]
+        lookup.application_version(config["application"], config["applicationVersion"])
+        job = _new_job(
+            fleet,
+            previous["deploymentApplicationConfigs"],
+            previous.get("deploymentConfig") or {},
+            tags={},
+            syncOf=previous["id"],
+        )
+        replayed = _create_and_start(job, request.clientRequestToken, SYNC, request_hash)
+    return DeploymentJob.model_validate(replayed)
+
+
+def _request_hash(operation: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps({"operation": operation, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(token: str, request_hash: str) -> Row | None:
+    """The job an earlier identical request created with this token, or None if the token is unused."""
+    token_row = jobs.get_token(token)
+    if token_row is None:
+        return None
+    if token_row["requestHash"] != request_hash:
+        raise IdempotentParameterMismatchError(
+            "clientRequestToken: the token was already used for a different request"
+        )
+    job = jobs.get(token_row["jobId"])
+    if job is None:  # pragma: no cover - the token row expires with its job
+        return None
+    if job["status"] == "Pending":
+        # The first request may have died between storing the job and starting it; starting again is safe.
+        _start(job)
+        job = jobs.get(job["id"]) or job
+    return job
+
+
+def _new_job(
+    fleet: Row,
+    application_configs: list[dict[str, Any]],
+    deployment_config: dict[str, Any],
+    tags: dict[str, str],
+    syncOf: str | None = None,  # noqa: N803 - the stored attribute's name
+) -> Row:
+    created_at = ids.now()
+    job_id = ids.new_job_id()
+    return {
+        "id": job_id,
+        "arn": ids.deployment_job_arn(job_id),
+        "fleet": fleet["arn"],
+        "fleetName": fleet["name"],
+        "status": "Pending",
+        "createdAt": created_at,
+        "expiresAt": ids.expires_at(created_at),
+        "deploymentApplicationConfigs": application_configs,
+        "deploymentConfig": deployment_config,
+        "tags": tags,
+        "syncOf": syncOf,
+    }
+
+
+def _create_and_start(job: Row, token: str, operation: str, request_hash: str) -> Row:
+    limit = get_settings().max_concurrent_jobs
+    if fleets.count_active_jobs() >= limit:
+        raise LimitExceededError(f"this deployment allows at most {limit} concurrent deployment jobs")
+    job["clientRequestToken"] = token
+    token_row = {
+        "clientRequestToken": token,
+        "operation": operation,
+        "requestHash": request_hash,
+        "jobId": job["id"],
+        "createdAt": job["createdAt"],
+        "expiresAt": job["expiresAt"],
+    }
+    outcome = jobs.create_with_lock(job, token_row)
+    if outcome is CreateOutcome.TOKEN_TAKEN:
+        # An identical request got in first (both callers get its job), or a different one did (mismatch).
+        winner = _replay(token, request_hash)
+        if winner is None:  # pragma: no cover - the token row that blocked us is readable (consistent read)
+            raise InternalServerError("the request could not be completed; try again")
+        return winner
+    if outcome is CreateOutcome.FLEET_BUSY:
+        fleet = fleets.get(job["fleetName"])
+        if fleet is None or fleet["arn"] != job["fleet"]:
+            raise ResourceNotFoundError(f"fleet {job['fleet']} does not exist")
+        raise ConcurrentDeploymentError(
+            f"fleet {job['fleetName']} already has an active deployment job ({fleet.get('activeJobId')})"
+        )
+    logger.info("deployment job created", extra={"job_id": job["id"], "fleet": job["fleetName"]})
+    _start(job)
+    return job
+
+
+def _start(job: Row) -> None:
+    """Start the rollout; if that fails the job is Failed at once, never left Pending."""
+    try:
+        rollout_starter.start_rollout(job["id"])
+    except Exception as error:
+        logger.exception("rollout start failed", extra={"job_id": job["id"]})
+        reason = f"The rollout could not be started ({type(error).__name__})."
+        if jobs.update_status(
+            job["id"], "Failed", ("Pending",), failureCode="InternalServerError", failureReason=reason
+        ):
+            fleets.release_job_lock(job["fleetName"], job["id"], _last_deployment(job, "Failed"))
+        raise InternalServerError("the deployment job could not be started and is marked Failed") from error
+
+
+def _last_deployment(job: Row, status: str) -> dict[str, Any]:
+    return {
+        "lastDeploymentStatus": status,
+        "lastDeploymentJob": job["arn"],
+        "lastDeploymentTime": job["createdAt"],
+    }
+
+
+# --- read -----------------------------------------------------------------------------------------
+
+
+def describe_deployment_job(request: JobRequest) -> DescribeDeploymentJobResponse:
+    job = lookup.job(request.job)
+    return DescribeDeploymentJobResponse.model_validate(
+        dict(job, robotDeploymentSummary=jobs.robot_deployments(job["id"]))
+    )
+
+
+def list_deployment_jobs(request: ListDeploymentJobsRequest) -> ListDeploymentJobsResponse:
+    selected = listing.single_filter(request.filters, ["status", "fleetName"])
+    if selected and selected[0] == "status" and selected[1] not in _STATUSES:
+        raise InvalidParameterError(f"filters[0].values[0]: {selected[1]} is not a deployment job status")
+    scope = listing.token_scope("ListDeploymentJobs", selected)
+    rows, last = jobs.list_page(
+        request.maxResults or DEFAULT_PAGE_SIZE,
+        pagination.decode(request.nextToken, scope),
+        fleet_name=selected[1] if selected and selected[0] == "fleetName" else None,
+        status=selected[1] if selected and selected[0] == "status" else None,
+    )
+    return ListDeploymentJobsResponse(
+        deploymentJobs=[DeploymentJob.model_validate(row) for row in rows],
+        nextToken=pagination.encode(last, scope),
+    )
+
+
+# --- cancel ---------------------------------------------------------------------------------------
+
+
+def cancel_deployment_job(request: JobRequest) -> None:
+    """Pending/Preparing/InProgress -> Canceled; Canceled again is fine; Succeeded/Failed is a 400."""
+    _cancel(lookup.job(request.job))
+
+
+def cancel_for_fleet_deletion(fleet_name: str, job_id: str) -> None:
+    """Cancel the job that holds a fleet's lock; a lock left by a job that already ended is just released."""
+    job = jobs.get(job_id)
+    if job is None or job["status"] not in ACTIVE_JOB_STATUSES:
+        fleets.release_job_lock(fleet_name, job_id)
+        return
+    _cancel(job)
+
+
+def _cancel(job: Row) -> None:
+    while True:
+        if job["status"] == "Canceled":
+            return
+        if job["status"] not in ACTIVE_JOB_STATUSES:
+            raise InvalidParameterError(
+                f"job: deployment job {job['id']} is {job['status']}; only Pending, Preparing or InProgress "
+                "jobs can be canceled"
+            )
+        if jobs.update_status(job["id"], "Canceled", ACTIVE_JOB_STATUSES, finishedAt=ids.now()):
+            fleets.release_job_lock(job["fleetName"], job["id"], _last_deployment(job, "Canceled"))
+            notify_rollout_canceled(dict(job, status="Canceled"))
+            logger.info("deployment job canceled", extra={"job_id": job["id"]})
+            return
+        # The engine moved the job meanwhile: decide again on its current status.
+        current = jobs.get(job["id"])
+        if current is None:  # pragma: no cover - expired between two reads
+            raise ResourceNotFoundError(f"deployment job {job['arn']} does not exist")
+        job = current

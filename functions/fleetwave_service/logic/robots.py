@@ -1,0 +1,117 @@
+"""Robots: create, describe, list, delete, and membership of a fleet. A robot is also an IoT thing."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from fleetwave_service import ids
+from fleetwave_service.errors import InternalServerError, InvalidParameterError, ResourceAlreadyExistsError
+from fleetwave_service.logic import listing, lookup, registry_sync
+from fleetwave_service.models.robots import (
+    CreateRobotRequest,
+    CreateRobotResponse,
+    DescribeRobotResponse,
+    ListRobotsRequest,
+    ListRobotsResponse,
+    RobotMembershipRequest,
+    RobotMembershipResponse,
+    RobotRequest,
+    RobotSummary,
+)
+from fleetwave_service.models.wire import RobotStatus
+from fleetwave_service.storage import pagination, robots
+from fleetwave_service.storage.registry import get_registry
+
+logger = Logger(child=True)
+
+DEFAULT_PAGE_SIZE = 200
+_STATUSES = RobotStatus.__args__  # type: ignore[attr-defined]
+
+
+def create_robot(request: CreateRobotRequest) -> CreateRobotResponse:
+    registry_sync.check_name(request.name, "robot's IoT thing")
+    created_at = ids.now()
+    row = {
+        "name": request.name,
+        "arn": ids.robot_arn(request.name, ids.epoch_millis(created_at)),
+        "architecture": request.architecture,
+        "greengrassGroupId": request.greengrassGroupId,
+        "createdAt": created_at,
+        "status": "Available",
+        "tags": request.tags or {},
+    }
+    if not robots.create(row):
+        raise ResourceAlreadyExistsError(f"a robot named {request.name} already exists")
+    try:
+        get_registry().create_thing(request.name, request.architecture)
+    except Exception as error:
+        # The robot connects to IoT as its thing: without it the robot could never deploy.
+        logger.exception("thing creation failed", extra={"robot": request.name})
+        robots.delete(request.name)
+        raise InternalServerError("the robot could not be created; try again") from error
+    logger.info("robot created", extra={"robot": request.name})
+    return CreateRobotResponse.model_validate(row)
+
+
+def describe_robot(request: RobotRequest) -> DescribeRobotResponse:
+    return DescribeRobotResponse.model_validate(lookup.robot(request.robot))
+
+
+def list_robots(request: ListRobotsRequest) -> ListRobotsResponse:
+    selected = listing.single_filter(request.filters, ["status", "fleetName"])
+    if selected and selected[0] == "status" and selected[1] not in _STATUSES:
+        raise InvalidParameterError(f"filters[0].values[0]: {selected[1]} is not a robot status")
+    scope = listing.token_scope("ListRobots", selected)
+    rows, last = robots.list_page(
+        request.maxResults or DEFAULT_PAGE_SIZE,
+        pagination.decode(request.nextToken, scope),
+        fleet_name=selected[1] if selected and selected[0] == "fleetName" else None,
+        status=selected[1] if selected and selected[0] == "status" else None,
+    )
+    return ListRobotsResponse(
+        robots=[RobotSummary.model_validate(row) for row in rows],
+        nextToken=pagination.encode(last, scope),
+    )
+
+
+def delete_robot(request: RobotRequest) -> None:
+    """Allowed even during a deployment: the rollout treats a robot that is gone as one that failed."""
+    row = lookup.robot(request.robot)
+    robots.delete(row["name"])
+    registry = get_registry()
+    if row.get("fleetName"):
+        registry_sync.best_effort(registry.remove_thing_from_group, row["name"], row["fleetName"])
+    registry_sync.best_effort(registry.delete_thing, row["name"])
+    logger.info("robot deleted", extra={"robot": row["name"]})
+
+
+def register_robot(request: RobotMembershipRequest) -> RobotMembershipResponse:
+    """A robot belongs to at most one fleet; registering it again in the same fleet is a no-op."""
+    fleet = lookup.fleet(request.fleet)
+    robot = lookup.robot(request.robot)
+    response = RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])
+    if robot.get("fleetName") == fleet["name"]:
+        return response
+    if not robot.get("fleetName") and robots.register(
+        robot["name"], robot["arn"], fleet["name"], fleet["arn"]
+    ):
+        registry_sync.best_effort(get_registry().add_thing_to_group, robot["name"], fleet["name"])
+        logger.info("robot registered", extra={"robot": robot["name"], "fleet": fleet["name"]})
+        return response
+    # In another fleet, or registered by a concurrent request: the row now says which.
+    current = lookup.robot(request.robot)
+    if current.get("fleetName") == fleet["name"]:
+        return response
+    raise InvalidParameterError(
+        f"robot: {robot['name']} is registered in fleet {current.get('fleetName')}; deregister it there first"
+    )
+
+
+def deregister_robot(request: RobotMembershipRequest) -> RobotMembershipResponse:
+    fleet = lookup.fleet(request.fleet)
+    robot = lookup.robot(request.robot)
+    if not robots.deregister(robot["name"], fleet["name"]):
+        raise InvalidParameterError(f"robot: {robot['name']} is not registered in fleet {fleet['name']}")
+    registry_sync.best_effort(get_registry().remove_thing_from_group, robot["name"], fleet["name"])
+    logger.info("robot deregistered", extra={"robot": robot["name"], "fleet": fleet["name"]})
+    return RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])

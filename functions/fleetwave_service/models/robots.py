@@ -1,0 +1,80 @@
+"""Robot requests and responses (CreateRobot, DeleteRobot, DescribeRobot, ListRobots, Register/Deregister)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from fleetwave_service.models.wire import (
+    Architecture,
+    Arn,
+    Filters,
+    Id,
+    MaxResults,
+    Name,
+    PaginationToken,
+    RequestModel,
+    ResponseModel,
+    RobotStatus,
+    TagMap,
+)
+
+
+class CreateRobotRequest(RequestModel):
+    name: Name
+    architecture: Architecture
+    greengrassGroupId: Id
+    tags: TagMap | None = None
+
+
+class RobotRequest(RequestModel):
+    """DeleteRobot and DescribeRobot: the robot's ARN."""
+
+    robot: Arn
+
+
+class RobotMembershipRequest(RequestModel):
+    """RegisterRobot and DeregisterRobot."""
+
+    fleet: Arn
+    robot: Arn
+
+
+class ListRobotsRequest(RequestModel):
+    nextToken: PaginationToken | None = None
+    maxResults: MaxResults | None = None
+    filters: Filters | None = None
+
+
+class CreateRobotResponse(ResponseModel):
+    arn: str
+    name: str
+    createdAt: float
+    greengrassGroupId: str
+    architecture: Architecture
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class RobotSummary(ResponseModel):
+    arn: str
+    name: str
+    fleetArn: str | None = None
+    status: RobotStatus
+    greengrassGroupId: str | None = None
+    createdAt: float
+    architecture: Architecture
+    lastDeploymentJob: str | None = None
+    lastDeploymentTime: float | None = None
+
+
+class DescribeRobotResponse(RobotSummary):
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class ListRobotsResponse(ResponseModel):
+    robots: list[RobotSummary]
+    nextToken: str | None = None
+
+
+class RobotMembershipResponse(ResponseModel):
+    fleet: str
+    robot: str

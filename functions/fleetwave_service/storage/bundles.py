@@ -1,0 +1,39 @@
+"""The bundle store port: the S3 objects robot application sources point at."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from fleetwave_service.settings import get_settings
+
+_lock = threading.Lock()
+_client: Any = None
+
+
+def _s3() -> Any:
+    global _client
+    with _lock:
+        if _client is None:
+            _client = boto3.client("s3", region_name=get_settings().region)
+        return _client
+
+
+def reset() -> None:
+    global _client
+    with _lock:
+        _client = None
+
+
+def object_etag(bucket: str, key: str) -> str | None:
+    """The object's ETag without its quotes, or None when there is no such object."""
+    try:
+        response = _s3().head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+            return None
+        raise
+    return str(response["ETag"]).strip('"')

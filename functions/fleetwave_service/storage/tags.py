@@ -1,0 +1,50 @@
+"""Tags live on the resource's own row (``tags`` map); these update single keys of it atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from botocore.exceptions import ClientError
+
+from fleetwave_service.storage import dynamo
+
+
+def set_tags(key: tuple[str, str], arn: str, tags: dict[str, str]) -> bool:
+    """Add or overwrite ``tags``; False when the row is gone or now belongs to another ARN."""
+    if not tags:
+        return True
+    names = {f"#k{i}": tag for i, tag in enumerate(tags)}
+    params = {f"v{i}": value for i, value in enumerate(tags.values())}
+    return _update(
+        key,
+        arn,
+        "SET " + ", ".join(f"tags.#k{i} = :v{i}" for i in range(len(tags))),
+        names,
+        params,
+    )
+
+
+def remove_tags(key: tuple[str, str], arn: str, tag_keys: Iterable[str]) -> bool:
+    names = {f"#k{i}": tag for i, tag in enumerate(dict.fromkeys(tag_keys))}
+    if not names:
+        return True
+    return _update(key, arn, "REMOVE " + ", ".join(f"tags.{name}" for name in names), names, {})
+
+
+def _update(
+    key: tuple[str, str], arn: str, expression: str, names: dict[str, str], params: dict[str, str]
+) -> bool:
+    try:
+        dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=dynamo.key(*key),
+            UpdateExpression=expression,
+            ConditionExpression="arn = :arn",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=dynamo.values(arn=arn, **params),
+        )
+    except ClientError as error:
+        if dynamo.is_condition_failure(error):
+            return False
+        raise
+    return True

@@ -1,0 +1,70 @@
+"""Shared fixtures (generic; suites add their own in their own conftest.py).
+
+- ``aws``  moto in-process (``mock_aws``) with Fleetwave's tables created and every cached AWS client of
+           the service reset, so each test starts from empty AWS. Yields a ``boto3.Session``.
+- ``api``  the REST front door Lambda (``handlers.api.lambda_handler``) driven with API Gateway proxy
+           events: ``api.call("createFleet", {...})`` -> ApiResponse(status, headers, json).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from fakes.api_events import HandlerApi
+from fakes.moto_atomic import serialized_dynamodb
+from moto import mock_aws
+
+TEST_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "FLEETWAVE_ACCOUNT_ID": "123456789012",
+    "FLEETWAVE_TABLE_NAME": "fleetwave-test",
+    "FLEETWAVE_IDEMPOTENCY_TABLE_NAME": "fleetwave-test-idempotency",
+    "POWERTOOLS_SERVICE_NAME": "fleetwave",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+def reset_service_clients() -> None:
+    """Forget settings and every lazily created client of the service (they bind to the environment)."""
+    from fleetwave_service.logic import rollout_starter
+    from fleetwave_service.settings import reset_settings
+    from fleetwave_service.storage import bundles, dynamo, registry
+
+    reset_settings()
+    dynamo.reset()
+    bundles.reset()
+    rollout_starter.reset()
+    registry.set_registry(None)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
+    for name, value in TEST_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    # Never reach a real or local endpoint from an in-process test.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("FLEETWAVE_STATE_MACHINE_ARN", raising=False)
+    reset_service_clients()
+    with mock_aws(), serialized_dynamodb():
+        from fleetwave_service.settings import get_settings
+        from fleetwave_service.storage.schema import create_tables
+
+        settings = get_settings()
+        session = boto3.Session(region_name=settings.region)
+        create_tables(session.client("dynamodb"), settings.table_name, settings.idempotency_table_name)
+        yield session
+    reset_service_clients()
+
+
+@pytest.fixture
+def api(aws: boto3.Session) -> HandlerApi:
+    from fleetwave_service.handlers.api import lambda_handler
+
+    return HandlerApi(lambda_handler)

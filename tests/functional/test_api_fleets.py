@@ -1,0 +1,238 @@
+"""Fleets through the REST front door: handler -> logic -> DynamoDB and IoT (moto)."""
+
+from __future__ import annotations
+
+import pytest
+from fleetwave_service import ids
+
+
+def create_fleet(api, name="warehouse", **extra):
+    response = api.call("createFleet", {"name": name, **extra})
+    assert response.status == 200, response.json
+    return response.json
+
+
+def create_robot(api, name="robot-1", architecture="X86_64"):
+    response = api.call(
+        "createRobot", {"name": name, "architecture": architecture, "greengrassGroupId": "gg-1"}
+    )
+    assert response.status == 200, response.json
+    return response.json
+
+
+def test_create_fleet_returns_the_new_fleet(api, monkeypatch):
+    # Given a clock
+    monkeypatch.setattr(ids, "now", lambda: 1_700_000_000.25)
+
+    # When a fleet is created with tags
+    response = api.call("createFleet", {"name": "warehouse", "tags": {"team": "ops"}})
+
+    # Then the response is the original's shape, with an ARN carrying the creation time in millis
+    assert response.status == 200
+    assert response.json == {
+        "arn": "arn:aws:robomaker:us-east-1:123456789012:deployment-fleet/warehouse/1700000000250",
+        "name": "warehouse",
+        "createdAt": 1_700_000_000.25,
+        "tags": {"team": "ops"},
+    }
+
+
+def test_create_fleet_creates_its_thing_group(api, aws):
+    # When a fleet is created
+    create_fleet(api, "warehouse")
+
+    # Then IoT has a thing group of the same name
+    group = aws.client("iot").describe_thing_group(thingGroupName="warehouse")
+    assert group["thingGroupName"] == "warehouse"
+
+
+def test_create_fleet_with_a_taken_name_is_rejected(api):
+    # Given a fleet
+    create_fleet(api, "warehouse")
+
+    # When another fleet of that name is created
+    response = api.call("createFleet", {"name": "warehouse"})
+
+    # Then it is a ResourceAlreadyExistsException
+    assert response.status == 400
+    assert response.error_type == "ResourceAlreadyExistsException"
+
+
+def test_create_fleet_beyond_the_fleet_quota_is_rejected(api, monkeypatch):
+    # Given a deployment that allows one fleet, and that fleet
+    monkeypatch.setenv("FLEETWAVE_MAX_FLEETS", "1")
+    from fleetwave_service.settings import reset_settings
+
+    reset_settings()
+    create_fleet(api, "first")
+
+    # When a second fleet is created
+    response = api.call("createFleet", {"name": "second"})
+
+    # Then it is a LimitExceededException
+    assert (response.status, response.error_type) == (400, "LimitExceededException")
+
+
+def test_create_fleet_with_a_name_longer_than_iot_allows_is_rejected(api):
+    # When a fleet's name is longer than an IoT thing group name may be
+    response = api.call("createFleet", {"name": "f" * 129})
+
+    # Then the request is rejected naming the field, and nothing is created
+    assert (response.status, response.error_type) == (400, "InvalidParameterException")
+    assert response.message.startswith("name:")
+    assert api.call("listFleets").json["fleetDetails"] == []
+
+
+def test_describe_fleet_shows_its_robots(api):
+    # Given a fleet with one registered robot and one robot elsewhere
+    fleet = create_fleet(api, "warehouse")
+    member = create_robot(api, "member")
+    create_robot(api, "loner")
+    assert api.call("registerRobot", {"fleet": fleet["arn"], "robot": member["arn"]}).status == 200
+
+    # When the fleet is described
+    response = api.call("describeFleet", {"fleet": fleet["arn"]})
+
+    # Then it lists only its own robot, in the original's shape, without absent fields
+    assert response.status == 200
+    assert response.json == {
+        "name": "warehouse",
+        "arn": fleet["arn"],
+        "createdAt": fleet["createdAt"],
+        "robots": [
+            {
+                "arn": member["arn"],
+                "name": "member",
+                "fleetArn": fleet["arn"],
+                "status": "Registered",
+                "greengrassGroupId": "gg-1",
+                "createdAt": member["createdAt"],
+                "architecture": "X86_64",
+            }
+        ],
+        "tags": {},
+    }
+
+
+def test_describe_fleet_of_an_unknown_arn_is_not_found(api):
+    # Given a fleet, deleted and re-created under the same name (so with a new ARN)
+    old = create_fleet(api, "warehouse")
+    assert api.call("deleteFleet", {"fleet": old["arn"]}).status == 200
+    create_fleet(api, "warehouse")
+
+    # When the old ARN is described
+    response = api.call("describeFleet", {"fleet": old["arn"]})
+
+    # Then it is not found
+    assert (response.status, response.error_type) == (400, "ResourceNotFoundException")
+
+
+def test_describe_fleet_with_a_robot_arn_is_an_invalid_parameter(api):
+    robot = create_robot(api)
+
+    response = api.call("describeFleet", {"fleet": robot["arn"]})
+
+    assert (response.status, response.error_type) == (400, "InvalidParameterException")
+    assert response.message.startswith("fleet:")
+
+
+def test_list_fleets_pages_through_every_fleet(api):
+    # Given five fleets
+    for index in range(5):
+        create_fleet(api, f"fleet-{index}")
+
+    # When they are listed two at a time
+    names, token, pages = [], None, 0
+    while True:
+        body = {"maxResults": 2, **({"nextToken": token} if token else {})}
+        response = api.call("listFleets", body)
+        assert response.status == 200
+        names += [fleet["name"] for fleet in response.json["fleetDetails"]]
+        pages += 1
+        token = response.json.get("nextToken")
+        if not token:
+            break
+
+    # Then every fleet appears once, in name order
+    assert names == [f"fleet-{index}" for index in range(5)]
+    assert pages >= 3
+
+
+def test_list_fleets_filters_by_exact_name(api):
+    create_fleet(api, "alpha")
+    create_fleet(api, "alphabet")
+
+    response = api.call("listFleets", {"filters": [{"name": "name", "values": ["alpha"]}]})
+
+    assert [fleet["name"] for fleet in response.json["fleetDetails"]] == ["alpha"]
+    assert "nextToken" not in response.json
+
+
+def test_list_fleets_accepts_an_absent_body(api):
+    create_fleet(api, "alpha")
+
+    response = api.request("POST", "/listFleets", None)
+
+    assert response.status == 200
+    assert [fleet["name"] for fleet in response.json["fleetDetails"]] == ["alpha"]
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["garbage", "eyJwayI6eyJTIjoiRkxFRVQjeCJ9fQ.forged", "a" * 2048],
+    ids=["garbled", "forged-signature", "long"],
+)
+def test_list_fleets_with_a_token_it_did_not_issue_is_an_invalid_parameter(api, token):
+    create_fleet(api, "alpha")
+
+    response = api.call("listFleets", {"nextToken": token})
+
+    assert (response.status, response.error_type) == (400, "InvalidParameterException")
+    assert "nextToken" in response.message
+
+
+def test_list_fleets_rejects_a_token_from_another_listing(api):
+    # Given a token issued by an unfiltered ListRobots
+    for index in range(3):
+        create_robot(api, f"robot-{index}")
+    token = api.call("listRobots", {"maxResults": 1}).json["nextToken"]
+
+    # When it is replayed against ListFleets
+    response = api.call("listFleets", {"nextToken": token})
+
+    # Then it is refused
+    assert (response.status, response.error_type) == (400, "InvalidParameterException")
+
+
+def test_list_fleets_with_an_unsupported_filter_is_an_invalid_parameter(api):
+    response = api.call("listFleets", {"filters": [{"name": "status", "values": ["x"]}]})
+
+    assert (response.status, response.error_type) == (400, "InvalidParameterException")
+    assert response.message.startswith("filters[0].name:")
+
+
+def test_delete_fleet_deregisters_its_robots_and_removes_it(api, aws):
+    # Given a fleet with a registered robot
+    fleet = create_fleet(api, "warehouse")
+    robot = create_robot(api, "member")
+    api.call("registerRobot", {"fleet": fleet["arn"], "robot": robot["arn"]})
+
+    # When the fleet is deleted
+    response = api.call("deleteFleet", {"fleet": fleet["arn"]})
+
+    # Then it is gone, its robot is Available again, and its thing group is gone
+    assert (response.status, response.json) == (200, {})
+    assert api.call("describeFleet", {"fleet": fleet["arn"]}).error_type == "ResourceNotFoundException"
+    described = api.call("describeRobot", {"robot": robot["arn"]}).json
+    assert described["status"] == "Available"
+    assert "fleetArn" not in described
+    groups = aws.client("iot").list_thing_groups()["thingGroups"]
+    assert [group["groupName"] for group in groups] == []
+
+
+def test_delete_fleet_of_an_unknown_fleet_is_not_found(api):
+    arn = "arn:aws:robomaker:us-east-1:123456789012:deployment-fleet/ghost/1"
+
+    response = api.call("deleteFleet", {"fleet": arn})
+
+    assert (response.status, response.error_type) == (400, "ResourceNotFoundException")
