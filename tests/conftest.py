@@ -2,6 +2,7 @@
 
 - ``aws``  moto in-process (``mock_aws``) with Fleetwave's tables created and every cached AWS client of
            the service reset, so each test starts from empty AWS. Yields a ``boto3.Session``.
+- ``given`` RoboMaker resources made through ``api`` (fakes/robomaker.py): ``given.fleet("warehouse")``.
 - ``api``  the REST front door Lambda (``handlers.api.lambda_handler``) driven with API Gateway proxy
            events: ``api.call("createFleet", {...})`` -> ApiResponse(status, headers, json).
 """
@@ -14,6 +15,7 @@ import boto3
 import pytest
 from fakes.api_events import HandlerApi
 from fakes.moto_atomic import serialized_dynamodb
+from fakes.robomaker import Given
 from moto import mock_aws
 
 TEST_ENVIRONMENT = {
@@ -33,11 +35,13 @@ TEST_ENVIRONMENT = {
 
 def reset_service_clients() -> None:
     """Forget settings and every lazily created client of the service (they bind to the environment)."""
+    from fleetwave_service.channels import reset_channel
     from fleetwave_service.logic import rollout_starter
     from fleetwave_service.settings import reset_settings
     from fleetwave_service.storage import bundles, dynamo, registry
 
     reset_settings()
+    reset_channel()
     dynamo.reset()
     bundles.reset()
     rollout_starter.reset()
@@ -68,3 +72,8 @@ def api(aws: boto3.Session) -> HandlerApi:
     from fleetwave_service.handlers.api import lambda_handler
 
     return HandlerApi(lambda_handler)
+
+
+@pytest.fixture
+def given(api: HandlerApi, aws: boto3.Session) -> Given:
+    return Given(api, aws)

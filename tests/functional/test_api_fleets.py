@@ -6,20 +6,6 @@ import pytest
 from fleetwave_service import ids
 
 
-def create_fleet(api, name="warehouse", **extra):
-    response = api.call("createFleet", {"name": name, **extra})
-    assert response.status == 200, response.json
-    return response.json
-
-
-def create_robot(api, name="robot-1", architecture="X86_64"):
-    response = api.call(
-        "createRobot", {"name": name, "architecture": architecture, "greengrassGroupId": "gg-1"}
-    )
-    assert response.status == 200, response.json
-    return response.json
-
-
 def test_create_fleet_returns_the_new_fleet(api, monkeypatch):
     # Given a clock
     monkeypatch.setattr(ids, "now", lambda: 1_700_000_000.25)
@@ -37,18 +23,18 @@ def test_create_fleet_returns_the_new_fleet(api, monkeypatch):
     }
 
 
-def test_create_fleet_creates_its_thing_group(api, aws):
+def test_create_fleet_creates_its_thing_group(given, api, aws):
     # When a fleet is created
-    create_fleet(api, "warehouse")
+    given.fleet("warehouse")
 
     # Then IoT has a thing group of the same name
     group = aws.client("iot").describe_thing_group(thingGroupName="warehouse")
     assert group["thingGroupName"] == "warehouse"
 
 
-def test_create_fleet_with_a_taken_name_is_rejected(api):
+def test_create_fleet_with_a_taken_name_is_rejected(given, api):
     # Given a fleet
-    create_fleet(api, "warehouse")
+    given.fleet("warehouse")
 
     # When another fleet of that name is created
     response = api.call("createFleet", {"name": "warehouse"})
@@ -58,13 +44,13 @@ def test_create_fleet_with_a_taken_name_is_rejected(api):
     assert response.error_type == "ResourceAlreadyExistsException"
 
 
-def test_create_fleet_beyond_the_fleet_quota_is_rejected(api, monkeypatch):
+def test_create_fleet_beyond_the_fleet_quota_is_rejected(given, api, monkeypatch):
     # Given a deployment that allows one fleet, and that fleet
     monkeypatch.setenv("FLEETWAVE_MAX_FLEETS", "1")
     from fleetwave_service.settings import reset_settings
 
     reset_settings()
-    create_fleet(api, "first")
+    given.fleet("first")
 
     # When a second fleet is created
     response = api.call("createFleet", {"name": "second"})
@@ -83,11 +69,11 @@ def test_create_fleet_with_a_name_longer_than_iot_allows_is_rejected(api):
     assert api.call("listFleets").json["fleetDetails"] == []
 
 
-def test_describe_fleet_shows_its_robots(api):
+def test_describe_fleet_shows_its_robots(given, api):
     # Given a fleet with one registered robot and one robot elsewhere
-    fleet = create_fleet(api, "warehouse")
-    member = create_robot(api, "member")
-    create_robot(api, "loner")
+    fleet = given.fleet("warehouse")
+    member = given.robot("member")
+    given.robot("loner")
     assert api.call("registerRobot", {"fleet": fleet["arn"], "robot": member["arn"]}).status == 200
 
     # When the fleet is described
@@ -114,11 +100,11 @@ def test_describe_fleet_shows_its_robots(api):
     }
 
 
-def test_describe_fleet_of_an_unknown_arn_is_not_found(api):
+def test_describe_fleet_of_an_unknown_arn_is_not_found(given, api):
     # Given a fleet, deleted and re-created under the same name (so with a new ARN)
-    old = create_fleet(api, "warehouse")
+    old = given.fleet("warehouse")
     assert api.call("deleteFleet", {"fleet": old["arn"]}).status == 200
-    create_fleet(api, "warehouse")
+    given.fleet("warehouse")
 
     # When the old ARN is described
     response = api.call("describeFleet", {"fleet": old["arn"]})
@@ -127,8 +113,8 @@ def test_describe_fleet_of_an_unknown_arn_is_not_found(api):
     assert (response.status, response.error_type) == (400, "ResourceNotFoundException")
 
 
-def test_describe_fleet_with_a_robot_arn_is_an_invalid_parameter(api):
-    robot = create_robot(api)
+def test_describe_fleet_with_a_robot_arn_is_an_invalid_parameter(given, api):
+    robot = given.robot()
 
     response = api.call("describeFleet", {"fleet": robot["arn"]})
 
@@ -136,10 +122,10 @@ def test_describe_fleet_with_a_robot_arn_is_an_invalid_parameter(api):
     assert response.message.startswith("fleet:")
 
 
-def test_list_fleets_pages_through_every_fleet(api):
+def test_list_fleets_pages_through_every_fleet(given, api):
     # Given five fleets
     for index in range(5):
-        create_fleet(api, f"fleet-{index}")
+        given.fleet(f"fleet-{index}")
 
     # When they are listed two at a time
     names, token, pages = [], None, 0
@@ -158,9 +144,9 @@ def test_list_fleets_pages_through_every_fleet(api):
     assert pages >= 3
 
 
-def test_list_fleets_filters_by_exact_name(api):
-    create_fleet(api, "alpha")
-    create_fleet(api, "alphabet")
+def test_list_fleets_filters_by_exact_name(given, api):
+    given.fleet("alpha")
+    given.fleet("alphabet")
 
     response = api.call("listFleets", {"filters": [{"name": "name", "values": ["alpha"]}]})
 
@@ -168,8 +154,8 @@ def test_list_fleets_filters_by_exact_name(api):
     assert "nextToken" not in response.json
 
 
-def test_list_fleets_accepts_an_absent_body(api):
-    create_fleet(api, "alpha")
+def test_list_fleets_accepts_an_absent_body(given, api):
+    given.fleet("alpha")
 
     response = api.request("POST", "/listFleets", None)
 
@@ -182,8 +168,8 @@ def test_list_fleets_accepts_an_absent_body(api):
     ["garbage", "eyJwayI6eyJTIjoiRkxFRVQjeCJ9fQ.forged", "a" * 2048],
     ids=["garbled", "forged-signature", "long"],
 )
-def test_list_fleets_with_a_token_it_did_not_issue_is_an_invalid_parameter(api, token):
-    create_fleet(api, "alpha")
+def test_list_fleets_with_a_token_it_did_not_issue_is_an_invalid_parameter(given, api, token):
+    given.fleet("alpha")
 
     response = api.call("listFleets", {"nextToken": token})
 
@@ -191,10 +177,10 @@ def test_list_fleets_with_a_token_it_did_not_issue_is_an_invalid_parameter(api, 
     assert "nextToken" in response.message
 
 
-def test_list_fleets_rejects_a_token_from_another_listing(api):
+def test_list_fleets_rejects_a_token_from_another_listing(given, api):
     # Given a token issued by an unfiltered ListRobots
     for index in range(3):
-        create_robot(api, f"robot-{index}")
+        given.robot(f"robot-{index}")
     token = api.call("listRobots", {"maxResults": 1}).json["nextToken"]
 
     # When it is replayed against ListFleets
@@ -211,10 +197,10 @@ def test_list_fleets_with_an_unsupported_filter_is_an_invalid_parameter(api):
     assert response.message.startswith("filters[0].name:")
 
 
-def test_delete_fleet_deregisters_its_robots_and_removes_it(api, aws):
+def test_delete_fleet_deregisters_its_robots_and_removes_it(given, api, aws):
     # Given a fleet with a registered robot
-    fleet = create_fleet(api, "warehouse")
-    robot = create_robot(api, "member")
+    fleet = given.fleet("warehouse")
+    robot = given.robot("member")
     api.call("registerRobot", {"fleet": fleet["arn"], "robot": robot["arn"]})
 
     # When the fleet is deleted

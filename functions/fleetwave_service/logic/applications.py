@@ -34,7 +34,7 @@ from fleetwave_service.settings import get_settings
 from fleetwave_service.storage import applications, bundles, pagination
 from fleetwave_service.storage.dynamo import Row
 
-logger = Logger(child=True)
+logger = Logger(service="fleetwave", child=True)
 
 DEFAULT_PAGE_SIZE = 100
 _VERSION_RETRIES = 5

@@ -25,7 +25,7 @@ from fleetwave_service.settings import get_settings
 from fleetwave_service.storage import fleets, pagination, robots
 from fleetwave_service.storage.registry import get_registry
 
-logger = Logger(child=True)
+logger = Logger(service="fleetwave", child=True)
 
 DEFAULT_PAGE_SIZE = 200
 

@@ -41,7 +41,7 @@ from fleetwave_service.storage import fleets, jobs, pagination
 from fleetwave_service.storage.dynamo import Row
 from fleetwave_service.storage.jobs import CreateOutcome
 
-logger = Logger(child=True)
+logger = Logger(service="fleetwave", child=True)
 
 DEFAULT_PAGE_SIZE = 200
 _STATUSES = DeploymentStatus.__args__  # type: ignore[attr-defined]

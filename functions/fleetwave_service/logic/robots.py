@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from fleetwave_service import ids
+from fleetwave_service.channels import get_channel
 from fleetwave_service.errors import InternalServerError, InvalidParameterError, ResourceAlreadyExistsError
 from fleetwave_service.logic import listing, lookup, registry_sync
 from fleetwave_service.models.robots import (
@@ -19,10 +20,11 @@ from fleetwave_service.models.robots import (
     RobotSummary,
 )
 from fleetwave_service.models.wire import RobotStatus
+from fleetwave_service.settings import get_settings
 from fleetwave_service.storage import pagination, robots
 from fleetwave_service.storage.registry import get_registry
 
-logger = Logger(child=True)
+logger = Logger(service="fleetwave", child=True)
 
 DEFAULT_PAGE_SIZE = 200
 _STATUSES = RobotStatus.__args__  # type: ignore[attr-defined]
@@ -82,6 +84,8 @@ def delete_robot(request: RobotRequest) -> None:
     if row.get("fleetName"):
         registry_sync.best_effort(registry.remove_thing_from_group, row["name"], row["fleetName"])
     registry_sync.best_effort(registry.delete_thing, row["name"])
+    # A later robot of the same name must not pick up this one's retained deployment command.
+    registry_sync.best_effort(get_channel(get_settings()).clear_command, row["name"])
     logger.info("robot deleted", extra={"robot": row["name"]})
 
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 
 from fleetwave_service.logic.rollout_ports import Ports, get_ports
 
-logger = Logger(child=True)
+logger = Logger(service="fleetwave", child=True)
 
 CANCELED_ERROR = "DeploymentCanceled"
 

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from fleetwave_service.settings import get_settings
 
-logger = Logger(child=True)
+logger = Logger(service="fleetwave", child=True)
 
 _lock = threading.Lock()
 _client: Any = None

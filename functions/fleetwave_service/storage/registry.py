@@ -12,12 +12,9 @@ import threading
 from typing import Any, Protocol
 
 import boto3
-from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from fleetwave_service.settings import get_settings
-
-logger = Logger(child=True)
 
 ARCHITECTURE_ATTRIBUTE = "architecture"
 
