@@ -1,0 +1,198 @@
+"""Robot status reports, applied exactly once in effect, and the wave completion that ends a wave's wait.
+
+A report changes a robot's row only while that row is Deploying, for the robot's live attempt, with a newer
+``seq`` than any applied before, a step that does not go backwards, and before the deadline the service gave
+the robot. Everything else (duplicates, out-of-order or stale reports, reports after a timeout, for another
+job, or from a robot the job does not target) changes nothing and is logged. The conditional write is the
+authority; the checks before it only make the log say why.
+
+Counters move only with a transition into a terminal state, in the same transaction. When a wave is complete
+(or the failure threshold is already breached) the report that noticed claims the wave's task token with a
+conditional write, so exactly one SendTaskSuccess is sent per wave.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from fleetwave_service import ids
+from fleetwave_service.logic.rollout_ports import Ports
+from fleetwave_service.logic.rollout_rules import threshold_breached
+from fleetwave_service.models.messages import (
+    FAILURE_CODES,
+    STEP_ORDER,
+    FailureCode,
+    ProgressStep,
+    RobotReportStatus,
+    StatusReport,
+)
+
+logger = Logger(service="fleetwave-rollout", child=True)
+
+
+class ReportOutcome(StrEnum):
+    PROGRESS = "progress"
+    FINISHED = "finished"
+    UNKNOWN_ROBOT = "unknown robot or job"
+    NOT_DEPLOYING = "robot not deploying"
+    STALE_ATTEMPT = "stale attempt"
+    DUPLICATE = "duplicate or out of order"
+    STEP_BACKWARDS = "step out of order"
+    LATE = "after the robot's deadline"
+    LOST_RACE = "superseded by a concurrent update"
+
+
+def _failure_code(report: StatusReport) -> tuple[str, str | None]:
+    """The robot's own code when it is one of the API's, else a generic one (its code kept in the text)."""
+    code = report.failureCode
+    if code in FAILURE_CODES and code not in (
+        FailureCode.FAILURE_THRESHOLD_BREACHED,
+        FailureCode.FLEET_DEPLOYMENT_TIMEOUT,
+    ):
+        return code, report.failureReason
+    prefix = f"{code}: " if code else ""
+    return FailureCode.GREENGRASS_DEPLOYMENT_FAILED.value, (prefix + (report.failureReason or ""))[
+        :1024
+    ] or None
+
+
+def _progress(report: StatusReport) -> dict[str, Any]:
+    progress: dict[str, Any] = {
+        "currentProgress": report.step.value,
+        "percentDone": float(report.percentDone),
+    }
+    if report.estimatedTimeRemainingSeconds is not None:
+        progress["estimatedTimeRemainingSeconds"] = report.estimatedTimeRemainingSeconds
+    return progress
+
+
+def handle_report(robot_name: str, report: StatusReport, ports: Ports) -> ReportOutcome:
+    """Apply one robot's report (robot name from the topic, never from the payload)."""
+    store = ports.store
+    now = ids.now()
+    log = {
+        "robot": robot_name,
+        "jobId": report.jobId,
+        "attempt": report.attempt,
+        "seq": report.seq,
+        "step": report.step.value,
+        "reportStatus": report.status.value,
+    }
+    row = store.get_robot_deployment(report.jobId, robot_name)
+    step_index = STEP_ORDER[report.step.value]
+    outcome = None
+    if row is None:
+        outcome = ReportOutcome.UNKNOWN_ROBOT
+    elif row.get("status") != "Deploying":
+        outcome = ReportOutcome.NOT_DEPLOYING
+    elif int(row.get("attempt", 0)) != report.attempt:
+        outcome = ReportOutcome.STALE_ATTEMPT
+    elif int(row.get("seq", -1)) >= report.seq:
+        outcome = ReportOutcome.DUPLICATE
+    elif int(row.get("stepIndex", -1)) > step_index:
+        outcome = ReportOutcome.STEP_BACKWARDS
+    elif float(row.get("deadline", 0)) <= now:
+        outcome = ReportOutcome.LATE
+    if outcome is not None:
+        logger.info(
+            "report ignored", extra={**log, "why": outcome.value, "rowStatus": (row or {}).get("status")}
+        )
+        return outcome
+    assert row is not None
+
+    if report.status is RobotReportStatus.DEPLOYING:
+        applied = store.update_robot_progress(
+            report.jobId,
+            robot_name,
+            attempt=report.attempt,
+            seq=report.seq,
+            step_index=step_index,
+            progress=_progress(report),
+            now=now,
+        )
+        if not applied:
+            logger.info("report ignored", extra={**log, "why": ReportOutcome.LOST_RACE.value})
+            return ReportOutcome.LOST_RACE
+        return ReportOutcome.PROGRESS
+
+    fields: dict[str, Any] = {
+        "deploymentFinishTime": now,
+        "seq": report.seq,
+        "stepIndex": step_index,
+        "lastReportAt": now,
+    }
+    if report.status is RobotReportStatus.IN_SYNC:
+        status = "InSync"
+        fields["progressDetail"] = {
+            "currentProgress": ProgressStep.FINISHED.value,
+            "percentDone": 100.0,
+            "estimatedTimeRemainingSeconds": 0,
+        }
+    else:
+        status = "Failed"
+        code, reason = _failure_code(report)
+        fields.update({"failureCode": code, "failureReason": reason, "progressDetail": _progress(report)})
+    wave = int(row["wave"])
+    applied = store.finish_robot(
+        report.jobId,
+        robot_name,
+        wave,
+        status=status,
+        fields=fields,
+        report={"attempt": report.attempt, "seq": report.seq, "stepIndex": step_index},
+        now=now,
+    )
+    if not applied:
+        logger.info("report ignored", extra={**log, "why": ReportOutcome.LOST_RACE.value})
+        return ReportOutcome.LOST_RACE
+    job = store.get_job(report.jobId) or {}
+    if job.get("fleetName"):
+        store.update_robot_entity(
+            robot_name,
+            job["fleetName"],
+            {"status": status, "lastDeploymentJob": job["arn"], "lastDeploymentTime": job["createdAt"]},
+        )
+    logger.info(
+        "robot finished",
+        extra={**log, "status": status, "wave": wave, "failureCode": fields.get("failureCode")},
+    )
+    complete_wave_if_done(report.jobId, wave, ports)
+    return ReportOutcome.FINISHED
+
+
+def complete_wave_if_done(job_id: str, wave: int, ports: Ports) -> bool:
+    """End the wave's wait when all its robots finished or the threshold is already breached. True: sent."""
+    store = ports.store
+    job = store.get_job(job_id)
+    if job is None or job.get("status") != "InProgress" or not job.get("waveToken"):
+        return False
+    if int(job.get("currentWave", 0)) != wave:
+        return False
+    wave_row = store.get_wave(job_id, wave) or {}
+    succeeded = int(wave_row.get("succeededCount", 0))
+    failed = int(wave_row.get("failedCount", 0)) + int(wave_row.get("noResponseCount", 0))
+    complete = succeeded + failed >= int(wave_row.get("size", 0))
+    # The job's counters hold everything before this wave (evaluate wrote them before releasing it).
+    failed_so_far = int(job.get("failedCount", 0)) + int(job.get("noResponseCount", 0)) + failed
+    breached = threshold_breached(
+        failed_so_far,
+        int(job.get("targetCount", 0)),
+        (job.get("deploymentConfig") or {}).get("failureThresholdPercentage"),
+    )
+    if not (complete or breached):
+        return False
+    token = store.claim_wave_token(job_id, wave)
+    if token is None:
+        return False  # someone else ended this wave's wait (another report, sweep, cancel)
+    output = {"wave": wave, "complete": complete, "thresholdBreached": breached}
+    try:
+        sent = ports.tokens.succeed(token, output)
+    except Exception:
+        # Put the token back so the retried report (SQS redelivery) can claim it again.
+        store.restore_wave_token(job_id, wave, token)
+        raise
+    logger.info("wave wait ended", extra={"jobId": job_id, **output, "sent": sent})
+    return sent

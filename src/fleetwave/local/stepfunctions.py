@@ -1,0 +1,158 @@
+"""The rollout state machine on moto: the same ASL file as in AWS, with Lambda steps run in process.
+
+``deploy_rollout_machine()`` creates the five step functions in moto's Lambda (a placeholder zip; the Handler
+attribute names the real code, which ``lambda_adapter`` runs in process), substitutes their ARNs into
+statemachines/rollout.asl.json and creates the state machine. The CDK stack fills the same placeholders with
+its own function ARNs; a parity test checks that ASL placeholders, CDK substitutions and
+``LOCAL_SUBSTITUTION_NAMES`` are the same set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from fleetwave.local import lambda_adapter
+
+ASL_PATH = Path(__file__).resolve().parents[3] / "statemachines" / "rollout.asl.json"
+STATE_MACHINE_NAME = "fleetwave-rollout"
+ROLE_NAME = "fleetwave-local-rollout"
+RUNTIME = "python3.12"
+
+# placeholder -> (function name in moto, handler). The handler strings are the fixed Lambda entry points.
+ROLLOUT_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "PrepareFunctionArn": ("fleetwave-rollout-prepare", "fleetwave_service.handlers.rollout.prepare_handler"),
+    "ReleaseWaveFunctionArn": (
+        "fleetwave-rollout-release-wave",
+        "fleetwave_service.handlers.rollout.release_wave_handler",
+    ),
+    "SweepFunctionArn": ("fleetwave-rollout-sweep", "fleetwave_service.handlers.rollout.sweep_handler"),
+    "EvaluateFunctionArn": (
+        "fleetwave-rollout-evaluate",
+        "fleetwave_service.handlers.rollout.evaluate_handler",
+    ),
+    "FinalizeFunctionArn": (
+        "fleetwave-rollout-finalize",
+        "fleetwave_service.handlers.rollout.finalize_handler",
+    ),
+}
+LOCAL_SUBSTITUTION_NAMES: frozenset[str] = frozenset(ROLLOUT_FUNCTIONS)
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+def asl_placeholders(definition: str | None = None) -> set[str]:
+    """The ``${Name}`` placeholders the ASL file uses."""
+    text = ASL_PATH.read_text() if definition is None else definition
+    return set(_PLACEHOLDER.findall(text))
+
+
+def local_substitutions(function_arns: dict[str, str]) -> dict[str, str]:
+    """Placeholder -> value for the local runtime, from the ARNs of the functions created in moto."""
+    missing = LOCAL_SUBSTITUTION_NAMES - set(function_arns)
+    if missing:
+        raise ValueError(f"no function ARN for {sorted(missing)}")
+    return {name: function_arns[name] for name in sorted(LOCAL_SUBSTITUTION_NAMES)}
+
+
+def render_definition(substitutions: dict[str, str], definition: str | None = None) -> str:
+    """The ASL with every placeholder filled; refuses unknown or unfilled placeholders."""
+    text = ASL_PATH.read_text() if definition is None else definition
+    used = asl_placeholders(text)
+    if used != set(substitutions):
+        raise ValueError(
+            f"ASL placeholders {sorted(used)} do not match substitutions {sorted(substitutions)}"
+        )
+    rendered = _PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], text)
+    json.loads(rendered)  # a substitution must never break the document
+    return rendered
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        # moto stores the code; the adapter runs the installed package named by Handler instead.
+        archive.writestr("README.txt", "Fleetwave local runtime: handler code runs in process.\n")
+    return buffer.getvalue()
+
+
+def _clients(endpoint_url: str | None, region: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"region_name": region}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    return {name: boto3.client(name, **kwargs) for name in ("iam", "lambda", "stepfunctions")}
+
+
+def _role_arn(iam: Any) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    try:
+        return iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+    except ClientError:
+        return iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def _function_arn(lambda_client: Any, name: str, handler: str, role_arn: str) -> str:
+    try:
+        existing = lambda_client.get_function(FunctionName=name)["Configuration"]
+    except ClientError:
+        existing = None
+    if existing is None:
+        created = lambda_client.create_function(
+            FunctionName=name,
+            Runtime=RUNTIME,
+            Role=role_arn,
+            Handler=handler,
+            Code={"ZipFile": _placeholder_zip()},
+            Timeout=900,
+            MemorySize=512,
+        )
+        return created["FunctionArn"]
+    if existing.get("Handler") != handler:
+        lambda_client.update_function_configuration(FunctionName=name, Handler=handler)
+    return existing["FunctionArn"]
+
+
+def deploy_rollout_machine(
+    endpoint_url: str | None,
+    settings: Any,
+    clients: dict[str, Any] | None = None,
+    name: str = STATE_MACHINE_NAME,
+) -> str:
+    """Create (or update) the step functions and the rollout state machine in moto; return the machine ARN.
+
+    ``endpoint_url``: the moto server (``fleetwave serve``); None uses boto3's defaults (``mock_aws`` in
+    tests). ``clients`` may pass ready iam/lambda/stepfunctions clients instead. Also installs the in-process
+    Lambda router, without which moto would answer every step with a canned payload.
+    """
+    lambda_adapter.install()
+    clients = clients or _clients(endpoint_url, settings.region)
+    role_arn = _role_arn(clients["iam"])
+    arns = {
+        placeholder: _function_arn(clients["lambda"], function_name, handler, role_arn)
+        for placeholder, (function_name, handler) in ROLLOUT_FUNCTIONS.items()
+    }
+    definition = render_definition(local_substitutions(arns))
+    sfn = clients["stepfunctions"]
+    for machine in sfn.list_state_machines().get("stateMachines", []):
+        if machine["name"] == name:
+            sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition)
+            return machine["stateMachineArn"]
+    return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn, type="STANDARD")[
+        "stateMachineArn"
+    ]
