@@ -1,0 +1,1 @@
+"""The CDK app that deploys Fleetwave (docs/deploy.md). One stack, one module per concern."""

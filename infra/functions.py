@@ -1,0 +1,104 @@
+"""The one Lambda function factory: shared runtime defaults, one role and one log group per function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.nag import XRAY_REASON, acknowledge
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+# The Powertools for AWS Lambda (Python) v3 public layer. It is built with the `[all]` extras, so it also
+# provides pydantic v2, aws-xray-sdk and fastjsonschema; the runtime provides boto3. The layer name
+# encodes runtime and architecture: keep it in step with RUNTIME/ARCHITECTURE above.
+POWERTOOLS_LAYER_ARN = (
+    "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:38"
+)
+
+SERVICE_NAME = "fleetwave"
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/*.egg-info"]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What differs between Fleetwave's functions; everything else is the factory's default."""
+
+    name: str
+    handler: str
+    description: str
+    timeout_seconds: int = 30
+    memory_mb: int = 512
+
+
+class FunctionFactory(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment: dict[str, str],
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._environment = dict(environment)
+        self._log_retention = log_retention
+        stack = Stack.of(self)
+        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            POWERTOOLS_LAYER_ARN.format(partition=stack.partition, region=stack.region),
+        )
+        # One asset for every function: they share one package and differ only in the handler.
+        self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=ASSET_EXCLUDES)
+
+    def make(self, spec: FunctionSpec, extra_environment: dict[str, str] | None = None) -> lambda_.Function:
+        scope = Construct(self, spec.name)
+        # Explicit log group: retention is ours, and the role can be granted exactly this group.
+        log_group = logs.LogGroup(
+            scope,
+            "Logs",
+            retention=self._log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Fleetwave {spec.name} function: only what this function calls",
+        )
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            scope,
+            "Function",
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=self.code,
+            handler=spec.handler,
+            layers=[self.powertools_layer],
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            memory_size=spec.memory_mb,
+            environment={
+                **self._environment,
+                **(extra_environment or {}),
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        acknowledge(role, "IAM5", XRAY_REASON, findings=["Resource::*"])
+        return function

@@ -1,0 +1,250 @@
+"""The Fleetwave stack: composes one construct per concern and wires the grants between them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, CfnOutput, Duration, Stack
+from aws_cdk import aws_lambda_event_sources as event_sources
+from constructs import Construct
+from fleetwave_service.models.messages import COMMAND_TOPIC, STATUS_TOPIC
+
+from infra.api import Api
+from infra.bundles import Bundles
+from infra.config import StageConfig
+from infra.data import Data
+from infra.functions import FunctionFactory, FunctionSpec
+from infra.iot import (
+    COMMAND_WILDCARD_REASON,
+    THING_WILDCARD_REASON,
+    IotDataEndpoint,
+    RobotAccess,
+    StatusIngest,
+)
+from infra.nag import acknowledge, arn_of
+from infra.observability import JobEvents, Monitoring
+from infra.rollout import ASL_PATH, Rollout
+from infra.routes import ROUTES
+
+_ROLLOUT = "fleetwave_service.handlers.rollout."
+# Every function of the service. Handler names are a fixed contract shared with the local runtime.
+FUNCTION_SPECS: dict[str, FunctionSpec] = {
+    spec.name: spec
+    for spec in (
+        FunctionSpec(
+            "api",
+            "fleetwave_service.handlers.api.lambda_handler",
+            "Fleetwave REST API (RoboMaker and Greengrass V2 front doors)",
+            timeout_seconds=29,
+        ),
+        FunctionSpec(
+            "prepare",
+            _ROLLOUT + "prepare_handler",
+            "Rollout: resolve targets, snapshot robots, plan waves",
+            900,
+            1024,
+        ),
+        FunctionSpec(
+            "release_wave",
+            _ROLLOUT + "release_wave_handler",
+            "Rollout: publish one wave's commands and park its task token",
+            900,
+            1024,
+        ),
+        FunctionSpec(
+            "sweep",
+            _ROLLOUT + "sweep_handler",
+            "Rollout: mark robots that never answered within the timeout",
+            300,
+            1024,
+        ),
+        FunctionSpec(
+            "evaluate",
+            _ROLLOUT + "evaluate_handler",
+            "Rollout: apply the failure threshold, pick next wave, abort or done",
+            60,
+        ),
+        FunctionSpec(
+            "finalize",
+            _ROLLOUT + "finalize_handler",
+            "Rollout: final job, fleet and robot statuses and the job event",
+            900,
+            1024,
+        ),
+        FunctionSpec(
+            "status",
+            "fleetwave_service.handlers.status.lambda_handler",
+            "Robot status reports (IoT rule -> SQS batches)",
+            60,
+        ),
+    )
+}
+STATUS_BATCH_SIZE = 100
+# SQS guidance: visibility timeout of at least six times the consumer's timeout.
+STATUS_VISIBILITY_FACTOR = 6
+
+
+class FleetwaveStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        asl_path: Path = ASL_PATH,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        retention = config.log_retention
+
+        data = Data(self, "Data")
+        bundles = Bundles(self, "Bundles", extra_bucket_names=config.bundle_bucket_names)
+        job_events = JobEvents(self, "Events")
+        robots = RobotAccess(self, "Robots", stage=config.stage)
+        endpoint = IotDataEndpoint(self, "IotEndpoint", configured=config.iot_data_endpoint)
+
+        factory = FunctionFactory(
+            self,
+            "Functions",
+            log_retention=retention,
+            environment={
+                "FLEETWAVE_TABLE_NAME": data.table.table_name,
+                "FLEETWAVE_IDEMPOTENCY_TABLE_NAME": data.idempotency_table.table_name,
+                "FLEETWAVE_BUNDLE_BUCKET": bundles.bucket.bucket_name,
+                "FLEETWAVE_EVENT_BUS_NAME": job_events.bus.event_bus_name,
+                "FLEETWAVE_CHANNEL": "iot",
+                "FLEETWAVE_IOT_DATA_ENDPOINT": endpoint.url,
+                "FLEETWAVE_ACCOUNT_ID": Aws.ACCOUNT_ID,
+                "FLEETWAVE_PARTITION": Aws.PARTITION,
+                "FLEETWAVE_THING_TYPE_NAME": robots.thing_type.ref,
+            },
+        )
+        steps = {
+            name: factory.make(FUNCTION_SPECS[name])
+            for name in ("prepare", "release_wave", "sweep", "evaluate", "finalize")
+        }
+        rollout = Rollout(self, "Rollout", step_functions=steps, log_retention=retention, asl_path=asl_path)
+        machine = rollout.state_machine
+        api_function = factory.make(
+            FUNCTION_SPECS["api"], {"FLEETWAVE_STATE_MACHINE_ARN": machine.state_machine_arn}
+        )
+        status_function = factory.make(FUNCTION_SPECS["status"])
+        functions = {**steps, "api": api_function, "status": status_function}
+
+        # --- grants: each function gets what its code calls, nothing more ---------------------------
+        for function in functions.values():
+            data.table.grant_read_write_data(function)
+            acknowledge(
+                function.role,
+                "IAM5",
+                "Queries go through the table's global secondary indexes (gsi1, gsi2); '<table>/index/*' "
+                "names only this table's indexes.",
+                findings=[f"Resource::{arn_of(data.table)}/index/*"],
+            )
+        # Idempotency records: the API front doors' client tokens.
+        data.idempotency_table.grant_read_write_data(api_function)
+        # The job status event: Finalize always; the API on cancel; Prepare when a job starts.
+        for name in ("api", "prepare", "finalize"):
+            job_events.bus.grant_put_events_to(functions[name])
+        # Start a rollout (API); fail the outstanding wave token on cancel (API) or complete a wave (status).
+        machine.grant_start_execution(api_function)
+        machine.grant_task_response(api_function)
+        machine.grant_task_response(status_function)
+        # Robots are things, fleets are thing groups.
+        robots.grant_registry(api_function)
+        robots.grant_registry_read(steps["prepare"])
+        # Commands to robots: release a wave, tell robots to abort (evaluate, finalize, cancel), sweep
+        # stragglers, clear a deleted robot's retained command (API).
+        for name in ("release_wave", "sweep", "evaluate", "finalize", "api"):
+            robots.grant_publish_commands(functions[name])
+        # Bundles: the API checks sources exist, Prepare checks resources, Release wave presigns URLs.
+        for name in ("api", "prepare", "release_wave"):
+            bundles.grant_read(functions[name])
+        for name in ("api", "prepare"):
+            acknowledge(
+                functions[name].role,
+                "IAM5",
+                THING_WILDCARD_REASON,
+                findings=[
+                    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*",
+                    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thinggroup/*",
+                ],
+            )
+        for name in ("release_wave", "sweep", "evaluate", "finalize", "api"):
+            acknowledge(
+                functions[name].role,
+                "IAM5",
+                COMMAND_WILDCARD_REASON,
+                findings=[
+                    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:"
+                    "topic/fleetwave/robots/*/deployment"
+                ],
+            )
+
+        # --- robot status path ---------------------------------------------------------------------
+        ingest = StatusIngest(
+            self,
+            "StatusIngest",
+            visibility_timeout=Duration.seconds(
+                FUNCTION_SPECS["status"].timeout_seconds * STATUS_VISIBILITY_FACTOR
+            ),
+            log_retention=retention,
+        )
+        status_function.add_event_source(
+            event_sources.SqsEventSource(
+                ingest.queue,
+                batch_size=STATUS_BATCH_SIZE,
+                max_batching_window=Duration.seconds(1),
+                report_batch_item_failures=True,
+            )
+        )
+
+        api = Api(
+            self,
+            "Api",
+            handler=api_function,
+            routes=ROUTES,
+            stage=config.stage,
+            throttle_rate_limit=config.throttle_rate_limit,
+            throttle_burst_limit=config.throttle_burst_limit,
+            log_retention=retention,
+        )
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            stage=config.stage,
+            alarm_email=config.alarm_email,
+            api=api.rest_api,
+            functions=functions,
+            state_machine=machine,
+            status_queue=ingest.queue,
+            dead_letter_queue=ingest.dead_letter_queue,
+        )
+
+        self.data, self.bundles, self.robots, self.ingest = data, bundles, robots, ingest
+        self.rollout, self.api, self.monitoring, self.functions = rollout, api, monitoring, functions
+        self.job_events = job_events
+
+        for output_id, value, description in (
+            ("ApiUrl", api.url, "Base URL of the API (sign requests with SigV4, service execute-api)"),
+            (
+                "CommandTopic",
+                COMMAND_TOPIC.replace("{robot}", "{robotName}"),
+                "Retained command topic a robot subscribes to",
+            ),
+            (
+                "StatusTopic",
+                STATUS_TOPIC.replace("{robot}", "{robotName}"),
+                "Topic a robot reports status on",
+            ),
+            ("IotDataEndpoint", endpoint.url, "MQTT/TLS endpoint robots connect to (port 8883)"),
+            ("RobotPolicyName", robots.policy.ref, "IoT policy to attach to each robot's certificate"),
+            ("RobotThingTypeName", robots.thing_type.ref, "Thing type of robots"),
+            ("BundleBucketName", bundles.bucket.bucket_name, "Bucket for robot-application bundles"),
+            ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with job status changes"),
+            ("StateMachineArn", machine.state_machine_arn, "Rollout state machine"),
+            ("TableName", data.table.table_name, "Main table (retained on stack deletion)"),
+            ("AlarmTopicArn", monitoring.topic.topic_arn, "SNS topic the alarms notify"),
+        ):
+            CfnOutput(self, output_id, value=value, description=description)
