@@ -1,0 +1,190 @@
+"""RobotChannel over a plain MQTT broker (the local runtime's embedded broker, or any MQTT 3.1.1 broker).
+
+One connection per process, shared by every publisher; paho's network thread reconnects on its own, and
+QoS 1 messages published while it is down are sent when it is back. A publish returns only once the broker
+has acknowledged it (PUBACK), so a wave is only marked dispatched when its commands are really retained.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from aws_lambda_powertools import Logger
+
+from fleetwave_service.channels.port import ChannelError, Command, PublishFailure, encode_command
+from fleetwave_service.models.messages import command_topic
+
+logger = Logger(service="fleetwave", child=True)
+
+
+@dataclass(frozen=True)
+class MqttTarget:
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    """``mqtt://[user[:password]@]host[:port]`` (default 1883) or ``mqtts://...`` (TLS, default 8883)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+        raise ValueError(f"not an MQTT URL: {url!r} (expected mqtt://host:port or mqtts://host:port)")
+    tls = parts.scheme in ("mqtts", "ssl")
+    return MqttTarget(
+        host=parts.hostname,
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def new_paho_client(target: MqttTarget, client_id: str):  # -> paho.mqtt.client.Client
+    """A paho client configured for Fleetwave: MQTT 3.1.1, clean session, backoff on reconnect."""
+    import paho.mqtt.client as paho
+
+    client = paho.Client(
+        callback_api_version=paho.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv311,
+        clean_session=True,
+    )
+    if target.username:
+        client.username_pw_set(target.username, target.password)
+    if target.tls:
+        client.tls_set()
+    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    # IoT Core allows 100 unacknowledged QoS 1 messages per connection; the same bound suits any broker.
+    client.max_inflight_messages_set(100)
+    return client
+
+
+class MqttChannel:
+    def __init__(self, url: str, *, connect_timeout: float = 10.0, ack_timeout: float = 30.0) -> None:
+        self._target = parse_mqtt_url(url)
+        self._url = url
+        self._connect_timeout = connect_timeout
+        self._ack_timeout = ack_timeout
+        self._lock = threading.Lock()
+        self._client = None
+        self._connected = threading.Event()
+        self._ever_connected = False
+        self._waiters: dict[int, threading.Event] = {}
+        self._early_acks: set[int] = set()
+        self._abandoned: set[int] = set()
+
+    # --- the RobotChannel port -------------------------------------------------------------------
+    def publish_command(self, robot_name: str, command: Command) -> None:
+        mid, acked = self._send(robot_name, encode_command(command))
+        self._await_ack(robot_name, mid, acked, self._ack_timeout)
+
+    def publish_commands(self, items: Iterable[tuple[str, Command]]) -> list[PublishFailure]:
+        # Send all, then collect the acknowledgements: the broker works on many at once.
+        batch = list(items)
+        pending: list[tuple[str, int, threading.Event]] = []
+        failures: list[PublishFailure] = []
+        try:
+            self._connection()
+        except ChannelError as error:
+            return [PublishFailure(robot_name, error.reason) for robot_name, _ in batch]
+        for robot_name, command in batch:
+            try:
+                mid, acked = self._send(robot_name, encode_command(command))
+            except ChannelError as error:
+                failures.append(PublishFailure(robot_name, error.reason))
+                continue
+            pending.append((robot_name, mid, acked))
+        for robot_name, mid, acked in pending:
+            try:
+                self._await_ack(robot_name, mid, acked, self._ack_timeout)
+            except ChannelError as error:
+                failures.append(PublishFailure(robot_name, error.reason))
+        if failures:
+            logger.warning(
+                "commands not acknowledged",
+                extra={"failed": len(failures), "first": failures[0].reason, "broker": self._url},
+            )
+        return failures
+
+    def clear_command(self, robot_name: str) -> None:
+        # A zero-byte retained publish deletes the topic's retained message (MQTT 3.1.1 §3.3.1.3).
+        mid, acked = self._send(robot_name, b"")
+        self._await_ack(robot_name, mid, acked, self._ack_timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+
+    # --- plumbing --------------------------------------------------------------------------------
+    def _send(self, robot_name: str, payload: bytes) -> tuple[int, threading.Event]:
+        import paho.mqtt.client as paho
+
+        client = self._connection()
+        acked = threading.Event()
+        # Registration and publish under one lock: the PUBACK may arrive before publish() returns.
+        with self._lock:
+            info = client.publish(command_topic(robot_name), payload, qos=1, retain=True)
+            # Not connected right now is fine: paho keeps QoS 1 messages and sends them on reconnect.
+            if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+                raise ChannelError(robot_name, f"paho refused the publish: {paho.error_string(info.rc)}")
+            if info.mid in self._early_acks:
+                self._early_acks.discard(info.mid)
+                acked.set()
+            else:
+                self._waiters[info.mid] = acked
+        return info.mid, acked
+
+    def _await_ack(self, robot_name: str, mid: int, acked: threading.Event, timeout: float) -> None:
+        if acked.wait(timeout):
+            return
+        with self._lock:
+            if self._waiters.pop(mid, None) is not None:
+                self._abandoned.add(mid)
+        if acked.is_set():
+            return
+        raise ChannelError(robot_name, f"no PUBACK from {self._url} within {timeout:g} s")
+
+    def _on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
+        with self._lock:
+            waiter = self._waiters.pop(mid, None)
+            if waiter is not None:
+                waiter.set()
+            elif mid in self._abandoned:
+                self._abandoned.discard(mid)
+            else:
+                self._early_acks.add(mid)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        if not reason_code.is_failure:
+            self._ever_connected = True
+            self._connected.set()
+            logger.info("mqtt channel connected", extra={"broker": self._url})
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        self._connected.clear()
+        logger.warning("mqtt channel disconnected", extra={"broker": self._url, "reason": str(reason_code)})
+
+    def _connection(self):
+        with self._lock:
+            client = self._client
+            if client is None:
+                client = new_paho_client(self._target, f"fleetwave-dispatch-{uuid.uuid4().hex[:12]}")
+                client.on_connect = self._on_connect
+                client.on_disconnect = self._on_disconnect
+                client.on_publish = self._on_publish
+                client.connect_async(self._target.host, self._target.port, keepalive=30)
+                client.loop_start()
+                self._client = client
+        # Only the first connection is awaited; after that paho queues while it reconnects.
+        if not self._ever_connected and not self._connected.wait(self._connect_timeout):
+            raise ChannelError("*", f"cannot connect to MQTT broker {self._url}")
+        return client

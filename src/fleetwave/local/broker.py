@@ -1,0 +1,186 @@
+"""The embedded MQTT broker that stands in for IoT Core messaging locally (pure Python: amqtt 0.12).
+
+It runs on its own asyncio loop in a background thread, so synchronous code (the local runtime, tests,
+the simulator) can start and stop it like any other server:
+
+    with EmbeddedBroker(port=0) as broker:      # port 0: any free port
+        url = broker.url                         # mqtt://127.0.0.1:<port>
+
+Retained messages are always kept (one per topic, as IoT Core does; a zero-byte retained publish clears
+one); QoS 0 and 1 are served; anonymous clients are allowed, because it only listens locally by default.
+Retained messages live in memory: a restarted broker starts empty and the service re-publishes on the
+next wave. That is the same contract the robots have with IoT Core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from amqtt.broker import Broker
+
+logger = logging.getLogger("fleetwave.broker")
+
+DEFAULT_PORT = 1883
+
+
+class BrokerStartError(OSError):
+    """The broker could not listen; ``errno`` is the socket error's (EADDRINUSE: port in use)."""
+
+
+class EmbeddedBroker:
+    name = "mqtt"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, quiet: bool = True) -> None:
+        self.host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._quiet = quiet
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker: Broker | None = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("broker not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"mqtt://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+        if self.running:
+            return self
+        if self._quiet:
+            # amqtt logs every connection at INFO; at a thousand simulated robots that drowns the console.
+            logging.getLogger("amqtt").setLevel(logging.WARNING)
+            logging.getLogger("transitions").setLevel(logging.WARNING)
+        loop = asyncio.new_event_loop()
+        started: asyncio.Future[int] = loop.create_future()
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=self._serve, args=(loop, started), name="fleetwave-mqtt-broker", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._port = asyncio.run_coroutine_threadsafe(_wait(started), loop).result(timeout)
+        except Exception as error:
+            self._join(timeout)
+            where = f"{self.host}:{self._requested_port}"
+            cause = _os_error(error)
+            code = cause.errno if cause is not None else None
+            reason = cause.strerror if cause is not None else str(error)
+            raise BrokerStartError(code, f"MQTT broker cannot listen on {where}: {reason}") from error
+        logger.info("mqtt broker listening", extra={"url": self.url})
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        loop, broker = self._loop, self._broker
+        if loop is None or not self.running:
+            return
+        if broker is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(timeout)
+            except Exception:  # a failed shutdown must not keep the process (or a test) alive
+                logger.exception("mqtt broker shutdown failed")
+        self._join(timeout)
+        logger.info("mqtt broker stopped")
+
+    def retained_topics(self) -> dict[str, bytes]:
+        """The retained message of every topic (for diagnostics and tests)."""
+        broker, loop = self._broker, self._loop
+        if broker is None or loop is None:
+            return {}
+
+        async def snapshot() -> dict[str, bytes]:
+            return {topic: bytes(message.data) for topic, message in broker.retained_messages.items()}
+
+        return asyncio.run_coroutine_threadsafe(snapshot(), loop).result(5)
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the broker thread -----------------------------------------------------------------------
+    def _serve(self, loop: asyncio.AbstractEventLoop, started: asyncio.Future[int]) -> None:
+        asyncio.set_event_loop(loop)
+        loop.create_task(self._start_broker(started))
+        try:
+            loop.run_forever()
+        finally:
+            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+    async def _start_broker(self, started: asyncio.Future[int]) -> None:
+        amqtt_log = logging.getLogger("amqtt.broker")
+        saved_level = amqtt_log.level
+        # A start failure is reported to start()'s caller in one line; amqtt's own traceback is noise.
+        amqtt_log.setLevel(logging.CRITICAL)
+        try:
+            broker = Broker(self._config(), loop=asyncio.get_running_loop())
+            await broker.start()
+            amqtt_log.setLevel(saved_level)
+            self._broker = broker
+            sockets = broker._servers["default"].instance.sockets  # noqa: SLF001 - the bound port for port 0
+            started.set_result(sockets[0].getsockname()[1])
+        except BaseException as error:  # noqa: BLE001 - reported to start() in the caller's thread
+            amqtt_log.setLevel(saved_level)
+            if not started.done():
+                started.set_exception(error)
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self._requested_port}"}},
+            # Only the anonymous auth plugin: no $SYS publishing, no per-packet logging.
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+
+    def _join(self, timeout: float) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout)
+        self._thread = None
+        self._broker = None
+
+
+async def _wait(started: asyncio.Future[int]) -> int:
+    return await started
+
+
+def _os_error(error: BaseException | None) -> OSError | None:
+    """amqtt wraps the socket error in BrokerError; dig it out to keep its errno."""
+    while error is not None:
+        if isinstance(error, OSError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+class _RuntimeBroker(EmbeddedBroker):
+    def stop(self, timeout: float = 10.0) -> None:
+        # The dispatch side's MQTT channel would otherwise keep reconnecting to a broker that is gone.
+        from fleetwave_service.channels import reset_channel
+
+        reset_channel()
+        super().stop(timeout)
+
+
+def create_component(runtime: Any) -> EmbeddedBroker:
+    """`fleetwave serve` hook (fleetwave.local.runtime): the broker on --mqtt-port."""
+    return _RuntimeBroker(runtime.config.host, runtime.config.mqtt_port)
