@@ -602,17 +602,21 @@ def _stop_unfinished_robots(job: dict[str, Any], reason: str, ports: Ports) -> i
         return 0
     now = ids.now()
     in_flight = [row for row in unfinished if row["status"] == "Deploying"]
-    ports.channel.publish_commands(
-        [
-            (
-                row["robotName"],
-                AbortCommand(
-                    jobId=job["id"], attempt=int(row.get("attempt", 1)), reason=reason, issuedAt=now
-                ),
-            )
-            for row in in_flight
-        ]
-    )
+    aborts = [
+        (
+            row["robotName"],
+            AbortCommand(jobId=job["id"], attempt=int(row.get("attempt", 1)), reason=reason, issuedAt=now),
+        )
+        for row in in_flight
+    ]
+    try:
+        undelivered = ports.channel.publish_commands(aborts)
+    except Exception:
+        # The job must end whatever the channel does; the robots' deadlines stop them in the worst case.
+        logger.exception("abort commands not published", extra={"jobId": job["id"], "robots": len(aborts)})
+    else:
+        for failure in undelivered:
+            logger.warning("abort not delivered", extra={"jobId": job["id"], "robot": failure.robot_name})
     aborted_entities = []
     for row in unfinished:
         released = row["status"] == "Deploying"
