@@ -32,7 +32,7 @@ STATUS_RULE_SQL = f"SELECT *, topic({ROBOT_NAME_SEGMENT}) AS robotName FROM '{ST
 class RobotAccess(Construct):
     """What a robot's certificate may do, and the thing type robots are registered with."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, stage: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
@@ -73,10 +73,11 @@ class RobotAccess(Construct):
             ],
         }
         self.policy = iot.CfnPolicy(self, "RobotPolicy", policy_document=self.policy_document)
+        # No fixed name: thing type names are account-wide, and two stages (or a redeploy after a
+        # teardown) must not collide.
         self.thing_type = iot.CfnThingType(
             self,
             "RobotThingType",
-            thing_type_name=f"fleetwave-{stage}-robot",
             thing_type_properties=iot.CfnThingType.ThingTypePropertiesProperty(
                 thing_type_description="A robot managed by Fleetwave",
             ),

@@ -101,7 +101,7 @@ class FleetwaveStack(Stack):
         data = Data(self, "Data")
         bundles = Bundles(self, "Bundles", extra_bucket_names=config.bundle_bucket_names)
         job_events = JobEvents(self, "Events")
-        robots = RobotAccess(self, "Robots", stage=config.stage)
+        robots = RobotAccess(self, "Robots")
         endpoint = IotDataEndpoint(self, "IotEndpoint", configured=config.iot_data_endpoint)
 
         factory = FunctionFactory(
@@ -228,6 +228,11 @@ class FleetwaveStack(Stack):
 
         for output_id, value, description in (
             ("ApiUrl", api.url, "Base URL of the API (sign requests with SigV4, service execute-api)"),
+            (
+                "ApiInvokeArn",
+                api.rest_api.arn_for_execute_api(),
+                "Resource for the execute-api:Invoke permission callers need",
+            ),
             (
                 "CommandTopic",
                 COMMAND_TOPIC.replace("{robot}", "{robotName}"),

@@ -18,6 +18,7 @@ def test_stack_outputs_what_a_deployer_needs(synthesized: Synthesized) -> None:
     outputs = synthesized.template["Outputs"]
     for name in (
         "ApiUrl",
+        "ApiInvokeArn",
         "CommandTopic",
         "StatusTopic",
         "BundleBucketName",
