@@ -11,7 +11,8 @@ Components start in order and stop in reverse:
 
 Hook contract (so that those modules plug in without editing this file): the module defines
 ``create_component(runtime: LocalRuntime) -> Component | None``. It is called after every earlier
-component has started, so ``runtime.aws_url``, ``runtime.config`` and the environment are ready. A
+component has started, so ``runtime.aws_url``, ``runtime.config`` and the environment are ready; a hook
+that adds environment (e.g. FLEETWAVE_STATE_MACHINE_ARN) calls ``runtime.set_environment({...})``. A
 ``Component`` has ``name``, ``start()``, ``stop()`` and, when it listens, ``url``. The ``mqtt`` component's
 ``url`` appears in the ready line.
 """
@@ -204,12 +205,9 @@ class LocalRuntime:
             raise LocalRuntimeError(f"{component.name} failed to start: {error}") from None
         self.components.append(component)
 
-    def _apply_environment(self) -> None:
-        updates: Mapping[str, str | None] = {
-            **self.environment(),
-            "AWS_SESSION_TOKEN": None,
-            "AWS_PROFILE": None,
-        }
+    def set_environment(self, updates: Mapping[str, str | None]) -> None:
+        """Set (or, with None, unset) process environment for the in-process handlers, e.g. a hook's
+        FLEETWAVE_STATE_MACHINE_ARN. Settings are re-read; stop() restores the previous values."""
         for key, value in updates.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             if value is None:
@@ -217,6 +215,9 @@ class LocalRuntime:
             else:
                 os.environ[key] = value
         _reset_settings()
+
+    def _apply_environment(self) -> None:
+        self.set_environment({**self.environment(), "AWS_SESSION_TOKEN": None, "AWS_PROFILE": None})
 
     def _restore_environment(self) -> None:
         if not self._saved_env:
