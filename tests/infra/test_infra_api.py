@@ -107,3 +107,19 @@ def test_api_gateway_errors_carry_the_contract_error_names(synthesized: Synthesi
     assert responses["THROTTLED"]["ResponseParameters"] == {
         "gatewayresponse.header.x-amzn-ErrorType": "'ThrottlingException'"
     }
+
+
+def test_api_routes_match_what_the_api_function_serves() -> None:
+    # Given the routes the API Lambda's resolver serves (its OpenAPI document)
+    from fleetwave_service.handlers.api import app
+
+    served = {
+        (method.upper(), path)
+        for path, item in app.get_openapi_schema().paths.items()
+        for method in item.model_dump(exclude_none=True)
+        if method in {"get", "post", "put", "delete", "patch"}
+    }
+    # When the gateway's route table is written the same way ({name+} is API Gateway's greedy form)
+    table = {(route.method, route.path.replace("+}", "}")) for route in ROUTES}
+    # Then they are the same: a route the Lambda serves is reachable, and the gateway forwards no dead path
+    assert table == served, "edit infra/routes.py ROUTES to match the API handler's routes"
