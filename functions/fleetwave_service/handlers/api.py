@@ -304,6 +304,16 @@ def _describe(error: dict[str, Any]) -> str:
         reason = f"must be at most {ctx.get('le')}"
     elif kind == "string_pattern_mismatch":
         reason = f"must match the pattern {ctx.get('pattern')}"
+    elif kind == "string_too_short":
+        reason = f"must be at least {ctx.get('min_length')} characters long"
+    elif kind == "string_too_long":
+        reason = f"must be at most {ctx.get('max_length')} characters long"
+    elif kind == "too_short":
+        reason = f"must have at least {ctx.get('min_length')} item(s)"
+    elif kind == "too_long":
+        reason = f"must have at most {ctx.get('max_length')} item(s)"
+    elif kind == "literal_error":
+        reason = f"must be one of {ctx.get('expected')}"
     elif kind == "value_error":
         reason = str(ctx.get("error") or error.get("msg", ""))
     else:
