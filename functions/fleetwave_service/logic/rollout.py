@@ -169,6 +169,7 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
                 robot["name"],
                 job["fleetName"],
                 {"status": "Failed", "lastDeploymentJob": job["arn"], "lastDeploymentTime": job["createdAt"]},
+                None,
             )
         )
 
@@ -338,7 +339,20 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
         )
     store.put_rows(rows)
     store.update_robot_entities(
-        [(m["robotName"], job["fleetName"], {"status": "Deploying"}) for m in members]
+        [
+            (
+                m["robotName"],
+                job["fleetName"],
+                # From now on this job is the robot's last deployment; later updates of this job check it.
+                {
+                    "status": "Deploying",
+                    "lastDeploymentJob": job["arn"],
+                    "lastDeploymentTime": job["createdAt"],
+                },
+                None,
+            )
+            for m in members
+        ]
     )
 
     commands = _build_commands(job, members, attempt, now, deadline, timeout_seconds, ports)
@@ -432,11 +446,7 @@ def _fail_undeliverable(job: dict[str, Any], wave: int, robot_name: str, reason:
         },
     )
     if changed:
-        ports.store.update_robot_entity(
-            robot_name,
-            job["fleetName"],
-            {"status": "NoResponse", "lastDeploymentJob": job["arn"], "lastDeploymentTime": job["createdAt"]},
-        )
+        ports.store.update_robot_entity(robot_name, job["fleetName"], {"status": "NoResponse"}, job["arn"])
     logger.warning("command not delivered", extra={"jobId": job["id"], "robot": robot_name, "reason": reason})
 
 
@@ -488,18 +498,7 @@ def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
         if changed:
             silent.append(row["robotName"])
     store.update_robot_entities(
-        [
-            (
-                name,
-                job["fleetName"],
-                {
-                    "status": "NoResponse",
-                    "lastDeploymentJob": job["arn"],
-                    "lastDeploymentTime": job["createdAt"],
-                },
-            )
-            for name in silent
-        ]
+        [(name, job["fleetName"], {"status": "NoResponse"}, job["arn"]) for name in silent]
     )
     # The sweep's counts are authoritative: recount the wave from its rows, which are all terminal now.
     counts = {"succeededCount": 0, "failedCount": 0, "noResponseCount": 0}
@@ -635,17 +634,7 @@ def _stop_unfinished_robots(job: dict[str, Any], reason: str, ports: Ports) -> i
             from_statuses=(row["status"],),
         )
         if changed and released:
-            aborted_entities.append(
-                (
-                    row["robotName"],
-                    job["fleetName"],
-                    {
-                        "status": "Failed",
-                        "lastDeploymentJob": job["arn"],
-                        "lastDeploymentTime": job["createdAt"],
-                    },
-                )
-            )
+            aborted_entities.append((row["robotName"], job["fleetName"], {"status": "Failed"}, job["arn"]))
     store.update_robot_entities(aborted_entities)
     logger.info(
         "unfinished robots stopped",

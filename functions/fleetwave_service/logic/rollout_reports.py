@@ -100,6 +100,16 @@ def handle_report(robot_name: str, report: StatusReport, ports: Ports) -> Report
         logger.info(
             "report ignored", extra={**log, "why": outcome.value, "rowStatus": (row or {}).get("status")}
         )
+        if (
+            row is not None
+            and outcome is ReportOutcome.NOT_DEPLOYING
+            and row.get("attempt") == report.attempt
+        ):
+            # A redelivered final report: its transition was applied, but the wave check after it may not
+            # have finished (SendTaskSuccess failed and SQS redelivered the record). Checking is idempotent.
+            if row.get("status") in ("InSync", "Failed", "NoResponse"):
+                _record_on_robot(report.jobId, robot_name, row["status"], ports)
+            complete_wave_if_done(report.jobId, int(row.get("wave", 0)), ports)
         return outcome
     assert row is not None
 
@@ -148,19 +158,20 @@ def handle_report(robot_name: str, report: StatusReport, ports: Ports) -> Report
     if not applied:
         logger.info("report ignored", extra={**log, "why": ReportOutcome.LOST_RACE.value})
         return ReportOutcome.LOST_RACE
-    job = store.get_job(report.jobId) or {}
-    if job.get("fleetName"):
-        store.update_robot_entity(
-            robot_name,
-            job["fleetName"],
-            {"status": status, "lastDeploymentJob": job["arn"], "lastDeploymentTime": job["createdAt"]},
-        )
+    _record_on_robot(report.jobId, robot_name, status, ports)
     logger.info(
         "robot finished",
         extra={**log, "status": status, "wave": wave, "failureCode": fields.get("failureCode")},
     )
     complete_wave_if_done(report.jobId, wave, ports)
     return ReportOutcome.FINISHED
+
+
+def _record_on_robot(job_id: str, robot_name: str, status: str, ports: Ports) -> None:
+    """The robot's own status follows its deployment's outcome while this job is its last deployment."""
+    job = ports.store.get_job(job_id) or {}
+    if job.get("fleetName"):
+        ports.store.update_robot_entity(robot_name, job["fleetName"], {"status": status}, job["arn"])
 
 
 def complete_wave_if_done(job_id: str, wave: int, ports: Ports) -> bool:

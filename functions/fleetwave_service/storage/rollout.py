@@ -516,23 +516,31 @@ class RolloutStore:
         return self._transact(updates)
 
     # --- robot and fleet entities -------------------------------------------------------------------------
-    def update_robot_entity(self, robot_name: str, fleet_name: str, fields: dict[str, Any]) -> bool:
-        """Status/last deployment on the robot itself, only while it still exists in this fleet."""
+    def update_robot_entity(
+        self, robot_name: str, fleet_name: str, fields: dict[str, Any], job_arn: str | None = None
+    ) -> bool:
+        """Status/last deployment on the robot itself, only while it still exists in this fleet.
+
+        ``job_arn``: only while the robot's last deployment is still that job, so that a late report of an
+        older job never overwrites what a newer job did to the robot.
+        """
+        condition = "attribute_exists(pk) AND fleetName = :fleet"
+        values = {":fleet": fleet_name}
+        if job_arn:
+            condition += " AND lastDeploymentJob = :job"
+            values[":job"] = job_arn
         return self._update(
-            {"pk": f"ROBOT#{robot_name}", "sk": "ROBOT"},
-            sets=fields,
-            condition="attribute_exists(pk) AND fleetName = :fleet",
-            values={":fleet": fleet_name},
+            {"pk": f"ROBOT#{robot_name}", "sk": "ROBOT"}, sets=fields, condition=condition, values=values
         )
 
-    def update_robot_entities(self, updates: list[tuple[str, str, dict[str, Any]]]) -> None:
+    def update_robot_entities(self, updates: list[tuple[str, str, dict[str, Any], str | None]]) -> None:
         """Many robot updates, in parallel: one UpdateItem each (DynamoDB has no batch update)."""
         if len(updates) <= 1 or self._workers <= 1:
-            for robot_name, fleet_name, fields in updates:
-                self.update_robot_entity(robot_name, fleet_name, fields)
+            for update in updates:
+                self.update_robot_entity(*update)
             return
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            list(pool.map(lambda u: self.update_robot_entity(*u), updates))
+            list(pool.map(lambda update: self.update_robot_entity(*update), updates))
 
     def finish_fleet_deployment(self, fleet_name: str, job_id: str, fields: dict[str, Any]) -> bool:
         """Record the fleet's last deployment and drop its lock when the lock is still this job's.
