@@ -222,3 +222,21 @@ def test_delete_fleet_of_an_unknown_fleet_is_not_found(api):
     response = api.call("deleteFleet", {"fleet": arn})
 
     assert (response.status, response.error_type) == (400, "ResourceNotFoundException")
+
+
+def test_describe_fleet_lists_at_most_the_original_cap_of_robots(given, api, monkeypatch):
+    # Given a cap of two robots per DescribeFleet (1,000 in production) and a fleet of three
+    from fleetwave_service.logic import fleets as fleets_logic
+
+    monkeypatch.setattr(fleets_logic, "DESCRIBE_ROBOTS_LIMIT", 2)
+    fleet = given.fleet("warehouse")
+    for name in ("c", "a", "b"):
+        given.robot(name, fleet=fleet)
+
+    # When the fleet is described
+    described = api.call("describeFleet", {"fleet": fleet["arn"]}).json
+
+    # Then it shows the first two by name, and ListRobots by fleet shows all three
+    assert [robot["name"] for robot in described["robots"]] == ["a", "b"]
+    listed = api.call("listRobots", {"filters": [{"name": "fleetName", "values": ["warehouse"]}]}).json
+    assert [robot["name"] for robot in listed["robots"]] == ["a", "b", "c"]

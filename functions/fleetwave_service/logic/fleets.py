@@ -28,6 +28,8 @@ from fleetwave_service.storage.registry import get_registry
 logger = Logger(service="fleetwave", child=True)
 
 DEFAULT_PAGE_SIZE = 200
+# The original listed at most 1,000 robots in DescribeFleet; ListRobots with a fleetName filter pages.
+DESCRIBE_ROBOTS_LIMIT = 1000
 
 
 def create_fleet(request: CreateFleetRequest) -> CreateFleetResponse:
@@ -57,7 +59,8 @@ def create_fleet(request: CreateFleetRequest) -> CreateFleetResponse:
 
 def describe_fleet(request: FleetRequest) -> DescribeFleetResponse:
     row = lookup.fleet(request.fleet)
-    return DescribeFleetResponse.model_validate(dict(row, robots=robots.in_fleet(row["name"])))
+    members = robots.in_fleet(row["name"], limit=DESCRIBE_ROBOTS_LIMIT)
+    return DescribeFleetResponse.model_validate(dict(row, robots=members))
 
 
 def list_fleets(request: ListFleetsRequest) -> ListFleetsResponse:

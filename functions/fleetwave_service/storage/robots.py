@@ -91,15 +91,18 @@ def deregister(name: str, fleet_name: str) -> bool:
     return True
 
 
-def in_fleet(fleet_name: str) -> list[Row]:
-    """Every robot registered in the fleet (all pages)."""
-    rows = dynamo.query_all(
-        IndexName="gsi2",
-        KeyConditionExpression="gsi2pk = :p",
-        ExpressionAttributeValues=dynamo.values(p=fleet_partition(fleet_name)),
-    )
-    # The index is eventually consistent: trust the row's own fleetName over the index key.
-    return [row for row in rows if row.get("fleetName") == fleet_name]
+def in_fleet(fleet_name: str, limit: int | None = None) -> list[Row]:
+    """The robots registered in the fleet, in name order: all of them, or the first ``limit``."""
+    query = {
+        "IndexName": "gsi2",
+        "KeyConditionExpression": "gsi2pk = :p",
+        # The index is eventually consistent: trust the row's own fleetName over the index key.
+        "FilterExpression": "fleetName = :fleet",
+        "ExpressionAttributeValues": dynamo.values(p=fleet_partition(fleet_name), fleet=fleet_name),
+    }
+    if limit is None:
+        return dynamo.query_all(**query)
+    return dynamo.query_page(limit, None, **query)[0]
 
 
 def list_page(
