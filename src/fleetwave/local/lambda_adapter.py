@@ -202,3 +202,42 @@ def in_process_lambdas(prefixes: tuple[str, ...] = DEFAULT_ROUTED_PREFIXES) -> I
     finally:
         if not was_installed:
             uninstall()
+
+
+# --- `fleetwave serve` wiring (the ``engine`` hook of fleetwave.local.runtime) -------------------------
+
+
+class RolloutEngine:
+    """Local runtime component: in-process Lambdas + the rollout state machine on the embedded moto server."""
+
+    name = "engine"
+
+    def __init__(self, runtime: Any) -> None:
+        self._runtime = runtime
+        self.state_machine_arn: str | None = None
+
+    def start(self) -> None:
+        from fleetwave_service.logic import rollout_ports
+        from fleetwave_service.settings import get_settings
+
+        from fleetwave.local.stepfunctions import deploy_rollout_machine
+
+        install()
+        # moto's Step Functions interpreter calls Lambda at http://localhost:$MOTO_PORT when it is not
+        # intercepting boto3 in process (server mode): it must be this server's port, not moto's 5000.
+        self._runtime.set_environment({"MOTO_PORT": str(self._runtime.aws.port)})
+        self.state_machine_arn = deploy_rollout_machine(self._runtime.aws_url, get_settings())
+        self._runtime.set_environment({"FLEETWAVE_STATE_MACHINE_ARN": self.state_machine_arn})
+        rollout_ports.reset_ports()
+        logger.info("rollout engine ready", extra={"stateMachineArn": self.state_machine_arn})
+
+    def stop(self) -> None:
+        from fleetwave_service.logic import rollout_ports
+
+        rollout_ports.reset_ports()
+        uninstall()
+
+
+def create_component(runtime: Any) -> RolloutEngine:
+    """`fleetwave serve` hook: called after the moto server started and the environment points at it."""
+    return RolloutEngine(runtime)
