@@ -110,20 +110,6 @@ class RobotAccess(Construct):
             )
         )
 
-    def grant_registry_read(self, grantee: iam.IGrantable) -> None:
-        """Greengrass-style targets (thing/NAME, thinggroup/NAME) resolve to robots through the registry."""
-        stack = Stack.of(self)
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ResolveTargets",
-                actions=["iot:DescribeThing", "iot:DescribeThingGroup", "iot:ListThingsInThingGroup"],
-                resources=[
-                    stack.format_arn(service="iot", resource="thing", resource_name="*"),
-                    stack.format_arn(service="iot", resource="thinggroup", resource_name="*"),
-                ],
-            )
-        )
-
     def grant_publish_commands(self, grantee: iam.IGrantable) -> None:
         """Dispatch publishes each robot's command retained, and clears it with an empty retained message."""
         stack = Stack.of(self)
@@ -147,6 +133,13 @@ THING_WILDCARD_REASON = (
     "Robots and fleets are IoT things and thing groups created at run time under user-chosen names; the "
     "grant is limited to things and thing groups of this account and region, with no other IoT resource."
 )
+THING_WILDCARD_FINDINGS = [
+    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*",
+    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thinggroup/*",
+]
+COMMAND_WILDCARD_FINDINGS = [
+    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/fleetwave/robots/*/deployment"
+]
 COMMAND_WILDCARD_REASON = (
     "Commands go to fleetwave/robots/<robotName>/deployment for robots named at run time; the wildcard "
     "covers only that segment of Fleetwave's own command topics."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Aws, CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 from fleetwave_service.models.messages import COMMAND_TOPIC, STATUS_TOPIC
@@ -15,7 +16,9 @@ from infra.config import StageConfig
 from infra.data import Data
 from infra.functions import FunctionFactory, FunctionSpec
 from infra.iot import (
+    COMMAND_WILDCARD_FINDINGS,
     COMMAND_WILDCARD_REASON,
+    THING_WILDCARD_FINDINGS,
     THING_WILDCARD_REASON,
     IotDataEndpoint,
     RobotAccess,
@@ -142,45 +145,43 @@ class FleetwaveStack(Stack):
                 "names only this table's indexes.",
                 findings=[f"Resource::{arn_of(data.table)}/index/*"],
             )
-        # Idempotency records: the API front doors' client tokens.
+        # Idempotency records: the Greengrass front door's client tokens.
         data.idempotency_table.grant_read_write_data(api_function)
-        # The job status event: Finalize always; the API on cancel; Prepare when a job starts.
-        for name in ("api", "prepare", "finalize"):
-            job_events.bus.grant_put_events_to(functions[name])
-        # Start a rollout (API); fail the outstanding wave token on cancel (API) or complete a wave (status).
+        # The job status event for subscribers (logic/rollout.py finalize).
+        job_events.bus.grant_put_events_to(functions["finalize"])
+        # Start a rollout (logic/rollout_starter.py), fail the outstanding wave token on cancel
+        # (logic/rollout_cancel.py), complete a wave when its last robot reports (logic/rollout_reports.py).
         machine.grant_start_execution(api_function)
         machine.grant_task_response(api_function)
         machine.grant_task_response(status_function)
-        # Robots are things, fleets are thing groups.
+        # Release wave fails its own token when the job was canceled meanwhile. The machine already
+        # depends on this function (its ARN is substituted into the definition), so the grant goes in a
+        # policy of its own: in the function's default policy it would close a dependency cycle.
+        iam.Policy(
+            self,
+            "ReleaseWaveTaskResponse",
+            roles=[steps["release_wave"].role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["states:SendTaskFailure"],
+                    resources=[machine.state_machine_arn],
+                )
+            ],
+        )
+        # Robots are things, fleets are thing groups (logic/robots.py, logic/fleets.py).
         robots.grant_registry(api_function)
-        robots.grant_registry_read(steps["prepare"])
-        # Commands to robots: release a wave, tell robots to abort (evaluate, finalize, cancel), sweep
-        # stragglers, clear a deleted robot's retained command (API).
-        for name in ("release_wave", "sweep", "evaluate", "finalize", "api"):
+        acknowledge(api_function.role, "IAM5", THING_WILDCARD_REASON, findings=THING_WILDCARD_FINDINGS)
+        # Commands to robots: release a wave (and abort it on cancel), stop unfinished robots (finalize),
+        # clear a deleted robot's retained command (API).
+        for name in ("release_wave", "finalize", "api"):
             robots.grant_publish_commands(functions[name])
-        # Bundles: the API checks sources exist, Prepare checks resources, Release wave presigns URLs.
-        for name in ("api", "prepare", "release_wave"):
+            acknowledge(
+                functions[name].role, "IAM5", COMMAND_WILDCARD_REASON, findings=COMMAND_WILDCARD_FINDINGS
+            )
+        # Bundles: the API reads a source's ETag (storage/bundles.py); release wave presigns the bundle and
+        # download-condition URLs robots fetch (storage/rollout_aws.py), which needs read access itself.
+        for name in ("api", "release_wave"):
             bundles.grant_read(functions[name])
-        for name in ("api", "prepare"):
-            acknowledge(
-                functions[name].role,
-                "IAM5",
-                THING_WILDCARD_REASON,
-                findings=[
-                    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*",
-                    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thinggroup/*",
-                ],
-            )
-        for name in ("release_wave", "sweep", "evaluate", "finalize", "api"):
-            acknowledge(
-                functions[name].role,
-                "IAM5",
-                COMMAND_WILDCARD_REASON,
-                findings=[
-                    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:"
-                    "topic/fleetwave/robots/*/deployment"
-                ],
-            )
 
         # --- robot status path ---------------------------------------------------------------------
         ingest = StatusIngest(

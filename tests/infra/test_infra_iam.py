@@ -73,10 +73,27 @@ def test_only_the_api_starts_rollouts_and_manages_things(synthesized: Synthesize
         assert ("iot:CreateThing" in actions) == (name == "api"), name
 
 
-def test_dispatch_publishes_retained_commands_and_presigns_bundles(synthesized: Synthesized) -> None:
+def test_dispatch_publishes_retained_commands_presigns_bundles_and_fails_a_canceled_wave(
+    synthesized: Synthesized,
+) -> None:
     actions = _actions_of(synthesized, "release_wave")
-    assert {"iot:Publish", "iot:RetainPublish", "s3:GetObject"} <= actions
+    assert actions >= {"iot:Publish", "iot:RetainPublish", "s3:GetObject", "states:SendTaskFailure"}
     assert "states:StartExecution" not in actions
+    assert "states:SendTaskSuccess" not in actions
+
+
+def test_only_dispatching_functions_publish_robot_commands(synthesized: Synthesized) -> None:
+    publishers = {
+        name for name in synthesized.stack.functions if "iot:Publish" in _actions_of(synthesized, name)
+    }
+    assert publishers == {"release_wave", "finalize", "api"}
+
+
+def test_only_finalize_publishes_job_events(synthesized: Synthesized) -> None:
+    senders = {
+        name for name in synthesized.stack.functions if "events:PutEvents" in _actions_of(synthesized, name)
+    }
+    assert senders == {"finalize"}
 
 
 def test_status_function_completes_waves_but_cannot_publish_commands(synthesized: Synthesized) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,59 @@ def test_config_defaults_when_context_is_silent() -> None:
     config = StageConfig.from_context(App().node)
     assert config == StageConfig()
     assert config.bundle_bucket_names == ()
+
+
+def _references(value: object) -> set[str]:
+    """Logical ids a template value points at (Ref, Fn::GetAtt, Fn::Sub ${Id} / ${Id.Attr})."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                found.add(item)
+            elif key == "Fn::GetAtt":
+                found.add(item[0] if isinstance(item, list) else item.split(".")[0])
+            elif key == "Fn::Sub":
+                text = item[0] if isinstance(item, list) else item
+                found.update(m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text))
+                if isinstance(item, list):
+                    found |= _references(item[1])
+            else:
+                found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
+
+
+def test_stack_has_no_dependency_cycle(synthesized: Synthesized) -> None:
+    # CloudFormation refuses a template whose resources depend on each other in a circle; the CDK does
+    # not check this within one stack, so a grant in the wrong place only shows up at deploy time.
+    resources = synthesized.template["Resources"]
+    graph = {
+        logical_id: (
+            _references(resource.get("Properties", {}))
+            | set(
+                resource.get("DependsOn", [])
+                if isinstance(resource.get("DependsOn"), list)
+                else [resource["DependsOn"]]
+                if "DependsOn" in resource
+                else []
+            )
+        )
+        & set(resources)
+        for logical_id, resource in resources.items()
+    }
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                raise AssertionError("dependency cycle: " + " -> ".join([*path, node, target]))
+            if target not in state:
+                visit(target, [*path, node])
+        state[node] = 2
+
+    for logical_id in sorted(graph):
+        if logical_id not in state:
+            visit(logical_id, [])
