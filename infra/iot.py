@@ -24,9 +24,14 @@ from infra.nag import acknowledge
 # IoT policy variable: the thing name the connecting certificate is attached to. A robot can only
 # connect as, subscribe to and publish on topics carrying its own name.
 THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"
-# topic(n) in IoT SQL is 1-based over the '/' segments of the topic.
+# topic(n) in IoT SQL is 1-based over the '/' segments of the topic. The robot name comes from the topic
+# (the IoT policy pins it to the publisher's thing name); a payload that brings its own `robotName` is
+# dropped rather than left to compete with it.
 ROBOT_NAME_SEGMENT = STATUS_TOPIC.split("/").index("{robot}") + 1
-STATUS_RULE_SQL = f"SELECT *, topic({ROBOT_NAME_SEGMENT}) AS robotName FROM '{STATUS_TOPIC_FILTER}'"
+STATUS_RULE_SQL = (
+    f"SELECT *, topic({ROBOT_NAME_SEGMENT}) AS robotName FROM '{STATUS_TOPIC_FILTER}' "
+    "WHERE isUndefined(robotName)"
+)
 
 
 class RobotAccess(Construct):

@@ -27,7 +27,9 @@ def test_status_rule_selects_the_protocol_status_topic_with_the_robot_name(synth
     rule = synthesized.only("AWS::IoT::TopicRule")[1]["Properties"]["TopicRulePayload"]
     sql = rule["Sql"]
     assert re.search(r"FROM '([^']+)'", sql).group(1) == STATUS_TOPIC_FILTER
-    assert "topic(3) AS robotName" in sql
+    assert sql.startswith("SELECT *, topic(3) AS robotName FROM ")
+    # A robot cannot name another robot in its payload: such reports never reach the queue
+    assert sql.endswith("WHERE isUndefined(robotName)")
     # topic(3) of a status topic is the robot's name
     assert status_topic("robot-7").split("/")[3 - 1] == "robot-7"
     assert rule["RuleDisabled"] is False
