@@ -88,3 +88,18 @@ def test_unknown_members_in_a_body_are_ignored(api):
 
     assert response.status == 200
     assert "someFutureField" not in response.json
+
+
+@pytest.mark.parametrize(
+    "operation,listed",
+    [
+        ("listFleets", "fleetDetails"),
+        ("listRobots", "robots"),
+        ("listRobotApplications", "robotApplicationSummaries"),
+        ("listDeploymentJobs", "deploymentJobs"),
+    ],
+)
+def test_list_operations_accept_an_absent_body(api, operation, listed):
+    response = api.request("POST", f"/{operation}", None)
+
+    assert (response.status, response.json) == (200, {listed: []})

@@ -33,6 +33,7 @@ from fleetwave_service.errors import (
     ValidationError,
     to_wire,
 )
+from fleetwave_service.handlers.validation import describe_errors
 from fleetwave_service.logic import applications, fleets, jobs, robots, tags
 from fleetwave_service.models.applications import (
     CreateRobotApplicationRequest,
@@ -98,7 +99,6 @@ class _RestResolver(APIGatewayRestResolver):
 
 app = _RestResolver(enable_validation=True, response_validation_error_http_code=500)
 
-ListBody = Body()  # list operations accept an absent body: every member is optional
 _ARN = TypeAdapter(Arn)
 
 
@@ -121,8 +121,9 @@ def describe_fleet(body: FleetRequest) -> DescribeFleetResponse:
     return fleets.describe_fleet(body)
 
 
+# List operations accept an absent body: every member of their request is optional.
 @app.post("/listFleets")
-def list_fleets(body: Annotated[ListFleetsRequest | None, ListBody] = None) -> ListFleetsResponse:
+def list_fleets(body: Annotated[ListFleetsRequest | None, Body()] = None) -> ListFleetsResponse:
     return fleets.list_fleets(body or ListFleetsRequest())
 
 
@@ -146,7 +147,7 @@ def describe_robot(body: RobotRequest) -> DescribeRobotResponse:
 
 
 @app.post("/listRobots")
-def list_robots(body: Annotated[ListRobotsRequest | None, ListBody] = None) -> ListRobotsResponse:
+def list_robots(body: Annotated[ListRobotsRequest | None, Body()] = None) -> ListRobotsResponse:
     return robots.list_robots(body or ListRobotsRequest())
 
 
@@ -185,7 +186,7 @@ def describe_robot_application(body: RobotApplicationVersionRequest) -> TaggedRo
 
 @app.post("/listRobotApplications")
 def list_robot_applications(
-    body: Annotated[ListRobotApplicationsRequest | None, ListBody] = None,
+    body: Annotated[ListRobotApplicationsRequest | None, Body()] = None,
 ) -> ListRobotApplicationsResponse:
     return applications.list_robot_applications(body or ListRobotApplicationsRequest())
 
@@ -216,7 +217,7 @@ def describe_deployment_job(body: JobRequest) -> DescribeDeploymentJobResponse:
 
 @app.post("/listDeploymentJobs")
 def list_deployment_jobs(
-    body: Annotated[ListDeploymentJobsRequest | None, ListBody] = None,
+    body: Annotated[ListDeploymentJobsRequest | None, Body()] = None,
 ) -> ListDeploymentJobsResponse:
     return jobs.list_deployment_jobs(body or ListDeploymentJobsRequest())
 
@@ -272,59 +273,9 @@ def _fleetwave_error(error: FleetwaveError) -> Response:
     return _error_response(error)
 
 
-_FRIENDLY = {
-    "missing": "is required",
-    "json_invalid": "is not valid JSON",
-    "model_attributes_type": "must be a JSON object",
-    "model_type": "must be a JSON object",
-    "dict_type": "must be a JSON object",
-    "list_type": "must be a JSON array",
-    "string_type": "must be a string",
-    "int_type": "must be an integer",
-}
-
-
-def _describe(error: dict[str, Any]) -> str:
-    location = [part for part in error.get("loc", ()) if part not in ("body", "query", "path")]
-    if error.get("type") == "json_invalid":
-        location = []
-    field = ""
-    for part in location:
-        if isinstance(part, int):
-            field += f"[{part}]"
-        elif part == "[key]":
-            field += " (key)"
-        else:
-            field += f".{part}" if field else str(part)
-    ctx = error.get("ctx") or {}
-    kind = error.get("type", "")
-    if kind == "greater_than_equal":
-        reason = f"must be at least {ctx.get('ge')}"
-    elif kind == "less_than_equal":
-        reason = f"must be at most {ctx.get('le')}"
-    elif kind == "string_pattern_mismatch":
-        reason = f"must match the pattern {ctx.get('pattern')}"
-    elif kind == "string_too_short":
-        reason = f"must be at least {ctx.get('min_length')} characters long"
-    elif kind == "string_too_long":
-        reason = f"must be at most {ctx.get('max_length')} characters long"
-    elif kind == "too_short":
-        reason = f"must have at least {ctx.get('min_length')} item(s)"
-    elif kind == "too_long":
-        reason = f"must have at most {ctx.get('max_length')} item(s)"
-    elif kind == "literal_error":
-        reason = f"must be one of {ctx.get('expected')}"
-    elif kind == "value_error":
-        reason = str(ctx.get("error") or error.get("msg", ""))
-    else:
-        reason = _FRIENDLY.get(kind) or str(error.get("msg", "is not valid")).removeprefix("Value error, ")
-    return f"{field or 'request body'}: {reason}"
-
-
 @app.exception_handler(RequestValidationError)
 def _invalid_request(error: RequestValidationError) -> Response:
-    details = [_describe(item) for item in error.errors()]
-    message = "; ".join(dict.fromkeys(details))
+    message = describe_errors(error.errors())
     # The Greengrass front door names its 400 ValidationException; RoboMaker's is InvalidParameterException.
     is_greengrass = app.current_event.path.startswith("/greengrass/")
     wire_error = ValidationError(message) if is_greengrass else InvalidParameterError(message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fleetwave_service.errors import ResourceNotFoundError
 from fleetwave_service.logic import arns
+from fleetwave_service.models.wire import LATEST
 from fleetwave_service.storage import applications, fleets, jobs, robots
 from fleetwave_service.storage.dynamo import Row
 
@@ -36,7 +37,7 @@ def application(arn: str, field: str = "application") -> Row:
 
 def application_version(arn: str, version: str, field: str = "application") -> Row:
     latest = application(arn, field)
-    row = latest if version == applications.LATEST else applications.get_version(latest["name"], version)
+    row = latest if version == LATEST else applications.get_version(latest["name"], version)
     if row is None:
         raise ResourceNotFoundError(f"robot application {arn} has no version {version}")
     return row

@@ -10,10 +10,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fleetwave_service.models.wire import LATEST
 from fleetwave_service.storage import dynamo
 from fleetwave_service.storage.dynamo import Row
 
-LATEST = "$LATEST"
 LIST_PARTITION = "APPS"
 VERSIONS_PARTITION = "APPVERSIONS"
 _VERSION_PREFIX = "VERSION#"
