@@ -35,7 +35,12 @@ from fleetwave_service.models.messages import (
     FailureCode,
     LaunchConfig,
 )
-from fleetwave_service.storage.rollout import member_key, robot_deployment_key, wave_key
+from fleetwave_service.storage.rollout import (
+    COUNTER_FOR_STATUS,
+    member_key,
+    robot_deployment_key,
+    wave_key,
+)
 
 logger = Logger(service="fleetwave-rollout", child=True)
 
@@ -68,8 +73,10 @@ def _totals(store: Any, job: dict[str, Any]) -> dict[str, int]:
     """Job counters from the wave rows (authoritative) plus robots failed before release."""
     totals = {"succeededCount": 0, "failedCount": int(job.get("prepareFailedCount", 0)), "noResponseCount": 0}
     for wave in store.waves(job["id"]):
+        # A swept wave's recount is authoritative; its live counters may still move (a report racing it).
+        counts = wave.get("sweptCounts") or wave
         for name in totals:
-            totals[name] += int(wave.get(name, 0))
+            totals[name] += int(counts.get(name, 0))
     return totals
 
 
@@ -437,7 +444,6 @@ def _fail_undeliverable(job: dict[str, Any], wave: int, robot_name: str, reason:
     changed = ports.store.finish_robot(
         job["id"],
         robot_name,
-        wave,
         status="NoResponse",
         fields={
             "failureCode": FailureCode.ROBOT_DEPLOYMENT_NO_RESPONSE.value,
@@ -486,7 +492,6 @@ def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
         changed = store.finish_robot(
             job_id,
             row["robotName"],
-            wave,
             status="NoResponse",
             fields={
                 "failureCode": FailureCode.ROBOT_DEPLOYMENT_NO_RESPONSE.value,
@@ -506,7 +511,7 @@ def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
     for row in store.wave_robot_deployments(job_id, wave):
         if row.get("status") in names:
             counts[names[row["status"]]] += 1
-    store.set_wave_fields(job_id, wave, {**counts, "status": "TimedOut", "sweptAt": now})
+    store.set_wave_fields(job_id, wave, {"sweptCounts": counts, "status": "TimedOut", "sweptAt": now})
     logger.info("wave timed out", extra={"jobId": job_id, "wave": wave, "noResponse": len(silent), **counts})
     return {"jobId": job_id, "wave": wave, "noResponse": len(silent)}
 
@@ -558,7 +563,7 @@ def finalize(
     }.get(final_status, "The deployment job ended.")
     aborted = _stop_unfinished_robots(job, reason, ports)
 
-    totals = _totals(store, job) if job.get("targetCount") is not None else {}
+    totals = _final_totals(store, job_id)
     store.update_finished_job(job_id, totals)
     store.finish_fleet_deployment(
         job["fleetName"],
@@ -593,6 +598,17 @@ def finalize(
     return {"jobId": job_id, "status": final_status}
 
 
+def _final_totals(store: Any, job_id: str) -> dict[str, int]:
+    """The job's final counts, recounted from its robot rows (exact, whatever the counters say)."""
+    totals = {"succeededCount": 0, "failedCount": 0, "noResponseCount": 0, "notReleasedCount": 0}
+    for row in store.job_robot_deployments(job_id):
+        if row.get("notReleased"):
+            totals["notReleasedCount"] += 1
+        elif row.get("status") in COUNTER_FOR_STATUS:
+            totals[COUNTER_FOR_STATUS[row["status"]]] += 1
+    return totals
+
+
 def _stop_unfinished_robots(job: dict[str, Any], reason: str, ports: Ports) -> int:
     """Robots in flight get an abort and end Failed; robots never released end Failed without a message."""
     store = ports.store
@@ -623,13 +639,13 @@ def _stop_unfinished_robots(job: dict[str, Any], reason: str, ports: Ports) -> i
         changed = store.finish_robot(
             job["id"],
             row["robotName"],
-            int(row.get("wave", 0)),
             count=released,
             status="Failed",
             fields={
                 "failureCode": FailureCode.ROBOT_DEPLOYMENT_ABORTED.value,
                 "failureReason": (reason if released else f"Not released. {reason}")[:1024],
                 "deploymentFinishTime": now,
+                "notReleased": None if released else True,
             },
             from_statuses=(row["status"],),
         )

@@ -70,51 +70,18 @@ def _progress(report: StatusReport) -> dict[str, Any]:
 
 
 def handle_report(robot_name: str, report: StatusReport, ports: Ports) -> ReportOutcome:
-    """Apply one robot's report (robot name from the topic, never from the payload)."""
+    """Apply one robot's report (robot name from the topic, never from the payload).
+
+    The conditional write goes first (no read before it: one request for a progress report); only a report
+    it rejects is read back, to log why.
+    """
     store = ports.store
     now = ids.now()
-    log = {
-        "robot": robot_name,
-        "jobId": report.jobId,
-        "attempt": report.attempt,
-        "seq": report.seq,
-        "step": report.step.value,
-        "reportStatus": report.status.value,
-    }
-    row = store.get_robot_deployment(report.jobId, robot_name)
     step_index = STEP_ORDER[report.step.value]
-    outcome = None
-    if row is None:
-        outcome = ReportOutcome.UNKNOWN_ROBOT
-    elif row.get("status") != "Deploying":
-        outcome = ReportOutcome.NOT_DEPLOYING
-    elif int(row.get("attempt", 0)) != report.attempt:
-        outcome = ReportOutcome.STALE_ATTEMPT
-    elif int(row.get("seq", -1)) >= report.seq:
-        outcome = ReportOutcome.DUPLICATE
-    elif int(row.get("stepIndex", -1)) > step_index:
-        outcome = ReportOutcome.STEP_BACKWARDS
-    elif float(row.get("deadline", 0)) <= now:
-        outcome = ReportOutcome.LATE
-    if outcome is not None:
-        logger.info(
-            "report ignored", extra={**log, "why": outcome.value, "rowStatus": (row or {}).get("status")}
-        )
-        if (
-            row is not None
-            and outcome is ReportOutcome.NOT_DEPLOYING
-            and row.get("attempt") == report.attempt
-        ):
-            # A redelivered final report: its transition was applied, but the wave check after it may not
-            # have finished (SendTaskSuccess failed and SQS redelivered the record). Checking is idempotent.
-            if row.get("status") in ("InSync", "Failed", "NoResponse"):
-                _record_on_robot(report.jobId, robot_name, row["status"], ports)
-            complete_wave_if_done(report.jobId, int(row.get("wave", 0)), ports)
-        return outcome
-    assert row is not None
+    exactly_once = {"attempt": report.attempt, "seq": report.seq, "stepIndex": step_index}
 
     if report.status is RobotReportStatus.DEPLOYING:
-        applied = store.update_robot_progress(
+        if store.update_robot_progress(
             report.jobId,
             robot_name,
             attempt=report.attempt,
@@ -122,11 +89,9 @@ def handle_report(robot_name: str, report: StatusReport, ports: Ports) -> Report
             step_index=step_index,
             progress=_progress(report),
             now=now,
-        )
-        if not applied:
-            logger.info("report ignored", extra={**log, "why": ReportOutcome.LOST_RACE.value})
-            return ReportOutcome.LOST_RACE
-        return ReportOutcome.PROGRESS
+        ):
+            return ReportOutcome.PROGRESS
+        return _ignored(robot_name, report, step_index, now, ports)
 
     fields: dict[str, Any] = {
         "deploymentFinishTime": now,
@@ -145,33 +110,89 @@ def handle_report(robot_name: str, report: StatusReport, ports: Ports) -> Report
         status = "Failed"
         code, reason = _failure_code(report)
         fields.update({"failureCode": code, "failureReason": reason, "progressDetail": _progress(report)})
-    wave = int(row["wave"])
-    applied = store.finish_robot(
-        report.jobId,
-        robot_name,
-        wave,
-        status=status,
-        fields=fields,
-        report={"attempt": report.attempt, "seq": report.seq, "stepIndex": step_index},
-        now=now,
+    row = store.finish_robot(
+        report.jobId, robot_name, status=status, fields=fields, report=exactly_once, now=now
     )
-    if not applied:
-        logger.info("report ignored", extra={**log, "why": ReportOutcome.LOST_RACE.value})
-        return ReportOutcome.LOST_RACE
+    if row is None:
+        return _ignored(robot_name, report, step_index, now, ports)
+    wave = int(row.get("wave", 0))
     _record_on_robot(report.jobId, robot_name, status, ports)
     logger.info(
         "robot finished",
-        extra={**log, "status": status, "wave": wave, "failureCode": fields.get("failureCode")},
+        extra={
+            "robot": robot_name,
+            "jobId": report.jobId,
+            "status": status,
+            "wave": wave,
+            "failureCode": fields.get("failureCode"),
+        },
     )
     complete_wave_if_done(report.jobId, wave, ports)
     return ReportOutcome.FINISHED
 
 
+def _ignored(
+    robot_name: str, report: StatusReport, step_index: int, now: float, ports: Ports
+) -> ReportOutcome:
+    """Why the conditional write rejected a report (logged), and the redelivery case that still needs work."""
+    row = ports.store.get_robot_deployment(report.jobId, robot_name)
+    if row is None:
+        outcome = ReportOutcome.UNKNOWN_ROBOT
+    elif row.get("status") != "Deploying":
+        outcome = ReportOutcome.NOT_DEPLOYING
+    elif int(row.get("attempt", 0)) != report.attempt:
+        outcome = ReportOutcome.STALE_ATTEMPT
+    elif int(row.get("seq", -1)) >= report.seq:
+        outcome = ReportOutcome.DUPLICATE
+    elif int(row.get("stepIndex", -1)) > step_index:
+        outcome = ReportOutcome.STEP_BACKWARDS
+    elif float(row.get("deadline", 0)) <= now:
+        outcome = ReportOutcome.LATE
+    else:
+        outcome = ReportOutcome.LOST_RACE
+    logger.info(
+        "report ignored",
+        extra={
+            "robot": robot_name,
+            "jobId": report.jobId,
+            "attempt": report.attempt,
+            "seq": report.seq,
+            "step": report.step.value,
+            "reportStatus": report.status.value,
+            "why": outcome.value,
+            "rowStatus": (row or {}).get("status"),
+        },
+    )
+    if (
+        row is not None
+        and outcome is ReportOutcome.NOT_DEPLOYING
+        and row.get("attempt") == report.attempt
+        and row.get("status") in ("InSync", "Failed", "NoResponse")
+    ):
+        # A redelivered final report: its transition was applied, but what follows it may not have
+        # finished (SendTaskSuccess failed and SQS redelivered the record). Both steps are idempotent.
+        _record_on_robot(report.jobId, robot_name, row["status"], ports)
+        complete_wave_if_done(report.jobId, int(row.get("wave", 0)), ports)
+    return outcome
+
+
+# A job's ARN and fleet never change: remembered per warm container, so a final report costs no job read.
+_JOB_IDENTITY: dict[str, tuple[str, str]] = {}
+
+
 def _record_on_robot(job_id: str, robot_name: str, status: str, ports: Ports) -> None:
     """The robot's own status follows its deployment's outcome while this job is its last deployment."""
-    job = ports.store.get_job(job_id) or {}
-    if job.get("fleetName"):
-        ports.store.update_robot_entity(robot_name, job["fleetName"], {"status": status}, job["arn"])
+    identity = _JOB_IDENTITY.get(job_id)
+    if identity is None:
+        job = ports.store.get_job(job_id) or {}
+        if not job.get("fleetName"):
+            return
+        identity = (job["arn"], job["fleetName"])
+        if len(_JOB_IDENTITY) > 1000:
+            _JOB_IDENTITY.clear()
+        _JOB_IDENTITY[job_id] = identity
+    job_arn, fleet_name = identity
+    ports.store.update_robot_entity(robot_name, fleet_name, {"status": status}, job_arn)
 
 
 def complete_wave_if_done(job_id: str, wave: int, ports: Ports) -> bool:

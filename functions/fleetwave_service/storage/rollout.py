@@ -7,8 +7,8 @@ Rows this module writes, all under the job's partition ``JOB#<id>`` (so they sha
 - ``MEMBER#<n:06>#<name>``: membership of a robot in wave n, so a step reads one wave's robots without
   reading the whole fleet (cost O(N) per deployment, not O(N x waves)).
 
-Every transition of a robot row into a terminal state and the matching wave counter increment are one
-transaction: the counters can never double count, and a sweep that recounts from the rows agrees with them.
+A robot row moves into a terminal state with one conditional write, and only that success bumps the wave's
+counter: counters never count a robot twice (they can only fall short, see ``finish_robot``).
 """
 
 from __future__ import annotations
@@ -306,13 +306,19 @@ class RolloutStore:
     # --- writing helpers ----------------------------------------------------------------------------------
     def _update(self, key: dict[str, str], **kwargs: Any) -> bool:
         """One conditional UpdateItem; False when its condition does not hold."""
+        return self._update_returning(key, **kwargs) is not None
+
+    def _update_returning(self, key: dict[str, str], **kwargs: Any) -> dict[str, Any] | None:
+        """One conditional UpdateItem returning the row as it is now; None when its condition fails."""
         try:
-            self._client.update_item(**_update_params(self._table_name, key, **kwargs))
+            response = self._client.update_item(
+                **_update_params(self._table_name, key, **kwargs), ReturnValues="ALL_NEW"
+            )
         except ClientError as error:
             if _is_condition_failure(error):
-                return False
+                return None
             raise
-        return True
+        return _strip_keys(deserialize(response.get("Attributes", {})))
 
     def _transact(self, updates: list[dict[str, Any]]) -> bool:
         """All-or-nothing; False when the first item's condition failed (the others carry no condition)."""
@@ -473,7 +479,6 @@ class RolloutStore:
         self,
         job_id: str,
         robot_name: str,
-        wave: int,
         *,
         status: str,
         fields: dict[str, Any],
@@ -481,11 +486,19 @@ class RolloutStore:
         now: float | None = None,
         from_statuses: tuple[str, ...] = ("Deploying",),
         count: bool = True,
-    ) -> bool:
-        """Move one robot row into a terminal status and bump its wave's counter, in one transaction.
+    ) -> dict[str, Any] | None:
+        """Move one robot row into a terminal status (conditional: exactly once), then count it on its wave.
 
         ``report`` ({attempt, seq, stepIndex}) adds the exactly-once conditions of a robot's own report.
-        False: the row was not in a state that allows this transition (duplicate, stale, late, unknown).
+        Returns the row as it is now, or None when the row was not in a state that allows this transition
+        (duplicate, stale, late, unknown): then nothing changed.
+
+        The counter is bumped only after the transition succeeded, and the transition succeeds once per
+        robot, so a wave counter never counts a robot twice. A crash between the two writes leaves the
+        counter one short: the wave then ends on its timeout, whose sweep recounts from the rows. (One
+        transaction would make the two writes atomic, but moto copies every table on each transaction,
+        which makes the local runtime quadratic in fleet size; under-counting is the safe direction: it can
+        delay a wave, never end it early or breach a threshold falsely.)
         """
         values: dict[str, Any] = {f":from{i}": s for i, s in enumerate(from_statuses)}
         condition = f"#st IN ({', '.join(values)})"
@@ -499,21 +512,16 @@ class RolloutStore:
                     ":step": report["stepIndex"],
                 }
             )
-        updates = [
-            _update_params(
-                self._table_name,
-                robot_deployment_key(job_id, robot_name),
-                sets={**fields, "status": status},
-                condition=condition,
-                names={"#st": "status"},
-                values=values,
-            )
-        ]
-        if count:
-            updates.append(
-                _update_params(self._table_name, wave_key(job_id, wave), adds={COUNTER_FOR_STATUS[status]: 1})
-            )
-        return self._transact(updates)
+        row = self._update_returning(
+            robot_deployment_key(job_id, robot_name),
+            sets={**fields, "status": status},
+            condition=condition,
+            names={"#st": "status"},
+            values=values,
+        )
+        if row is not None and count:
+            self._update(wave_key(job_id, int(row.get("wave", 0))), adds={COUNTER_FOR_STATUS[status]: 1})
+        return row
 
     # --- robot and fleet entities -------------------------------------------------------------------------
     def update_robot_entity(
