@@ -7,7 +7,6 @@ Tests and the local runtime swap any of them with ``use_ports(channel=FakeRobotC
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fleetwave_service.channels import RobotChannel, get_channel
@@ -33,14 +32,62 @@ class BundleSigner(Protocol):
     def presign(self, bucket: str, key: str) -> str: ...
 
 
-@dataclass(frozen=True)
 class Ports:
-    settings: Settings
-    store: RolloutStore
-    channel: RobotChannel
-    tokens: TaskTokens
-    events: EventSink
-    signer: BundleSigner
+    """The engine's ports, each built on first use: the API's cancel hook never builds a robot channel."""
+
+    def __init__(self, settings: Settings, overrides: dict[str, Any]) -> None:
+        self.settings = settings
+        self._built: dict[str, Any] = dict(overrides)
+        self._lock = threading.Lock()
+
+    def _port(self, name: str) -> Any:
+        port = self._built.get(name)
+        if port is None:
+            with self._lock:
+                port = self._built.get(name)
+                if port is None:
+                    port = self._built[name] = self._factory(name)
+        return port
+
+    def _factory(self, name: str) -> Any:
+        from fleetwave_service.storage.rollout_aws import (
+            EventBridgeEvents,
+            S3BundleSigner,
+            StepFunctionsTaskTokens,
+        )
+
+        s = self.settings
+        if name == "store":
+            return RolloutStore(s.table_name, s.region)
+        if name == "channel":
+            return get_channel(s)
+        if name == "tokens":
+            return StepFunctionsTaskTokens(s.region)
+        if name == "events":
+            return EventBridgeEvents(s.region, s.event_bus_name)
+        if name == "signer":
+            return S3BundleSigner(s.region, s.presigned_url_ttl_seconds)
+        raise KeyError(name)
+
+    @property
+    def store(self) -> RolloutStore:
+        return self._port("store")
+
+    @property
+    def channel(self) -> RobotChannel:
+        return self._port("channel")
+
+    @property
+    def tokens(self) -> TaskTokens:
+        return self._port("tokens")
+
+    @property
+    def events(self) -> EventSink:
+        return self._port("events")
+
+    @property
+    def signer(self) -> BundleSigner:
+        return self._port("signer")
 
 
 _lock = threading.Lock()
@@ -48,30 +95,14 @@ _ports: Ports | None = None
 _overrides: dict[str, Any] = {}
 
 
-def _build(settings: Settings, overrides: dict[str, Any]) -> Ports:
-    """Real adapters for every port not overridden (an overridden one is never built: no stray clients)."""
-    from fleetwave_service.storage.rollout_aws import (
-        EventBridgeEvents,
-        S3BundleSigner,
-        StepFunctionsTaskTokens,
-    )
-
-    factories = {
-        "store": lambda: RolloutStore(settings.table_name, settings.region),
-        "channel": lambda: get_channel(settings),
-        "tokens": lambda: StepFunctionsTaskTokens(settings.region),
-        "events": lambda: EventBridgeEvents(settings.region, settings.event_bus_name),
-        "signer": lambda: S3BundleSigner(settings.region, settings.presigned_url_ttl_seconds),
-    }
-    built = {name: overrides[name] if name in overrides else factory() for name, factory in factories.items()}
-    return Ports(settings=settings, **built)
-
-
 def get_ports() -> Ports:
+    """The process-wide ports; rebuilt when the settings were reset (new environment), overrides kept."""
     global _ports
     with _lock:
-        if _ports is None:
-            _ports = _build(_overrides.get("settings") or get_settings(), _overrides)
+        settings = _overrides.get("settings") or get_settings()
+        if _ports is None or _ports.settings is not settings:
+            overrides = {k: v for k, v in _overrides.items() if k != "settings"}
+            _ports = Ports(settings, overrides)
         return _ports
 
 
