@@ -1,0 +1,358 @@
+"""`fleetwave simulate`: run a simulated robot for every robot registered in a fleet.
+
+Each simulated robot is the real `RobotAgent` driving a `SimulatedLauncher`. All of them share ONE MQTT
+connection: the simulator subscribes once to ``fleetwave/robots/+/deployment`` and dispatches each command
+by the robot name in its topic, and publishes every robot's reports on that robot's status topic over the
+same connection. A thousand robots are a thousand small objects on one asyncio loop, not a thousand
+sockets and threads (that is what lets one laptop rehearse a rollout to 10,000 robots). Real robots each
+have their own connection and certificate; the broker cannot tell the difference.
+
+The fleet is read through the API (ListRobots with a fleetName filter, SigV4-signed) every
+``--poll-seconds``: robots registered while it runs are picked up (and receive their retained command, as
+a robot coming online would), robots deregistered are dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol, TextIO
+from urllib.parse import urlsplit
+
+from fleetwave_service.models.messages import COMMAND_TOPIC_FILTER, RobotReportStatus
+
+from fleetwave.agent.simulated import BEHAVIOR_HELP, Behavior, RobotEvent, SimulatedFleet
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8787/"
+DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
+DEFAULT_POLL_SECONDS = 5.0
+DEFAULT_STEP_SECONDS = 0.5
+
+
+class FleetLookupError(Exception):
+    """The fleet cannot be read (unknown fleet, API unreachable, credentials refused)."""
+
+
+class FleetLookup(Protocol):
+    def robots(self) -> list[str]:
+        """Names of the robots registered in the fleet now; raises FleetLookupError."""
+        ...
+
+
+class ApiFleetLookup:
+    """Reads a fleet's robots through the Fleetwave API (DescribeFleet, then ListRobots by fleetName)."""
+
+    def __init__(self, client, fleet: str) -> None:  # client: fleetwave.sdk.FleetwaveClient
+        self._client = client
+        self.fleet_name = fleet_name_of(fleet)
+        self._fleet_arn = fleet if fleet.startswith("arn:") else None
+        self._checked = False
+
+    def robots(self) -> list[str]:
+        from fleetwave.sdk import FleetwaveApiError
+
+        try:
+            if not self._checked:
+                self._check_fleet()
+                self._checked = True
+            names: list[str] = []
+            token: str | None = None
+            while True:
+                body: dict[str, object] = {
+                    "maxResults": 200,
+                    "filters": [{"name": "fleetName", "values": [self.fleet_name]}],
+                }
+                if token:
+                    body["nextToken"] = token
+                page = self._client.call("listRobots", body)
+                names.extend(robot["name"] for robot in page.get("robots", []))
+                token = page.get("nextToken")
+                if not token:
+                    return names
+        except FleetwaveApiError as error:
+            raise FleetLookupError(f"{error.error_type}: {error.message}") from error
+        except OSError as error:  # connection refused, DNS, timeouts (urllib3 errors are OSErrors)
+            raise FleetLookupError(f"cannot reach the API: {error}") from error
+        except Exception as error:  # urllib3's MaxRetryError and friends
+            if type(error).__module__.startswith("urllib3"):
+                raise FleetLookupError(f"cannot reach the API: {error}") from error
+            raise
+
+    def _check_fleet(self) -> None:
+        """Fail early on a fleet that does not exist (ListRobots would just answer with no robots)."""
+        if self._fleet_arn is not None:
+            self._client.call("describeFleet", {"fleet": self._fleet_arn})
+            return
+        page = self._client.call("listFleets", {"filters": [{"name": "name", "values": [self.fleet_name]}]})
+        if not any(fleet.get("name") == self.fleet_name for fleet in page.get("fleetDetails", [])):
+            raise FleetLookupError(f"ResourceNotFoundException: fleet {self.fleet_name} does not exist")
+
+
+def fleet_name_of(fleet: str) -> str:
+    """A fleet name, from a name or a fleet ARN (``...:deployment-fleet/<name>/<millis>``)."""
+    if fleet.startswith("arn:"):
+        resource = fleet.split(":", 5)[-1]
+        parts = resource.split("/")
+        if len(parts) >= 2 and parts[0] == "deployment-fleet" and parts[1]:
+            return parts[1]
+        raise ValueError(f"not a fleet ARN: {fleet}")
+    return fleet
+
+
+class EventPrinter:
+    """One compact line per robot event; with ``quiet``, only outcomes and fleet changes."""
+
+    def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
+        self._out = out
+        self._quiet = quiet
+        self._width = 12
+
+    def __call__(self, event: RobotEvent) -> None:
+        line = self.format(event)
+        if line is not None:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+    def format(self, event: RobotEvent) -> str | None:
+        self._width = max(self._width, len(event.robot))
+        robot = event.robot.ljust(self._width)
+        job = f"{event.job_id} #{event.attempt}" if event.job_id else ""
+        if event.kind == "report" and event.report is not None:
+            report = event.report
+            terminal = report.status is not RobotReportStatus.DEPLOYING
+            if self._quiet and not terminal:
+                return None
+            text = (
+                f"{robot} {job}  {report.step.value:<26} {report.percentDone:>5.1f}%  {report.status.value}"
+            )
+            if report.failureCode:
+                text += f"  {report.failureCode}: {report.failureReason}"
+            return text
+        if self._quiet and event.kind in ("joined", "command", "ignored"):
+            return None
+        if event.kind == "joined":
+            return f"{robot} joined ({event.detail})"
+        if event.kind == "left":
+            return f"{robot} left the fleet"
+        if event.kind == "command":
+            return f"{robot} {job}  received {event.detail}"
+        if event.kind == "ignored":
+            return f"{robot} {job}  ignored ({event.detail})"
+        return None
+
+
+async def run_simulation(
+    lookup: FleetLookup,
+    *,
+    mqtt_url: str,
+    fleet_label: str,
+    default: Behavior,
+    behaviors: Mapping[str, Behavior],
+    time_scale: float = 1.0,
+    step_seconds: float = DEFAULT_STEP_SECONDS,
+    poll_seconds: float = DEFAULT_POLL_SECONDS,
+    out: TextIO = sys.stdout,
+    quiet: bool = False,
+    stop: asyncio.Event | None = None,
+    on_fleet: Callable[[SimulatedFleet], None] | None = None,
+    connect_timeout: float = 10.0,
+) -> int:
+    """Simulate the fleet until ``stop`` is set; returns the exit status."""
+    from fleetwave.agent.mqtt_link import MqttLink
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    printer = EventPrinter(out, quiet=quiet)
+    link: MqttLink | None = None
+
+    def publish(topic: str, payload: bytes) -> None:
+        assert link is not None
+        link.publish(topic, payload, qos=1)
+
+    fleet = SimulatedFleet(
+        publish,
+        default=default,
+        behaviors=behaviors,
+        time_scale=time_scale,
+        step_seconds=step_seconds,
+        on_event=printer,
+    )
+    if on_fleet is not None:
+        on_fleet(fleet)
+    try:
+        names = await asyncio.to_thread(lookup.robots)
+    except FleetLookupError as error:
+        print(f"fleetwave simulate: cannot read fleet {fleet_label}: {error}", file=sys.stderr)
+        return 1
+    link = MqttLink(mqtt_url, loop=loop, on_message=fleet.deliver, subscriptions=[COMMAND_TOPIC_FILTER])
+    try:
+        await asyncio.to_thread(link.start, connect_timeout)
+    except ConnectionError as error:
+        print(f"fleetwave simulate: {error}", file=sys.stderr)
+        return 1
+    out.write(
+        f"simulating {len(names)} robots of fleet {fleet_label} on {mqtt_url} "
+        f"(default {default}, time scale {time_scale:g}); Ctrl-C to stop\n"
+    )
+    out.flush()
+    # Commands that arrived before a robot was added are kept by the fleet and handed over here.
+    for name in names:
+        fleet.add_robot(name)
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                await _refresh(fleet, lookup, out)
+    finally:
+        await fleet.shutdown()
+        link.stop()
+    out.write(f"simulator stopped ({len(fleet.robots)} robots)\n")
+    out.flush()
+    return 0
+
+
+async def _refresh(fleet: SimulatedFleet, lookup: FleetLookup, out: TextIO) -> None:
+    try:
+        current = set(await asyncio.to_thread(lookup.robots))
+    except FleetLookupError as error:
+        out.write(f"fleet lookup failed, keeping {len(fleet.robots)} robots: {error}\n")
+        return
+    for name in sorted(current - set(fleet.robots)):
+        fleet.add_robot(name)
+    for name in sorted(set(fleet.robots) - current):
+        await fleet.remove_robot(name)
+
+
+# --- the command line --------------------------------------------------------------------------------
+def _behavior(text: str) -> Behavior:
+    try:
+        return Behavior.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _robot_behavior(text: str) -> tuple[str, Behavior]:
+    robot, sep, behavior = text.partition("=")
+    if not sep or not robot:
+        raise argparse.ArgumentTypeError(f"expected ROBOT=BEHAVIOR ({BEHAVIOR_HELP}), got {text!r}")
+    return robot, _behavior(behavior)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than zero: {text!r}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run simulated robots for a fleet (against fleetwave serve or a deployed stack)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        epilog=(
+            f"Behaviours: {BEHAVIOR_HELP}. Example: fleetwave simulate --fleet demo "
+            "--default-behavior ok --behavior robot-3=fail:EtagMismatch --behavior robot-4=silent"
+        ),
+    )
+    parser.add_argument(
+        "--endpoint",
+        default=os.environ.get("FLEETWAVE_ENDPOINT_URL") or DEFAULT_ENDPOINT,
+        help="Fleetwave API URL (default: %(default)s)",
+    )
+    parser.add_argument("--fleet", required=True, help="fleet name or ARN")
+    parser.add_argument(
+        "--mqtt-url",
+        default=os.environ.get("FLEETWAVE_MQTT_URL") or DEFAULT_MQTT_URL,
+        help="MQTT broker the robots connect to (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--behavior",
+        dest="behaviors",
+        action="append",
+        type=_robot_behavior,
+        default=[],
+        metavar="ROBOT=B",
+        help=f"one robot's behaviour, repeatable; B is {BEHAVIOR_HELP}",
+    )
+    parser.add_argument(
+        "--default-behavior", type=_behavior, default=Behavior("ok"), metavar="B", help="default: ok"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_positive,
+        default=float(os.environ.get("FLEETWAVE_TIME_SCALE") or 1.0),
+        help="multiplies every simulated duration (default: FLEETWAVE_TIME_SCALE or 1)",
+    )
+    parser.add_argument(
+        "--step-seconds",
+        type=_positive,
+        default=DEFAULT_STEP_SECONDS,
+        help="how long an ok robot spends on each step, before scaling (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=_positive,
+        default=DEFAULT_POLL_SECONDS,
+        help="how often the fleet is re-read for new robots (default: %(default)s)",
+    )
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or "us-east-1")
+    parser.add_argument("--profile", default=None, help="AWS profile to sign with (deployed stacks)")
+    parser.add_argument("--quiet", action="store_true", help="print only outcomes and fleet changes")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from fleetwave.sdk import FleetwaveClient, local_credentials
+
+    try:
+        fleet_name_of(args.fleet)
+    except ValueError as error:
+        print(f"fleetwave simulate: {error}", file=sys.stderr)
+        return 2
+    host = urlsplit(args.endpoint).hostname or ""
+    # `fleetwave serve` accepts its own local key pair; anything else signs with the AWS credential chain.
+    credentials = (
+        local_credentials() if host in ("127.0.0.1", "localhost", "::1") and not args.profile else None
+    )
+    try:
+        client = FleetwaveClient(
+            args.endpoint, region=args.region, credentials=credentials, profile=args.profile
+        )
+    except Exception as error:  # botocore's NoCredentialsError, ProfileNotFound
+        print(f"fleetwave simulate: no credentials to sign with: {error}", file=sys.stderr)
+        return 1
+    lookup = ApiFleetLookup(client, args.fleet)
+    return asyncio.run(_main_async(lookup, args))
+
+
+async def _main_async(lookup: ApiFleetLookup, args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    started = time.monotonic()
+    status = await run_simulation(
+        lookup,
+        mqtt_url=args.mqtt_url,
+        fleet_label=lookup.fleet_name,
+        default=args.default_behavior,
+        behaviors=dict(args.behaviors),
+        time_scale=args.time_scale,
+        step_seconds=args.step_seconds,
+        poll_seconds=args.poll_seconds,
+        quiet=args.quiet,
+        stop=stop,
+    )
+    if status == 0:
+        print(f"ran for {time.monotonic() - started:.0f} s")
+    return status
