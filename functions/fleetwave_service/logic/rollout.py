@@ -365,7 +365,7 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     commands = _build_commands(job, members, attempt, now, deadline, timeout_seconds, ports)
     failures = ports.channel.publish_commands(commands)
     for failure in failures:
-        _fail_undeliverable(job, wave, failure.robot_name, failure.reason, ports)
+        _fail_undeliverable(job, failure.robot_name, failure.reason, ports)
 
     # Cancel may have landed while the commands went out; robots must not keep a deploy command of a
     # canceled job as their retained command.
@@ -439,7 +439,7 @@ def _build_commands(
     return commands
 
 
-def _fail_undeliverable(job: dict[str, Any], wave: int, robot_name: str, reason: str, ports: Ports) -> None:
+def _fail_undeliverable(job: dict[str, Any], robot_name: str, reason: str, ports: Ports) -> None:
     now = ids.now()
     changed = ports.store.finish_robot(
         job["id"],

@@ -20,28 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from fleetwave_service.ids import now as clock_now
 
-logger = Logger(service="fleetwave-rollout", child=True)
-
-ACTIVE_JOB_STATUSES = ("Pending", "Preparing", "InProgress")
-TERMINAL_ROBOT_STATUSES = ("InSync", "Failed", "NoResponse")
 COUNTER_FOR_STATUS = {"InSync": "succeededCount", "Failed": "failedCount", "NoResponse": "noResponseCount"}
-# Attributes the engine keeps on ROBOT# rows for itself; the API drops them from robotDeploymentSummary.
-ENGINE_ONLY_ROBOT_ATTRIBUTES = (
-    "robotName",
-    "wave",
-    "attempt",
-    "seq",
-    "stepIndex",
-    "deadline",
-    "architecture",
-)
 
 
 def job_key(job_id: str) -> dict[str, str]:
