@@ -154,7 +154,9 @@ class FleetwaveStack(Stack):
         machine.grant_start_execution(api_function)
         machine.grant_task_response(api_function)
         machine.grant_task_response(status_function)
-        # Release wave fails its own token when the job was canceled meanwhile. The machine already
+        # Release wave fails its own token when the job was canceled meanwhile, and completes it when the
+        # wave ends inside the step (every command undeliverable, or every robot answered before the step
+        # returned: logic/rollout.py release_wave -> complete_wave_if_done). The machine already
         # depends on this function (its ARN is substituted into the definition), so the grant goes in a
         # policy of its own: in the function's default policy it would close a dependency cycle.
         iam.Policy(
@@ -163,7 +165,7 @@ class FleetwaveStack(Stack):
             roles=[steps["release_wave"].role],
             statements=[
                 iam.PolicyStatement(
-                    actions=["states:SendTaskFailure"],
+                    actions=["states:SendTaskFailure", "states:SendTaskSuccess"],
                     resources=[machine.state_machine_arn],
                 )
             ],
