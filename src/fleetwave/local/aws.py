@@ -22,6 +22,7 @@ from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from fleetwave.local import moto_atomic
 from fleetwave.local.gateway import url_host
 from fleetwave.local.log import logger
 
@@ -73,6 +74,9 @@ class MotoAws:
         self._server = make_server(
             self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
         )
+        # The server answers each request on its own thread: without this, two racing requests can both
+        # pass one DynamoDB condition (e.g. both take a fleet's job lock).
+        moto_atomic.install()
         # A short poll interval keeps stop() prompt (serve_forever checks for shutdown between polls).
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="fleetwave-moto", daemon=True
@@ -90,6 +94,7 @@ class MotoAws:
         if self._thread is not None:
             self._thread.join()
         self._server = None
+        moto_atomic.uninstall()
 
     def client(self, service: str) -> Any:
         """A boto3 client for this endpoint (key pair `testing` keeps moto's default account)."""
