@@ -1,9 +1,13 @@
-"""Robot applications: $LATEST, numbered versions pinned to their bundles' ETags, listing, deletion."""
+"""Robot applications: $LATEST, numbered versions pinned to their bundles' ETags (when the bundle is in
+S3), listing, deletion."""
 
 from __future__ import annotations
 
+import pytest
+from botocore.exceptions import ClientError
 from fakes.robomaker import BUCKET
 from fleetwave_service import ids
+from fleetwave_service.storage import bundles
 
 SUITE = {"name": "ROS2", "version": "Foxy"}
 
@@ -136,24 +140,65 @@ def test_create_robot_application_version_with_changed_bundle_etag_is_rejected(g
     assert missing.error_type == "ResourceNotFoundException"
 
 
-def test_create_robot_application_version_with_a_missing_bundle_is_rejected(given, api):
-    # Given an application whose source object is not in S3
-    given.bundle("unrelated", b"x")  # the bucket exists
-    application = given.ok(
+def _application_with_source(given, bucket, key, name="nav"):
+    return given.ok(
         "createRobotApplication",
         {
-            "name": "nav",
-            "sources": [{"s3Bucket": BUCKET, "s3Key": "nowhere.tgz", "architecture": "X86_64"}],
+            "name": name,
+            "sources": [{"s3Bucket": bucket, "s3Key": key, "architecture": "X86_64"}],
             "robotSoftwareSuite": SUITE,
         },
     )
 
+
+@pytest.mark.parametrize(
+    "bucket_exists,s3_etags",
+    [(True, None), (False, None), (True, ["0123abcd"])],
+    ids=["missing-key", "missing-bucket", "missing-key-with-expected-etag"],
+)
+def test_create_robot_application_version_with_a_missing_bundle_is_stored_without_an_etag(
+    given, api, bucket_exists, s3_etags
+):
+    # Given an application whose source object (or whole bucket) is not in S3, e.g. a placeholder
+    if bucket_exists:
+        given.bundle("unrelated", b"x")
+    application = _application_with_source(given, BUCKET if bucket_exists else "never-made", "nowhere.tgz")
+
+    # When a version is created
+    body = {"application": application["arn"], **({"s3Etags": s3_etags} if s3_etags else {})}
+    response = api.call("createRobotApplicationVersion", body)
+
+    # Then it is version 1, its source without an etag (the robot fails at deploy time, not the API now)
+    assert response.status == 200, response.json
+    assert response.json["version"] == "1"
+    assert response.json["sources"] == application["sources"]
+    assert "etag" not in response.json["sources"][0]
+    described = given.ok(
+        "describeRobotApplication", {"application": application["arn"], "applicationVersion": "1"}
+    )
+    assert described["sources"] == application["sources"]
+
+
+class ForbiddenS3:
+    """S3 as the API function sees a bucket it may not read: 403 on HEAD (S3 hides whether it exists)."""
+
+    def head_object(self, **kwargs):
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+
+def test_create_robot_application_version_with_a_forbidden_bundle_is_stored_without_an_etag(
+    given, api, monkeypatch
+):
+    # Given an application whose bundle the service may not read
+    application = _application_with_source(given, "someone-elses-bucket", "nav.tgz")
+    monkeypatch.setattr(bundles, "_s3", lambda: ForbiddenS3())
+
     # When a version is created
     response = api.call("createRobotApplicationVersion", {"application": application["arn"]})
 
-    # Then it is rejected naming the source
-    assert (response.status, response.error_type) == (400, "InvalidParameterException")
-    assert response.message.startswith("sources[0]:")
+    # Then it is stored, without an etag
+    assert response.status == 200, response.json
+    assert "etag" not in response.json["sources"][0]
 
 
 def test_update_robot_application_changes_latest_and_bumps_the_revision(given, api):

@@ -1,7 +1,8 @@
 """Robot applications: a mutable $LATEST and immutable numbered versions that jobs deploy.
 
 A version snapshots $LATEST together with the ETag of every source bundle at that moment, so a robot can
-later check it runs exactly the bundle that was versioned (EtagMismatch otherwise).
+later check it runs exactly the bundle that was versioned (EtagMismatch otherwise). A bundle missing from
+S3 is no reason to refuse a version (docs/decisions.md); that source is then stored without an ETag.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def create_robot_application_version(
             "name": latest["name"],
             "arn": latest["arn"],
             "version": str(number),
-            "sources": _pinned_sources(latest["sources"], request.s3Etags),
+            "sources": _pinned_sources(latest["name"], latest["sources"], request.s3Etags),
             "robotSoftwareSuite": latest["robotSoftwareSuite"],
             "lastUpdatedAt": ids.now(),
             "revisionId": _revision(),
@@ -117,22 +118,39 @@ def _check_revision(latest: Row, expected: str | None) -> None:
         )
 
 
-def _pinned_sources(sources: list[dict[str, str]], expected_etags: list[str] | None) -> list[dict[str, str]]:
+def _pinned_sources(
+    application: str, sources: list[dict[str, str]], expected_etags: list[str] | None
+) -> list[dict[str, str]]:
+    """Each source with the ETag its bundle has now, so robots can detect a bundle replaced later.
+
+    A bundle that is not (yet) in S3 does not block the version: scripts and acceptance suites written
+    from the reference use placeholder buckets and keys, and a robot that cannot fetch its bundle fails
+    at deploy time instead (ResourceNotFound / ExtractingBundleFailure), as a robot-side failure.
+    """
     if expected_etags is not None and len(expected_etags) != len(sources):
         raise InvalidParameterError(
             f"s3Etags: expected one etag per source ({len(sources)}), got {len(expected_etags)}"
         )
     pinned = []
     for index, source in enumerate(sources):
+        expected = expected_etags[index].strip('"') if expected_etags is not None else None
         etag = bundles.object_etag(source["s3Bucket"], source["s3Key"])
         if etag is None:
-            raise InvalidParameterError(
-                f"sources[{index}]: s3://{source['s3Bucket']}/{source['s3Key']} does not exist"
+            logger.warning(
+                "bundle missing or unreadable; version source stored without an etag",
+                extra={
+                    "application": application,
+                    "source": index,
+                    "bucket": source["s3Bucket"],
+                    "key": source["s3Key"],
+                },
             )
-        if expected_etags is not None and expected_etags[index].strip('"') != etag:
+            pinned.append(dict(source))
+            continue
+        if expected is not None and expected != etag:
             raise InvalidParameterError(
                 f"s3Etags[{index}]: s3://{source['s3Bucket']}/{source['s3Key']} has etag {etag}, "
-                f"not {expected_etags[index]}"
+                f"not {expected}"
             )
         pinned.append(dict(source, etag=etag))
     return pinned
