@@ -59,14 +59,43 @@ def test_create_fleet_beyond_the_fleet_quota_is_rejected(given, api, monkeypatch
     assert (response.status, response.error_type) == (400, "LimitExceededException")
 
 
-def test_create_fleet_with_a_name_longer_than_iot_allows_is_rejected(api):
-    # When a fleet's name is longer than an IoT thing group name may be
-    response = api.call("createFleet", {"name": "f" * 129})
+def test_create_fleet_with_a_name_longer_than_iot_allows_gets_a_derived_thing_group(given, api, aws):
+    # Given a fleet name of 255 characters (the original's limit; IoT group names stop at 128)
+    name = "f" * 200 + "-" + "g" * 54
 
-    # Then the request is rejected naming the field, and nothing is created
-    assert (response.status, response.error_type) == (400, "InvalidParameterException")
+    # When the fleet is created
+    fleet = given.fleet(name)
+
+    # Then it answers its full name, and its thing group is the derived 128-character name
+    assert fleet["name"] == name
+    group = ids.iot_name(name)
+    assert len(group) == 128 and group.startswith("f" * 111 + "-")
+    assert aws.client("iot").describe_thing_group(thingGroupName=group)["thingGroupName"] == group
+    assert api.call("describeFleet", {"fleet": fleet["arn"]}).json["name"] == name
+
+
+def test_delete_fleet_with_a_long_name_removes_its_derived_thing_group(given, api, aws):
+    fleet = given.fleet("f" * 255)
+    robot = given.robot("member", fleet=fleet)
+
+    assert api.call("deleteFleet", {"fleet": fleet["arn"]}).status == 200
+
+    assert aws.client("iot").list_thing_groups()["thingGroups"] == []
+    assert api.call("describeRobot", {"robot": robot["arn"]}).json["status"] == "Available"
+
+
+def test_create_fleet_named_like_another_fleets_thing_group_is_rejected(given, api, aws):
+    # Given a fleet with a long name, whose thing group has a derived name
+    long_name = "f" * 255
+    given.fleet(long_name)
+
+    # When a fleet is created under exactly that derived name
+    response = api.call("createFleet", {"name": ids.iot_name(long_name)})
+
+    # Then it is refused: both fleets would share one thing group
+    assert (response.status, response.error_type) == (400, "ResourceAlreadyExistsException")
     assert response.message.startswith("name:")
-    assert api.call("listFleets").json["fleetDetails"] == []
+    assert len(aws.client("iot").list_thing_groups()["thingGroups"]) == 1
 
 
 def test_describe_fleet_shows_its_robots(given, api):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fakes.channel import FakeRobotChannel
 from fleetwave_service import ids
 from fleetwave_service.logic import robots as robots_logic
@@ -30,6 +31,53 @@ def test_create_robot_returns_the_new_robot_and_makes_its_thing(api, aws, monkey
     # And IoT has a thing of that name carrying its architecture
     thing = aws.client("iot").describe_thing(thingName="r1")
     assert thing["attributes"] == {"architecture": "ARM64"}
+
+
+def test_create_robot_with_a_name_longer_than_iot_allows_gets_a_derived_thing(given, api, aws):
+    # Given a robot name of 255 characters (the original's limit; IoT thing names stop at 128)
+    name = "r" * 255
+    fleet = given.fleet("f" * 255)
+
+    # When the robot is created and registered
+    robot = given.robot(name, fleet=fleet)
+
+    # Then it answers its full name; its thing has the derived name, inside the fleet's derived group
+    assert robot["name"] == name
+    thing, group = ids.iot_name(name), ids.iot_name(fleet["name"])
+    assert len(thing) == 128 and thing != name[:128]
+    assert aws.client("iot").describe_thing(thingName=thing)["attributes"] == {"architecture": "X86_64"}
+    assert aws.client("iot").list_things_in_thing_group(thingGroupName=group)["things"] == [thing]
+    described = api.call("describeRobot", {"robot": robot["arn"]}).json
+    assert (described["name"], described["status"]) == (name, "Registered")
+
+
+def test_deregister_and_delete_robot_with_a_long_name_use_its_derived_thing(given, api, aws):
+    fleet = given.fleet("f" * 255)
+    robot = given.robot("r" * 255, fleet=fleet)
+    iot = aws.client("iot")
+
+    given.ok("deregisterRobot", {"fleet": fleet["arn"], "robot": robot["arn"]})
+    assert iot.list_things_in_thing_group(thingGroupName=ids.iot_name(fleet["name"]))["things"] == []
+    given.ok("deleteRobot", {"robot": robot["arn"]})
+
+    assert iot.list_things()["things"] == []
+
+
+@pytest.mark.parametrize("long_first", [True, False], ids=["long-name-first", "derived-name-first"])
+def test_create_robot_whose_thing_name_another_robot_has_is_rejected(given, api, aws, long_first):
+    # Given a robot with a long name, or one named exactly like that long name's derived thing name
+    long_name = "r" * 200
+    derived = ids.iot_name(long_name)
+    first, second = (long_name, derived) if long_first else (derived, long_name)
+    given.robot(first)
+
+    # When the other one is created
+    response = api.call("createRobot", {"name": second, "architecture": "X86_64", "greengrassGroupId": "g"})
+
+    # Then it is refused: both robots would be one IoT thing
+    assert (response.status, response.error_type) == (400, "ResourceAlreadyExistsException")
+    assert derived in response.message
+    assert len(aws.client("iot").list_things()["things"]) == 1
 
 
 def test_create_robot_with_a_taken_name_is_rejected(given, api):

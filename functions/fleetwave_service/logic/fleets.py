@@ -1,4 +1,5 @@
-"""Fleets: create, describe, list and delete. A fleet is also an IoT thing group of the same name."""
+"""Fleets: create, describe, list and delete. A fleet is also an IoT thing group, named by ids.iot_name
+(the fleet's name unless that is longer than IoT allows)."""
 
 from __future__ import annotations
 
@@ -33,13 +34,17 @@ DESCRIBE_ROBOTS_LIMIT = 1000
 
 
 def create_fleet(request: CreateFleetRequest) -> CreateFleetResponse:
-    registry_sync.check_name(request.name, "fleet's IoT thing group")
+    group = ids.iot_name(request.name)
+    if len(request.name) >= ids.IOT_NAME_MAX_LENGTH:
+        owner = fleets.find_by_thing_group_name(group)
+        registry_sync.check_iot_name_free(request.name, group, owner, "thing group")
     limit = get_settings().max_fleets
     if fleets.count() >= limit:
         raise LimitExceededError(f"this deployment allows at most {limit} fleets")
     created_at = ids.now()
     row = {
         "name": request.name,
+        "thingGroupName": group,
         "arn": ids.fleet_arn(request.name, ids.epoch_millis(created_at)),
         "createdAt": created_at,
         "tags": request.tags or {},
@@ -47,7 +52,7 @@ def create_fleet(request: CreateFleetRequest) -> CreateFleetResponse:
     if not fleets.create(row):
         raise ResourceAlreadyExistsError(f"a fleet named {request.name} already exists")
     try:
-        get_registry().create_thing_group(request.name)
+        get_registry().create_thing_group(group)
     except Exception as error:
         # Without its thing group the fleet would be half made: undo the row, let the caller retry.
         logger.exception("thing group creation failed", extra={"fleet": request.name})
@@ -84,12 +89,13 @@ def delete_fleet(request: FleetRequest) -> None:
     if row.get("activeJobId"):
         jobs.cancel_for_fleet_deletion(name, row["activeJobId"])
     registry = get_registry()
+    group = fleets.thing_group_name(row)
     for robot in robots.in_fleet(name):
         if robots.deregister(robot["name"], name):
-            registry_sync.best_effort(registry.remove_thing_from_group, robot["name"], name)
+            registry_sync.best_effort(registry.remove_thing_from_group, robots.thing_name(robot), group)
     if not fleets.delete(name):
         raise ConcurrentDeploymentError(
             f"a deployment job started on fleet {name} while it was being deleted"
         )
-    registry_sync.best_effort(registry.delete_thing_group, name)
+    registry_sync.best_effort(registry.delete_thing_group, group)
     logger.info("fleet deleted", extra={"fleet": name})

@@ -1,4 +1,4 @@
-"""Keeping IoT (registry and retained commands) in step with the rows: name limits, best-effort removals."""
+"""Keeping IoT (registry and retained commands) in step with the rows: IoT names, best-effort removals."""
 
 from __future__ import annotations
 
@@ -6,19 +6,21 @@ from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service.errors import InvalidParameterError
+from fleetwave_service.errors import ResourceAlreadyExistsError
+from fleetwave_service.storage.dynamo import Row
 
 logger = Logger(service="fleetwave", child=True)
 
-# The original allowed 255 characters, but a robot is an IoT thing and a fleet an IoT thing group, and
-# IoT caps those names at 128: reject a longer name up front rather than fail half-way through a create.
-MAX_REGISTRY_NAME_LENGTH = 128
 
+def check_iot_name_free(name: str, iot_name: str, owner: Row | None, what: str) -> None:
+    """Refuse a name whose IoT name another resource already has.
 
-def check_name(name: str, what: str) -> None:
-    if len(name) > MAX_REGISTRY_NAME_LENGTH:
-        raise InvalidParameterError(
-            f"name: must be at most {MAX_REGISTRY_NAME_LENGTH} characters (it also names the {what})"
+    Only names of 128 characters or more can meet here (one named exactly like another's hashed IoT
+    name); two resources on one thing would delete or receive each other's IoT state.
+    """
+    if owner is not None and owner["name"] != name:
+        raise ResourceAlreadyExistsError(
+            f"name: its IoT {what} name {iot_name} is already used by {owner['name']}"
         )
 
 

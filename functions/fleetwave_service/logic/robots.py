@@ -1,4 +1,5 @@
-"""Robots: create, describe, list, delete, and membership of a fleet. A robot is also an IoT thing."""
+"""Robots: create, describe, list, delete, and membership of a fleet. A robot is also an IoT thing, named
+by ids.iot_name (the robot's name unless that is longer than IoT allows)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from fleetwave_service.models.robots import (
 )
 from fleetwave_service.models.wire import RobotStatus
 from fleetwave_service.settings import get_settings
-from fleetwave_service.storage import pagination, robots
+from fleetwave_service.storage import fleets, pagination, robots
 from fleetwave_service.storage.registry import get_registry
 
 logger = Logger(service="fleetwave", child=True)
@@ -31,10 +32,13 @@ _STATUSES = RobotStatus.__args__  # type: ignore[attr-defined]
 
 
 def create_robot(request: CreateRobotRequest) -> CreateRobotResponse:
-    registry_sync.check_name(request.name, "robot's IoT thing")
+    thing = ids.iot_name(request.name)
+    if len(request.name) >= ids.IOT_NAME_MAX_LENGTH:
+        registry_sync.check_iot_name_free(request.name, thing, robots.find_by_thing_name(thing), "thing")
     created_at = ids.now()
     row = {
         "name": request.name,
+        "thingName": thing,
         "arn": ids.robot_arn(request.name, ids.epoch_millis(created_at)),
         "architecture": request.architecture,
         "greengrassGroupId": request.greengrassGroupId,
@@ -45,7 +49,7 @@ def create_robot(request: CreateRobotRequest) -> CreateRobotResponse:
     if not robots.create(row):
         raise ResourceAlreadyExistsError(f"a robot named {request.name} already exists")
     try:
-        get_registry().create_thing(request.name, request.architecture)
+        get_registry().create_thing(thing, request.architecture)
     except Exception as error:
         # The robot connects to IoT as its thing: without it the robot could never deploy.
         logger.exception("thing creation failed", extra={"robot": request.name})
@@ -81,9 +85,10 @@ def delete_robot(request: RobotRequest) -> None:
     row = lookup.robot(request.robot)
     robots.delete(row["name"])
     registry = get_registry()
+    thing = robots.thing_name(row)
     if row.get("fleetName"):
-        registry_sync.best_effort(registry.remove_thing_from_group, row["name"], row["fleetName"])
-    registry_sync.best_effort(registry.delete_thing, row["name"])
+        registry_sync.best_effort(registry.remove_thing_from_group, thing, ids.iot_name(row["fleetName"]))
+    registry_sync.best_effort(registry.delete_thing, thing)
     # A later robot of the same name must not pick up this one's retained deployment command.
     registry_sync.best_effort(get_channel(get_settings()).clear_command, row["name"])
     logger.info("robot deleted", extra={"robot": row["name"]})
@@ -99,7 +104,9 @@ def register_robot(request: RobotMembershipRequest) -> RobotMembershipResponse:
     if not robot.get("fleetName") and robots.register(
         robot["name"], robot["arn"], fleet["name"], fleet["arn"]
     ):
-        registry_sync.best_effort(get_registry().add_thing_to_group, robot["name"], fleet["name"])
+        registry_sync.best_effort(
+            get_registry().add_thing_to_group, robots.thing_name(robot), fleets.thing_group_name(fleet)
+        )
         logger.info("robot registered", extra={"robot": robot["name"], "fleet": fleet["name"]})
         return response
     # In another fleet, or registered by a concurrent request: the row now says which.
@@ -116,6 +123,8 @@ def deregister_robot(request: RobotMembershipRequest) -> RobotMembershipResponse
     robot = lookup.robot(request.robot)
     if not robots.deregister(robot["name"], fleet["name"]):
         raise InvalidParameterError(f"robot: {robot['name']} is not registered in fleet {fleet['name']}")
-    registry_sync.best_effort(get_registry().remove_thing_from_group, robot["name"], fleet["name"])
+    registry_sync.best_effort(
+        get_registry().remove_thing_from_group, robots.thing_name(robot), fleets.thing_group_name(fleet)
+    )
     logger.info("robot deregistered", extra={"robot": robot["name"], "fleet": fleet["name"]})
     return RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])

@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fleetwave_service import ids
 from fleetwave_service.storage import dynamo
 from fleetwave_service.storage.dynamo import Row
 
@@ -35,6 +36,28 @@ def create(row: Row) -> bool:
 
 def get(name: str) -> Row | None:
     return dynamo.get(*fleet_key(name))
+
+
+def thing_group_name(row: Row) -> str:
+    """The fleet's IoT thing group name (rows written before ``thingGroupName`` had names <= 128 chars)."""
+    return str(row.get("thingGroupName") or ids.iot_name(row["name"]))
+
+
+def find_by_thing_group_name(group: str) -> Row | None:
+    """The fleet whose IoT thing group is ``group``, or None (see robots.find_by_thing_name)."""
+    row = get(group)
+    if row is not None and thing_group_name(row) == group:
+        return row
+    prefix = ids.iot_name_prefix(group)
+    if prefix is None:
+        return None
+    rows = dynamo.query_all(
+        IndexName="gsi1",
+        KeyConditionExpression="gsi1pk = :p AND begins_with(gsi1sk, :prefix)",
+        FilterExpression="thingGroupName = :group",
+        ExpressionAttributeValues=dynamo.values(p=LIST_PARTITION, prefix=prefix, group=group),
+    )
+    return rows[0] if rows else None
 
 
 def delete(name: str) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fleetwave_service import ids
 from fleetwave_service.storage import dynamo
 from fleetwave_service.storage.dynamo import Row
 
@@ -39,6 +40,32 @@ def create(row: Row) -> bool:
 
 def get(name: str) -> Row | None:
     return dynamo.get(*robot_key(name))
+
+
+def thing_name(row: Row) -> str:
+    """The robot's IoT thing name (rows written before ``thingName`` existed had names <= 128 chars)."""
+    return str(row.get("thingName") or ids.iot_name(row["name"]))
+
+
+def find_by_thing_name(thing: str) -> Row | None:
+    """The robot whose IoT thing is ``thing``, or None.
+
+    A name of up to 128 characters is its own thing name; a longer one was hashed to one (ids.iot_name),
+    and the robots whose names share its readable prefix are few, so that query stays small.
+    """
+    row = get(thing)
+    if row is not None and thing_name(row) == thing:
+        return row
+    prefix = ids.iot_name_prefix(thing)
+    if prefix is None:
+        return None
+    rows = dynamo.query_all(
+        IndexName="gsi1",
+        KeyConditionExpression="gsi1pk = :p AND begins_with(gsi1sk, :prefix)",
+        FilterExpression="thingName = :thing",
+        ExpressionAttributeValues=dynamo.values(p=LIST_PARTITION, prefix=prefix, thing=thing),
+    )
+    return rows[0] if rows else None
 
 
 def delete(name: str) -> None:
