@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from cases.robomaker_validation import MALFORMED_BODIES, MALFORMED_BODY_IDS
 from fakes.api_events import rest_event
 from fleetwave_service.logic import fleets as fleets_logic
 
 
-@pytest.mark.parametrize(
-    "raw_body,reason",
-    [
-        ("{not json", "request body: is not valid JSON"),
-        ('["a", "list"]', "request body: must be a JSON object"),
-        ('"a string"', "request body: must be a JSON object"),
-        ("42", "request body: must be a JSON object"),
-        ("null", "request body: is required"),
-    ],
-    ids=["garbled", "array", "string", "number", "null"],
-)
+@pytest.mark.parametrize("raw_body,reason", MALFORMED_BODIES, ids=MALFORMED_BODY_IDS)
 def test_a_body_that_is_not_a_json_object_is_an_invalid_parameter(api, raw_body, reason):
     response = api.send(rest_event("POST", "/createFleet", raw_body=raw_body))
 
