@@ -8,6 +8,7 @@ has acknowledged it (PUBACK), so a wave is only marked dispatched when its comma
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -100,9 +101,10 @@ class MqttChannel:
                 failures.append(PublishFailure(robot_name, error.reason))
                 continue
             pending.append((robot_name, mid, acked))
+        deadline = time.monotonic() + self._ack_timeout
         for robot_name, mid, acked in pending:
             try:
-                self._await_ack(robot_name, mid, acked, self._ack_timeout)
+                self._await_ack(robot_name, mid, acked, max(0.0, deadline - time.monotonic()))
             except ChannelError as error:
                 failures.append(PublishFailure(robot_name, error.reason))
         if failures:
@@ -130,12 +132,14 @@ class MqttChannel:
 
         client = self._connection()
         acked = threading.Event()
-        # Registration and publish under one lock: the PUBACK may arrive before publish() returns.
+        # Never call paho while holding self._lock: paho runs on_publish under its own message mutex,
+        # which publish() also takes. The PUBACK may beat the registration below; on_publish then
+        # leaves the mid in _early_acks.
+        info = client.publish(command_topic(robot_name), payload, qos=1, retain=True)
+        # Not connected right now is fine: paho keeps QoS 1 messages and sends them on reconnect.
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            raise ChannelError(robot_name, f"paho refused the publish: {paho.error_string(info.rc)}")
         with self._lock:
-            info = client.publish(command_topic(robot_name), payload, qos=1, retain=True)
-            # Not connected right now is fine: paho keeps QoS 1 messages and sends them on reconnect.
-            if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
-                raise ChannelError(robot_name, f"paho refused the publish: {paho.error_string(info.rc)}")
             if info.mid in self._early_acks:
                 self._early_acks.discard(info.mid)
                 acked.set()

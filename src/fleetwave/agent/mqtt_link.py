@@ -42,6 +42,7 @@ class MqttLink:
         self._client: Any = None
         self._lock = threading.Lock()
         self._pending_subacks: dict[int, threading.Event] = {}
+        self._early_subacks: set[int] = set()
         self._first_subscribe = threading.Event()
         self.connected = threading.Event()
 
@@ -88,9 +89,14 @@ class MqttLink:
         if not filters:
             acked.set()
             return acked
+        # paho is never called under self._lock (its callbacks run under paho's own mutexes).
+        _, mid = client.subscribe([(topic_filter, 1) for topic_filter in filters])
         with self._lock:
-            _, mid = client.subscribe([(topic_filter, 1) for topic_filter in filters])
-            self._pending_subacks[mid] = acked
+            if mid in self._early_subacks:
+                self._early_subacks.discard(mid)
+                acked.set()
+            else:
+                self._pending_subacks[mid] = acked
         return acked
 
     def _handle_connect(
@@ -116,15 +122,16 @@ class MqttLink:
             logger.warning("mqtt disconnected; reconnecting", extra={"broker": self.url})
 
     def _handle_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any, properties: Any) -> None:
+        if any(code.is_failure for code in codes):
+            logger.error("subscription refused", extra={"broker": self.url})
+            return
         with self._lock:
             acked = self._pending_subacks.pop(mid, None)
-            if any(code.is_failure for code in codes):
-                logger.error("subscription refused", extra={"broker": self.url})
-                return
-            if acked is not None:
+            if acked is None:
+                self._early_subacks.add(mid)
+            else:
                 acked.set()
-            if not self._pending_subacks:
-                self._first_subscribe.set()
+        self._first_subscribe.set()
 
     def _handle_message(self, client: Any, userdata: Any, message: Any) -> None:
         # RuntimeError: the loop is closing, the process is on its way out.
