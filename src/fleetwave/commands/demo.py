@@ -321,6 +321,7 @@ class ProgressDisplay:
         self.interactive = bool(console.is_terminal)
         self._plain_every = plain_every
         self._last_line = ""
+        self._last_stage: tuple[str, int] = ("", 0)
         self._last_print = 0.0
         self._reported: set[str] = set()
         self._live: Any = None
@@ -396,7 +397,9 @@ class ProgressDisplay:
             f"NoResponse {view.count('NoResponse')}, Deploying {view.count('Deploying')})"
         )
         now = time.monotonic()
-        if line != self._last_line and (view.done or now - self._last_print >= self._plain_every):
+        moved = (view.status, view.current_wave) != self._last_stage
+        if line != self._last_line and (moved or now - self._last_print >= self._plain_every):
+            self._last_stage = (view.status, view.current_wave)
             self._print(line)
             deploying = [
                 f"{r['name']} {r['currentProgress'] or 'released'} {r['percentDone'] or 0:.0f}%"

@@ -1,0 +1,80 @@
+"""`fleetwave demo` as a user runs it: one command, its own stack on free ports, exit 0 and a summary."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+# A cap, not an expectation: the demo with 6 robots ends in about 15 s.
+DEMO_TIMEOUT_SECONDS = 240
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fleetwave.cli", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_SECONDS,
+    )
+
+
+def row(output: str, first_cell: str) -> list[str]:
+    """The cells of the summary-table row that starts with ``first_cell``."""
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in re.split(r"[│┃|]", line) if cell.strip()]
+        if cells and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no row {first_cell!r} in:\n{output}")
+
+
+def test_demo_runs_a_rollout_and_a_sync_and_prints_the_summary():
+    # Given nothing running; When the demo runs with 6 robots (not on a terminal: plain progress lines)
+    result = run_demo("--robots", "6", "--time-scale", "0.05", "--seed", "7")
+
+    # Then it exits 0 and says so
+    output = result.stdout
+    assert result.returncode == 0, f"{output}\n{result.stderr}"
+    assert "rollout and sync ended as expected" in output
+    # And it showed live progress as plain lines: waves and a progress count
+    # (6 robots in waves of 25% are 3 waves of 2; the silent robot's wave lasts long enough to be seen)
+    assert re.search(r"rollout: InProgress  wave [123] of 3  \[[#.]+\] \d/6 finished", output), output
+    assert "rollout: Succeeded  wave 3 of 3  [####################] 6/6 finished" in output
+    # And the job summary: the rollout with 4 InSync, 1 Failed, 1 NoResponse; the sync with 3 InSync
+    assert row(output, "rollout")[2:] == ["Succeeded", "-", "-", "6", "4", "1", "1"]
+    assert row(output, "sync")[2:] == ["Succeeded", "-", "-", "3", "3", "0", "0"]
+    # And per robot: the failing one with its code, the silent one NoResponse, the new ones synced
+    statuses = {f"robot-{i}": row(output, f"robot-{i}")[2:] for i in range(1, 10)}
+    assert sorted(tuple(cells) for cells in statuses.values()) == sorted(
+        [("InSync", "-")] * 4
+        + [("Failed PreLaunchFileFailure", "-"), ("NoResponse RobotDeploymentNoResponse", "-")]
+        + [("-", "InSync")] * 3
+    ), statuses
+    # And each robot's architecture comes from the three the bundle was built for
+    assert {row(output, f"robot-{i}")[1] for i in range(1, 10)} == {"X86_64", "ARM64", "ARMHF"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--robots", "3"], "robots must be between 4 and 500"),
+        (["--time-scale", "0"], "time scale must be greater than 0"),
+    ],
+)
+def test_demo_rejects_bad_options_with_a_usage_error(args, message):
+    # When the demo is given an option it cannot run with
+    result = run_demo(*args)
+
+    # Then it exits 2 with the reason, before starting anything
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_demo_help_lists_its_options():
+    result = subprocess.run(
+        [sys.executable, "-m", "fleetwave.cli", "demo", "--help"], capture_output=True, text=True, check=True
+    )
+    for option in ("--robots", "--time-scale", "--keep-running"):
+        assert option in result.stdout
