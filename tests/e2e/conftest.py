@@ -10,6 +10,9 @@ Fixtures for e2e tests (every test under tests/e2e is marked ``e2e``):
              raises; ``api.client`` is the raising SDK client (``FleetwaveClient``);
              ``api.greengrass`` is boto3's greengrassv2 client for the same endpoint.
 
+- ``given``  (function) RoboMaker resources made over HTTP (tests/fakes/robomaker.py), bundles uploaded to
+             the embedded S3; client request tokens unique to the test. Pass unique names (``unique()``).
+
 - ``launcher`` (function) starts extra servers: ``launcher.start(*flags, ports=..., wait=...)``,
              ``launcher.stop(server, signal)`` -> exit code, ``launcher.free_port()``; whatever is still
              running at the end of the test is killed.
@@ -31,6 +34,7 @@ from typing import Any
 
 import boto3
 import pytest
+from fakes.robomaker import Given, unique
 
 from fleetwave.sdk import ApiResponse, FleetwaveClient, greengrassv2_client
 
@@ -209,6 +213,21 @@ def serve() -> Iterator[ServeProcess]:
 @pytest.fixture(scope="session")
 def api(serve: ServeProcess) -> ApiDriver:
     return ApiDriver(serve)
+
+
+class EmbeddedAws:
+    """The embedded AWS endpoint as ``Given`` wants it: ``client(service)``."""
+
+    def __init__(self, server: ServeProcess) -> None:
+        self._server = server
+
+    def client(self, service: str) -> Any:
+        return self._server.aws_client(service)
+
+
+@pytest.fixture
+def given(api: ApiDriver, serve: ServeProcess) -> Given:
+    return Given(api, EmbeddedAws(serve), token_prefix=unique("e2e"))
 
 
 class Launcher:

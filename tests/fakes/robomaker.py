@@ -10,15 +10,27 @@ job = given.job(fleet, version)                   # CreateDeploymentJob, answere
 from __future__ import annotations
 
 import itertools
+import uuid
 from typing import Any
 
 BUCKET = "fleetwave-bundles"
 
 
+def unique(prefix: str) -> str:
+    """A name no other test uses (end-to-end tests share one `fleetwave serve` for the whole session)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
 class Given:
-    def __init__(self, api: Any, aws: Any) -> None:
+    """``aws`` is anything with ``client(service)``: a boto3 Session, or the embedded AWS endpoint.
+
+    ``token_prefix`` keeps client request tokens apart when several tests share one service.
+    """
+
+    def __init__(self, api: Any, aws: Any, token_prefix: str = "token") -> None:
         self.api = api
         self.aws = aws
+        self._token_prefix = token_prefix
         self._tokens = itertools.count(1)
 
     def ok(self, operation: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -63,7 +75,7 @@ class Given:
 
     def job_request(self, fleet: dict[str, Any], version: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return {
-            "clientRequestToken": f"token-{next(self._tokens)}",
+            "clientRequestToken": f"{self._token_prefix}-{next(self._tokens)}",
             "fleet": fleet["arn"],
             "deploymentApplicationConfigs": [
                 {

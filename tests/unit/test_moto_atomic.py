@@ -38,3 +38,23 @@ def test_moto_atomic_installed_twice_stays_until_the_last_uninstall():
     moto_atomic.uninstall()
     assert DynamoDBBackend.put_item is originals["put_item"]
     assert not moto_atomic.is_installed()
+
+
+def test_embedded_aws_endpoint_installs_the_guard_while_it_runs(monkeypatch):
+    # Given the embedded AWS endpoint of `fleetwave serve` (tables, bucket and moto config are not under test)
+    from fleetwave.local.aws import MotoAws
+
+    monkeypatch.setattr(MotoAws, "_configure", lambda self: None)
+    monkeypatch.setattr(MotoAws, "_provision", lambda self: None)
+    endpoint = MotoAws("127.0.0.1", 0, "us-east-1", "table", "idempotency", "bucket")
+
+    # When it starts, then stops
+    endpoint.start()
+    try:
+        running = moto_atomic.is_installed()
+    finally:
+        endpoint.stop()
+
+    # Then moto's DynamoDB was serialised while it ran, and is moto's own again afterwards
+    assert running
+    assert not moto_atomic.is_installed()
