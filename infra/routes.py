@@ -42,12 +42,30 @@ ROBOMAKER_OPERATIONS: tuple[str, ...] = (
     "syncDeploymentJob",
 )
 
+GREENGRASS_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/greengrass/v2/deployments"),
+    Route("GET", "/greengrass/v2/deployments"),
+    Route("GET", "/greengrass/v2/deployments/{deploymentId}"),
+    Route("DELETE", "/greengrass/v2/deployments/{deploymentId}"),
+    Route("POST", "/greengrass/v2/deployments/{deploymentId}/cancel"),
+    Route("GET", "/greengrass/v2/coreDevices"),
+    Route("GET", "/greengrass/v2/coreDevices/{coreDeviceThingName}"),
+    Route("GET", "/greengrass/v2/coreDevices/{coreDeviceThingName}/effectiveDeployments"),
+    Route("GET", "/greengrass/v2/coreDevices/{coreDeviceThingName}/installedComponents"),
+    Route("POST", "/greengrass/v2/createComponentVersion"),
+    Route("GET", "/greengrass/v2/components"),
+    Route("GET", "/greengrass/v2/components/{arn}"),
+    Route("DELETE", "/greengrass/v2/components/{arn}"),
+    Route("GET", "/greengrass/v2/components/{arn}/metadata"),
+    Route("GET", "/greengrass/v2/components/{arn}/versions"),
+)
+
 ROUTES: tuple[Route, ...] = (
     *(Route("POST", f"/{operation}") for operation in ROBOMAKER_OPERATIONS),
     # Tags take any resource ARN in the path; ARNs contain '/', hence the greedy parameter.
     Route("GET", "/tags/{resourceArn+}"),
     Route("POST", "/tags/{resourceArn+}"),
     Route("DELETE", "/tags/{resourceArn+}", required_query=("tagKeys",)),
-    # Greengrass V2 front door (reference/greengrass-v2.md) goes here, under /greengrass/v2/, as the API
-    # Lambda starts serving it; tests/infra checks this table against the Lambda's own routes.
+    # Greengrass V2 front door (reference/greengrass-v2.md, botocore's greengrassv2 paths).
+    *GREENGRASS_ROUTES,
 )

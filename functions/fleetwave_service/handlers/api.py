@@ -33,8 +33,9 @@ from fleetwave_service.errors import (
     ValidationError,
     to_wire,
 )
+from fleetwave_service.handlers import greengrass as greengrass_routes
 from fleetwave_service.handlers.validation import describe_errors
-from fleetwave_service.logic import applications, fleets, jobs, robots, tags
+from fleetwave_service.logic import applications, fleets, greengrass, greengrass_tags, jobs, robots, tags
 from fleetwave_service.models.applications import (
     CreateRobotApplicationRequest,
     CreateRobotApplicationVersionRequest,
@@ -94,10 +95,19 @@ class _RestResolver(APIGatewayRestResolver):
         if rule.endswith("/" + _GREEDY_PARAMETER):
             prefix = re.escape(rule[: -len(_GREEDY_PARAMETER)])
             return re.compile(f"^{prefix}(?P<resourceArn>.+?)/*$")
+        if rule.startswith("/greengrass/"):
+            # botocore percent-encodes ':' in ARNs and thing names: a parameter is any one path segment.
+            parts = re.split(r"<(\w+)>", rule)
+            pattern = "".join(
+                re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)"
+                for index, part in enumerate(parts)
+            )
+            return re.compile(f"^{pattern}$")
         return APIGatewayRestResolver._compile_regex(rule)
 
 
 app = _RestResolver(enable_validation=True, response_validation_error_http_code=500)
+app.include_router(greengrass_routes.router)
 
 _ARN = TypeAdapter(Arn)
 
@@ -240,20 +250,32 @@ def _resource_arn(raw: str) -> str:
         raise InvalidParameterError(f"resourceArn: {arn} is not an ARN") from error
 
 
+# Greengrass ARNs (deployments, component versions) get Greengrass semantics and errors (404).
 @app.get("/tags/<resourceArn>")
 def list_tags_for_resource(resourceArn: str) -> ListTagsForResourceResponse:  # noqa: N803 - wire name
-    return tags.list_tags(_resource_arn(resourceArn))
+    arn = _resource_arn(resourceArn)
+    if greengrass_tags.is_greengrass_arn(arn):
+        return ListTagsForResourceResponse(tags=greengrass_tags.list_tags(arn))
+    return tags.list_tags(arn)
 
 
 @app.post("/tags/<resourceArn>")
 def tag_resource(resourceArn: str, body: TagResourceRequest) -> EmptyResponse:  # noqa: N803
-    tags.tag_resource(_resource_arn(resourceArn), body.tags)
+    arn = _resource_arn(resourceArn)
+    if greengrass_tags.is_greengrass_arn(arn):
+        greengrass_tags.tag_resource(arn, body.tags)
+    else:
+        tags.tag_resource(arn, body.tags)
     return EmptyResponse()
 
 
 @app.delete("/tags/<resourceArn>")
 def untag_resource(resourceArn: str, tagKeys: Annotated[list[TagKey], Query()]) -> EmptyResponse:  # noqa: N803
-    tags.untag_resource(_resource_arn(resourceArn), tagKeys)
+    arn = _resource_arn(resourceArn)
+    if greengrass_tags.is_greengrass_arn(arn):
+        greengrass_tags.untag_resource(arn, tagKeys)
+    else:
+        tags.untag_resource(arn, tagKeys)
     return EmptyResponse()
 
 
@@ -277,7 +299,10 @@ def _fleetwave_error(error: FleetwaveError) -> Response:
 def _invalid_request(error: RequestValidationError) -> Response:
     message = describe_errors(error.errors())
     # The Greengrass front door names its 400 ValidationException; RoboMaker's is InvalidParameterException.
-    is_greengrass = app.current_event.path.startswith("/greengrass/")
+    path = app.current_event.path
+    is_greengrass = path.startswith("/greengrass/") or (
+        path.startswith("/tags/") and greengrass_tags.is_greengrass_arn(unquote(path[len("/tags/") :]))
+    )
     wire_error = ValidationError(message) if is_greengrass else InvalidParameterError(message)
     logger.info("request rejected", extra={"error": wire_error.wire_name, "reason": message})
     return _error_response(wire_error)
@@ -304,6 +329,7 @@ def _unexpected(error: Exception) -> Response:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId")
     logger.set_correlation_id(request_id)
+    greengrass.use_lambda_context(context)
     response = app.resolve(event, context)
     if request_id:
         # botocore reads the request id of every response (and error) from this header.

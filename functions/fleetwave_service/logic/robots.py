@@ -108,6 +108,7 @@ def register_robot(request: RobotMembershipRequest) -> RobotMembershipResponse:
             get_registry().add_thing_to_group, robots.thing_name(robot), fleets.thing_group_name(fleet)
         )
         logger.info("robot registered", extra={"robot": robot["name"], "fleet": fleet["name"]})
+        _continuous_deployment(robot, fleet)
         return response
     # In another fleet, or registered by a concurrent request: the row now says which.
     current = lookup.robot(request.robot)
@@ -128,3 +129,14 @@ def deregister_robot(request: RobotMembershipRequest) -> RobotMembershipResponse
     )
     logger.info("robot deregistered", extra={"robot": robot["name"], "fleet": fleet["name"]})
     return RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])
+
+
+def _continuous_deployment(robot: dict, fleet: dict) -> None:
+    """A robot joining a fleet receives the Greengrass deployment of the fleet's thing group, if any."""
+    from fleetwave_service.logic.greengrass import dispatch_to_new_member
+
+    try:
+        dispatch_to_new_member(robot, fleet)
+    except Exception:
+        # The registration stands; the robot gets the group's next revision, or a SyncDeploymentJob.
+        logger.exception("continuous deployment not dispatched", extra={"robot": robot["name"]})

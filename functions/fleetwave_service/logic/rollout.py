@@ -16,17 +16,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from fleetwave_service import ids
+from fleetwave_service.logic.rollout_policies import greengrass_command, is_greengrass, policy_for
 from fleetwave_service.logic.rollout_ports import Ports
 from fleetwave_service.logic.rollout_reports import complete_wave_if_done
-from fleetwave_service.logic.rollout_rules import (
-    DEFAULT_ROBOT_TIMEOUT_SECONDS,
-    JOB_TIMEOUT_SECONDS,
-    plan_waves,
-    scaled_seconds,
-    threshold_breached,
-    threshold_reason,
-    wave_size,
-)
+from fleetwave_service.logic.rollout_rules import JOB_TIMEOUT_SECONDS, scaled_seconds
 from fleetwave_service.models.messages import (
     AbortCommand,
     Bundle,
@@ -59,7 +52,7 @@ def _config(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _robot_timeout(job: dict[str, Any]) -> int:
-    return int(_config(job).get("robotDeploymentTimeoutInSeconds") or DEFAULT_ROBOT_TIMEOUT_SECONDS)
+    return policy_for(job).robot_timeout_seconds(job)
 
 
 def _application_name(application_arn: str) -> str:
@@ -96,7 +89,7 @@ def _in_sync_arns(store: Any, job: dict[str, Any]) -> set[str]:
 
 def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
     """Pending -> Preparing: snapshot targets as robot rows, check architectures, plan waves -> InProgress."""
-    store, settings = ports.store, ports.settings
+    store = ports.store
     now = ids.now()
     if not store.claim_job_for_preparing(job_id, now):
         job = store.get_job(job_id)
@@ -104,6 +97,8 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
         return {"jobId": job_id, "action": CANCELED}
     job = store.get_job(job_id)
     assert job is not None  # the claim above just matched it
+    if is_greengrass(job):
+        return _plan_and_start(job, _greengrass_targets(store, job), [], [], [], ports)
     expires_at = job["expiresAt"]
 
     fleet = store.get_fleet(job["fleetName"])
@@ -174,14 +169,43 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
         failed_entities.append(
             (
                 robot["name"],
-                job["fleetName"],
+                job.get("fleetName"),
                 {"status": "Failed", "lastDeploymentJob": job["arn"], "lastDeploymentTime": job["createdAt"]},
                 None,
             )
         )
 
-    size = wave_size(len(robots), _config(job).get("concurrentDeploymentPercentage"))
-    waves = plan_waves([r["name"] for r in releasable], size)
+    return _plan_and_start(job, robots, releasable, rows, failed_entities, ports, sources)
+
+
+def _greengrass_targets(store: Any, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The robots a Greengrass target names now: the thing's robot, or the thing group's fleet."""
+    from fleetwave_service.storage import fleets as fleet_rows
+    from fleetwave_service.storage import robots as robot_rows
+
+    if job.get("targetKind") == "thing":
+        robot = robot_rows.find_by_thing_name(job["targetName"])
+        return [robot] if robot is not None else []
+    fleet = fleet_rows.find_by_thing_group_name(job["targetName"])
+    return sorted(store.fleet_robots(fleet["name"]), key=lambda r: r["name"]) if fleet is not None else []
+
+
+def _plan_and_start(
+    job: dict[str, Any],
+    robots: list[dict[str, Any]],
+    releasable: list[dict[str, Any]] | None,
+    rows: list[tuple[dict[str, str], dict[str, Any]]],
+    failed_entities: list[tuple[str, str, dict[str, Any], str | None]],
+    ports: Ports,
+    sources: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Plan the waves of the releasable robots with the job's policy, write their rows -> InProgress."""
+    store, settings = ports.store, ports.settings
+    job_id, expires_at, now = job["id"], job["expiresAt"], ids.now()
+    if is_greengrass(job):
+        releasable = robots
+    waves = policy_for(job).plan(job, [r["name"] for r in releasable], len(robots))
+    size = len(waves[0]) if waves else 0
     by_name = {r["name"]: r for r in releasable}
     for number, names in enumerate(waves, start=1):
         rows.append(
@@ -203,7 +227,7 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
             common = {
                 "robotName": name,
                 "arn": robot["arn"],
-                "architecture": robot["architecture"],
+                "architecture": robot.get("architecture"),
                 "wave": number,
                 "expiresAt": expires_at,
             }
@@ -222,7 +246,7 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
         "succeededCount": 0,
         "failedCount": len(failed_entities),
         "noResponseCount": 0,
-        "resolvedSources": sources,
+        "resolvedSources": sources or {},
         "startedAt": now,
         "jobDeadline": job["createdAt"] + job_timeout,
     }
@@ -260,12 +284,11 @@ def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
     store.record_job_totals(job_id, totals)
     failed = totals["failedCount"] + totals["noResponseCount"]
     targeted = int(job.get("targetCount", 0))
-    threshold = _config(job).get("failureThresholdPercentage")
     current = int(job.get("currentWave", 0))
     log = {"jobId": job_id, "wave": current, "failed": failed, "targeted": targeted, **totals}
 
-    if threshold_breached(failed, targeted, threshold):
-        reason = threshold_reason(failed, targeted, threshold)
+    reason = policy_for(job).breach(job, totals)
+    if reason is not None:
         logger.info("failure threshold breached", extra={**log, "reason": reason})
         return {
             "jobId": job_id,
@@ -349,7 +372,7 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
         [
             (
                 m["robotName"],
-                job["fleetName"],
+                job.get("fleetName"),
                 # From now on this job is the robot's last deployment; later updates of this job check it.
                 {
                     "status": "Deploying",
@@ -397,6 +420,9 @@ def _build_commands(
     timeout_seconds: int,
     ports: Ports,
 ) -> list[tuple[str, DeploymentCommand]]:
+    if is_greengrass(job):
+        command = greengrass_command(job, attempt, now, deadline, timeout_seconds)
+        return [(member["robotName"], command) for member in members]
     config = job["deploymentApplicationConfigs"][0]
     sources = job.get("resolvedSources") or {}
     bundles: dict[str, Bundle] = {}
@@ -452,7 +478,9 @@ def _fail_undeliverable(job: dict[str, Any], robot_name: str, reason: str, ports
         },
     )
     if changed:
-        ports.store.update_robot_entity(robot_name, job["fleetName"], {"status": "NoResponse"}, job["arn"])
+        ports.store.update_robot_entity(
+            robot_name, job.get("fleetName"), {"status": "NoResponse"}, job["arn"]
+        )
     logger.warning("command not delivered", extra={"jobId": job["id"], "robot": robot_name, "reason": reason})
 
 
@@ -503,7 +531,7 @@ def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
         if changed:
             silent.append(row["robotName"])
     store.update_robot_entities(
-        [(name, job["fleetName"], {"status": "NoResponse"}, job["arn"]) for name in silent]
+        [(name, job.get("fleetName"), {"status": "NoResponse"}, job["arn"]) for name in silent]
     )
     # The sweep's counts are authoritative: recount the wave from its rows, which are all terminal now.
     counts = {"succeededCount": 0, "failedCount": 0, "noResponseCount": 0}
@@ -565,20 +593,21 @@ def finalize(
 
     totals = _final_totals(store, job_id)
     store.update_finished_job(job_id, totals)
-    store.finish_fleet_deployment(
-        job["fleetName"],
-        job_id,
-        {
-            "lastDeploymentStatus": final_status,
-            "lastDeploymentJob": job["arn"],
-            "lastDeploymentTime": job["createdAt"],
-        },
-    )
+    if not is_greengrass(job):
+        store.finish_fleet_deployment(
+            job.get("fleetName"),
+            job_id,
+            {
+                "lastDeploymentStatus": final_status,
+                "lastDeploymentJob": job["arn"],
+                "lastDeploymentTime": job["createdAt"],
+            },
+        )
     finished = store.get_job(job_id) or job
     detail = {
         "jobId": job_id,
         "arn": job["arn"],
-        "fleet": job["fleet"],
+        "fleet": job.get("fleet") or job.get("targetArn"),
         "status": final_status,
         "failureCode": finished.get("failureCode"),
         "failureReason": finished.get("failureReason"),
@@ -589,7 +618,7 @@ def finalize(
         ports.events.publish(
             "Deployment Job Status Change",
             {k: v for k, v in detail.items() if v is not None},
-            [job["arn"], job["fleet"]],
+            [job["arn"], job.get("fleet") or job.get("targetArn")],
         )
     except Exception:
         # Subscribers are told best effort; the job row is the record and the rollout is over.
@@ -617,6 +646,9 @@ def _stop_unfinished_robots(job: dict[str, Any], reason: str, ports: Ports) -> i
         return 0
     now = ids.now()
     in_flight = [row for row in unfinished if row["status"] == "Deploying"]
+    if job.get("supersededBy"):
+        # A newer revision's command replaces theirs; an abort published now could land after it.
+        in_flight = []
     aborts = [
         (
             row["robotName"],
@@ -650,7 +682,9 @@ def _stop_unfinished_robots(job: dict[str, Any], reason: str, ports: Ports) -> i
             from_statuses=(row["status"],),
         )
         if changed and released:
-            aborted_entities.append((row["robotName"], job["fleetName"], {"status": "Failed"}, job["arn"]))
+            aborted_entities.append(
+                (row["robotName"], job.get("fleetName"), {"status": "Failed"}, job["arn"])
+            )
     store.update_robot_entities(aborted_entities)
     logger.info(
         "unfinished robots stopped",

@@ -510,13 +510,15 @@ class RolloutStore:
 
     # --- robot and fleet entities -------------------------------------------------------------------------
     def update_robot_entity(
-        self, robot_name: str, fleet_name: str, fields: dict[str, Any], job_arn: str | None = None
+        self, robot_name: str, fleet_name: str | None, fields: dict[str, Any], job_arn: str | None = None
     ) -> bool:
         """Status/last deployment on the robot itself, only while it still exists in this fleet.
 
         ``job_arn``: only while the robot's last deployment is still that job, so that a late report of an
         older job never overwrites what a newer job did to the robot.
         """
+        if not fleet_name:
+            return False  # a Greengrass deployment to a robot outside any fleet: the robot row is not its
         condition = "attribute_exists(pk) AND fleetName = :fleet"
         values = {":fleet": fleet_name}
         if job_arn:
