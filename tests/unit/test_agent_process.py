@@ -1,0 +1,328 @@
+"""ProcessLauncher: a real bundle (tar.gz/zip with scripts) served over a local HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from fleetwave_service.channels.port import encode_command
+from fleetwave_service.models.messages import (
+    AbortCommand,
+    Bundle,
+    DeploymentCommand,
+    DownloadCondition,
+    LaunchConfig,
+    StatusReport,
+)
+
+from fleetwave.agent.process import ProcessLauncher
+from fleetwave.agent.protocol import RobotAgent
+
+WAIT = 60
+
+LAUNCH = """#!/bin/sh
+echo "$ROBOT_MODE $FLEETWAVE_ROBOT_NAME $FLEETWAVE_JOB_ID" > "$FLEETWAVE_BUNDLE_DIR/../launched.txt"
+echo $$ > "$FLEETWAVE_BUNDLE_DIR/../app.pid"
+exec sleep 60
+"""
+
+
+class Files(BaseHTTPRequestHandler):
+    """Serves ``files`` (path -> bytes) with S3-style quoted MD5 ETags; anything else is 404."""
+
+    files: dict[str, bytes] = {}
+    send_etag = True
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        if self.send_etag:
+            self.send_header("ETag", f'"{hashlib.md5(body).hexdigest()}"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        return None
+
+
+@pytest.fixture
+def server():
+    Files.files, Files.send_etag = {}, True
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def tar_gz(members: dict[str, str], *, mode: int = 0o755) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def zip_of(members: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def bundle_files(**overrides: str) -> dict[str, str]:
+    files = {
+        "hello/hello.launch": LAUNCH,
+        "scripts/pre.sh": 'echo "pre $ROBOT_MODE" > "$FLEETWAVE_BUNDLE_DIR/../pre.txt"\n',
+        "scripts/post.sh": 'echo post > "$FLEETWAVE_BUNDLE_DIR/../post.txt"\n',
+    }
+    files.update(overrides)
+    return files
+
+
+def command(
+    base: str,
+    *,
+    job: str = "deployment-aaaaaaaaaaaa",
+    attempt: int = 1,
+    bundle_path: str = "/bundle.tar.gz",
+    etag: str | None = None,
+    condition: bool = False,
+    pre: bool = True,
+    post: bool = True,
+) -> DeploymentCommand:
+    return DeploymentCommand(
+        jobId=job,
+        attempt=attempt,
+        application="hello",
+        applicationVersion="1",
+        bundle=Bundle(url=base + bundle_path, etag=etag, architecture="X86_64"),
+        launchConfig=LaunchConfig(
+            packageName="hello",
+            launchFile="hello.launch",
+            preLaunchFile="scripts/pre.sh" if pre else None,
+            postLaunchFile="scripts/post.sh" if post else None,
+            environmentVariables={"ROBOT_MODE": "demo"},
+        ),
+        downloadCondition=DownloadCondition(url=base + "/condition.sh") if condition else None,
+        timeoutSeconds=120,
+        deadline=4e9,
+        issuedAt=1e9 + attempt,
+    )
+
+
+class Robot:
+    def __init__(self, work: Path) -> None:
+        self.reports: list[StatusReport] = []
+        self.launcher = ProcessLauncher(work, robot_name="robot-1", launch_grace_seconds=0.3)
+        self.agent = RobotAgent("robot-1", self.launcher, self.reports.append)
+        self.work = work
+
+    def deployment_dir(self, job: str = "deployment-aaaaaaaaaaaa", attempt: int = 1) -> Path:
+        return self.work / "deployments" / f"{job}-{attempt}"
+
+    @property
+    def last(self) -> StatusReport:
+        return self.reports[-1]
+
+
+async def deploy(robot: Robot, *commands: DeploymentCommand | AbortCommand) -> Robot:
+    for item in commands:
+        robot.agent.receive(encode_command(item))
+    await asyncio.wait_for(robot.agent.idle(), WAIT)
+    return robot
+
+
+def run(scenario):
+    """One event loop per test: the launched application belongs to the loop that started it."""
+    return asyncio.run(asyncio.wait_for(scenario, WAIT))
+
+
+def deploy_once(robot: Robot, *commands: DeploymentCommand | AbortCommand) -> Robot:
+    async def scenario():
+        try:
+            await deploy(robot, *commands)
+        finally:
+            await robot.launcher.close()
+
+    run(scenario())
+    return robot
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by a parent) is not running either.
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def test_process_launcher_deploys_a_tar_gz_bundle_end_to_end(server, tmp_path):
+    # Given a bundle with a launch file and pre/post scripts, its etag, and a download condition that passes
+    Files.files["/bundle.tar.gz"] = body = tar_gz(bundle_files())
+    Files.files["/condition.sh"] = b"exit 0\n"
+    robot = Robot(tmp_path)
+
+    async def scenario():
+        try:
+            await deploy(robot, command(server, etag=hashlib.md5(body).hexdigest(), condition=True))
+            pid = robot.launcher.application_pid
+            running = pid is not None and pid_alive(pid)
+        finally:
+            await robot.launcher.close()
+        return pid, running
+
+    pid, running = run(scenario())
+    # Then the robot is InSync after running every step, in order
+    assert robot.last.status.value == "InSync", robot.last.failureReason
+    assert [r.step.value for r in robot.reports] == [
+        "Validating",
+        "ExecutingDownloadCondition",
+        "DownloadingExtracting",
+        "ExecutingPreLaunch",
+        "Launching",
+        "ExecutingPostLaunch",
+        "Finished",
+    ]
+    here = robot.deployment_dir()
+    assert (here / "pre.txt").read_text().strip() == "pre demo"
+    assert (here / "post.txt").read_text().strip() == "post"
+    assert (here / "launched.txt").read_text().split() == ["demo", "robot-1", "deployment-aaaaaaaaaaaa"]
+    # The application was running after launch, and is stopped when the agent closes
+    assert running
+    assert not pid_alive(pid)
+
+
+def test_process_launcher_deploys_a_zip_bundle_without_served_etag_by_md5(server, tmp_path):
+    Files.files["/bundle.zip"] = body = zip_of(bundle_files())
+    Files.send_etag = False
+    robot = deploy_once(
+        Robot(tmp_path),
+        command(server, bundle_path="/bundle.zip", etag=hashlib.md5(body).hexdigest(), post=False),
+    )
+    asyncio.run(robot.launcher.close())
+    assert robot.last.status.value == "InSync", robot.last.failureReason
+
+
+@pytest.mark.parametrize(
+    ("setup", "kwargs", "step", "code", "reason"),
+    [
+        (
+            {"/condition.sh": b"echo not now >&2; exit 1\n"},
+            {"condition": True},
+            "ExecutingDownloadCondition",
+            "DownloadConditionFailed",
+            "status 1: not now",
+        ),
+        ({}, {}, "DownloadingExtracting", "ResourceNotFound", "HTTP 404"),
+        (
+            {"/bundle.tar.gz": b"not an archive"},
+            {},
+            "DownloadingExtracting",
+            "ExtractingBundleFailure",
+            "neither",
+        ),
+        (
+            {"/bundle.tar.gz": tar_gz({"../escape.sh": "x"})},
+            {},
+            "DownloadingExtracting",
+            "ExtractingBundleFailure",
+            "cannot extract",
+        ),
+        (
+            {"/bundle.tar.gz": tar_gz(bundle_files(**{"scripts/pre.sh": "exit 3\n"}))},
+            {},
+            "ExecutingPreLaunch",
+            "PreLaunchFileFailure",
+            "exited with status 3",
+        ),
+        (
+            {"/bundle.tar.gz": tar_gz({"scripts/pre.sh": "true\n", "scripts/post.sh": "true\n"})},
+            {},
+            "Launching",
+            "MissingRobotDeploymentResource",
+            "hello.launch",
+        ),
+        (
+            {"/bundle.tar.gz": tar_gz(bundle_files(**{"scripts/post.sh": "echo broken; exit 2\n"}))},
+            {},
+            "ExecutingPostLaunch",
+            "PostLaunchFileFailure",
+            "status 2: broken",
+        ),
+    ],
+)
+def test_process_launcher_fails_at_the_step_with_the_reference_failure_code(
+    server, tmp_path, setup, kwargs, step, code, reason
+):
+    Files.files.update(setup)
+    robot = deploy_once(Robot(tmp_path), command(server, **kwargs))
+    assert (robot.last.status.value, robot.last.step.value, robot.last.failureCode) == ("Failed", step, code)
+    assert reason in (robot.last.failureReason or "")
+
+
+def test_process_launcher_reports_etag_mismatch_against_the_served_etag(server, tmp_path):
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
+    robot = deploy_once(Robot(tmp_path), command(server, etag='"0123456789abcdef0123456789abcdef"'))
+    assert (robot.last.step.value, robot.last.failureCode) == ("DownloadingExtracting", "EtagMismatch")
+
+
+def test_process_launcher_abort_kills_the_running_script(server, tmp_path):
+    slow_pre = 'echo $$ > "$FLEETWAVE_BUNDLE_DIR/../pre.pid"; exec sleep 60\n'
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files(**{"scripts/pre.sh": slow_pre}))
+    robot = Robot(tmp_path)
+    pid_file = robot.deployment_dir() / "pre.pid"
+
+    async def scenario():
+        robot.agent.receive(encode_command(command(server)))
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            await asyncio.sleep(0.01)
+        # When the job is canceled while the pre-launch script runs
+        robot.agent.receive(
+            encode_command(AbortCommand(jobId="deployment-aaaaaaaaaaaa", attempt=1, issuedAt=2e9))
+        )
+        await robot.agent.idle()
+        await robot.launcher.close()
+
+    run(scenario())
+    assert (robot.last.failureCode, robot.last.step.value) == ("RobotDeploymentAborted", "ExecutingPreLaunch")
+    assert not pid_alive(int(pid_file.read_text()))
+
+
+def test_process_launcher_new_deployment_replaces_the_running_application(server, tmp_path):
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
+    robot = Robot(tmp_path)
+
+    async def scenario():
+        try:
+            await deploy(robot, command(server))
+            first = robot.launcher.application_pid
+            await deploy(robot, command(server, job="deployment-bbbbbbbbbbbb"))
+            second = robot.launcher.application_pid
+            return first, second, first is not None and pid_alive(first)
+        finally:
+            await robot.launcher.close()
+
+    first, second, first_still_running = run(scenario())
+    assert robot.last.jobId == "deployment-bbbbbbbbbbbb" and robot.last.status.value == "InSync"
+    assert first is not None and not first_still_running
+    assert second not in (None, first)
