@@ -214,6 +214,7 @@ class ApiGateway:
         self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._invoke_lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -263,7 +264,11 @@ class ApiGateway:
             ),
         )
         try:
-            return proxy_response(self._handler(event, context), request_id)
+            # One invocation at a time, like one warm Lambda instance: Powertools' resolvers keep the
+            # current request on the module-level app, so overlapping calls would read each other's bodies.
+            with self._invoke_lock:
+                result = self._handler(event, context)
+            return proxy_response(result, request_id)
         except Exception:
             # API Gateway answers 502 when the integration fails; the traceback is for the developer.
             logger.exception("api handler failed", extra={"method": request.method, "path": request.path})
