@@ -16,6 +16,7 @@ from fleetwave import __version__
 COMMANDS: dict[str, str] = {
     "serve": "fleetwave.commands.serve",
     "simulate": "fleetwave.commands.simulate",
+    "agent": "fleetwave.commands.agent",
     "demo": "fleetwave.commands.demo",
 }
 

@@ -46,8 +46,18 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     )
 
 
-def new_paho_client(target: MqttTarget, client_id: str):  # -> paho.mqtt.client.Client
-    """A paho client configured for Fleetwave: MQTT 3.1.1, clean session, backoff on reconnect."""
+def new_paho_client(
+    target: MqttTarget,
+    client_id: str,
+    *,
+    ca_file: str | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+):  # -> paho.mqtt.client.Client
+    """A paho client configured for Fleetwave: MQTT 3.1.1, clean session, backoff on reconnect.
+
+    ``cert_file``/``key_file`` are a robot's X.509 identity for IoT Core (mqtts://<endpoint>:8883).
+    """
     import paho.mqtt.client as paho
 
     client = paho.Client(
@@ -58,8 +68,8 @@ def new_paho_client(target: MqttTarget, client_id: str):  # -> paho.mqtt.client.
     )
     if target.username:
         client.username_pw_set(target.username, target.password)
-    if target.tls:
-        client.tls_set()
+    if target.tls or cert_file:
+        client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
     client.reconnect_delay_set(min_delay=1, max_delay=10)
     # IoT Core allows 100 unacknowledged QoS 1 messages per connection; the same bound suits any broker.
     client.max_inflight_messages_set(100)

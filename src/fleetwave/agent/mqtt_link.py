@@ -31,7 +31,9 @@ class MqttLink:
         subscriptions: Iterable[str] = (),
         client_id: str | None = None,
         max_inflight: int = 1000,
+        tls_files: tuple[str | None, str | None, str | None] | None = None,
     ) -> None:
+        """``tls_files`` is (CA file, certificate file, key file) for a robot's X.509 identity."""
         self.url = url
         self._target = parse_mqtt_url(url)
         self._loop = loop
@@ -39,6 +41,7 @@ class MqttLink:
         self._subscriptions = list(dict.fromkeys(subscriptions))
         self._client_id = client_id or f"fleetwave-agents-{uuid.uuid4().hex[:8]}"
         self._max_inflight = max_inflight
+        self._tls_files = tls_files or (None, None, None)
         self._client: Any = None
         self._lock = threading.Lock()
         self._pending_subacks: dict[int, threading.Event] = {}
@@ -48,7 +51,10 @@ class MqttLink:
 
     def start(self, timeout: float = 10.0) -> None:
         """Connect and subscribe (blocking); raises ConnectionError when the broker cannot be reached."""
-        client = new_paho_client(self._target, self._client_id)
+        ca_file, cert_file, key_file = self._tls_files
+        client = new_paho_client(
+            self._target, self._client_id, ca_file=ca_file, cert_file=cert_file, key_file=key_file
+        )
         # A simulator publishes bursts of reports; the IoT Core per-connection bound does not apply locally.
         client.max_inflight_messages_set(self._max_inflight)
         client.on_connect = self._handle_connect
