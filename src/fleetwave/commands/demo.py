@@ -175,6 +175,7 @@ class BackgroundSimulator:
         behaviors: Mapping[str, str],
         *,
         time_scale: float,
+        default: str = "ok",
         step_seconds: float = 2.0,
         poll_seconds: float = 0.5,
         log: io.TextIOBase | None = None,
@@ -185,6 +186,7 @@ class BackgroundSimulator:
         self._lookup = ApiFleetLookup(client, fleet_name)
         self._mqtt_url = mqtt_url
         self._behaviors = {name: Behavior.parse(text) for name, text in behaviors.items()}
+        self._default = Behavior.parse(default)
         self._time_scale = time_scale
         self._step_seconds = step_seconds
         self._poll_seconds = poll_seconds
@@ -205,7 +207,6 @@ class BackgroundSimulator:
         self._thread.join(30)
 
     def _run(self) -> None:
-        from fleetwave.agent.simulated import Behavior
         from fleetwave.commands.simulate import run_simulation
 
         async def main() -> int:
@@ -216,7 +217,7 @@ class BackgroundSimulator:
                 self._lookup,
                 mqtt_url=self._mqtt_url,
                 fleet_label=self._lookup.fleet_name,
-                default=Behavior("ok"),
+                default=self._default,
                 behaviors=self._behaviors,
                 time_scale=self._time_scale,
                 step_seconds=self._step_seconds,

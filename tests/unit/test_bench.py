@@ -1,0 +1,148 @@
+"""`fleetwave.bench` figures: what the table prints, computed from histories, counts and times."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from fleetwave.bench import (
+    BenchResult,
+    WriteCounter,
+    count_state_transitions,
+    format_table,
+    makespan_seconds,
+    transact_writes,
+    waves_for,
+)
+
+
+def result(**overrides) -> BenchResult:
+    values = dict(
+        robots=100,
+        waves=4,
+        status="Succeeded",
+        state_transitions=18,
+        dynamodb_writes=1030,
+        mqtt_messages=500,
+        makespan_seconds=21.4,
+        robot_seconds=1.0,
+    )
+    return BenchResult(**{**values, **overrides})
+
+
+def test_bench_state_transitions_count_only_states_entered():
+    # Given an execution history with entries, exits and other events
+    history = [
+        {"type": "ExecutionStarted"},
+        {"type": "TaskStateEntered"},
+        {"type": "LambdaFunctionScheduled"},
+        {"type": "TaskStateExited"},
+        {"type": "ChoiceStateEntered"},
+        {"type": "ChoiceStateExited"},
+        {"type": "SucceedStateEntered"},
+        {"type": "ExecutionSucceeded"},
+    ]
+    # Then only the three states entered count
+    assert count_state_transitions(history) == 3
+
+
+def test_bench_transact_writes_skip_condition_checks():
+    items = [
+        {"Put": {"TableName": "t"}},
+        {"Update": {"TableName": "t"}},
+        {"ConditionCheck": {"TableName": "t"}},
+        {"Delete": {"TableName": "t"}},
+    ]
+    assert transact_writes(items) == 3
+
+
+@pytest.mark.parametrize(
+    ("robots", "percent", "waves"),
+    [
+        (10, 25, 4),
+        (100, 25, 4),
+        (1000, 25, 4),
+        (6, 25, 3),
+        (10, None, 1),
+        (10, 10, 10),
+        (3, 100, 1),
+        (0, 25, 0),
+    ],
+)
+def test_bench_waves_follow_the_engines_rule(robots, percent, waves):
+    assert waves_for(robots, percent) == waves
+
+
+def test_bench_per_robot_figures_and_makespan_ratio():
+    # Given 100 robots, 4 waves of robots that take 1 s each, a 21.4 s makespan
+    figures = result()
+    # Then writes and messages are per robot, and the ideal is waves x robot time
+    assert figures.writes_per_robot == pytest.approx(10.3)
+    assert figures.messages_per_robot == pytest.approx(5.0)
+    assert figures.ideal_seconds == pytest.approx(4.0)
+    assert figures.makespan_ratio == pytest.approx(5.35)
+
+
+def test_bench_makespan_runs_from_creation_to_the_last_finish():
+    assert makespan_seconds(1000.0, [1003.5, None, 1010.25, 1002.0]) == pytest.approx(10.25)
+    assert makespan_seconds(1000.0, [None]) == 0.0
+
+
+def test_bench_ratio_without_an_ideal_is_infinite():
+    assert math.isinf(result(robot_seconds=0.0).makespan_ratio)
+
+
+def test_bench_table_prints_one_row_per_fleet_size():
+    # When two results are formatted
+    text = format_table([result(robots=10, dynamodb_writes=129, mqtt_messages=50, makespan_seconds=6.1),
+                         result(robots=1000, dynamodb_writes=10300, mqtt_messages=5000)])  # fmt: skip
+    lines = text.splitlines()
+    # Then a header, a rule and one row per size with the per-robot figures and the ratio
+    assert "makespan/ideal" in lines[0] and "DynamoDB writes/robot" in lines[0]
+    assert set(lines[1]) <= {"-", " "}
+    assert lines[2].split() == ["10", "4", "Succeeded", "18", "12.9", "5.0", "6.1", "4.0", "1.52"]
+    assert lines[3].split() == ["1,000", "4", "Succeeded", "18", "10.3", "5.0", "21.4", "4.0", "5.35"]
+
+
+def test_bench_write_counter_counts_item_writes_at_moto_and_restores_it():
+    # Given moto's DynamoDB in this process with the counter installed
+    import boto3
+    from moto import mock_aws
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.put_item
+    counter = WriteCounter()
+    counter.install()
+    try:
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="us-east-1")
+            ddb.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            # When items are put, updated, batch-written, written in a transaction and read
+            ddb.put_item(TableName="t", Item={"pk": {"S": "a"}})
+            ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET x = :x",
+                            ExpressionAttributeValues={":x": {"N": "1"}})  # fmt: skip
+            ddb.batch_write_item(
+                RequestItems={"t": [{"PutRequest": {"Item": {"pk": {"S": k}}}} for k in "bc"]}
+            )
+            ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": "d"}}}},
+                    {"Delete": {"TableName": "t", "Key": {"pk": {"S": "b"}}}},
+                    {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "a"}},
+                                        "ConditionExpression": "attribute_exists(pk)"}},
+                ]
+            )  # fmt: skip
+            ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})
+        # Then 1 + 1 + 2 + 2 item writes were counted, and reset returns and clears them
+        assert counter.reset() == 6
+        assert counter.count == 0
+    finally:
+        counter.uninstall()
+    # And moto is as it was
+    assert DynamoDBBackend.put_item is original
