@@ -123,3 +123,38 @@ def test_parse_mqtt_url_reads_host_port_tls_and_user(url, expected):
 def test_parse_mqtt_url_rejects_what_is_not_an_mqtt_url(url):
     with pytest.raises(ValueError, match="not an MQTT URL"):
         parse_mqtt_url(url)
+
+
+def test_mqtt_channel_publishes_a_large_wave_while_robots_are_subscribed():
+    # Acknowledgements arrive while the wave is still being published: this once deadlocked.
+    with EmbeddedBroker(port=0) as broker:
+        listener = _CommandListener(broker.port)
+        channel = MqttChannel(broker.url, connect_timeout=WAIT, ack_timeout=60)
+        try:
+            failures = channel.publish_commands([(f"robot-{i}", command()) for i in range(600)])
+            assert failures == []
+            assert eventually(lambda: len(listener.topics) == 600)
+        finally:
+            channel.close()
+            listener.close()
+
+
+class _CommandListener:
+    def __init__(self, port: int) -> None:
+        import queue
+
+        import paho.mqtt.client as paho
+
+        self.topics: set[str] = set()
+        ready: queue.Queue[bool] = queue.Queue()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="listener")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("fleetwave/robots/+/deployment", qos=1)
+        self.client.on_subscribe = lambda *a: ready.put(True)
+        self.client.on_message = lambda c, u, m: self.topics.add(m.topic)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        ready.get(timeout=WAIT)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -6,66 +6,22 @@ import asyncio
 import io
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import paho.mqtt.client as paho
 import pytest
+from fakes.mqtt import FakeFleetLookup, StatusCollector, until
 from fleetwave_service.channels.mqtt import MqttChannel
-from fleetwave_service.models.messages import DeploymentCommand, LaunchConfig, StatusReport
+from fleetwave_service.models.messages import DeploymentCommand, LaunchConfig
 
 from fleetwave.agent.simulated import Behavior
-from fleetwave.commands.simulate import FleetLookupError, fleet_name_of, run_simulation
+from fleetwave.commands.simulate import fleet_name_of, run_simulation
 from fleetwave.local.broker import EmbeddedBroker
 
 WAIT = 30
-
-
-class FakeFleetLookup:
-    """The fleet as the API would list it; tests register and deregister robots while it runs."""
-
-    def __init__(self, robots: list[str]) -> None:
-        self.names = list(robots)
-        self.fail = False
-
-    def robots(self) -> list[str]:
-        if self.fail:
-            raise FleetLookupError("ThrottlingException: slow down (fake)")
-        return list(self.names)
-
-
-class StatusCollector:
-    """Subscribes to every robot's status topic, as the service's IoT rule does."""
-
-    def __init__(self, port: int) -> None:
-        self.reports: dict[str, list[StatusReport]] = {}
-        self._lock = threading.Lock()
-        ready: queue.Queue[bool] = queue.Queue()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="collector")
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("fleetwave/robots/+/status", qos=1)
-        self.client.on_subscribe = lambda c, u, mid, codes, p: ready.put(True)
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert ready.get(timeout=WAIT)
-
-    def _on_message(self, client, userdata, message) -> None:
-        robot = message.topic.split("/")[2]
-        with self._lock:
-            self.reports.setdefault(robot, []).append(StatusReport.model_validate_json(message.payload))
-
-    def final(self, robot: str) -> StatusReport | None:
-        with self._lock:
-            done = [r for r in self.reports.get(robot, []) if r.status.value != "Deploying"]
-        return done[-1] if done else None
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def command(job: str = "deployment-aaaaaaaaaaaa") -> DeploymentCommand:
@@ -77,14 +33,6 @@ def command(job: str = "deployment-aaaaaaaaaaaa") -> DeploymentCommand:
         deadline=4e9,
         issuedAt=1e9,
     )
-
-
-async def until(condition) -> None:
-    async def poll():
-        while not condition():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), WAIT)
 
 
 def test_simulate_runs_each_robot_with_its_behaviour_and_picks_up_new_robots():
