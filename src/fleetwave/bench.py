@@ -443,28 +443,58 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m fleetwave.bench", description=__doc__.split("\n\n")[0] if __doc__ else None
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), help="default: 10,100,1000")
-    parser.add_argument("--percent", type=int, default=DEFAULT_PERCENT, help="wave size, %% of the fleet")
     parser.add_argument(
-        "--robot-seconds", type=float, default=DEFAULT_ROBOT_SECONDS, help="simulated seconds per robot"
+        "--percent", type=_percent, default=DEFAULT_PERCENT, help="wave size, %% of the fleet (default: 25)"
     )
-    parser.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE)
-    return parser
+    parser.add_argument(
+        "--robot-seconds",
+        type=_positive,
+        default=DEFAULT_ROBOT_SECONDS,
+        help="simulated seconds one robot takes to deploy (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_positive,
+        default=DEFAULT_TIME_SCALE,
+        help="multiplies every simulated duration and engine wait (default: %(default)s)",
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not 1 <= args.percent <= 100:
-        print("fleetwave bench: --percent must be 1-100", file=sys.stderr)
-        return 2
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be greater than zero, not {text}")
+    return value
+
+
+def _percent(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be 1-100, not {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
     results = run_bench(
         args.sizes, percent=args.percent, robot_seconds=args.robot_seconds, time_scale=args.time_scale
     )
     return 0 if all(r.status == "Succeeded" for r in results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fleetwave.bench", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "fleetwave.commands.simulate",
     "agent": "fleetwave.commands.agent",
     "demo": "fleetwave.commands.demo",
+    "bench": "fleetwave.commands.bench",
 }
 
 
