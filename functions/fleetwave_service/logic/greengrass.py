@@ -60,7 +60,7 @@ from fleetwave_service.models.greengrass import (
     ListInstalledComponentsResponse,
 )
 from fleetwave_service.settings import get_settings
-from fleetwave_service.storage import fleets, greengrass, robots
+from fleetwave_service.storage import fleets, greengrass, jobs, robots
 from fleetwave_service.storage.dynamo import Row
 
 logger = Logger(service="fleetwave", child=True)
@@ -265,8 +265,8 @@ def _supersede(previous_id: str, deployment_id: str) -> None:
     previous = greengrass.get_deployment(previous_id)
     if previous is None or previous.get("status") not in ACTIVE_ENGINE_STATUSES:
         return
-    store = get_ports().store
-    if store.finish_job(previous_id, "Canceled", {"finishedAt": ids.now()}):
+    # The wave token stays on the job for notify_rollout_canceled to claim (it wakes the waiting wave).
+    if jobs.update_status(previous_id, "Canceled", ACTIVE_ENGINE_STATUSES, finishedAt=ids.now()):
         notify_rollout_canceled({**previous, "status": "Canceled"})
     logger.info("deployment superseded", extra={"deploymentId": previous_id, "by": deployment_id})
 
@@ -336,8 +336,8 @@ def cancel_deployment(deployment_id: str) -> CancelDeploymentResponse:
     if status not in ("ACTIVE", "COMPLETED"):
         raise ConflictError(f"Deployment {deployment_id} is {status} and cannot be canceled.")
     greengrass.update_deployment(deployment_id, {"ggCanceled": True, "canceledAt": ids.now()})
-    if row.get("status") in ACTIVE_ENGINE_STATUSES and get_ports().store.finish_job(
-        deployment_id, "Canceled", {"finishedAt": ids.now()}
+    if row.get("status") in ACTIVE_ENGINE_STATUSES and jobs.update_status(
+        deployment_id, "Canceled", ACTIVE_ENGINE_STATUSES, finishedAt=ids.now()
     ):
         notify_rollout_canceled({**row, "status": "Canceled"})
     logger.info("deployment canceled", extra={"deploymentId": deployment_id, "was": status})
