@@ -1,0 +1,197 @@
+"""Greengrass deployments executed by the real rollout machine in moto: exponential batches, the per-minute
+cap, abort criteria, the in-progress timeout, component commands and continuous deployment."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from rollout_harness import SILENT, fail_at
+
+GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/"
+FINAL = ("COMPLETED", "FAILED", "CANCELED")
+
+
+def _fleet(rollout: Any, count: int, name: str = "gg") -> dict:
+    fleet = rollout.given.fleet(name)
+    for index in range(count):
+        rollout.given.robot(f"r{index:02d}", fleet=fleet)
+    return fleet
+
+
+def _deploy(rollout: Any, fleet: dict, **body: Any) -> str:
+    body.setdefault("components", {"com.example.Nav": {"componentVersion": "1.0.0"}})
+    response = rollout.api.request(
+        "POST", "/greengrass/v2/deployments", {"targetArn": GROUP + fleet["name"], **body}
+    )
+    assert response.status == 201, response.json
+    return response.json["deploymentId"]
+
+
+def _get(rollout: Any, deployment_id: str) -> dict:
+    return rollout.api.request("GET", f"/greengrass/v2/deployments/{deployment_id}").json
+
+
+def _finish(rollout: Any, deployment_id: str) -> dict:
+    rollout.pump_until(
+        lambda: (
+            _get(rollout, deployment_id)["deploymentStatus"] in FINAL and not rollout.robots.has_pending()
+        ),
+        "deployment to end",
+    )
+    return _get(rollout, deployment_id)
+
+
+def _executions(rollout: Any, robot: str) -> dict[str, str]:
+    response = rollout.api.request("GET", f"/greengrass/v2/coreDevices/{robot}/effectiveDeployments")
+    return {d["deploymentId"]: d["coreDeviceExecutionStatus"] for d in response.json["effectiveDeployments"]}
+
+
+def _rate(base: int, factor: float, cap: int | None = None) -> dict:
+    config: dict[str, Any] = {
+        "exponentialRate": {
+            "baseRatePerMinute": base,
+            "incrementFactor": factor,
+            "rateIncreaseCriteria": {"numberOfSucceededThings": 1},
+        }
+    }
+    if cap:
+        config["maximumPerMinute"] = cap
+    return {"jobExecutionsRolloutConfig": config}
+
+
+def _batches(timeline: list[tuple[str, str]]) -> list[list[str]]:
+    """Robots released together: deploys between two finishes form one batch."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    for event, robot in timeline:
+        if event == "deploy":
+            current.append(robot)
+        elif current:
+            batches.append(current)
+            current = []
+    if current:
+        batches.append(current)
+    return batches
+
+
+def test_gg_rollout_releases_exponential_batches_capped_per_minute(rollout: Any) -> None:
+    # Given 7 robots and a rate of 1 robot, x2 per batch, capped at 3 per minute
+    fleet = _fleet(rollout, 7)
+    # When the deployment runs and every robot succeeds
+    deployment_id = _deploy(rollout, fleet, iotJobConfiguration=_rate(1, 2.0, cap=3))
+    done = _finish(rollout, deployment_id)
+    # Then it is COMPLETED, and the batches were 1, 2, 3 (capped), 1, each after the previous finished
+    assert done["deploymentStatus"] == "COMPLETED"
+    assert _batches(rollout.robots.timeline) == [["r00"], ["r01", "r02"], ["r03", "r04", "r05"], ["r06"]]
+    assert all(_executions(rollout, f"r{i:02d}") == {deployment_id: "SUCCEEDED"} for i in range(7))
+
+
+def test_gg_rollout_abort_criteria_wait_for_min_executed_then_stop(rollout: Any) -> None:
+    # Given 6 robots released one at a time; the first fails
+    fleet = _fleet(rollout, 6)
+    rollout.robots.behave("r00", fail_at("Validating", "EnvironmentSetupError"))
+    criteria = [
+        {
+            "failureType": "FAILED",
+            "action": "CANCEL",
+            "thresholdPercentage": 30,
+            "minNumberOfExecutedThings": 3,
+        }
+    ]
+    # When abort criteria are 30% FAILED once 3 robots executed
+    deployment_id = _deploy(
+        rollout, fleet, iotJobConfiguration={**_rate(1, 1.0), "abortConfig": {"criteriaList": criteria}}
+    )
+    done = _finish(rollout, deployment_id)
+    # Then the rollout went on until 3 executed (1 of 3 = 33% >= 30%) and then FAILED; r03.. never got it
+    assert done["deploymentStatus"] == "FAILED"
+    assert rollout.robots.commanded() == ["r00", "r01", "r02"]
+    assert _executions(rollout, "r00") == {deployment_id: "FAILED"}
+    assert _executions(rollout, "r03") == {deployment_id: "CANCELED"}
+
+
+def test_gg_rollout_timed_out_failures_count_only_for_timed_out_criteria(rollout: Any) -> None:
+    # Given two robots, the first silent, a one-minute in-progress timeout (scaled down)
+    rollout.time_scale(0.015)
+    fleet = _fleet(rollout, 2)
+    rollout.robots.behave("r00", SILENT)
+    criteria = [
+        {
+            "failureType": "FAILED",
+            "action": "CANCEL",
+            "thresholdPercentage": 10,
+            "minNumberOfExecutedThings": 1,
+        }
+    ]
+    # When the deployment runs one robot per batch with a FAILED-only abort criterion
+    deployment_id = _deploy(
+        rollout,
+        fleet,
+        iotJobConfiguration={
+            **_rate(1, 1.0),
+            "timeoutConfig": {"inProgressTimeoutInMinutes": 1},
+            "abortConfig": {"criteriaList": criteria},
+        },
+    )
+    done = _finish(rollout, deployment_id)
+    # Then the silent robot TIMED_OUT, which is not a FAILED execution: the rollout went on and completed
+    assert _executions(rollout, "r00") == {deployment_id: "TIMED_OUT"}
+    assert _executions(rollout, "r01") == {deployment_id: "SUCCEEDED"}
+    assert done["deploymentStatus"] == "COMPLETED"
+
+
+def test_gg_command_carries_components_policies_and_default_configuration(rollout: Any) -> None:
+    # Given a registered component whose recipe has a default configuration
+    recipe = {
+        "RecipeFormatVersion": "2020-01-25",
+        "ComponentName": "com.example.Nav",
+        "ComponentVersion": "1.0.0",
+        "ComponentConfiguration": {"DefaultConfiguration": {"speed": 1}},
+    }
+    encoded = base64.b64encode(json.dumps(recipe).encode()).decode()
+    assert (
+        rollout.api.request("POST", "/greengrass/v2/createComponentVersion", {"inlineRecipe": encoded}).status
+        == 201
+    )
+    fleet = _fleet(rollout, 1)
+    # When it is deployed with a configuration update and DO_NOTHING
+    deployment_id = _deploy(
+        rollout,
+        fleet,
+        components={
+            "com.example.Nav": {
+                "componentVersion": "1.0.0",
+                "configurationUpdate": {"merge": '{"speed": 2}'},
+            },
+            "aws.greengrass.Cli": {"componentVersion": "2.12.0"},
+        },
+        deploymentPolicies={"failureHandlingPolicy": "DO_NOTHING"},
+    )
+    _finish(rollout, deployment_id)
+    # Then the robot's command holds the component map, the recipe's defaults and the policies
+    sent = rollout.robots.channel.deployments_for("r00")[0]
+    assert sent.jobId == deployment_id
+    assert sent.failureHandlingPolicy == "DO_NOTHING"
+    nav = sent.components["com.example.Nav"]
+    assert nav.configurationUpdate == {"merge": '{"speed": 2}'}
+    assert nav.recipe == {"DefaultConfiguration": {"speed": 1}}
+    assert sent.components["aws.greengrass.Cli"].recipe is None  # public components need no registry entry
+    assert sent.componentUpdatePolicy == {"action": "NOTIFY_COMPONENTS", "timeoutInSeconds": 60}
+
+
+def test_gg_robot_joining_the_group_later_receives_the_current_deployment(rollout: Any) -> None:
+    # Given a completed deployment for a group
+    fleet = _fleet(rollout, 1)
+    deployment_id = _deploy(rollout, fleet)
+    assert _finish(rollout, deployment_id)["deploymentStatus"] == "COMPLETED"
+    # When a robot is registered in the fleet (no Greengrass call)
+    rollout.given.robot("late", fleet=fleet)
+    rollout.pump_until(lambda: _executions(rollout, "late").get(deployment_id) == "SUCCEEDED", "late robot")
+    # Then it received the deployment outside the waves and runs it
+    assert rollout.robots.commanded().count("late") == 1
+    installed = rollout.api.request("GET", "/greengrass/v2/coreDevices/late/installedComponents").json
+    assert [(c["componentName"], c["lifecycleState"]) for c in installed["installedComponents"]] == [
+        ("com.example.Nav", "RUNNING")
+    ]

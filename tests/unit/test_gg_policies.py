@@ -1,0 +1,102 @@
+"""The Greengrass rollout policy and status vocabulary as pure rules."""
+
+from __future__ import annotations
+
+import pytest
+from fleetwave_service.logic.greengrass import deployment_status, execution_status
+from fleetwave_service.logic.rollout_policies import (
+    GreengrassPolicy,
+    RoboMakerPolicy,
+    abort_reason,
+    exponential_batches,
+    policy_for,
+)
+
+
+@pytest.mark.parametrize(
+    ("count", "base", "factor", "cap", "expected"),
+    [
+        (7, 1, 2.0, None, [1, 2, 4]),
+        (10, 1, 2.0, 3, [1, 2, 3, 3, 1]),
+        (5, 2, 1.5, None, [2, 3]),
+        (4, 1, 1.0, None, [1, 1, 1, 1]),
+        (2500, None, None, None, [1000, 1000, 500]),
+        (5, None, None, 2, [2, 2, 1]),
+        (0, 1, 2.0, None, []),
+    ],
+)
+def test_exponential_batches_grow_by_the_factor_and_stop_at_the_cap(
+    count, base, factor, cap, expected
+) -> None:
+    assert exponential_batches(count, base, factor, cap) == expected
+
+
+def _totals(succeeded: int = 0, failed: int = 0, timed_out: int = 0) -> dict[str, int]:
+    return {"succeededCount": succeeded, "failedCount": failed, "noResponseCount": timed_out}
+
+
+def _criterion(kind: str, threshold: float, minimum: int) -> dict:
+    return {
+        "failureType": kind,
+        "action": "CANCEL",
+        "thresholdPercentage": threshold,
+        "minNumberOfExecutedThings": minimum,
+    }
+
+
+def test_abort_reason_waits_for_the_minimum_executed_robots() -> None:
+    criteria = [_criterion("FAILED", 30, 3)]
+    assert abort_reason(criteria, _totals(succeeded=1, failed=1)) is None
+    assert "1 of 3 executed robots FAILED" in (abort_reason(criteria, _totals(succeeded=2, failed=1)) or "")
+
+
+@pytest.mark.parametrize(
+    ("kind", "totals", "aborts"),
+    [
+        ("FAILED", _totals(succeeded=1, timed_out=1), False),
+        ("TIMED_OUT", _totals(succeeded=1, timed_out=1), True),
+        ("ALL", _totals(succeeded=2, failed=1, timed_out=1), True),
+        ("REJECTED", _totals(failed=5), False),
+        ("FAILED", _totals(succeeded=3, failed=1), False),
+    ],
+)
+def test_abort_reason_counts_the_criterion_failure_type(kind, totals, aborts) -> None:
+    assert (abort_reason([_criterion(kind, 50, 1)], totals) is not None) is aborts
+
+
+def test_policy_for_picks_the_front_door_and_greengrass_timeout_is_minutes() -> None:
+    assert isinstance(policy_for({"frontDoor": "greengrass"}), GreengrassPolicy)
+    assert isinstance(policy_for({"deploymentConfig": {}}), RoboMakerPolicy)
+    job = {"iotJobConfiguration": {"timeoutConfig": {"inProgressTimeoutInMinutes": 3}}}
+    assert GreengrassPolicy().robot_timeout_seconds(job) == 180
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"status": "InProgress"}, "ACTIVE"),
+        ({"status": "Succeeded"}, "COMPLETED"),
+        ({"status": "Failed"}, "FAILED"),
+        ({"status": "Canceled"}, "CANCELED"),
+        ({"status": "Canceled", "isLatestForTarget": False}, "INACTIVE"),
+        ({"status": "Succeeded", "ggCanceled": True}, "CANCELED"),
+    ],
+)
+def test_deployment_status_maps_engine_status_and_history(row, expected) -> None:
+    assert deployment_status(row) == expected
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"status": "PendingNewDeployment"}, "QUEUED"),
+        ({"status": "Deploying"}, "IN_PROGRESS"),
+        ({"status": "InSync"}, "SUCCEEDED"),
+        ({"status": "NoResponse"}, "TIMED_OUT"),
+        ({"status": "Failed", "failureCode": "EnvironmentSetupError"}, "FAILED"),
+        ({"status": "Failed", "failureCode": "RobotDeploymentAborted"}, "CANCELED"),
+        ({"status": "Failed", "notReleased": True}, "CANCELED"),
+    ],
+)
+def test_execution_status_maps_robot_rows(row, expected) -> None:
+    assert execution_status(row) == expected
