@@ -246,8 +246,10 @@ def test_gg_failure_rolls_back_to_previous_components_or_leaves_them_broken(gg: 
     gg.simulate(fleet, robots=1, **{robots[0]: "fail:EnvironmentSetupError"})
     # When revision 2 fails on the robot with ROLLBACK
     second = gg.deploy(fleet, "2.0.0", deploymentPolicies={"failureHandlingPolicy": "ROLLBACK"})
-    # Then the robot FAILED it and still runs revision 1's components
-    assert gg.execution(robots[0], second)["coreDeviceExecutionStatus"] == "FAILED"
+    # Then the robot FAILED it, its component was ROLLED_BACK, and it still runs revision 1's components
+    failed = gg.execution(robots[0], second)
+    assert failed["coreDeviceExecutionStatus"] == "FAILED"
+    assert "com.example.Nav: ROLLED_BACK" in failed["statusDetails"]["errorStack"]
     assert gg.installed(robots[0]) == {"com.example.Nav": ("1.0.0", "RUNNING")}
     # When revision 3 fails with DO_NOTHING
     third = gg.deploy(fleet, "3.0.0", deploymentPolicies={"failureHandlingPolicy": "DO_NOTHING"})

@@ -136,7 +136,6 @@ def use_lambda_context(context: Any) -> None:
     _lambda_context.set(context)
 
 
-
 def _persistence() -> DynamoDBPersistenceLayer:
     from fleetwave_service.storage import dynamo
 
@@ -446,6 +445,17 @@ def _effective(robot: Row) -> list[tuple[Row, Row]]:
     return found
 
 
+def _status_details(robot_row: Row) -> EffectiveDeploymentStatusDetails | None:
+    """The robot's failure code, then each component that did not succeed with its result."""
+    if not robot_row.get("failureCode"):
+        return None
+    stack = [robot_row["failureCode"]]
+    for name, result in sorted((robot_row.get("componentResults") or {}).items()):
+        if result.get("status") != "SUCCEEDED":
+            stack.append(f"{name}: {result.get('status')}")
+    return EffectiveDeploymentStatusDetails(errorStack=stack, errorTypes=["DEPLOYMENT_FAILURE"])
+
+
 def list_effective_deployments(
     thing: str, max_results: int | None, next_token: str | None
 ) -> ListEffectiveDeploymentsResponse:
@@ -472,11 +482,7 @@ def list_effective_deployments(
                 description=reason,
                 creationTimestamp=job["createdAt"],
                 modifiedTimestamp=modified,
-                statusDetails=EffectiveDeploymentStatusDetails(
-                    errorStack=[robot_row["failureCode"]], errorTypes=["DEPLOYMENT_FAILURE"]
-                )
-                if robot_row.get("failureCode")
-                else None,
+                statusDetails=_status_details(robot_row),
             )
         )
     chunk, token = page(items, max_results, next_token, f"gg-effective|{thing}")

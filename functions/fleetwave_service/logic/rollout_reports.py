@@ -110,6 +110,11 @@ def handle_report(robot_name: str, report: StatusReport, ports: Ports) -> Report
         status = "Failed"
         code, reason = _failure_code(report)
         fields.update({"failureCode": code, "failureReason": reason, "progressDetail": _progress(report)})
+    if report.components:
+        # Greengrass: per-component results, shown by ListEffectiveDeployments.
+        fields["componentResults"] = {
+            name: result.model_dump(exclude_none=True) for name, result in report.components.items()
+        }
     row = store.finish_robot(
         report.jobId, robot_name, status=status, fields=fields, report=exactly_once, now=now
     )

@@ -36,6 +36,8 @@ from fleetwave_service.models.messages import (
 )
 from pydantic import ValidationError
 
+from fleetwave.agent.components import ConfigurationError, InstalledComponent, plan_components
+
 logger = logging.getLogger("fleetwave.agent")
 
 MAX_REASON = 1024
@@ -93,6 +95,8 @@ class _Run:
     # Set when another command took over: a superseded run never reports again.
     superseded: bool = False
     abort: AbortCommand | None = None
+    # Greengrass commands: the component set this run installs (known once Validating passed).
+    planned: dict[str, InstalledComponent] | None = None
 
 
 @dataclass
@@ -128,6 +132,9 @@ class RobotAgent:
         self._aborted: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.outcome: AgentOutcome | None = None
+        # The Greengrass components the robot runs: replaced by a successful deployment; a failed one
+        # restores it (ROLLBACK) or leaves the failed set in place (DO_NOTHING).
+        self.installed: dict[str, InstalledComponent] = {}
 
     # --- inputs ------------------------------------------------------------------------------------
     def receive(self, payload: bytes | str) -> None:
@@ -271,6 +278,8 @@ class RobotAgent:
                     eta = self._estimate(steps[index:], command, durations)
                     reports.append(self._report(run, step, RobotReportStatus.DEPLOYING, eta=eta))
                     started = time.monotonic()
+                    if step is ProgressStep.VALIDATING and command.components is not None:
+                        run.planned = self._plan_components(command)
                     await self._launcher.run_step(step, command)
                     durations.append(time.monotonic() - started)
         except StepFailed as failure:
@@ -298,6 +307,18 @@ class RobotAgent:
         run.percent = 100.0
         self._finish(run, RobotReportStatus.IN_SYNC, None, None, reports)
 
+    def _plan_components(self, command: DeploymentCommand) -> dict[str, InstalledComponent]:
+        try:
+            return plan_components(self.installed, command)
+        except ConfigurationError as error:
+            raise StepFailed(FailureCode.ENVIRONMENT_SETUP_ERROR, str(error)) from None
+
+    def _settle_components(self, run: _Run, status: RobotReportStatus) -> None:
+        if run.command.components is None or run.planned is None:
+            return  # nothing was changed on the robot: the previous set still runs
+        if status is RobotReportStatus.IN_SYNC or run.command.failureHandlingPolicy == "DO_NOTHING":
+            self.installed = run.planned
+
     async def _report_abort(self, run: _Run, abort: AbortCommand) -> None:
         if run.task is not None:
             await asyncio.gather(run.task, return_exceptions=True)
@@ -321,6 +342,7 @@ class RobotAgent:
         if run.abort is not None and code != FailureCode.ROBOT_DEPLOYMENT_ABORTED.value:
             return  # a launcher that swallowed the cancel must not report past the abort
         run.finished = True
+        self._settle_components(run, status)
         report = self._report(
             run,
             run.step,
