@@ -509,7 +509,7 @@ class DemoPlan:
         for name in names + new:
             # Most robots take a random few simulated seconds; the rest run step by step ("ok").
             if rng.random() < 0.6:
-                behaviors[name] = f"delay:{rng.uniform(8, 30):.1f}"
+                behaviors[name] = f"delay:{rng.uniform(5, 20):.1f}"
         behaviors[failing] = f"fail:{FAILURE_CODE}"
         behaviors[silent] = "silent"
         return cls(
