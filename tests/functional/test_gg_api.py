@@ -67,6 +67,12 @@ def test_gg_create_deployment_returns_201_with_ids_and_get_shows_it_active(
     assert got.json["targetArn"] == group
     assert got.json["components"] == {"com.example.Hello": {"componentVersion": "1.0.0"}}
     assert got.json["tags"] == {"team": "nav"}
+    # And its policies carry Greengrass's defaults
+    assert got.json["deploymentPolicies"] == {
+        "failureHandlingPolicy": "ROLLBACK",
+        "componentUpdatePolicy": {"timeoutInSeconds": 60, "action": "NOTIFY_COMPONENTS"},
+        "configurationValidationPolicy": {"timeoutInSeconds": 30},
+    }
 
 
 def test_gg_new_deployment_for_target_is_next_revision_and_previous_inactive(

@@ -288,13 +288,30 @@ def get_deployment(deployment_id: str) -> GetDeploymentResponse:
         iotJobId=row["id"],
         iotJobArn=iot_job_arn(row["id"]),
         components=without_none(row.get("components")),
-        deploymentPolicies=row.get("deploymentPolicies"),
-        iotJobConfiguration=row.get("iotJobConfiguration"),
+        deploymentPolicies=effective_policies(row.get("deploymentPolicies")),
+        iotJobConfiguration=row.get("iotJobConfiguration") or {},
         creationTimestamp=row["createdAt"],
         isLatestForTarget=bool(row.get("isLatestForTarget", True)),
         parentTargetArn=row.get("parentTargetArn"),
         tags=row.get("tags") or {},
     )
+
+
+def effective_policies(policies: dict[str, Any] | None) -> dict[str, Any]:
+    """The deployment's policies with Greengrass's defaults filled in, as GetDeployment reports them."""
+    policies = policies or {}
+    return {
+        "failureHandlingPolicy": policies.get("failureHandlingPolicy") or "ROLLBACK",
+        "componentUpdatePolicy": {
+            "timeoutInSeconds": 60,
+            "action": "NOTIFY_COMPONENTS",
+            **(policies.get("componentUpdatePolicy") or {}),
+        },
+        "configurationValidationPolicy": {
+            "timeoutInSeconds": 30,
+            **(policies.get("configurationValidationPolicy") or {}),
+        },
+    }
 
 
 def _summary(row: Row) -> DeploymentSummary:
