@@ -33,7 +33,9 @@ DEFAULT_SIZES = (10, 100, 1000)
 DEFAULT_PERCENT = 25
 DEFAULT_ROBOT_SECONDS = 20.0  # simulated; x time scale = real seconds per robot
 DEFAULT_TIME_SCALE = 0.05
-ROBOT_TIMEOUT_SECONDS = 600
+# RoboMaker's default (5 h): at 1,000 robots the local engine needs far longer than a robot to apply a
+# wave's reports, and a shorter wait would turn robots that answered in time into NoResponse.
+ROBOT_TIMEOUT_SECONDS = 18000
 # A cap, not an expectation: a 1,000-robot rollout takes a couple of minutes on a laptop.
 JOB_DEADLINE_SECONDS = 1800.0
 WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items")

@@ -201,6 +201,14 @@ class BackgroundSimulator:
         self._thread.start()
         self._started.wait(30)
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def output(self) -> str:
+        getvalue = getattr(self._log, "getvalue", None)
+        return getvalue() if getvalue else ""
+
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
@@ -531,6 +539,7 @@ class Demo:
         self.console = console
         self.poll_seconds = poll_seconds
         self.views: list[JobView] = []
+        self._simulator: BackgroundSimulator | None = None
         self._token = uuid.uuid4().hex[:12]
 
     def say(self, text: str) -> None:
@@ -561,6 +570,7 @@ class Demo:
                  f"{ROBOT_TIMEOUT_SECONDS * plan.time_scale:g} s)")  # fmt: skip
         # The simulator reads the fleet through the API, so it starts once the fleet exists.
         simulator.start()
+        self._simulator = simulator
 
         deployment_config = {
             "concurrentDeploymentPercentage": WAVE_PERCENT,
@@ -652,6 +662,8 @@ class Demo:
                 display.update(view)
                 if view.done:
                     break
+                if self._simulator is not None and not self._simulator.running:
+                    raise DemoError(f"the simulated robots stopped:\n{self._simulator.output()}")
                 if time.monotonic() > deadline:
                     raise DemoError(
                         f"{label} job {arn} still {view.status} after {JOB_DEADLINE_SECONDS:.0f} s"
