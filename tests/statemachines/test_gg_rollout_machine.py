@@ -7,7 +7,7 @@ import base64
 import json
 from typing import Any
 
-from rollout_harness import SILENT, fail_at
+from rollout_harness import HOLD, SILENT, fail_at
 
 GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/"
 FINAL = ("COMPLETED", "FAILED", "CANCELED")
@@ -195,3 +195,23 @@ def test_gg_robot_joining_the_group_later_receives_the_current_deployment(rollou
     assert [(c["componentName"], c["lifecycleState"]) for c in installed["installedComponents"]] == [
         ("com.example.Nav", "RUNNING")
     ]
+
+
+def test_gg_robot_joining_mid_rollout_keeps_deploying_after_the_rollout_completes(rollout: Any) -> None:
+    # Given a rollout whose only robot is still working
+    fleet = _fleet(rollout, 1)
+    rollout.robots.behave("r00", HOLD)
+    deployment_id = _deploy(rollout, fleet)
+    rollout.pump_until(lambda: "r00" in rollout.robots.held, "r00 to receive its command")
+    # When a robot joins meanwhile (it is dispatched outside the waves) and is still working when the
+    # rollout's own robot finishes
+    rollout.robots.behave("late", HOLD)
+    rollout.given.robot("late", fleet=fleet)
+    assert "late" in rollout.robots.held
+    rollout.robots.finish("r00")
+    assert _finish(rollout, deployment_id)["deploymentStatus"] == "COMPLETED"
+    # Then the late robot was not told to abort, and its own result still counts
+    assert _executions(rollout, "late") == {deployment_id: "IN_PROGRESS"}
+    rollout.robots.finish("late")
+    rollout.pump_until(lambda: _executions(rollout, "late") == {deployment_id: "SUCCEEDED"}, "late robot")
+    assert "late" not in rollout.robots.commanded("abort")

@@ -589,7 +589,7 @@ def finalize(
         "Canceled": "The deployment job was canceled.",
         "Failed": f"The deployment job stopped: {failure_reason or failure_code}",
     }.get(final_status, "The deployment job ended.")
-    aborted = _stop_unfinished_robots(job, reason, ports)
+    aborted = _stop_unfinished_robots(job, reason, ports, keep_continuous=final_status == "Succeeded")
 
     totals = _final_totals(store, job_id)
     store.update_finished_job(job_id, totals)
@@ -638,10 +638,20 @@ def _final_totals(store: Any, job_id: str) -> dict[str, int]:
     return totals
 
 
-def _stop_unfinished_robots(job: dict[str, Any], reason: str, ports: Ports) -> int:
-    """Robots in flight get an abort and end Failed; robots never released end Failed without a message."""
+def _stop_unfinished_robots(
+    job: dict[str, Any], reason: str, ports: Ports, keep_continuous: bool = False
+) -> int:
+    """Robots in flight get an abort and end Failed; robots never released end Failed without a message.
+
+    ``keep_continuous``: a robot that joined a Greengrass group after the rollout began (dispatched outside
+    the waves) keeps deploying when the rollout itself succeeded.
+    """
     store = ports.store
-    unfinished = list(store.job_robot_deployments(job["id"], ("Deploying", "PendingNewDeployment")))
+    unfinished = [
+        row
+        for row in store.job_robot_deployments(job["id"], ("Deploying", "PendingNewDeployment"))
+        if not (keep_continuous and row.get("continuous"))
+    ]
     if not unfinished:
         return 0
     now = ids.now()
