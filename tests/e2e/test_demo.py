@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+
+from fleetwave.sdk import FleetwaveClient, local_credentials
 
 # A cap, not an expectation: the demo with 6 robots ends in about 25 s.
 DEMO_TIMEOUT_SECONDS = 240
@@ -78,3 +82,34 @@ def test_demo_help_lists_its_options():
     )
     for option in ("--robots", "--time-scale", "--keep-running"):
         assert option in result.stdout
+
+
+def test_demo_keep_running_leaves_the_stack_up_until_stopped(tmp_path):
+    # Given the demo started with --keep-running
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "fleetwave.cli", "demo", "--robots", "4", "--time-scale", "0.1",
+             "--keep-running"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
+        while "The stack stays up" not in log.read_text():
+            assert demo.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        endpoint = re.search(r"FLEETWAVE_ENDPOINT_URL=(\S+)", log.read_text()).group(1)
+
+        # When a user calls the API it printed, after the demo ended
+        jobs = FleetwaveClient(endpoint, credentials=local_credentials()).call("listDeploymentJobs", {})
+
+        # Then both of the demo's jobs are there, and SIGTERM stops everything with exit 0
+        assert sorted(job["status"] for job in jobs["deploymentJobs"]) == ["Succeeded", "Succeeded"]
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
