@@ -215,3 +215,24 @@ def test_gg_robot_joining_mid_rollout_keeps_deploying_after_the_rollout_complete
     rollout.robots.finish("late")
     rollout.pump_until(lambda: _executions(rollout, "late") == {deployment_id: "SUCCEEDED"}, "late robot")
     assert "late" not in rollout.robots.commanded("abort")
+
+
+def test_gg_thing_target_deploys_to_one_robot_outside_any_fleet(rollout: Any) -> None:
+    # Given a robot in no fleet, and another robot in a fleet
+    rollout.given.robot("solo")
+    _fleet(rollout, 1)
+    # When a deployment targets the solo robot's thing
+    response = rollout.api.request(
+        "POST",
+        "/greengrass/v2/deployments",
+        {
+            "targetArn": "arn:aws:iot:us-east-1:123456789012:thing/solo",
+            "components": {"com.example.Nav": {"componentVersion": "1.0.0"}},
+        },
+    )
+    deployment_id = response.json["deploymentId"]
+    # Then only that robot runs it, and the deployment completes
+    assert _finish(rollout, deployment_id)["deploymentStatus"] == "COMPLETED"
+    assert rollout.robots.commanded() == ["solo"]
+    assert _executions(rollout, "solo") == {deployment_id: "SUCCEEDED"}
+    assert _executions(rollout, "r00") == {}
