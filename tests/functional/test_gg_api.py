@@ -346,3 +346,16 @@ def test_gg_core_devices_are_robots(api: HandlerApi, given: Given) -> None:
     assert api.request("GET", "/greengrass/v2/coreDevices/dev-1/installedComponents").json == {
         "installedComponents": []
     }
+
+
+def test_gg_component_operations_reject_arns_of_the_wrong_shape(api: HandlerApi, aws: Any) -> None:
+    component = f"arn:aws:greengrass:us-east-1:{ACCOUNT}:components:com.example.Hello"
+    version = component + ":versions:1.0.0"
+    for path in (
+        f"/greengrass/v2/components/{quote(component, safe='')}/metadata",
+        f"/greengrass/v2/components/{quote(version, safe='')}/versions",
+    ):
+        response = api.request("GET", path)
+        assert (response.status, response.error_type) == (400, "ValidationException"), path
+    missing = api.request("GET", f"/greengrass/v2/components/{quote(component, safe='')}/versions")
+    assert (missing.status, missing.error_type) == (404, "ResourceNotFoundException")

@@ -122,7 +122,11 @@ def _platforms(recipe: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _version_row(arn: str) -> Row:
     parsed = parse_component_version_arn(arn)
-    row = greengrass.get_component_version(*parsed) if parsed else None
+    if parsed is None:
+        raise ValidationError(
+            f"arn: {arn} is not a component version ARN (...:components:<name>:versions:<version>)"
+        )
+    row = greengrass.get_component_version(*parsed)
     if row is None:
         raise GreengrassResourceNotFoundError(f"Component version {arn} does not exist.")
     return row
@@ -201,7 +205,9 @@ def list_component_versions(
     arn: str, max_results: int | None, next_token: str | None
 ) -> ListComponentVersionsResponse:
     name = parse_component_arn(arn)
-    rows = greengrass.component_versions(name) if name else []
+    if name is None:
+        raise ValidationError(f"arn: {arn} is not a component ARN (...:components:<name>)")
+    rows = greengrass.component_versions(name)
     if not rows:
         raise GreengrassResourceNotFoundError(f"Component {arn} does not exist.")
     rows.sort(key=lambda r: _version_key(r["componentVersion"]), reverse=True)
