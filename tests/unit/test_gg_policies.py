@@ -100,3 +100,8 @@ def test_deployment_status_maps_engine_status_and_history(row, expected) -> None
 )
 def test_execution_status_maps_robot_rows(row, expected) -> None:
     assert execution_status(row) == expected
+
+
+def test_execution_status_of_a_late_joiner_past_its_deadline_is_timed_out() -> None:
+    assert execution_status({"status": "Deploying", "continuous": True, "deadline": 1.0}) == "TIMED_OUT"
+    assert execution_status({"status": "Deploying", "continuous": True, "deadline": 4e9}) == "IN_PROGRESS"

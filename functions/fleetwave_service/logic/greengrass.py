@@ -101,6 +101,11 @@ def execution_status(robot_row: Row) -> str:
             return "CANCELED"
         return "FAILED"
     if status == "Deploying":
+        # A robot dispatched outside the waves (it joined the group later) has no sweep behind it: past its
+        # deadline it reads as TIMED_OUT (its late reports are rejected like any other late report).
+        deadline = robot_row.get("deadline")
+        if robot_row.get("continuous") and deadline is not None and float(deadline) < ids.now():
+            return "TIMED_OUT"
         return "IN_PROGRESS"
     return "QUEUED"
 
