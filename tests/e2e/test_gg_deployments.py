@@ -305,3 +305,27 @@ def test_gg_botocore_client_errors_and_components(gg: Greengrass) -> None:
     with pytest.raises(ClientError) as gone:
         gg.gg.describe_component(arn=created["arn"])
     assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_gg_client_token_paginators_and_core_devices_through_botocore(gg: Greengrass) -> None:
+    # Given a fleet of two robots
+    robots = names(unique("views"), 2)
+    fleet = gg.fleet(robots)
+    # When a deployment is created twice with the same client token
+    token = unique("tok")
+    first = gg.gg.create_deployment(targetArn=group_arn(fleet["name"]), clientToken=token)
+    again = gg.gg.create_deployment(targetArn=group_arn(fleet["name"]), clientToken=token)
+    # Then the same deployment comes back, and it is the only revision of the target
+    assert again["deploymentId"] == first["deploymentId"]
+    history = gg.gg.list_deployments(targetArn=group_arn(fleet["name"]), historyFilter="ALL")["deployments"]
+    assert [d["revisionId"] for d in history] == ["1"]
+    # And botocore's paginator walks every page of the deployments list
+    paginator = gg.gg.get_paginator("list_deployments")
+    pages = list(paginator.paginate(historyFilter="ALL", PaginationConfig={"PageSize": 1}))
+    ids = [d["deploymentId"] for page in pages for d in page["deployments"]]
+    assert first["deploymentId"] in ids and len(ids) == len(set(ids)) and len(pages) == len(ids)
+    # And the robots are core devices of the group, HEALTHY
+    devices = gg.gg.list_core_devices(thingGroupArn=group_arn(fleet["name"]))["coreDevices"]
+    assert sorted(d["coreDeviceThingName"] for d in devices) == robots
+    assert {d["status"] for d in devices} == {"HEALTHY"}
+    assert gg.gg.get_core_device(coreDeviceThingName=robots[0])["architecture"] == "amd64"
