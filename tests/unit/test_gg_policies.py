@@ -105,3 +105,8 @@ def test_execution_status_maps_robot_rows(row, expected) -> None:
 def test_execution_status_of_a_late_joiner_past_its_deadline_is_timed_out() -> None:
     assert execution_status({"status": "Deploying", "continuous": True, "deadline": 1.0}) == "TIMED_OUT"
     assert execution_status({"status": "Deploying", "continuous": True, "deadline": 4e9}) == "IN_PROGRESS"
+
+
+def test_execution_status_success_is_completed_for_a_thing_and_succeeded_for_a_group() -> None:
+    assert execution_status({"status": "InSync"}, "thing") == "COMPLETED"
+    assert execution_status({"status": "InSync"}, "thinggroup") == "SUCCEEDED"

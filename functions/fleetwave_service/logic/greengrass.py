@@ -89,11 +89,15 @@ def deployment_status(row: Row) -> str:
     return "ACTIVE"
 
 
-def execution_status(robot_row: Row) -> str:
-    """A robot deployment row as a core device execution status (ListEffectiveDeployments)."""
+def execution_status(robot_row: Row, target_kind: str = "thinggroup") -> str:
+    """A robot deployment row as a core device execution status (ListEffectiveDeployments).
+
+    Success reads as Greengrass reports it: COMPLETED for a deployment to the thing itself, SUCCEEDED for
+    one to a thing group.
+    """
     status = robot_row.get("status")
     if status == "InSync":
-        return "SUCCEEDED"
+        return "COMPLETED" if target_kind == "thing" else "SUCCEEDED"
     if status == "NoResponse":
         return "TIMED_OUT"
     if status == "Failed":
@@ -484,7 +488,7 @@ def list_effective_deployments(
     robot = _robot_for_thing(thing)
     items = []
     for job, robot_row in _effective(robot):
-        status = execution_status(robot_row)
+        status = execution_status(robot_row, job.get("targetKind", "thinggroup"))
         reason = robot_row.get("failureReason")
         modified = (
             robot_row.get("deploymentFinishTime")
