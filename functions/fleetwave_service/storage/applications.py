@@ -40,17 +40,7 @@ def _item(row: Row) -> Row:
 
 def create(row: Row) -> bool:
     """Store a new application ($LATEST row); False when one of that name exists."""
-    try:
-        dynamo.client().put_item(
-            TableName=dynamo.table_name(),
-            Item=dynamo.serialize(_item(row)),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as error:
-        if dynamo.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return dynamo.put_new(_item(row))
 
 
 def get_latest(name: str) -> Row | None:

@@ -116,6 +116,24 @@ def is_transaction_cancelled(error: Exception) -> bool:
     return code == "TransactionCanceledException"
 
 
+# --- writes ---------------------------------------------------------------------------------------
+
+
+def put_new(item: Mapping[str, Any]) -> bool:
+    """Put ``item`` (with its keys) unless a row with that key exists; False when one does."""
+    try:
+        client().put_item(
+            TableName=table_name(),
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except Exception as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
 # --- reads ----------------------------------------------------------------------------------------
 
 

@@ -21,17 +21,7 @@ def create(row: Row) -> bool:
     """Store a new fleet; False when a fleet of that name exists."""
     pk, sk = fleet_key(row["name"])
     item = dict(row, pk=pk, sk=sk, gsi1pk=LIST_PARTITION, gsi1sk=row["name"])
-    try:
-        dynamo.client().put_item(
-            TableName=dynamo.table_name(),
-            Item=dynamo.serialize(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as error:
-        if dynamo.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return dynamo.put_new(item)
 
 
 def get(name: str) -> Row | None:

@@ -133,17 +133,7 @@ def robot_deployment(deployment_id: str, robot_name: str) -> Row | None:
 def put_robot_deployment(deployment_id: str, row: Row) -> bool:
     """A robot row for a dispatch outside the waves; False when the robot already has one in this job."""
     item = {**row, "pk": f"JOB#{deployment_id}", "sk": f"ROBOT#{row['robotName']}"}
-    try:
-        dynamo.client().put_item(
-            TableName=dynamo.table_name(),
-            Item=dynamo.serialize(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as error:
-        if dynamo.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return dynamo.put_new(item)
 
 
 # --- components -------------------------------------------------------------------------------------
@@ -159,17 +149,7 @@ def put_component_version(row: Row) -> bool:
         "gsi1pk": COMPONENTS_PARTITION,
         "gsi1sk": f"{row['componentName']}#{row['componentVersion']}",
     }
-    try:
-        dynamo.client().put_item(
-            TableName=dynamo.table_name(),
-            Item=dynamo.serialize(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as error:
-        if dynamo.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return dynamo.put_new(item)
 
 
 def get_component_version(name: str, version: str) -> Row | None:
