@@ -7,9 +7,18 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from rollout_harness import HOLD, SILENT, fail_at
 
 GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/"
+
+
+@pytest.fixture(autouse=True)
+def _short_minutes(rollout: Any) -> None:
+    # A batch lasts one (scaled) minute: 0.9 s, waited as 1 s by the machine.
+    rollout.time_scale(0.015)
+
+
 FINAL = ("COMPLETED", "FAILED", "CANCELED")
 
 
@@ -114,7 +123,6 @@ def test_gg_rollout_abort_criteria_wait_for_min_executed_then_stop(rollout: Any)
 
 def test_gg_rollout_timed_out_failures_count_only_for_timed_out_criteria(rollout: Any) -> None:
     # Given two robots, the first silent, a one-minute in-progress timeout (scaled down)
-    rollout.time_scale(0.015)
     fleet = _fleet(rollout, 2)
     rollout.robots.behave("r00", SILENT)
     criteria = [
@@ -236,3 +244,19 @@ def test_gg_thing_target_deploys_to_one_robot_outside_any_fleet(rollout: Any) ->
     assert rollout.robots.commanded() == ["solo"]
     assert _executions(rollout, "solo") == {deployment_id: "COMPLETED"}  # a thing target's success
     assert _executions(rollout, "r00") == {}
+
+
+def test_gg_batch_minute_ends_while_robots_keep_running_and_count_when_they_report(rollout: Any) -> None:
+    # Given three robots released one per minute; the first is still working when its minute ends
+    fleet = _fleet(rollout, 3)
+    rollout.robots.behave("r00", HOLD)
+    deployment_id = _deploy(rollout, fleet, iotJobConfiguration=_rate(1, 1.0))
+    # When the next batches go out on the next minutes, and only then the first robot finishes
+    rollout.pump_until(lambda: "r02" in rollout.robots.commanded(), "the third batch")
+    assert ("finished", "r00") not in rollout.robots.timeline
+    rollout.robots.finish("r00")
+    done = _finish(rollout, deployment_id)
+    # Then its success counts, and the deployment waited for it before completing
+    assert done["deploymentStatus"] == "COMPLETED"
+    assert _executions(rollout, "r00") == {deployment_id: "SUCCEEDED"}
+    assert rollout.robots.commanded("abort") == []

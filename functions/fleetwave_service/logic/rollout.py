@@ -66,6 +66,8 @@ def _totals(store: Any, job: dict[str, Any]) -> dict[str, int]:
     """Job counters from the wave rows (authoritative) plus robots failed before release."""
     totals = {"succeededCount": 0, "failedCount": int(job.get("prepareFailedCount", 0)), "noResponseCount": 0}
     for wave in store.waves(job["id"]):
+        if int(wave.get("wave", 0)) < 1:
+            continue  # robots dispatched outside the waves (Greengrass continuous deployment)
         # A swept wave's recount is authoritative; its live counters may still move (a report racing it).
         counts = wave.get("sweptCounts") or wave
         for name in totals:
@@ -307,7 +309,8 @@ def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
             "failureReason": "The deployment job did not finish within 30 days.",
         }
     if current < int(job.get("waveCount", 0)):
-        timeout = min(scaled_seconds(_robot_timeout(job), settings.time_scale), max(1, math.ceil(remaining)))
+        wave_timeout = policy_for(job).wave_timeout_seconds(job, current + 1, settings.time_scale)
+        timeout = min(wave_timeout, max(1, math.ceil(remaining)))
         logger.info("next wave", extra={**log, "next": current + 1, "timeoutSeconds": timeout})
         return {"jobId": job_id, "action": RELEASE, "wave": current + 1, "timeoutSeconds": timeout}
     logger.info("all waves done", extra=log)
@@ -323,6 +326,7 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     store = ports.store
     now = ids.now()
     deadline = now + timeout_seconds
+    robot_seconds = timeout_seconds
     attempt = store.open_wave(
         job_id,
         wave,
@@ -346,6 +350,10 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
 
     job = store.get_job(job_id)
     assert job is not None
+    if is_greengrass(job):
+        # A Greengrass batch lasts a minute; each robot has the whole in-progress timeout.
+        robot_seconds = scaled_seconds(_robot_timeout(job), ports.settings.time_scale)
+        deadline = now + robot_seconds
     members = store.wave_members(job_id, wave)
     rows = []
     for member in members:
@@ -385,7 +393,7 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
         ]
     )
 
-    commands = _build_commands(job, members, attempt, now, deadline, timeout_seconds, ports)
+    commands = _build_commands(job, members, attempt, now, deadline, robot_seconds, ports)
     failures = ports.channel.publish_commands(commands)
     for failure in failures:
         _fail_undeliverable(job, failure.robot_name, failure.reason, ports)
@@ -512,6 +520,8 @@ def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
         return {"jobId": job_id, "wave": wave, "noResponse": 0}
     # Nobody may claim this wave's token any more: it is finished (timed out).
     store.claim_wave_token(job_id, wave)
+    if is_greengrass(job):
+        return _sweep_greengrass(job, wave, ports)
     now = ids.now()
     silent = []
     for row in store.wave_robot_deployments(job_id, wave):
@@ -541,6 +551,39 @@ def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
             counts[names[row["status"]]] += 1
     store.set_wave_fields(job_id, wave, {"sweptCounts": counts, "status": "TimedOut", "sweptAt": now})
     logger.info("wave timed out", extra={"jobId": job_id, "wave": wave, "noResponse": len(silent), **counts})
+    return {"jobId": job_id, "wave": wave, "noResponse": len(silent)}
+
+
+def _sweep_greengrass(job: dict[str, Any], wave: int, ports: Ports) -> dict[str, Any]:
+    """A Greengrass batch's minute ended: robots past their own deadline are TIMED_OUT (NoResponse); the
+    others keep running and are counted when they report. After the last batch everyone still running is
+    past the in-progress timeout. Counters stay live (no recount): late reports must still count."""
+    store, job_id = ports.store, job["id"]
+    now = ids.now()
+    last = wave >= int(job.get("waveCount", 0))
+    silent = []
+    for row in store.job_robot_deployments(job_id, ("Deploying",)):
+        if row.get("continuous") or (not last and float(row.get("deadline") or now) > now):
+            continue
+        changed = store.finish_robot(
+            job_id,
+            row["robotName"],
+            status="NoResponse",
+            fields={
+                "failureCode": FailureCode.ROBOT_DEPLOYMENT_NO_RESPONSE.value,
+                "failureReason": "The robot did not finish within the in-progress timeout.",
+                "deploymentFinishTime": now,
+            },
+        )
+        if changed:
+            silent.append(row["robotName"])
+    store.update_robot_entities(
+        [(name, job.get("fleetName"), {"status": "NoResponse"}, job["arn"]) for name in silent]
+    )
+    store.set_wave_fields(job_id, wave, {"status": "TimedOut" if last else "MinuteEnded", "sweptAt": now})
+    logger.info(
+        "batch minute ended", extra={"jobId": job_id, "wave": wave, "last": last, "timedOut": len(silent)}
+    )
     return {"jobId": job_id, "wave": wave, "noResponse": len(silent)}
 
 

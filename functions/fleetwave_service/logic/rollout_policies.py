@@ -28,6 +28,7 @@ from fleetwave_service.storage import greengrass as greengrass_storage
 GREENGRASS = "greengrass"
 # IoT jobs' default when no rollout config is given: up to 1,000 things notified per minute.
 DEFAULT_MAXIMUM_PER_MINUTE = 1000
+MINUTE_SECONDS = 60
 
 
 class RolloutPolicy(Protocol):
@@ -41,6 +42,10 @@ class RolloutPolicy(Protocol):
 
     def breach(self, job: dict[str, Any], totals: dict[str, int]) -> str | None:
         """Why the rollout must abort now (None: it goes on). ``totals``: succeeded/failed/noResponse."""
+        ...
+
+    def wave_timeout_seconds(self, job: dict[str, Any], wave: int, time_scale: float) -> int:
+        """How long the machine waits on ``wave`` before its sweep (scaled)."""
         ...
 
 
@@ -60,6 +65,10 @@ class RoboMakerPolicy:
         if threshold_breached(failed, targeted, threshold):
             return threshold_reason(failed, targeted, threshold)
         return None
+
+    def wave_timeout_seconds(self, job: dict[str, Any], wave: int, time_scale: float) -> int:
+        # A wave lasts until its robots finished, at most the robot timeout.
+        return scaled_seconds(self.robot_timeout_seconds(job), time_scale)
 
 
 def exponential_batches(
@@ -107,6 +116,13 @@ class GreengrassPolicy:
     def breach(self, job: dict[str, Any], totals: dict[str, int]) -> str | None:
         criteria = ((job.get("iotJobConfiguration") or {}).get("abortConfig") or {}).get("criteriaList") or []
         return abort_reason(criteria, totals)
+
+    def wave_timeout_seconds(self, job: dict[str, Any], wave: int, time_scale: float) -> int:
+        # A batch is one minute of the rate; robots still running at its end keep running. The last batch
+        # waits for every robot in flight, up to the in-progress timeout.
+        if wave < int(job.get("waveCount", 0)):
+            return scaled_seconds(MINUTE_SECONDS, time_scale)
+        return scaled_seconds(self.robot_timeout_seconds(job), time_scale)
 
 
 def abort_reason(criteria: list[dict[str, Any]], totals: dict[str, int]) -> str | None:

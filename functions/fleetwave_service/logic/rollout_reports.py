@@ -206,6 +206,8 @@ def complete_wave_if_done(job_id: str, wave: int, ports: Ports) -> bool:
     job = store.get_job(job_id)
     if job is None or job.get("status") != "InProgress" or not job.get("waveToken"):
         return False
+    if job.get("frontDoor") == "greengrass":
+        return _complete_greengrass_batch(job, ports)
     if int(job.get("currentWave", 0)) != wave:
         return False
     wave_row = store.get_wave(job_id, wave) or {}
@@ -232,4 +234,39 @@ def complete_wave_if_done(job_id: str, wave: int, ports: Ports) -> bool:
         store.restore_wave_token(job_id, wave, token)
         raise
     logger.info("wave wait ended", extra={"jobId": job_id, **output, "sent": sent})
+    return sent
+
+
+def _complete_greengrass_batch(job: dict[str, Any], ports: Ports) -> bool:
+    """A Greengrass batch's wait ends early only when the abort criteria are met, or when it is the last
+    batch and every robot released so far has finished (earlier batches last their whole minute)."""
+    from fleetwave_service.logic.rollout_policies import policy_for
+
+    store, job_id = ports.store, job["id"]
+    current = int(job.get("currentWave", 0))
+    totals = {"succeededCount": 0, "failedCount": 0, "noResponseCount": 0}
+    released = 0
+    for row in store.waves(job_id):
+        number = int(row.get("wave", 0))
+        if number < 1:
+            continue
+        for name in totals:
+            totals[name] += int(row.get(name, 0))
+        if number <= current:
+            released += int(row.get("size", 0))
+    breached = policy_for(job).breach(job, totals) is not None
+    finished = sum(totals.values()) >= released
+    complete = current >= int(job.get("waveCount", 0)) and finished
+    if not (complete or breached):
+        return False
+    token = store.claim_wave_token(job_id, current)
+    if token is None:
+        return False
+    output = {"wave": current, "complete": complete, "thresholdBreached": breached}
+    try:
+        sent = ports.tokens.succeed(token, output)
+    except Exception:
+        store.restore_wave_token(job_id, current, token)
+        raise
+    logger.info("batch wait ended", extra={"jobId": job_id, **output, "sent": sent})
     return sent
