@@ -1,1 +1,1 @@
-"""The CDK app that deploys Fleetwave (docs/deploy.md). One stack, one module per concern."""
+"""The CDK app that deploys Fleetwave (README.md, "Deploy to AWS"). One stack, one module per concern."""
