@@ -121,13 +121,22 @@ class Rollouts:
 class Simulator:
     """`fleetwave simulate` for one fleet, in a subprocess; its output is kept for assertions."""
 
-    def __init__(self, serve: Any, fleet: dict[str, Any], behaviors: dict[str, str], robots: int) -> None:
+    def __init__(
+        self,
+        serve: Any,
+        fleet: dict[str, Any],
+        behaviors: dict[str, str],
+        robots: int,
+        pass_time_scale: bool = True,
+    ) -> None:
         self.log = Path(tempfile.mkdtemp(prefix="fleetwave-simulate-")) / "simulate.log"
         command = [
             sys.executable, "-m", "fleetwave.cli", "simulate",
             "--endpoint", serve.api_url, "--mqtt-url", serve.mqtt_url, "--fleet", fleet["name"],
-            "--time-scale", serve.time_scale, "--poll-seconds", "0.2",
+            "--poll-seconds", "0.2",
         ]  # fmt: skip
+        if pass_time_scale:
+            command += ["--time-scale", serve.time_scale]
         for robot, behavior in behaviors.items():
             command += ["--behavior", f"{robot}={behavior}"]
         with self.log.open("wb") as out:
@@ -166,8 +175,10 @@ def rollouts(api: Any, serve: Any) -> Rollouts:
 def simulate(serve: Any) -> Iterator[Callable[..., Simulator]]:
     started: list[Simulator] = []
 
-    def start(fleet: dict[str, Any], behaviors: dict[str, str], robots: int) -> Simulator:
-        simulator = Simulator(serve, fleet, behaviors, robots)
+    def start(
+        fleet: dict[str, Any], behaviors: dict[str, str], robots: int, pass_time_scale: bool = True
+    ) -> Simulator:
+        simulator = Simulator(serve, fleet, behaviors, robots, pass_time_scale)
         started.append(simulator)
         return simulator
 
@@ -210,6 +221,24 @@ def test_rollout_waves_release_each_wave_after_the_previous_one_finished(rollout
         last_finish = max(summary[n]["deploymentFinishTime"] for n in earlier)
         first_start = min(summary[n]["deploymentStartTime"] for n in later)
         assert first_start >= last_finish, (earlier, later, summary)
+
+
+def test_rollout_simulate_without_a_time_scale_runs_on_the_stacks_clock(rollouts, simulate, monkeypatch):
+    # Given `fleetwave serve` at a small time scale, and `fleetwave simulate` started the plain way, with
+    # no --time-scale and no FLEETWAVE_TIME_SCALE, for a robot that takes 30 simulated seconds
+    monkeypatch.delenv("FLEETWAVE_TIME_SCALE", raising=False)
+    robots = names(unique("clock"), 1)
+    fleet = rollouts.fleet(robots)
+    simulator = simulate(fleet, {robots[0]: "delay:30"}, robots=1, pass_time_scale=False)
+    assert f"time scale {float(rollouts.serve.time_scale):g}" in simulator.output()
+
+    # When it is deployed with the minimum robot timeout (60 s, as scaled by the stack)
+    job = rollouts.job(fleet, rollouts.version(), robotDeploymentTimeoutInSeconds=60)
+    done = rollouts.finished(job)
+
+    # Then the robot finished within its timeout on the same clock as the engine
+    assert done["status"] == "Succeeded", done
+    assert [item["status"] for item in done["robotDeploymentSummary"]] == ["InSync"], done
 
 
 def test_rollout_threshold_breach_stops_the_job_and_releases_nobody_further(rollouts, simulate):

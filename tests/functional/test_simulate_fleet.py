@@ -230,3 +230,58 @@ def test_simulate_command_rejects_bad_arguments_with_exit_2(argument, message):
     _, err = process.communicate(timeout=WAIT)
     assert process.returncode == 2
     assert message in err
+
+
+def _started_line(broker_url: str, time_scale: float | None) -> str:
+    """The simulator's first line for an empty fleet, then stop."""
+    out = io.StringIO()
+
+    async def scenario() -> int:
+        stop = asyncio.Event()
+        simulation = asyncio.create_task(
+            run_simulation(
+                FakeFleetLookup([]),
+                mqtt_url=broker_url,
+                fleet_label="demo",
+                default=Behavior.parse("ok"),
+                behaviors={},
+                time_scale=time_scale,
+                poll_seconds=0.05,
+                out=out,
+                stop=stop,
+            )
+        )
+        await until(lambda: "simulating" in out.getvalue())
+        stop.set()
+        return await asyncio.wait_for(simulation, WAIT)
+
+    assert asyncio.run(scenario()) == 0
+    return out.getvalue().splitlines()[0]
+
+
+def test_simulate_follows_the_time_scale_the_local_stack_retains():
+    from fleetwave.local.broker import publish_runtime_info
+
+    with EmbeddedBroker(port=0) as broker:
+        # Given a local stack running at time scale 0.25, which retains it on its broker
+        publish_runtime_info("127.0.0.1", broker.port, 0.25)
+
+        # When the simulator starts without a time scale of its own
+        line = _started_line(broker.url, None)
+
+        # Then its robots run on the stack's clock
+        assert "time scale 0.25" in line
+
+
+def test_simulate_time_scale_given_explicitly_wins_over_the_stack():
+    from fleetwave.local.broker import publish_runtime_info
+
+    with EmbeddedBroker(port=0) as broker:
+        publish_runtime_info("127.0.0.1", broker.port, 0.25)
+        assert "time scale 2" in _started_line(broker.url, 2.0)
+
+
+def test_simulate_without_a_retained_time_scale_runs_in_real_time():
+    # Given a broker with nothing retained (a deployed stack's IoT Core never retains one)
+    with EmbeddedBroker(port=0) as broker:
+        assert "time scale 1" in _started_line(broker.url, None)

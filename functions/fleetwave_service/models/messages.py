@@ -20,6 +20,9 @@ SCHEMA_VERSION = "1"
 COMMAND_TOPIC = "fleetwave/robots/{robot}/deployment"
 STATUS_TOPIC = "fleetwave/robots/{robot}/status"
 COMMAND_TOPIC_FILTER = "fleetwave/robots/+/deployment"
+# Local runtime only (`fleetwave serve`): retained facts about the stack, e.g. its time scale, so that
+# simulated robots run on the same clock as the engine's scaled waits and timeouts.
+LOCAL_RUNTIME_TOPIC = "fleetwave/local/runtime"
 STATUS_TOPIC_FILTER = "fleetwave/robots/+/status"
 
 
@@ -188,6 +191,12 @@ class StatusReport(_Message):
 # Built once: parse_command runs for every command every simulated robot receives.
 Command = DeploymentCommand | AbortCommand
 _COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+class LocalRuntimeInfo(_Message):
+    """Retained on LOCAL_RUNTIME_TOPIC by `fleetwave serve`; never published in AWS (time scale 1 there)."""
+
+    timeScale: float = Field(gt=0)
 
 
 def parse_command(payload: bytes | str) -> Command:

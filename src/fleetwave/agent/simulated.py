@@ -194,6 +194,17 @@ class SimulatedFleet:
     def robots(self) -> list[str]:
         return sorted(self._agents)
 
+    @property
+    def time_scale(self) -> float:
+        return self._time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        """Applies to robots added from now on (simulate learns the stack's scale before adding any)."""
+        if value <= 0:
+            raise ValueError("time_scale must be greater than zero")
+        self._time_scale = value
+
     def behavior_of(self, robot: str) -> Behavior:
         return self._behaviors.get(robot, self._default)
 

@@ -19,12 +19,19 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Protocol, TextIO
 from urllib.parse import urlsplit
 
-from fleetwave_service.models.messages import COMMAND_TOPIC_FILTER, RobotReportStatus
+from fleetwave_service.models.messages import (
+    COMMAND_TOPIC_FILTER,
+    LOCAL_RUNTIME_TOPIC,
+    LocalRuntimeInfo,
+    RobotReportStatus,
+)
+from pydantic import ValidationError
 
 from fleetwave.agent.simulated import BEHAVIOR_HELP, Behavior, RobotEvent, SimulatedFleet
 
@@ -153,7 +160,7 @@ async def run_simulation(
     fleet_label: str,
     default: Behavior,
     behaviors: Mapping[str, Behavior],
-    time_scale: float = 1.0,
+    time_scale: float | None = None,
     step_seconds: float = DEFAULT_STEP_SECONDS,
     poll_seconds: float = DEFAULT_POLL_SECONDS,
     out: TextIO = sys.stdout,
@@ -162,7 +169,11 @@ async def run_simulation(
     on_fleet: Callable[[SimulatedFleet], None] | None = None,
     connect_timeout: float = 10.0,
 ) -> int:
-    """Simulate the fleet until ``stop`` is set; returns the exit status."""
+    """Simulate the fleet until ``stop`` is set; returns the exit status.
+
+    ``time_scale`` None follows the local stack's own scale (retained by `fleetwave serve` on
+    LOCAL_RUNTIME_TOPIC), or 1 when nothing says otherwise (a deployed stack).
+    """
     from fleetwave.agent.mqtt_link import MqttLink
 
     stop = stop or asyncio.Event()
@@ -178,10 +189,18 @@ async def run_simulation(
         publish,
         default=default,
         behaviors=behaviors,
-        time_scale=time_scale,
+        time_scale=time_scale or 1.0,
         step_seconds=step_seconds,
         on_event=printer,
     )
+    runtime_info = _RuntimeInfo()
+
+    def on_message(topic: str, payload: bytes) -> None:
+        if topic == LOCAL_RUNTIME_TOPIC:
+            runtime_info.receive(payload)
+        else:
+            fleet.deliver(topic, payload)
+
     if on_fleet is not None:
         on_fleet(fleet)
     try:
@@ -189,12 +208,17 @@ async def run_simulation(
     except FleetLookupError as error:
         print(f"fleetwave simulate: cannot read fleet {fleet_label}: {error}", file=sys.stderr)
         return 1
-    link = MqttLink(mqtt_url, loop=loop, on_message=fleet.deliver, subscriptions=[COMMAND_TOPIC_FILTER])
+    subscriptions = [COMMAND_TOPIC_FILTER] + ([LOCAL_RUNTIME_TOPIC] if time_scale is None else [])
+    link = MqttLink(mqtt_url, loop=loop, on_message=on_message, subscriptions=subscriptions)
     try:
         await asyncio.to_thread(link.start, connect_timeout)
     except ConnectionError as error:
         print(f"fleetwave simulate: {error}", file=sys.stderr)
         return 1
+    if time_scale is None:
+        # Robots are added only after this, so every launcher runs on the stack's clock.
+        time_scale = await asyncio.to_thread(runtime_info.time_scale, RUNTIME_INFO_WAIT_SECONDS)
+        fleet.time_scale = time_scale
     out.write(
         f"simulating {len(names)} robots of fleet {fleet_label} on {mqtt_url} "
         f"(default {default}, time scale {time_scale:g}); Ctrl-C to stop\n"
@@ -215,6 +239,29 @@ async def run_simulation(
     out.write(f"simulator stopped ({len(fleet.robots)} robots)\n")
     out.flush()
     return 0
+
+
+RUNTIME_INFO_WAIT_SECONDS = 1.0
+
+
+class _RuntimeInfo:
+    """The local stack's retained runtime facts, as they arrive on the MQTT thread."""
+
+    def __init__(self) -> None:
+        self._received = threading.Event()
+        self._scale = 1.0
+
+    def receive(self, payload: bytes) -> None:
+        try:
+            self._scale = LocalRuntimeInfo.model_validate_json(payload).timeScale
+        except ValidationError:
+            return
+        self._received.set()
+
+    def time_scale(self, wait_seconds: float) -> float:
+        """The stack's time scale, or 1 when none is retained within ``wait_seconds`` (AWS)."""
+        self._received.wait(wait_seconds)
+        return self._scale
 
 
 async def _refresh(fleet: SimulatedFleet, lookup: FleetLookup, out: TextIO) -> None:
@@ -290,8 +337,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--time-scale",
         type=_positive,
-        default=float(os.environ.get("FLEETWAVE_TIME_SCALE") or 1.0),
-        help="multiplies every simulated duration (default: FLEETWAVE_TIME_SCALE or 1)",
+        default=float(os.environ["FLEETWAVE_TIME_SCALE"]) if os.environ.get("FLEETWAVE_TIME_SCALE") else None,
+        help=(
+            "multiplies every simulated duration (default: FLEETWAVE_TIME_SCALE, else the time scale "
+            "`fleetwave serve` runs at, which it retains on its broker, else 1)"
+        ),
     )
     parser.add_argument(
         "--step-seconds",

@@ -173,6 +173,16 @@ def _os_error(error: BaseException | None) -> OSError | None:
 
 
 class _RuntimeBroker(EmbeddedBroker):
+    def __init__(self, host: str, port: int, time_scale: float) -> None:
+        super().__init__(host, port)
+        self._time_scale = time_scale
+
+    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+        super().start(timeout)
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else ("::1" if self.host == "::" else self.host)
+        publish_runtime_info(host, self.port, self._time_scale, timeout)
+        return self
+
     def stop(self, timeout: float = 10.0) -> None:
         # The dispatch side's MQTT channel would otherwise keep reconnecting to a broker that is gone.
         from fleetwave_service.channels import reset_channel
@@ -181,6 +191,24 @@ class _RuntimeBroker(EmbeddedBroker):
         super().stop(timeout)
 
 
+def publish_runtime_info(host: str, port: int, time_scale: float, timeout: float = 10.0) -> None:
+    """Retain the stack's time scale on LOCAL_RUNTIME_TOPIC, for `fleetwave simulate` to follow."""
+    import paho.mqtt.publish as mqtt_publish
+    from fleetwave_service.models.messages import LOCAL_RUNTIME_TOPIC, LocalRuntimeInfo
+
+    mqtt_publish.single(
+        LOCAL_RUNTIME_TOPIC,
+        LocalRuntimeInfo(timeScale=time_scale).model_dump_json(),
+        qos=1,
+        retain=True,
+        hostname=host,
+        port=port,
+        client_id="fleetwave-serve-runtime-info",
+        keepalive=int(max(timeout, 5)),
+    )
+
+
 def create_component(runtime: Any) -> EmbeddedBroker:
-    """`fleetwave serve` hook (fleetwave.local.runtime): the broker on --mqtt-port."""
-    return _RuntimeBroker(runtime.config.host, runtime.config.mqtt_port)
+    """`fleetwave serve` hook (fleetwave.local.runtime): the broker on --mqtt-port, with the stack's
+    time scale retained for simulators."""
+    return _RuntimeBroker(runtime.config.host, runtime.config.mqtt_port, runtime.config.time_scale)
