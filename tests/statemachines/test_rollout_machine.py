@@ -115,7 +115,7 @@ def test_rollout_silent_robot_times_out_as_no_response(rollout):
     rollout.robots.send("r01", report(command.jobId, command.attempt, 6, "Finished", "InSync"))
     rollout.robots.deliver()
 
-    # Then nothing changes
+    # Then the job's history is unchanged (the robot itself becomes InSync: test_rollout_came_back.py)
     assert rollout.robot_summary(job)["r01"]["status"] == "NoResponse"
 
 

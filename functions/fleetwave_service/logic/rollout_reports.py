@@ -42,6 +42,7 @@ class ReportOutcome(StrEnum):
     DUPLICATE = "duplicate or out of order"
     STEP_BACKWARDS = "step out of order"
     LATE = "after the robot's deadline"
+    CAME_BACK = "robot came back after its timeout"
     LOST_RACE = "superseded by a concurrent update"
 
 
@@ -119,7 +120,10 @@ def handle_report(robot_name: str, report: StatusReport, ports: Ports) -> Report
         report.jobId, robot_name, status=status, fields=fields, report=exactly_once, now=now
     )
     if row is None:
-        return _ignored(robot_name, report, step_index, now, ports)
+        outcome = _ignored(robot_name, report, step_index, now, ports)
+        if outcome is ReportOutcome.NOT_DEPLOYING and _came_back(robot_name, report, status, fields, ports):
+            return ReportOutcome.CAME_BACK
+        return outcome
     wave = int(row.get("wave", 0))
     _record_on_robot(report.jobId, robot_name, status, ports)
     logger.info(
@@ -172,32 +176,73 @@ def _ignored(
         row is not None
         and outcome is ReportOutcome.NOT_DEPLOYING
         and row.get("attempt") == report.attempt
-        and row.get("status") in ("InSync", "Failed", "NoResponse")
+        and row.get("status") in ("InSync", "Failed")
     ):
         # A redelivered final report: its transition was applied, but what follows it may not have
         # finished (SendTaskSuccess failed and SQS redelivered the record). Both steps are idempotent.
+        # (A NoResponse row never came from a report: the sweep wrote it, and the robot's own row too.)
         _record_on_robot(report.jobId, robot_name, row["status"], ports)
         complete_wave_if_done(report.jobId, int(row.get("wave", 0)), ports)
     return outcome
 
 
-# A job's ARN and fleet never change: remembered per warm container, so a final report costs no job read.
-_JOB_IDENTITY: dict[str, tuple[str, str]] = {}
+# A job's ARN, fleet and creation time never change: remembered per warm container, so a final report
+# costs no job read.
+_JOB_IDENTITY: dict[str, tuple[str, str, Any]] = {}
 
 
-def _record_on_robot(job_id: str, robot_name: str, status: str, ports: Ports) -> None:
-    """The robot's own status follows its deployment's outcome while this job is its last deployment."""
+def _job_identity(job_id: str, ports: Ports) -> tuple[str, str, Any] | None:
     identity = _JOB_IDENTITY.get(job_id)
     if identity is None:
         job = ports.store.get_job(job_id) or {}
         if not job.get("fleetName"):
-            return
-        identity = (job["arn"], job["fleetName"])
+            return None
+        identity = (job["arn"], job["fleetName"], job.get("createdAt"))
         if len(_JOB_IDENTITY) > 1000:
             _JOB_IDENTITY.clear()
         _JOB_IDENTITY[job_id] = identity
-    job_arn, fleet_name = identity
+    return identity
+
+
+def _record_on_robot(job_id: str, robot_name: str, status: str, ports: Ports) -> None:
+    """The robot's own status follows its deployment's outcome while this job is its last deployment."""
+    identity = _job_identity(job_id, ports)
+    if identity is None:
+        return
+    job_arn, fleet_name, _ = identity
     ports.store.update_robot_entity(robot_name, fleet_name, {"status": status}, job_arn)
+
+
+def _came_back(
+    robot_name: str, report: StatusReport, status: str, fields: dict[str, Any], ports: Ports
+) -> bool:
+    """A robot that timed out (NoResponse) ran the retained command when it came back online.
+
+    The job's history stays as it ended (its row, counters and summary keep NoResponse); only the robot's
+    own status takes the outcome, and only while this job is still the robot's last deployment and the
+    robot still shows NoResponse from it: a duplicate, or a report of an older job, changes nothing.
+    """
+    row = ports.store.get_robot_deployment(report.jobId, robot_name)
+    if row is None or row.get("status") != "NoResponse" or int(row.get("attempt", 0)) != report.attempt:
+        return False
+    identity = _job_identity(report.jobId, ports)
+    if identity is None:
+        return False
+    job_arn, fleet_name, created_at = identity
+    settled = ports.store.settle_robot_after_timeout(
+        robot_name, fleet_name, job_arn, {"status": status, "lastDeploymentTime": created_at}
+    )
+    if settled:
+        logger.info(
+            "robot came back after its timeout",
+            extra={
+                "robot": robot_name,
+                "jobId": report.jobId,
+                "status": status,
+                "failureCode": fields.get("failureCode"),
+            },
+        )
+    return settled
 
 
 def complete_wave_if_done(job_id: str, wave: int, ports: Ports) -> bool:

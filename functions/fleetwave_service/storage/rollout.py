@@ -528,6 +528,26 @@ class RolloutStore:
             {"pk": f"ROBOT#{robot_name}", "sk": "ROBOT"}, sets=fields, condition=condition, values=values
         )
 
+    def settle_robot_after_timeout(
+        self, robot_name: str, fleet_name: str | None, job_arn: str, fields: dict[str, Any]
+    ) -> bool:
+        """A robot that timed out in ``job_arn`` finished it after all: its own row takes the outcome, once.
+
+        Only while the robot is still NoResponse from that job (its last deployment, still in this fleet):
+        a duplicate report, or one of an older job, finds the condition false and changes nothing.
+        """
+        if not fleet_name:
+            return False
+        return self._update(
+            {"pk": f"ROBOT#{robot_name}", "sk": "ROBOT"},
+            sets=fields,
+            condition=(
+                "attribute_exists(pk) AND fleetName = :fleet AND lastDeploymentJob = :job AND #st = :silent"
+            ),
+            names={"#st": "status"},
+            values={":fleet": fleet_name, ":job": job_arn, ":silent": "NoResponse"},
+        )
+
     def update_robot_entities(self, updates: list[tuple[str, str, dict[str, Any], str | None]]) -> None:
         """Many robot updates, in parallel: one UpdateItem each (DynamoDB has no batch update)."""
         if len(updates) <= 1 or self._workers <= 1:
