@@ -260,3 +260,66 @@ def test_gg_batch_minute_ends_while_robots_keep_running_and_count_when_they_repo
     assert done["deploymentStatus"] == "COMPLETED"
     assert _executions(rollout, "r00") == {deployment_id: "SUCCEEDED"}
     assert rollout.robots.commanded("abort") == []
+
+
+def _released_batches(deployment_id: str) -> list[list[str]]:
+    """The robots of each batch, as the engine released them (its MEMBER rows)."""
+    from fleetwave_service.logic.rollout_ports import get_ports
+
+    store = get_ports().store
+    waves = sorted(int(w["wave"]) for w in store.waves(deployment_id) if int(w.get("wave", 0)) >= 1)
+    return [sorted(m["robotName"] for m in store.wave_members(deployment_id, n)) for n in waves]
+
+
+def test_gg_rollout_notified_criteria_double_the_batches_up_to_the_cap(rollout: Any) -> None:
+    # Given 16 robots, a rate of 2 per minute, x2 each time 2 more robots were notified, capped at 8
+    fleet = _fleet(rollout, 16)
+    config = {
+        "jobExecutionsRolloutConfig": {
+            "exponentialRate": {
+                "baseRatePerMinute": 2,
+                "incrementFactor": 2.0,
+                "rateIncreaseCriteria": {"numberOfNotifiedThings": 2},
+            },
+            "maximumPerMinute": 8,
+        }
+    }
+    # When the deployment runs
+    deployment_id = _deploy(rollout, fleet, iotJobConfiguration=config)
+    done = _finish(rollout, deployment_id)
+    # Then the batches were 2, 4, 8 (the cap), then the 2 left, and every robot succeeded
+    assert done["deploymentStatus"] == "COMPLETED"
+    assert [len(batch) for batch in _released_batches(deployment_id)] == [2, 4, 8, 2]
+    assert _released_batches(deployment_id)[0] == ["r00", "r01"]
+    assert all(_executions(rollout, f"r{i:02d}") == {deployment_id: "SUCCEEDED"} for i in range(16))
+
+
+def test_gg_rollout_succeeded_criteria_keep_the_rate_flat_while_robots_are_slow(rollout: Any) -> None:
+    # Given 6 robots, a rate of 1 per minute, x2 once 2 robots succeeded; the first two robots are slow
+    fleet = _fleet(rollout, 6)
+    rollout.robots.behave("r00", HOLD)
+    rollout.robots.behave("r01", HOLD)
+    config = {
+        "jobExecutionsRolloutConfig": {
+            "exponentialRate": {
+                "baseRatePerMinute": 1,
+                "incrementFactor": 2.0,
+                "rateIncreaseCriteria": {"numberOfSucceededThings": 2},
+            }
+        }
+    }
+    deployment_id = _deploy(rollout, fleet, iotJobConfiguration=config)
+    # When a third minute passes while both are still running
+    rollout.pump_until(lambda: "r02" in rollout.robots.commanded(), "the third batch")
+    # Then the rate stayed at one robot per minute (nobody had succeeded)
+    assert _released_batches(deployment_id) == [["r00"], ["r01"], ["r02"]]
+
+    # When the slow robots succeed
+    rollout.robots.finish("r00")
+    rollout.robots.finish("r01")
+    done = _finish(rollout, deployment_id)
+    # Then the rate doubled once enough robots had succeeded, and the deployment completed
+    assert done["deploymentStatus"] == "COMPLETED"
+    sizes = [len(batch) for batch in _released_batches(deployment_id)]
+    assert sizes[:3] == [1, 1, 1] and sum(sizes) == 6
+    assert max(sizes) == 2

@@ -8,27 +8,62 @@ from fleetwave_service.logic.rollout_policies import (
     GreengrassPolicy,
     RoboMakerPolicy,
     abort_reason,
-    exponential_batches,
+    next_batch,
     policy_for,
 )
 
 
+def _job(base=None, factor=None, cap=None, criteria=None) -> dict:
+    rollout: dict = {}
+    if base:
+        rollout["exponentialRate"] = {"baseRatePerMinute": base, "incrementFactor": factor}
+        if criteria:
+            rollout["exponentialRate"]["rateIncreaseCriteria"] = criteria
+    if cap:
+        rollout["maximumPerMinute"] = cap
+    return {"iotJobConfiguration": {"jobExecutionsRolloutConfig": rollout}}
+
+
+def _sizes(job: dict, count: int, succeeded_per_batch=None) -> list[int]:
+    """Batch sizes as evaluate decides them; every released robot succeeds unless told otherwise."""
+    sizes: list[int] = []
+    released = succeeded = 0
+    while released < count:
+        decision = next_batch(job, len(sizes) + 1, released, succeeded, count - released)
+        size = decision.pop("size")
+        job = {**job, **decision}
+        sizes.append(size)
+        released += size
+        succeeded += size if succeeded_per_batch is None else succeeded_per_batch[len(sizes) - 1]
+    return sizes
+
+
 @pytest.mark.parametrize(
-    ("count", "base", "factor", "cap", "expected"),
+    ("job", "count", "expected"),
     [
-        (7, 1, 2.0, None, [1, 2, 4]),
-        (10, 1, 2.0, 3, [1, 2, 3, 3, 1]),
-        (5, 2, 1.5, None, [2, 3]),
-        (4, 1, 1.0, None, [1, 1, 1, 1]),
-        (2500, None, None, None, [1000, 1000, 500]),
-        (5, None, None, 2, [2, 2, 1]),
-        (0, 1, 2.0, None, []),
+        (_job(2, 2.0, 8, {"numberOfNotifiedThings": 2}), 16, [2, 4, 8, 2]),
+        (_job(1, 2.0, 3, {"numberOfSucceededThings": 1}), 10, [1, 2, 3, 3, 1]),
+        (_job(1, 2.0, None, {"numberOfNotifiedThings": 3}), 8, [1, 1, 1, 2, 2, 1]),
+        (_job(2, 1.5, None, {"numberOfNotifiedThings": 1}), 5, [2, 3]),
+        (_job(1, 1.0, None, {"numberOfNotifiedThings": 1}), 4, [1, 1, 1, 1]),
+        (_job(1, 2.0), 7, [1, 2, 4]),
+        (_job(), 2500, [1000, 1000, 500]),
+        (_job(cap=2), 5, [2, 2, 1]),
     ],
 )
-def test_exponential_batches_grow_by_the_factor_and_stop_at_the_cap(
-    count, base, factor, cap, expected
+def test_next_batch_grows_by_the_factor_when_the_criteria_are_met_and_stops_at_the_cap(
+    job, count, expected
 ) -> None:
-    assert exponential_batches(count, base, factor, cap) == expected
+    assert _sizes(job, count) == expected
+
+
+def test_next_batch_succeeded_criteria_keep_the_rate_flat_while_robots_are_slow() -> None:
+    # Given a rate of 1, x2 once 2 robots succeeded since the last increase
+    job = _job(1, 2.0, None, {"numberOfSucceededThings": 2})
+    # When the first three batches' robots are still running (nobody succeeded), then two succeed
+    sizes = _sizes(job, 9, succeeded_per_batch=[0, 0, 0, 2, 0, 0, 0])
+    # Then the rate stays 1 until two robots succeeded, then doubles once
+    assert sizes == [1, 1, 1, 1, 2, 2, 1]
 
 
 def _totals(succeeded: int = 0, failed: int = 0, timed_out: int = 0) -> dict[str, int]:

@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from fleetwave_service import ids
-from fleetwave_service.logic.rollout_policies import greengrass_command, is_greengrass, policy_for
+from fleetwave_service.logic.rollout_policies import greengrass_command, is_greengrass, next_batch, policy_for
 from fleetwave_service.logic.rollout_ports import Ports
 from fleetwave_service.logic.rollout_reports import complete_wave_if_done
 from fleetwave_service.logic.rollout_rules import JOB_TIMEOUT_SECONDS, scaled_seconds
@@ -31,6 +31,7 @@ from fleetwave_service.models.messages import (
 from fleetwave_service.storage.rollout import (
     COUNTER_FOR_STATUS,
     member_key,
+    queue_key,
     robot_deployment_key,
     wave_key,
 )
@@ -204,10 +205,28 @@ def _plan_and_start(
     """Plan the waves of the releasable robots with the job's policy, write their rows -> InProgress."""
     store, settings = ports.store, ports.settings
     job_id, expires_at, now = job["id"], job["expiresAt"], ids.now()
-    if is_greengrass(job):
+    greengrass = is_greengrass(job)
+    if greengrass:
         releasable = robots
+    # Greengrass batch sizes follow the rate as it grows (evaluate decides each one): its targets wait in a
+    # queue, in release order, instead of being planned into waves here.
     waves = policy_for(job).plan(job, [r["name"] for r in releasable], len(robots))
     size = len(waves[0]) if waves else 0
+    if greengrass:
+        by_name = {r["name"]: r for r in releasable}
+        order = [by_name[name] for name in (waves[0] if waves else [])]
+        waves, size = [], 0
+        for position, robot in enumerate(order):
+            common = {
+                "robotName": robot["name"],
+                "arn": robot["arn"],
+                "architecture": robot.get("architecture"),
+                "expiresAt": expires_at,
+            }
+            rows.append(
+                (robot_deployment_key(job_id, robot["name"]), {**common, "status": "PendingNewDeployment"})
+            )
+            rows.append((queue_key(job_id, position), {**common, "position": position}))
     by_name = {r["name"]: r for r in releasable}
     for number, names in enumerate(waves, start=1):
         rows.append(
@@ -252,6 +271,8 @@ def _plan_and_start(
         "startedAt": now,
         "jobDeadline": job["createdAt"] + job_timeout,
     }
+    if greengrass:
+        fields.update({"queuedCount": len(releasable), "releasedCount": 0})
     if not store.mark_job_in_progress(job_id, fields):
         logger.info("job canceled while preparing", extra={"jobId": job_id})
         return {"jobId": job_id, "action": CANCELED}
@@ -308,6 +329,10 @@ def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
             "failureCode": FailureCode.FLEET_DEPLOYMENT_TIMEOUT.value,
             "failureReason": "The deployment job did not finish within 30 days.",
         }
+    if is_greengrass(job):
+        job = _plan_greengrass_batch(job, totals, ports)
+        if job is None:
+            return {"jobId": job_id, "action": CANCELED}
     if current < int(job.get("waveCount", 0)):
         wave_timeout = policy_for(job).wave_timeout_seconds(job, current + 1, settings.time_scale)
         timeout = min(wave_timeout, max(1, math.ceil(remaining)))
@@ -315,6 +340,62 @@ def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
         return {"jobId": job_id, "action": RELEASE, "wave": current + 1, "timeoutSeconds": timeout}
     logger.info("all waves done", extra=log)
     return {"jobId": job_id, "action": DONE}
+
+
+def _plan_greengrass_batch(
+    job: dict[str, Any], totals: dict[str, int], ports: Ports
+) -> dict[str, Any] | None:
+    """Plan the next Greengrass batch from the counters: its size, its MEMBER rows and WAVE row.
+
+    Returns the job as planned (``waveCount`` is the next batch, plus one while robots remain queued), the
+    job unchanged when nobody is left, or None when it is no longer InProgress. The plan is recorded on the
+    job once (conditional); a retried evaluate rewrites the same rows from the recorded plan.
+    """
+    store, job_id = ports.store, job["id"]
+    current = int(job.get("currentWave", 0))
+    batch = current + 1
+    if int(job.get("plannedWave", 0)) < batch:
+        start = int(job.get("releasedCount", 0))
+        queued = int(job.get("queuedCount", 0))
+        if start >= queued:
+            return job
+        decision = next_batch(job, batch, start, totals["succeededCount"], queued - start)
+        size = decision.pop("size")
+        fields = {
+            **decision,
+            "plannedStart": start,
+            "plannedSize": size,
+            "releasedCount": start + size,
+            "waveCount": batch + (1 if start + size < queued else 0),
+        }
+        if store.plan_next_batch(job_id, batch, fields):
+            logger.info(
+                "batch planned",
+                extra={"jobId": job_id, "wave": batch, "size": size, "rate": decision["currentRate"]},
+            )
+        job = store.get_job(job_id)
+        if job is None or job.get("status") != "InProgress":
+            return None
+    start, size = int(job["plannedStart"]), int(job["plannedSize"])
+    rows: list[tuple[dict[str, str], dict[str, Any]]] = [
+        (
+            wave_key(job_id, batch),
+            {
+                "wave": batch,
+                "size": size,
+                "status": "Planned",
+                "succeededCount": 0,
+                "failedCount": 0,
+                "noResponseCount": 0,
+                "expiresAt": job["expiresAt"],
+            },
+        )
+    ]
+    for queued_robot in store.queued_robots(job_id, start, size):
+        member = {k: queued_robot.get(k) for k in ("robotName", "arn", "architecture", "expiresAt")}
+        rows.append((member_key(job_id, batch, member["robotName"]), {**member, "wave": batch}))
+    store.put_rows(rows)
+    return job
 
 
 # --- release wave ---------------------------------------------------------------------------------

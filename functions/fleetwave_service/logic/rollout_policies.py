@@ -4,9 +4,10 @@ The engine's steps (logic/rollout.py) are the same for both front doors; what di
 
 - RoboMaker: percentage waves (concurrentDeploymentPercentage), one failure threshold over all targets,
   robotDeploymentTimeoutInSeconds, an application bundle per architecture.
-- Greengrass: batches from the exponential rate (baseRatePerMinute x incrementFactor^k, capped by
-  maximumPerMinute), abort criteria per failure type with a minimum of executed robots,
-  inProgressTimeoutInMinutes per robot, a component map and failure handling in the command.
+- Greengrass: one batch per minute at a rate that grows by incrementFactor when rateIncreaseCriteria are
+  met (next_batch, decided by evaluate from the counters), capped by maximumPerMinute; abort criteria per
+  failure type with a minimum of executed robots, inProgressTimeoutInMinutes per robot, a component map and
+  failure handling in the command.
 """
 
 from __future__ import annotations
@@ -71,41 +72,50 @@ class RoboMakerPolicy:
         return scaled_seconds(self.robot_timeout_seconds(job), time_scale)
 
 
-def exponential_batches(
-    count: int, base: int | None, factor: float | None, maximum_per_minute: int | None
-) -> list[int]:
-    """Batch sizes for ``count`` robots: base, base x factor, base x factor^2 ..., each capped per minute.
+def next_batch(
+    job: dict[str, Any], batch: int, notified: int, succeeded: int, remaining: int
+) -> dict[str, Any]:
+    """Size of Greengrass batch ``batch`` (1-based) and the rate state to store with it on the job.
 
-    Without an exponential rate every batch is the per-minute maximum (default 1,000).
+    IoT Jobs semantics: the rollout starts at baseRatePerMinute; the rate is multiplied by incrementFactor
+    each time rateIncreaseCriteria are met since the last increase (numberOfNotifiedThings robots notified,
+    or numberOfSucceededThings robots succeeded), and every batch is capped by maximumPerMinute. Without an
+    exponential rate the rate is maximumPerMinute (default 1,000). An exponential rate without criteria
+    grows on every batch. ``notified``: robots released so far; ``succeeded``: robots succeeded so far.
     """
-    cap = maximum_per_minute or DEFAULT_MAXIMUM_PER_MINUTE
-    sizes: list[int] = []
-    remaining = count
-    rate = float(base) if base else float(cap)
-    while remaining > 0:
-        size = max(1, min(cap, math.floor(rate + 1e-9), remaining))
-        sizes.append(size)
-        remaining -= size
-        if factor:
-            rate = rate * factor
-    return sizes
+    rollout = (job.get("iotJobConfiguration") or {}).get("jobExecutionsRolloutConfig") or {}
+    exponential = rollout.get("exponentialRate") or {}
+    cap = int(rollout.get("maximumPerMinute") or DEFAULT_MAXIMUM_PER_MINUTE)
+    base = exponential.get("baseRatePerMinute")
+    factor = float(exponential.get("incrementFactor") or 1)
+    rate = float(job.get("currentRate") or base or cap)
+    notified_at = int(job.get("notifiedAtIncrease", 0))
+    succeeded_at = int(job.get("succeededAtIncrease", 0))
+    if batch > 1 and base and factor != 1:
+        criteria = exponential.get("rateIncreaseCriteria") or {}
+        if criteria.get("numberOfNotifiedThings"):
+            met = notified - notified_at >= int(criteria["numberOfNotifiedThings"])
+        elif criteria.get("numberOfSucceededThings"):
+            met = succeeded - succeeded_at >= int(criteria["numberOfSucceededThings"])
+        else:
+            met = True
+        if met:
+            # The stored rate never exceeds the cap: it cannot grow without bound over many batches.
+            rate = min(float(cap), rate * factor)
+            notified_at, succeeded_at = notified, succeeded
+    size = max(1, min(cap, math.floor(rate + 1e-9), remaining))
+    return {
+        "size": size,
+        "currentRate": rate,
+        "notifiedAtIncrease": notified_at,
+        "succeededAtIncrease": succeeded_at,
+    }
 
 
 class GreengrassPolicy:
     def plan(self, job: dict[str, Any], robot_names: list[str], target_count: int) -> list[list[str]]:
-        rollout = (job.get("iotJobConfiguration") or {}).get("jobExecutionsRolloutConfig") or {}
-        rate = rollout.get("exponentialRate") or {}
-        sizes = exponential_batches(
-            len(robot_names),
-            rate.get("baseRatePerMinute"),
-            rate.get("incrementFactor"),
-            rollout.get("maximumPerMinute"),
-        )
-        waves, start = [], 0
-        for size in sizes:
-            waves.append(robot_names[start : start + size])
-            start += size
-        return waves
+        """One queue in release order: each batch's size is decided when it is due (``next_batch``)."""
+        return [list(robot_names)] if robot_names else []
 
     def robot_timeout_seconds(self, job: dict[str, Any]) -> int:
         timeout = ((job.get("iotJobConfiguration") or {}).get("timeoutConfig") or {}).get(

@@ -45,6 +45,11 @@ def member_key(job_id: str, wave: int, robot_name: str) -> dict[str, str]:
     return {"pk": f"JOB#{job_id}", "sk": f"MEMBER#{wave:06d}#{robot_name}"}
 
 
+def queue_key(job_id: str, position: int) -> dict[str, str]:
+    """A Greengrass target waiting for its batch, in release order (batch sizes are decided as it goes)."""
+    return {"pk": f"JOB#{job_id}", "sk": f"QUEUE#{position:09d}"}
+
+
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 
@@ -271,6 +276,32 @@ class RolloutStore:
                 "pk = :pk AND begins_with(sk, :prefix)",
                 {":pk": f"JOB#{job_id}", ":prefix": f"MEMBER#{wave:06d}#"},
             )
+        )
+
+    def queued_robots(self, job_id: str, start: int, count: int) -> list[dict[str, Any]]:
+        """The queued targets at positions start .. start + count - 1 (one query)."""
+        if count <= 0:
+            return []
+        return list(
+            self._query(
+                "pk = :pk AND sk BETWEEN :first AND :last",
+                {
+                    ":pk": f"JOB#{job_id}",
+                    ":first": queue_key(job_id, start)["sk"],
+                    ":last": queue_key(job_id, start + count - 1)["sk"],
+                },
+            )
+        )
+
+    def plan_next_batch(self, job_id: str, wave: int, fields: dict[str, Any]) -> bool:
+        """Record the plan of batch ``wave`` on the job, once: False when it is already planned or the job is
+        no longer InProgress (a retried evaluate then reuses the recorded plan)."""
+        return self._update(
+            job_key(job_id),
+            sets={**fields, "plannedWave": wave},
+            condition="#st = :ip AND (attribute_not_exists(plannedWave) OR plannedWave < :wave)",
+            names={"#st": "status"},
+            values={":ip": "InProgress", ":wave": wave},
         )
 
     def wave_robot_deployments(self, job_id: str, wave: int) -> list[dict[str, Any]]:
