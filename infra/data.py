@@ -68,7 +68,8 @@ def _table(
 class Data(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        # Job history lives here: `cdk destroy` must never take it along (README.md, "Tearing down without losing job history").
+        # Job history lives here: `cdk destroy` must never take it along
+        # (README.md, "Tearing down without losing job history").
         self.table = _table(
             self,
             "Table",
