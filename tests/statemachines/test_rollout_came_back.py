@@ -133,3 +133,27 @@ def test_rollout_threshold_stop_aborts_robots_in_flight_but_timed_out_robots_kee
     # Then r00 is InSync and the failed job is unchanged
     assert _robot(rollout, "r00")["status"] == "InSync"
     assert rollout.describe(job) == job
+
+
+def test_rollout_cancel_withdraws_the_command_from_robots_that_timed_out(rollout):
+    # Given 4 robots in waves of 2: r00 is offline and times out in wave 1; wave 2 is deploying
+    rollout.time_scale(0.015)
+    fleet = _fleet_of(rollout, 4)
+    version = rollout.given.application_version("nav")
+    rollout.robots.behave("r00", SILENT)
+    rollout.robots.behave("r02", HOLD)
+    rollout.robots.behave("r03", HOLD)
+    job = rollout.start(fleet, version, deploymentConfig={**TIMEOUT, "concurrentDeploymentPercentage": 50})
+    rollout.pump_until(lambda: {"r02", "r03"} <= set(rollout.robots.commanded("deploy")), "wave 2 released")
+
+    # When the job is canceled
+    rollout.given.ok("cancelDeploymentJob", {"job": job["arn"]})
+    described = rollout.wait(job)
+
+    # Then no robot keeps the canceled deployment as its desired state: the one that timed out gets an
+    # abort too, so coming back later installs nothing; its history stays NoResponse
+    assert described["status"] == "Canceled"
+    retained = rollout.robots.channel.retained
+    assert all(isinstance(retained[name], AbortCommand) for name in ("r00", "r02", "r03")), retained
+    assert isinstance(retained["r01"], DeploymentCommand)  # finished InSync before the cancel
+    assert rollout.robot_summary(job)["r00"]["status"] == "NoResponse"

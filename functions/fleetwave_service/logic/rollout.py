@@ -714,6 +714,8 @@ def finalize(
         "Failed": f"The deployment job stopped: {failure_reason or failure_code}",
     }.get(final_status, "The deployment job ended.")
     aborted = _stop_unfinished_robots(job, reason, ports, keep_continuous=final_status == "Succeeded")
+    if final_status == "Canceled":
+        _withdraw_from_timed_out_robots(job, reason, ports)
 
     totals = _final_totals(store, job_id)
     store.update_finished_job(job_id, totals)
@@ -760,6 +762,37 @@ def _final_totals(store: Any, job_id: str) -> dict[str, int]:
         elif row.get("status") in COUNTER_FOR_STATUS:
             totals[COUNTER_FOR_STATUS[row["status"]]] += 1
     return totals
+
+
+def _withdraw_from_timed_out_robots(job: dict[str, Any], reason: str, ports: Ports) -> None:
+    """A canceled job's deploy command must not stay retained for robots that timed out: one that comes
+    back would install a deployment its user canceled. Their history stays NoResponse; only the retained
+    command becomes an abort. (After a success or a threshold stop the command stays: docs/rollout.md.)"""
+    if job.get("supersededBy"):
+        return  # a newer revision's command already replaced theirs
+    silent = ports.store.job_robot_deployments(job["id"], ("NoResponse",))
+    if not silent:
+        return
+    now = ids.now()
+    aborts = [
+        (
+            row["robotName"],
+            AbortCommand(jobId=job["id"], attempt=int(row.get("attempt", 1)), reason=reason, issuedAt=now),
+        )
+        for row in silent
+    ]
+    try:
+        undelivered = ports.channel.publish_commands(aborts)
+    except Exception:
+        logger.exception("canceled command not withdrawn", extra={"jobId": job["id"], "robots": len(aborts)})
+        return
+    for failure in undelivered:
+        logger.warning(
+            "canceled command not withdrawn", extra={"jobId": job["id"], "robot": failure.robot_name}
+        )
+    logger.info(
+        "canceled command withdrawn from timed-out robots", extra={"jobId": job["id"], "robots": len(aborts)}
+    )
 
 
 def _stop_unfinished_robots(
