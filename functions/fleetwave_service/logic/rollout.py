@@ -577,19 +577,22 @@ def _abort_robots(job: dict[str, Any], robot_names: list[str], reason: str, port
     """Replace the retained deploy command of robots still deploying with an abort. Returns who was told."""
     rows = ports.store.batch_get([robot_deployment_key(job["id"], name) for name in robot_names])
     deploying = [row for row in rows if row.get("status") == "Deploying"]
-    now = ids.now()
-    ports.channel.publish_commands(
-        [
-            (
-                row["robotName"],
-                AbortCommand(
-                    jobId=job["id"], attempt=int(row.get("attempt", 1)), reason=reason, issuedAt=now
-                ),
-            )
-            for row in deploying
-        ]
-    )
+    ports.channel.publish_commands(_abort_commands(job, deploying, reason))
     return [row["robotName"] for row in deploying]
+
+
+def _abort_commands(
+    job: dict[str, Any], rows: list[dict[str, Any]], reason: str
+) -> list[tuple[str, AbortCommand]]:
+    """(robot, abort of ``job``) for each robot deployment row, at the attempt the robot is running."""
+    now = ids.now()
+    return [
+        (
+            row["robotName"],
+            AbortCommand(jobId=job["id"], attempt=int(row.get("attempt", 1)), reason=reason, issuedAt=now),
+        )
+        for row in rows
+    ]
 
 
 # --- sweep ----------------------------------------------------------------------------------------
@@ -771,28 +774,21 @@ def _withdraw_from_timed_out_robots(job: dict[str, Any], reason: str, ports: Por
     if job.get("supersededBy"):
         return  # a newer revision's command already replaced theirs
     silent = ports.store.job_robot_deployments(job["id"], ("NoResponse",))
-    if not silent:
-        return
-    now = ids.now()
-    aborts = [
-        (
-            row["robotName"],
-            AbortCommand(jobId=job["id"], attempt=int(row.get("attempt", 1)), reason=reason, issuedAt=now),
-        )
-        for row in silent
-    ]
+    if silent:
+        _publish_aborts(job, silent, reason, ports)
+
+
+def _publish_aborts(job: dict[str, Any], rows: list[dict[str, Any]], reason: str, ports: Ports) -> None:
+    """Replace these robots' retained command for ``job`` with an abort, best effort."""
+    aborts = _abort_commands(job, rows, reason)
     try:
         undelivered = ports.channel.publish_commands(aborts)
     except Exception:
-        logger.exception("canceled command not withdrawn", extra={"jobId": job["id"], "robots": len(aborts)})
+        # The job must end whatever the channel does; the robots' deadlines stop them in the worst case.
+        logger.exception("abort commands not published", extra={"jobId": job["id"], "robots": len(aborts)})
         return
     for failure in undelivered:
-        logger.warning(
-            "canceled command not withdrawn", extra={"jobId": job["id"], "robot": failure.robot_name}
-        )
-    logger.info(
-        "canceled command withdrawn from timed-out robots", extra={"jobId": job["id"], "robots": len(aborts)}
-    )
+        logger.warning("abort not delivered", extra={"jobId": job["id"], "robot": failure.robot_name})
 
 
 def _stop_unfinished_robots(
@@ -816,21 +812,8 @@ def _stop_unfinished_robots(
     if job.get("supersededBy"):
         # A newer revision's command replaces theirs; an abort published now could land after it.
         in_flight = []
-    aborts = [
-        (
-            row["robotName"],
-            AbortCommand(jobId=job["id"], attempt=int(row.get("attempt", 1)), reason=reason, issuedAt=now),
-        )
-        for row in in_flight
-    ]
-    try:
-        undelivered = ports.channel.publish_commands(aborts)
-    except Exception:
-        # The job must end whatever the channel does; the robots' deadlines stop them in the worst case.
-        logger.exception("abort commands not published", extra={"jobId": job["id"], "robots": len(aborts)})
-    else:
-        for failure in undelivered:
-            logger.warning("abort not delivered", extra={"jobId": job["id"], "robot": failure.robot_name})
+    if in_flight:
+        _publish_aborts(job, in_flight, reason, ports)
     aborted_entities = []
     for row in unfinished:
         released = row["status"] == "Deploying"
