@@ -247,6 +247,16 @@ OTHER_CASES: list[tuple[str, dict[str, Any], str]] = [
         {"filters": [{"name": "status", "values": ["A"]}, {"name": "fleetName", "values": ["B"]}]},
         "filters:",
     ),
+    # A status filter takes the operation's own statuses; each operation takes only its own filters
+    ("listRobots", {"filters": [{"name": "status", "values": ["Bogus"]}]}, "filters[0].values[0]:"),
+    ("listRobots", {"filters": [{"name": "status", "values": ["Succeeded"]}]}, "filters[0].values[0]:"),
+    (
+        "listDeploymentJobs",
+        {"filters": [{"name": "status", "values": ["InSync"]}]},
+        "filters[0].values[0]:",
+    ),
+    ("listDeploymentJobs", {"filters": [{"name": "name", "values": ["x"]}]}, "filters[0].name:"),
+    ("listFleets", {"filters": [{"name": "status", "values": ["x"]}]}, "filters[0].name:"),
     ("listRobotApplications", {"versionQualifier": "LATEST"}, "versionQualifier:"),
     (
         "describeRobotApplication",
