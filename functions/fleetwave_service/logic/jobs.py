@@ -212,19 +212,18 @@ def describe_deployment_job(request: JobRequest) -> DescribeDeploymentJobRespons
 
 
 def list_deployment_jobs(request: ListDeploymentJobsRequest) -> ListDeploymentJobsResponse:
-    selected = listing.single_filter(request.filters, ["status", "fleetName"])
-    if selected and selected[0] == "status" and selected[1] not in _STATUSES:
-        raise InvalidParameterError(f"filters[0].values[0]: {selected[1]} is not a deployment job status")
-    scope = listing.token_scope("ListDeploymentJobs", selected)
+    chosen = listing.status_or_fleet_filter(
+        request.filters, "ListDeploymentJobs", _STATUSES, "deployment job status"
+    )
     rows, last = jobs.list_page(
         request.maxResults or DEFAULT_PAGE_SIZE,
-        pagination.decode(request.nextToken, scope),
-        fleet_name=selected[1] if selected and selected[0] == "fleetName" else None,
-        status=selected[1] if selected and selected[0] == "status" else None,
+        pagination.decode(request.nextToken, chosen.scope),
+        fleet_name=chosen.fleet_name,
+        status=chosen.status,
     )
     return ListDeploymentJobsResponse(
         deploymentJobs=[DeploymentJob.model_validate(row) for row in rows],
-        nextToken=pagination.encode(last, scope),
+        nextToken=pagination.encode(last, chosen.scope),
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import NamedTuple
 
 from fleetwave_service.errors import InvalidParameterError
 from fleetwave_service.models.wire import Filter
@@ -24,3 +25,26 @@ def token_scope(operation: str, selected: tuple[str, str] | None, *extra: str) -
     """What a nextToken is bound to: the operation and its filter, so it cannot steer another listing."""
     parts = [operation, *(selected or ()), *extra]
     return "|".join(parts)
+
+
+class StatusOrFleet(NamedTuple):
+    """ListRobots' and ListDeploymentJobs' one filter, resolved: at most one of the two is set."""
+
+    fleet_name: str | None
+    status: str | None
+    scope: str
+
+
+def status_or_fleet_filter(
+    filters: Sequence[Filter] | None, operation: str, statuses: Collection[str], status_noun: str
+) -> StatusOrFleet:
+    """The request's `status` (one of ``statuses``) or `fleetName` filter, and its nextToken scope."""
+    selected = single_filter(filters, ["status", "fleetName"])
+    if selected and selected[0] == "status" and selected[1] not in statuses:
+        raise InvalidParameterError(f"filters[0].values[0]: {selected[1]} is not a {status_noun}")
+    name, value = selected or (None, None)
+    return StatusOrFleet(
+        fleet_name=value if name == "fleetName" else None,
+        status=value if name == "status" else None,
+        scope=token_scope(operation, selected),
+    )

@@ -64,19 +64,16 @@ def describe_robot(request: RobotRequest) -> DescribeRobotResponse:
 
 
 def list_robots(request: ListRobotsRequest) -> ListRobotsResponse:
-    selected = listing.single_filter(request.filters, ["status", "fleetName"])
-    if selected and selected[0] == "status" and selected[1] not in _STATUSES:
-        raise InvalidParameterError(f"filters[0].values[0]: {selected[1]} is not a robot status")
-    scope = listing.token_scope("ListRobots", selected)
+    chosen = listing.status_or_fleet_filter(request.filters, "ListRobots", _STATUSES, "robot status")
     rows, last = robots.list_page(
         request.maxResults or DEFAULT_PAGE_SIZE,
-        pagination.decode(request.nextToken, scope),
-        fleet_name=selected[1] if selected and selected[0] == "fleetName" else None,
-        status=selected[1] if selected and selected[0] == "status" else None,
+        pagination.decode(request.nextToken, chosen.scope),
+        fleet_name=chosen.fleet_name,
+        status=chosen.status,
     )
     return ListRobotsResponse(
         robots=[RobotSummary.model_validate(row) for row in rows],
-        nextToken=pagination.encode(last, scope),
+        nextToken=pagination.encode(last, chosen.scope),
     )
 
 
