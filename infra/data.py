@@ -11,7 +11,7 @@ from typing import Any
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
-from fleetwave_service.storage.schema import (
+from fleetwave_service.core.schema import (
     IDEMPOTENCY_TTL_ATTRIBUTE,
     TTL_ATTRIBUTE,
     idempotency_table_definition,

@@ -36,9 +36,10 @@ TEST_ENVIRONMENT = {
 def reset_service_clients() -> None:
     """Forget settings and every lazily created client of the service (they bind to the environment)."""
     from fleetwave_service.channels import reset_channel
+    from fleetwave_service.core import dynamo
+    from fleetwave_service.core.settings import reset_settings
     from fleetwave_service.logic import rollout_starter
-    from fleetwave_service.settings import reset_settings
-    from fleetwave_service.storage import bundles, dynamo, registry
+    from fleetwave_service.storage import bundles, registry
 
     reset_settings()
     reset_channel()
@@ -57,8 +58,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
     monkeypatch.delenv("FLEETWAVE_STATE_MACHINE_ARN", raising=False)
     reset_service_clients()
     with mock_aws(), serialized_dynamodb():
-        from fleetwave_service.settings import get_settings
-        from fleetwave_service.storage.schema import create_tables
+        from fleetwave_service.core.schema import create_tables
+        from fleetwave_service.core.settings import get_settings
 
         settings = get_settings()
         session = boto3.Session(region_name=settings.region)

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from fakes.robomaker import unique
-from fleetwave_service import ids
+from fleetwave_service.core import ids
 
 ACCOUNT_PREFIX = "arn:aws:robomaker:us-east-1:123456789012"
 

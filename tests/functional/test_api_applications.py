@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 from fakes.robomaker import BUCKET
-from fleetwave_service import ids
+from fleetwave_service.core import ids
 from fleetwave_service.storage import bundles
 
 SUITE = {"name": "ROS2", "version": "Foxy"}
@@ -90,7 +90,7 @@ def test_create_robot_application_version_numbers_are_never_reused(given, api):
 def test_create_robot_application_version_beyond_the_quota_is_rejected(given, api, monkeypatch):
     # Given a deployment allowing two versions per application, and an application with two
     monkeypatch.setenv("FLEETWAVE_MAX_VERSIONS_PER_APPLICATION", "2")
-    from fleetwave_service.settings import reset_settings
+    from fleetwave_service.core.settings import reset_settings
 
     reset_settings()
     application = given.application("nav")

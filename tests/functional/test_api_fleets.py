@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fleetwave_service import ids
+from fleetwave_service.core import ids
 
 
 def test_create_fleet_returns_the_new_fleet(api, monkeypatch):
@@ -47,7 +47,7 @@ def test_create_fleet_with_a_taken_name_is_rejected(given, api):
 def test_create_fleet_beyond_the_fleet_quota_is_rejected(given, api, monkeypatch):
     # Given a deployment that allows one fleet, and that fleet
     monkeypatch.setenv("FLEETWAVE_MAX_FLEETS", "1")
-    from fleetwave_service.settings import reset_settings
+    from fleetwave_service.core.settings import reset_settings
 
     reset_settings()
     given.fleet("first")

@@ -6,9 +6,8 @@ import json
 import threading
 
 import pytest
-from fleetwave_service import ids
+from fleetwave_service.core import dynamo, ids
 from fleetwave_service.logic import jobs as jobs_logic
-from fleetwave_service.storage import dynamo
 
 
 def job_id(job):
@@ -143,7 +142,7 @@ def test_create_deployment_job_after_the_previous_one_ended_is_accepted(given, f
 def test_create_deployment_job_beyond_the_concurrent_job_quota_is_rejected(given, api, version, monkeypatch):
     # Given a deployment allowing one concurrent job, and one active job
     monkeypatch.setenv("FLEETWAVE_MAX_CONCURRENT_JOBS", "1")
-    from fleetwave_service.settings import reset_settings
+    from fleetwave_service.core.settings import reset_settings
 
     reset_settings()
     given.job(given.fleet("one"), version)
@@ -271,7 +270,7 @@ def test_create_deployment_job_starts_an_execution_named_after_the_job(
     # Given a rollout state machine
     machine = _state_machine(aws)
     monkeypatch.setenv("FLEETWAVE_STATE_MACHINE_ARN", machine)
-    from fleetwave_service.settings import reset_settings
+    from fleetwave_service.core.settings import reset_settings
 
     reset_settings()
 
@@ -292,7 +291,7 @@ def test_create_deployment_job_that_cannot_start_fails_the_job_and_frees_the_fle
     monkeypatch.setenv(
         "FLEETWAVE_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:gone"
     )
-    from fleetwave_service.settings import reset_settings
+    from fleetwave_service.core.settings import reset_settings
 
     reset_settings()
 

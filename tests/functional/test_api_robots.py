@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fakes.channel import FakeRobotChannel
-from fleetwave_service import ids
+from fleetwave_service.core import ids
 from fleetwave_service.logic import robots as robots_logic
 
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 from fleetwave_service.channels import ChannelError, get_channel, reset_channel
 from fleetwave_service.channels.mqtt import MqttChannel, parse_mqtt_url
+from fleetwave_service.core.settings import Settings
 from fleetwave_service.models.messages import AbortCommand, DeploymentCommand, command_topic, parse_command
-from fleetwave_service.settings import Settings
 
 from fleetwave.local.broker import EmbeddedBroker
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fleetwave_service.storage.schema import (
+from fleetwave_service.core.schema import (
     IDEMPOTENCY_TTL_ATTRIBUTE,
     TTL_ATTRIBUTE,
     idempotency_table_definition,

@@ -13,8 +13,8 @@ import time
 
 import pytest
 from fakes.channel import FakeRobotChannel
+from fleetwave_service.core.settings import reset_settings
 from fleetwave_service.logic.rollout_ports import get_ports, reset_ports, use_ports
-from fleetwave_service.settings import reset_settings
 from fleetwave_service.storage.rollout import job_key
 from rollout_harness import RolloutDriver, SimulatedRobots
 

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from fleetwave_service.channels import ChannelError, get_channel, reset_channel
 from fleetwave_service.channels.iot_data import IotDataChannel
+from fleetwave_service.core.settings import Settings
 from fleetwave_service.models.messages import DeploymentCommand, LaunchConfig, parse_command
-from fleetwave_service.settings import Settings
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from fleetwave_service import ids
+from fleetwave_service.core import ids
 
 IOT_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")  # IoT's thing and thing group name rule
 

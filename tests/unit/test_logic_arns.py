@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fleetwave_service.errors import InvalidParameterError
-from fleetwave_service.logic import arns
+from fleetwave_service.core import arns
+from fleetwave_service.core.errors import InvalidParameterError
 
 PREFIX = "arn:aws:robomaker:us-east-1:123456789012"
 

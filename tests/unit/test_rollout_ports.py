@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fakes.channel import FakeRobotChannel
+from fleetwave_service.core.settings import reset_settings
 from fleetwave_service.logic.rollout_ports import get_ports, reset_ports, use_ports
-from fleetwave_service.settings import reset_settings
 
 
 def test_rollout_ports_follow_a_settings_reset_and_keep_overrides(monkeypatch):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fleetwave_service.errors import InvalidParameterError
-from fleetwave_service.settings import reset_settings
-from fleetwave_service.storage import pagination
+from fleetwave_service.core import pagination
+from fleetwave_service.core.errors import InvalidParameterError
+from fleetwave_service.core.settings import reset_settings
 
 KEY = {"pk": {"S": "FLEET#a"}, "sk": {"S": "FLEET"}, "gsi1pk": {"S": "FLEETS"}, "gsi1sk": {"S": "a"}}
 

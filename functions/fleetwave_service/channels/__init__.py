@@ -14,7 +14,7 @@ from fleetwave_service.channels.port import (
     RobotChannel,
     encode_command,
 )
-from fleetwave_service.settings import Settings
+from fleetwave_service.core.settings import Settings
 
 __all__ = [
     "ChannelError",

@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from fleetwave_service.errors import (
+from fleetwave_service.core.errors import (
     FleetwaveError,
     InternalServerError,
     InvalidParameterError,
@@ -33,8 +33,9 @@ from fleetwave_service.errors import (
     ValidationError,
     to_wire,
 )
+from fleetwave_service.core.validation import describe_errors
+from fleetwave_service.core.wire import Arn, EmptyResponse, TagKey
 from fleetwave_service.handlers import greengrass as greengrass_routes
-from fleetwave_service.handlers.validation import describe_errors
 from fleetwave_service.logic import applications, fleets, greengrass, greengrass_tags, jobs, robots, tags
 from fleetwave_service.models.applications import (
     CreateRobotApplicationRequest,
@@ -75,7 +76,6 @@ from fleetwave_service.models.robots import (
     RobotRequest,
 )
 from fleetwave_service.models.tags import ListTagsForResourceResponse, TagResourceRequest
-from fleetwave_service.models.wire import Arn, EmptyResponse, TagKey
 
 logger = Logger(service="fleetwave")
 

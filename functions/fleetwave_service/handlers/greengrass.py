@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from fleetwave_service.errors import ValidationError
+from fleetwave_service.core.errors import ValidationError
 from fleetwave_service.logic import greengrass, greengrass_components
 from fleetwave_service.models.greengrass import (
     CancelDeploymentResponse,

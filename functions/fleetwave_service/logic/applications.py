@@ -11,14 +11,17 @@ import uuid
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service import ids
-from fleetwave_service.errors import (
+from fleetwave_service.core import ids, listing, pagination
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.errors import (
     InvalidParameterError,
     LimitExceededError,
     ResourceAlreadyExistsError,
     ResourceNotFoundError,
 )
-from fleetwave_service.logic import listing, lookup
+from fleetwave_service.core.settings import get_settings
+from fleetwave_service.core.wire import LATEST
+from fleetwave_service.logic import lookup
 from fleetwave_service.models.applications import (
     CreateRobotApplicationRequest,
     CreateRobotApplicationVersionRequest,
@@ -30,10 +33,7 @@ from fleetwave_service.models.applications import (
     TaggedRobotApplicationResponse,
     UpdateRobotApplicationRequest,
 )
-from fleetwave_service.models.wire import LATEST
-from fleetwave_service.settings import get_settings
-from fleetwave_service.storage import applications, bundles, pagination
-from fleetwave_service.storage.dynamo import Row
+from fleetwave_service.storage import applications, bundles
 
 logger = Logger(service="fleetwave", child=True)
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service import ids
-from fleetwave_service.errors import (
+from fleetwave_service.core import ids, listing, pagination
+from fleetwave_service.core.errors import (
     ConcurrentDeploymentError,
     InternalServerError,
     LimitExceededError,
     ResourceAlreadyExistsError,
 )
-from fleetwave_service.logic import jobs, listing, lookup, registry_sync
+from fleetwave_service.core.settings import get_settings
+from fleetwave_service.logic import jobs, lookup, registry_sync
 from fleetwave_service.models.fleets import (
     CreateFleetRequest,
     CreateFleetResponse,
@@ -22,8 +23,7 @@ from fleetwave_service.models.fleets import (
     ListFleetsRequest,
     ListFleetsResponse,
 )
-from fleetwave_service.settings import get_settings
-from fleetwave_service.storage import fleets, pagination, robots
+from fleetwave_service.storage import fleets, robots
 from fleetwave_service.storage.registry import get_registry
 
 logger = Logger(service="fleetwave", child=True)

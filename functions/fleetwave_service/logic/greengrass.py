@@ -26,12 +26,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
-from fleetwave_service import ids
-from fleetwave_service.errors import (
+from fleetwave_service.core import ids
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.errors import (
     ConflictError,
     GreengrassResourceNotFoundError,
     RequestAlreadyInProgressError,
 )
+from fleetwave_service.core.settings import get_settings
 from fleetwave_service.logic import rollout_starter
 from fleetwave_service.logic.greengrass_common import (
     deployment_arn,
@@ -59,9 +61,7 @@ from fleetwave_service.models.greengrass import (
     ListEffectiveDeploymentsResponse,
     ListInstalledComponentsResponse,
 )
-from fleetwave_service.settings import get_settings
 from fleetwave_service.storage import fleets, greengrass, jobs, robots
-from fleetwave_service.storage.dynamo import Row
 
 logger = Logger(service="fleetwave", child=True)
 
@@ -146,7 +146,7 @@ def use_lambda_context(context: Any) -> None:
 
 
 def _persistence() -> DynamoDBPersistenceLayer:
-    from fleetwave_service.storage import dynamo
+    from fleetwave_service.core import dynamo
 
     # Built per call on the service's own lazily created client, so moto (tests, serve) is up before it.
     return DynamoDBPersistenceLayer(

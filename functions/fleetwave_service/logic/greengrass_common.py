@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from fleetwave_service.errors import InvalidParameterError, ValidationError
-from fleetwave_service.settings import get_settings
-from fleetwave_service.storage import pagination
+from fleetwave_service.core import pagination
+from fleetwave_service.core.errors import InvalidParameterError, ValidationError
+from fleetwave_service.core.settings import get_settings
 
 T = TypeVar("T")
 

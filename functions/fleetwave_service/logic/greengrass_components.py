@@ -15,8 +15,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service import ids
-from fleetwave_service.errors import ConflictError, GreengrassResourceNotFoundError, ValidationError
+from fleetwave_service.core import ids
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.errors import ConflictError, GreengrassResourceNotFoundError, ValidationError
 from fleetwave_service.logic.greengrass import idempotent_on_client_token
 from fleetwave_service.logic.greengrass_common import (
     component_arn,
@@ -37,7 +38,6 @@ from fleetwave_service.models.greengrass import (
     ListComponentVersionsResponse,
 )
 from fleetwave_service.storage import greengrass
-from fleetwave_service.storage.dynamo import Row
 
 logger = Logger(service="fleetwave", child=True)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fleetwave_service.errors import GreengrassResourceNotFoundError, ValidationError
+from fleetwave_service.core import tags
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.errors import GreengrassResourceNotFoundError, ValidationError
 from fleetwave_service.logic.greengrass_common import parse_component_version_arn, parse_deployment_arn
 from fleetwave_service.models.greengrass import MAX_GG_TAGS
-from fleetwave_service.storage import greengrass, tags
-from fleetwave_service.storage.dynamo import Row
+from fleetwave_service.storage import greengrass
 from fleetwave_service.storage.jobs import job_key
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service import ids
-from fleetwave_service.errors import (
+from fleetwave_service.core import ids, listing, pagination
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.errors import (
     ConcurrentDeploymentError,
     IdempotentParameterMismatchError,
     InternalServerError,
@@ -22,7 +23,9 @@ from fleetwave_service.errors import (
     LimitExceededError,
     ResourceNotFoundError,
 )
-from fleetwave_service.logic import listing, lookup, rollout_starter
+from fleetwave_service.core.settings import get_settings
+from fleetwave_service.core.wire import ACTIVE_JOB_STATUSES, DeploymentStatus
+from fleetwave_service.logic import lookup, rollout_starter
 from fleetwave_service.logic.rollout_cancel import notify_rollout_canceled
 from fleetwave_service.models.jobs import (
     DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS,
@@ -35,10 +38,7 @@ from fleetwave_service.models.jobs import (
     ListDeploymentJobsResponse,
     SyncDeploymentJobRequest,
 )
-from fleetwave_service.models.wire import ACTIVE_JOB_STATUSES, DeploymentStatus
-from fleetwave_service.settings import get_settings
-from fleetwave_service.storage import fleets, jobs, pagination
-from fleetwave_service.storage.dynamo import Row
+from fleetwave_service.storage import fleets, jobs
 from fleetwave_service.storage.jobs import CreateOutcome
 
 logger = Logger(service="fleetwave", child=True)

@@ -6,11 +6,11 @@ the exact ARN it was created with.
 
 from __future__ import annotations
 
-from fleetwave_service.errors import ResourceNotFoundError
-from fleetwave_service.logic import arns
-from fleetwave_service.models.wire import LATEST
+from fleetwave_service.core import arns
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.errors import ResourceNotFoundError
+from fleetwave_service.core.wire import LATEST
 from fleetwave_service.storage import applications, fleets, jobs, robots
-from fleetwave_service.storage.dynamo import Row
 
 
 def fleet(arn: str, field: str = "fleet") -> Row:

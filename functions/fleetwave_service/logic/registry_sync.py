@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service.errors import ResourceAlreadyExistsError
-from fleetwave_service.storage.dynamo import Row
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.errors import ResourceAlreadyExistsError
 
 logger = Logger(service="fleetwave", child=True)
 

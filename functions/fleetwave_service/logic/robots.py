@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service import ids
 from fleetwave_service.channels import get_channel
-from fleetwave_service.errors import InternalServerError, InvalidParameterError, ResourceAlreadyExistsError
-from fleetwave_service.logic import listing, lookup, registry_sync
+from fleetwave_service.core import ids, listing, pagination
+from fleetwave_service.core.errors import (
+    InternalServerError,
+    InvalidParameterError,
+    ResourceAlreadyExistsError,
+)
+from fleetwave_service.core.settings import get_settings
+from fleetwave_service.core.wire import RobotStatus
+from fleetwave_service.logic import lookup, registry_sync
 from fleetwave_service.models.robots import (
     CreateRobotRequest,
     CreateRobotResponse,
@@ -20,9 +26,7 @@ from fleetwave_service.models.robots import (
     RobotRequest,
     RobotSummary,
 )
-from fleetwave_service.models.wire import RobotStatus
-from fleetwave_service.settings import get_settings
-from fleetwave_service.storage import fleets, pagination, robots
+from fleetwave_service.storage import fleets, robots
 from fleetwave_service.storage.registry import get_registry
 
 logger = Logger(service="fleetwave", child=True)

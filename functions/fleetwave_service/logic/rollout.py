@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service import ids
+from fleetwave_service.core import ids
 from fleetwave_service.logic.rollout_policies import greengrass_command, is_greengrass, next_batch, policy_for
 from fleetwave_service.logic.rollout_ports import Ports
 from fleetwave_service.logic.rollout_reports import complete_wave_if_done

@@ -10,7 +10,7 @@ import threading
 from typing import Any, Protocol
 
 from fleetwave_service.channels import RobotChannel, get_channel
-from fleetwave_service.settings import Settings, get_settings
+from fleetwave_service.core.settings import Settings, get_settings
 from fleetwave_service.storage.rollout import RolloutStore
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service import ids
+from fleetwave_service.core import ids
 from fleetwave_service.logic.rollout_ports import Ports
 from fleetwave_service.logic.rollout_rules import threshold_breached
 from fleetwave_service.models.messages import (

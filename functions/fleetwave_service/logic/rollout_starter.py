@@ -14,7 +14,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from fleetwave_service.settings import get_settings
+from fleetwave_service.core.settings import get_settings
 
 logger = Logger(service="fleetwave", child=True)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fleetwave_service.errors import InvalidParameterError, ResourceNotFoundError
-from fleetwave_service.logic import arns, lookup
+from fleetwave_service.core import arns, tags
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.errors import InvalidParameterError, ResourceNotFoundError
+from fleetwave_service.core.wire import LATEST, MAX_TAGS
+from fleetwave_service.logic import lookup
 from fleetwave_service.models.tags import ListTagsForResourceResponse
-from fleetwave_service.models.wire import LATEST, MAX_TAGS
-from fleetwave_service.storage import applications, fleets, jobs, robots, tags
-from fleetwave_service.storage.dynamo import Row
+from fleetwave_service.storage import applications, fleets, jobs, robots
 
 _RESOURCES: dict[str, tuple[Callable[[str], Row], Callable[[str], tuple[str, str]]]] = {
     arns.FLEET: (lookup.fleet, fleets.fleet_key),

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from fleetwave_service.models.wire import (
+from fleetwave_service.core.wire import (
     Architecture,
     Arn,
     Filters,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fleetwave_service.models.robots import RobotSummary
-from fleetwave_service.models.wire import (
+from fleetwave_service.core.wire import (
     Arn,
     DeploymentStatus,
     Filters,
@@ -16,6 +15,7 @@ from fleetwave_service.models.wire import (
     ResponseModel,
     TagMap,
 )
+from fleetwave_service.models.robots import RobotSummary
 
 
 class CreateFleetRequest(RequestModel):

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from fleetwave_service.models.wire import RequestModel, ResponseModel
+from fleetwave_service.core.wire import RequestModel, ResponseModel
 
 TargetArn = Annotated[str, Field(pattern=r"^arn:[^:]*:iot:[^:]*:[0-9]+:(thing|thinggroup)/.+$")]
 ThingGroupArn = Annotated[str, Field(pattern=r"^arn:[^:]*:iot:[^:]*:[0-9]+:thinggroup/.+$")]

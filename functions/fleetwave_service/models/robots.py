@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fleetwave_service.models.wire import (
+from fleetwave_service.core.wire import (
     Architecture,
     Arn,
     Filters,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetwave_service.models.wire import RequestModel, ResponseModel, TagMap
+from fleetwave_service.core.wire import RequestModel, ResponseModel, TagMap
 
 
 class TagResourceRequest(RequestModel):

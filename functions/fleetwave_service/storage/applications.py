@@ -10,9 +10,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleetwave_service.models.wire import LATEST
-from fleetwave_service.storage import dynamo
-from fleetwave_service.storage.dynamo import Row
+from fleetwave_service.core import dynamo
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.wire import LATEST
 
 LIST_PARTITION = "APPS"
 VERSIONS_PARTITION = "APPVERSIONS"

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from fleetwave_service.settings import get_settings
+from fleetwave_service.core.settings import get_settings
 
 _lock = threading.Lock()
 _client: Any = None

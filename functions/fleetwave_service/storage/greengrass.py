@@ -13,8 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleetwave_service.storage import dynamo
-from fleetwave_service.storage.dynamo import Row
+from fleetwave_service.core import dynamo
+from fleetwave_service.core.dynamo import Row
 from fleetwave_service.storage.jobs import job_key
 
 DEPLOYMENTS_PARTITION = "GGDEPLOYMENTS"

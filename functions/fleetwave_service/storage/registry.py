@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import boto3
 from botocore.exceptions import ClientError
 
-from fleetwave_service.settings import get_settings
+from fleetwave_service.core.settings import get_settings
 
 ARCHITECTURE_ATTRIBUTE = "architecture"
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleetwave_service import ids
-from fleetwave_service.storage import dynamo
-from fleetwave_service.storage.dynamo import Row
+from fleetwave_service.core import dynamo, ids
+from fleetwave_service.core.dynamo import Row
 
 LIST_PARTITION = "ROBOTS"
 

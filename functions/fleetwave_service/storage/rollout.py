@@ -24,7 +24,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from fleetwave_service.ids import now as clock_now
+from fleetwave_service.core.ids import now as clock_now
 
 COUNTER_FOR_STATUS = {"InSync": "succeededCount", "Failed": "failedCount", "NoResponse": "noResponseCount"}
 

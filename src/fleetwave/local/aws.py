@@ -119,7 +119,7 @@ class MotoAws:
             answer.read()
 
     def _provision(self) -> None:
-        from fleetwave_service.storage.schema import create_tables
+        from fleetwave_service.core.schema import create_tables
 
         create_tables(self.client("dynamodb"), self._table_name, self._idempotency_table_name)
         s3 = self.client("s3")

@@ -217,8 +217,8 @@ class RolloutEngine:
         self.state_machine_arn: str | None = None
 
     def start(self) -> None:
+        from fleetwave_service.core.settings import get_settings
         from fleetwave_service.logic import rollout_ports
-        from fleetwave_service.settings import get_settings
 
         from fleetwave.local.stepfunctions import deploy_rollout_machine
 

@@ -121,7 +121,7 @@ class LocalRuntime:
         return next((c for c in self.components if getattr(c, "name", None) == name), None)
 
     def environment(self) -> dict[str, str]:
-        """The environment the in-process handlers read (fleetwave_service.settings)."""
+        """The environment the in-process handlers read (fleetwave_service.core.settings)."""
         c = self.config
         return {
             "AWS_ENDPOINT_URL": self.aws_url,
@@ -276,6 +276,6 @@ def _load_api_handler() -> LambdaHandler:
 
 
 def _reset_settings() -> None:
-    from fleetwave_service.settings import reset_settings
+    from fleetwave_service.core.settings import reset_settings
 
     reset_settings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleetwave_service.errors import InvalidParameterError
+from fleetwave_service.core.errors import InvalidParameterError
 
 FLEET = "deployment-fleet"
 ROBOT = "robot"

@@ -7,7 +7,7 @@ import secrets
 import string
 import time
 
-from fleetwave_service.settings import get_settings
+from fleetwave_service.core.settings import get_settings
 
 _JOB_ALPHABET = string.ascii_lowercase + string.digits
 

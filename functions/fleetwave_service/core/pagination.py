@@ -13,8 +13,8 @@ import hmac
 import json
 from typing import Any
 
-from fleetwave_service.errors import InvalidParameterError
-from fleetwave_service.settings import get_settings
+from fleetwave_service.core.errors import InvalidParameterError
+from fleetwave_service.core.settings import get_settings
 
 _SEPARATOR = "."
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
-from fleetwave_service.errors import InvalidParameterError
-from fleetwave_service.models.wire import Filter
+from fleetwave_service.core.errors import InvalidParameterError
+from fleetwave_service.core.wire import Filter
 
 
 def single_filter(filters: Sequence[Filter] | None, supported: Sequence[str]) -> tuple[str, str] | None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from botocore.exceptions import ClientError
 
-from fleetwave_service.storage import dynamo
+from fleetwave_service.core import dynamo
 
 
 def set_tags(key: tuple[str, str], arn: str, tags: dict[str, str]) -> bool:

@@ -16,8 +16,8 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
-from fleetwave_service import ids
-from fleetwave_service.settings import get_settings
+from fleetwave_service.core import ids
+from fleetwave_service.core.settings import get_settings
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
