@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.messages import (
     COMMAND_TOPIC,
     COMMAND_TOPIC_FILTER,
     STATUS_TOPIC,

@@ -8,7 +8,7 @@ from aws_cdk import Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
-from fleetwave_service.models.messages import COMMAND_TOPIC, STATUS_TOPIC
+from fleetwave_service.engine.messages import COMMAND_TOPIC, STATUS_TOPIC
 
 from infra.api import Api
 from infra.bundles import Bundles
@@ -29,7 +29,7 @@ from infra.observability import JobEvents, Monitoring
 from infra.rollout import ASL_PATH, Rollout
 from infra.routes import ROUTES
 
-_ROLLOUT = "fleetwave_service.handlers.rollout."
+_ROLLOUT = "fleetwave_service.engine.step_handlers."
 # Every function of the service. Handler names are a fixed contract shared with the local runtime.
 FUNCTION_SPECS: dict[str, FunctionSpec] = {
     spec.name: spec
@@ -76,7 +76,7 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
         ),
         FunctionSpec(
             "status",
-            "fleetwave_service.handlers.status.lambda_handler",
+            "fleetwave_service.engine.status.lambda_handler",
             "Robot status reports (IoT rule -> SQS batches)",
             60,
         ),

@@ -35,10 +35,10 @@ TEST_ENVIRONMENT = {
 
 def reset_service_clients() -> None:
     """Forget settings and every lazily created client of the service (they bind to the environment)."""
-    from fleetwave_service.channels import reset_channel
     from fleetwave_service.core import dynamo
     from fleetwave_service.core.settings import reset_settings
-    from fleetwave_service.logic import rollout_starter
+    from fleetwave_service.engine import starter as rollout_starter
+    from fleetwave_service.engine.channels import reset_channel
     from fleetwave_service.storage import bundles, registry
 
     reset_settings()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import paho.mqtt.client as paho
-from fleetwave_service.models.messages import STATUS_TOPIC_FILTER, StatusReport
+from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, StatusReport
 
 WAIT = 30.0
 

@@ -8,7 +8,7 @@ import threading
 import paho.mqtt.client as paho
 import pytest
 from fakes.mqtt import eventually
-from fleetwave_service.models.messages import ProgressStep, RobotReportStatus, StatusReport, status_topic
+from fleetwave_service.engine.messages import ProgressStep, RobotReportStatus, StatusReport, status_topic
 
 from fleetwave.local.bridge import StatusBridge, rule_record
 from fleetwave.local.broker import EmbeddedBroker

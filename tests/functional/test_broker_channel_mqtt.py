@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 
 import pytest
-from fleetwave_service.channels import ChannelError, get_channel, reset_channel
-from fleetwave_service.channels.mqtt import MqttChannel, parse_mqtt_url
 from fleetwave_service.core.settings import Settings
-from fleetwave_service.models.messages import AbortCommand, DeploymentCommand, command_topic, parse_command
+from fleetwave_service.engine.channels import ChannelError, get_channel, reset_channel
+from fleetwave_service.engine.channels.mqtt import MqttChannel, parse_mqtt_url
+from fleetwave_service.engine.messages import AbortCommand, DeploymentCommand, command_topic, parse_command
 
 from fleetwave.local.broker import EmbeddedBroker
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import paho.mqtt.client as paho
 import pytest
-from fleetwave_service.channels.mqtt import MqttChannel
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.channels.mqtt import MqttChannel
+from fleetwave_service.engine.messages import (
     COMMAND_TOPIC_FILTER,
     DeploymentCommand,
     command_topic,

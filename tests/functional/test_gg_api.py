@@ -239,7 +239,7 @@ def test_gg_client_token_while_first_request_runs_is_request_already_in_progress
     api: HandlerApi, group: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a first request that is still running (held inside its rollout start)
-    from fleetwave_service.logic import rollout_starter
+    from fleetwave_service.engine import starter as rollout_starter
 
     entered, release = threading.Event(), threading.Event()
 

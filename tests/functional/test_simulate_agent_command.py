@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import paho.mqtt.client as paho
-from fleetwave_service.channels.mqtt import MqttChannel
-from fleetwave_service.models.messages import DeploymentCommand, StatusReport
+from fleetwave_service.engine.channels.mqtt import MqttChannel
+from fleetwave_service.engine.messages import DeploymentCommand, StatusReport
 
 from fleetwave.local.broker import EmbeddedBroker
 

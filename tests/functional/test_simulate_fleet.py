@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fakes.mqtt import FakeFleetLookup, StatusCollector, until
-from fleetwave_service.channels.mqtt import MqttChannel
-from fleetwave_service.models.messages import DeploymentCommand, LaunchConfig
+from fleetwave_service.engine.channels.mqtt import MqttChannel
+from fleetwave_service.engine.messages import DeploymentCommand, LaunchConfig
 
 from fleetwave.agent.simulated import Behavior
 from fleetwave.commands.simulate import fleet_name_of, run_simulation

@@ -7,8 +7,8 @@ import io
 
 import pytest
 from fakes.mqtt import FakeFleetLookup, StatusCollector, until
-from fleetwave_service.channels.mqtt import MqttChannel
-from fleetwave_service.models.messages import DeploymentCommand
+from fleetwave_service.engine.channels.mqtt import MqttChannel
+from fleetwave_service.engine.messages import DeploymentCommand
 
 from fleetwave.agent.simulated import Behavior
 from fleetwave.commands.simulate import run_simulation

@@ -35,12 +35,12 @@ def _service_functions(synthesized: Synthesized) -> dict[str, dict]:
 def test_functions_cover_every_handler_of_the_contract(synthesized: Synthesized) -> None:
     assert set(_service_functions(synthesized)) == {
         "fleetwave_service.handlers.api.lambda_handler",
-        "fleetwave_service.handlers.rollout.prepare_handler",
-        "fleetwave_service.handlers.rollout.release_wave_handler",
-        "fleetwave_service.handlers.rollout.sweep_handler",
-        "fleetwave_service.handlers.rollout.evaluate_handler",
-        "fleetwave_service.handlers.rollout.finalize_handler",
-        "fleetwave_service.handlers.status.lambda_handler",
+        "fleetwave_service.engine.step_handlers.prepare_handler",
+        "fleetwave_service.engine.step_handlers.release_wave_handler",
+        "fleetwave_service.engine.step_handlers.sweep_handler",
+        "fleetwave_service.engine.step_handlers.evaluate_handler",
+        "fleetwave_service.engine.step_handlers.finalize_handler",
+        "fleetwave_service.engine.status.lambda_handler",
     }
 
 

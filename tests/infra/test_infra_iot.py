@@ -6,7 +6,7 @@ import copy
 import re
 
 import pytest
-from fleetwave_service.models.messages import STATUS_TOPIC_FILTER, command_topic, status_topic
+from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, command_topic, status_topic
 from infra_template import Synthesized, iot_allows, resolve
 
 pytestmark = pytest.mark.infra

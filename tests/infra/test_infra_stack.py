@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from fleetwave_service.models.messages import COMMAND_TOPIC, STATUS_TOPIC
+from fleetwave_service.engine.messages import COMMAND_TOPIC, STATUS_TOPIC
 from infra_template import Synthesized, synthesize
 
 from infra.config import ConfigError, StageConfig

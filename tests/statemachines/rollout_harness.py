@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetwave_service.models.messages import AbortCommand, DeploymentCommand, ProgressStep
+from fleetwave_service.engine.messages import AbortCommand, DeploymentCommand, ProgressStep
 
 STEPS = [step.value for step in ProgressStep]
 # Generous bounds for a rollout to finish in moto: they only stop a broken test from hanging.
@@ -102,7 +102,7 @@ def sqs_event(records: list[tuple[str, dict]]) -> dict:
 
 
 def call_status_handler(records: list[tuple[str, dict]]) -> dict:
-    from fleetwave_service.handlers.status import lambda_handler
+    from fleetwave_service.engine.status import lambda_handler
 
     from fleetwave.local.lambda_adapter import LocalLambdaContext
 

@@ -72,7 +72,7 @@ def _rate(base: int, factor: float, cap: int | None = None) -> dict:
 
 def _released_batches(deployment_id: str) -> list[list[str]]:
     """The robots of each batch, as the engine released them (its MEMBER rows)."""
-    from fleetwave_service.logic.rollout_ports import get_ports
+    from fleetwave_service.engine.ports import get_ports
 
     store = get_ports().store
     waves = sorted(int(w["wave"]) for w in store.waves(deployment_id) if int(w.get("wave", 0)) >= 1)

@@ -220,7 +220,7 @@ class _BrokenChannel:
 
 def test_rollout_internal_error_fails_the_job_instead_of_leaving_it_in_progress(rollout):
     # Given a robot channel that raises an unexpected error
-    from fleetwave_service.logic.rollout_ports import use_ports
+    from fleetwave_service.engine.ports import use_ports
 
     fleet = _fleet_of(rollout, 2)
     version = rollout.given.application_version("nav")

@@ -7,7 +7,7 @@ reads the effect back through DescribeDeploymentJob.
 from __future__ import annotations
 
 import pytest
-from fleetwave_service.logic.rollout_ports import get_ports
+from fleetwave_service.engine.ports import get_ports
 from rollout_harness import HOLD, report
 
 

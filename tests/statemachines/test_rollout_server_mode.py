@@ -14,8 +14,8 @@ import time
 import pytest
 from fakes.channel import FakeRobotChannel
 from fleetwave_service.core.settings import reset_settings
-from fleetwave_service.logic.rollout_ports import get_ports, reset_ports, use_ports
-from fleetwave_service.storage.rollout import job_key
+from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
+from fleetwave_service.engine.store import job_key
 from rollout_harness import RolloutDriver, SimulatedRobots
 
 from fleetwave.local.aws import MotoAws

@@ -6,10 +6,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 import pytest
-from fleetwave_service.channels import ChannelError, get_channel, reset_channel
-from fleetwave_service.channels.iot_data import IotDataChannel
 from fleetwave_service.core.settings import Settings
-from fleetwave_service.models.messages import DeploymentCommand, LaunchConfig, parse_command
+from fleetwave_service.engine.channels import ChannelError, get_channel, reset_channel
+from fleetwave_service.engine.channels.iot_data import IotDataChannel
+from fleetwave_service.engine.messages import DeploymentCommand, LaunchConfig, parse_command
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.messages import (
     FAILURE_CODES,
     AbortCommand,
     DeploymentCommand,

@@ -6,10 +6,10 @@ import time
 
 import pytest
 from fakes.rollout import FakeTaskTokens
-from fleetwave_service.logic.rollout_cancel import notify_rollout_canceled
-from fleetwave_service.logic.rollout_ports import get_ports, reset_ports, use_ports
-from fleetwave_service.logic.rollout_reports import complete_wave_if_done
-from fleetwave_service.storage.rollout import job_key, wave_key
+from fleetwave_service.engine.cancel import notify_rollout_canceled
+from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
+from fleetwave_service.engine.reports import complete_wave_if_done
+from fleetwave_service.engine.store import job_key, wave_key
 
 JOB = "deployment-cancelcancel1"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fakes.channel import FakeRobotChannel
 from fleetwave_service.core.settings import reset_settings
-from fleetwave_service.logic.rollout_ports import get_ports, reset_ports, use_ports
+from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
 
 
 def test_rollout_ports_follow_a_settings_reset_and_keep_overrides(monkeypatch):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fleetwave_service.logic.rollout_rules import (
+from fleetwave_service.engine.rules import (
     plan_waves,
     scaled_seconds,
     threshold_breached,

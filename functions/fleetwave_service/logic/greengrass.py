@@ -34,7 +34,9 @@ from fleetwave_service.core.errors import (
     RequestAlreadyInProgressError,
 )
 from fleetwave_service.core.settings import get_settings
-from fleetwave_service.logic import rollout_starter
+from fleetwave_service.engine import starter as rollout_starter
+from fleetwave_service.engine.cancel import notify_rollout_canceled
+from fleetwave_service.engine.ports import get_ports
 from fleetwave_service.logic.greengrass_common import (
     deployment_arn,
     iot_job_arn,
@@ -43,8 +45,6 @@ from fleetwave_service.logic.greengrass_common import (
     thing_group_arn,
     without_none,
 )
-from fleetwave_service.logic.rollout_cancel import notify_rollout_canceled
-from fleetwave_service.logic.rollout_ports import get_ports
 from fleetwave_service.models.greengrass import (
     CancelDeploymentResponse,
     CoreDevice,

@@ -25,8 +25,9 @@ from fleetwave_service.core.errors import (
 )
 from fleetwave_service.core.settings import get_settings
 from fleetwave_service.core.wire import ACTIVE_JOB_STATUSES, DeploymentStatus
-from fleetwave_service.logic import lookup, rollout_starter
-from fleetwave_service.logic.rollout_cancel import notify_rollout_canceled
+from fleetwave_service.engine import starter as rollout_starter
+from fleetwave_service.engine.cancel import notify_rollout_canceled
+from fleetwave_service.logic import lookup
 from fleetwave_service.models.jobs import (
     DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS,
     CreateDeploymentJobRequest,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service.channels import get_channel
 from fleetwave_service.core import ids, listing, pagination
 from fleetwave_service.core.errors import (
     InternalServerError,
@@ -14,6 +13,7 @@ from fleetwave_service.core.errors import (
 )
 from fleetwave_service.core.settings import get_settings
 from fleetwave_service.core.wire import RobotStatus
+from fleetwave_service.engine.channels import get_channel
 from fleetwave_service.logic import lookup, registry_sync
 from fleetwave_service.models.robots import (
     CreateRobotRequest,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-from fleetwave_service.logic.rollout_rules import (
+from fleetwave_service.engine.messages import ComponentSpec, DeploymentCommand
+from fleetwave_service.engine.rules import (
     DEFAULT_ROBOT_TIMEOUT_SECONDS,
     plan_waves,
     scaled_seconds,
@@ -23,7 +24,6 @@ from fleetwave_service.logic.rollout_rules import (
     threshold_reason,
     wave_size,
 )
-from fleetwave_service.models.messages import ComponentSpec, DeploymentCommand
 from fleetwave_service.storage import greengrass as greengrass_storage
 
 GREENGRASS = "greengrass"

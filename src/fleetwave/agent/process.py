@@ -36,7 +36,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fleetwave_service.models.messages import DeploymentCommand, FailureCode, ProgressStep
+from fleetwave_service.engine.messages import DeploymentCommand, FailureCode, ProgressStep
 
 from fleetwave.agent.protocol import StepFailed
 

@@ -16,7 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fleetwave_service.models.messages import StatusReport, command_topic, status_topic
+from fleetwave_service.engine.messages import StatusReport, command_topic, status_topic
 
 from fleetwave.agent.simulated import BEHAVIOR_HELP, Behavior, RobotEvent
 

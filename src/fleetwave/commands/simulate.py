@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol, TextIO
 from urllib.parse import urlsplit
 
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.messages import (
     COMMAND_TOPIC_FILTER,
     LOCAL_RUNTIME_TOPIC,
     LocalRuntimeInfo,

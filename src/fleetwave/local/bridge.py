@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetwave_service.channels.mqtt import new_paho_client, parse_mqtt_url
-from fleetwave_service.models.messages import STATUS_TOPIC_FILTER, robot_from_topic
+from fleetwave_service.engine.channels.mqtt import new_paho_client, parse_mqtt_url
+from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, robot_from_topic
 
 logger = logging.getLogger("fleetwave.bridge")
 
@@ -123,7 +123,7 @@ class StatusBridge:
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> StatusBridge:
         if self._handler is None:
-            from fleetwave_service.handlers.status import lambda_handler
+            from fleetwave_service.engine.status import lambda_handler
 
             self._handler = lambda_handler
         self._stopping = False
@@ -312,7 +312,7 @@ def create_component(runtime: Any) -> StatusBridge | None:
     """`fleetwave serve` hook (fleetwave.local.runtime): feed the status handler from the broker."""
     import importlib.util
 
-    if importlib.util.find_spec("fleetwave_service.handlers.status") is None:
+    if importlib.util.find_spec("fleetwave_service.engine.status") is None:
         logger.warning("status handler not available; robot status reports are not processed")
         return None
     broker = runtime.component("mqtt")

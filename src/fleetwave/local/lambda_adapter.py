@@ -218,7 +218,7 @@ class RolloutEngine:
 
     def start(self) -> None:
         from fleetwave_service.core.settings import get_settings
-        from fleetwave_service.logic import rollout_ports
+        from fleetwave_service.engine import ports as rollout_ports
 
         from fleetwave.local.stepfunctions import deploy_rollout_machine
 
@@ -232,7 +232,7 @@ class RolloutEngine:
         logger.info("rollout engine ready", extra={"stateMachineArn": self.state_machine_arn})
 
     def stop(self) -> None:
-        from fleetwave_service.logic import rollout_ports
+        from fleetwave_service.engine import ports as rollout_ports
 
         rollout_ports.reset_ports()
         uninstall()

@@ -28,19 +28,22 @@ RUNTIME = "python3.12"
 
 # placeholder -> (function name in moto, handler). The handler strings are the fixed Lambda entry points.
 ROLLOUT_FUNCTIONS: dict[str, tuple[str, str]] = {
-    "PrepareFunctionArn": ("fleetwave-rollout-prepare", "fleetwave_service.handlers.rollout.prepare_handler"),
+    "PrepareFunctionArn": (
+        "fleetwave-rollout-prepare",
+        "fleetwave_service.engine.step_handlers.prepare_handler",
+    ),
     "ReleaseWaveFunctionArn": (
         "fleetwave-rollout-release-wave",
-        "fleetwave_service.handlers.rollout.release_wave_handler",
+        "fleetwave_service.engine.step_handlers.release_wave_handler",
     ),
-    "SweepFunctionArn": ("fleetwave-rollout-sweep", "fleetwave_service.handlers.rollout.sweep_handler"),
+    "SweepFunctionArn": ("fleetwave-rollout-sweep", "fleetwave_service.engine.step_handlers.sweep_handler"),
     "EvaluateFunctionArn": (
         "fleetwave-rollout-evaluate",
-        "fleetwave_service.handlers.rollout.evaluate_handler",
+        "fleetwave_service.engine.step_handlers.evaluate_handler",
     ),
     "FinalizeFunctionArn": (
         "fleetwave-rollout-finalize",
-        "fleetwave_service.handlers.rollout.finalize_handler",
+        "fleetwave_service.engine.step_handlers.finalize_handler",
     ),
 }
 LOCAL_SUBSTITUTION_NAMES: frozenset[str] = frozenset(ROLLOUT_FUNCTIONS)

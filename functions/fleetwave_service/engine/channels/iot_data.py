@@ -16,8 +16,8 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetwave_service.channels.port import ChannelError, Command, PublishFailure, encode_command
-from fleetwave_service.models.messages import command_topic
+from fleetwave_service.engine.channels.port import ChannelError, Command, PublishFailure, encode_command
+from fleetwave_service.engine.messages import command_topic
 
 logger = Logger(service="fleetwave", child=True)
 

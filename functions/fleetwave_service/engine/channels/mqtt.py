@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service.channels.port import ChannelError, Command, PublishFailure, encode_command
-from fleetwave_service.models.messages import command_topic
+from fleetwave_service.engine.channels.port import ChannelError, Command, PublishFailure, encode_command
+from fleetwave_service.engine.messages import command_topic
 
 logger = Logger(service="fleetwave", child=True)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-from fleetwave_service.channels import RobotChannel, get_channel
 from fleetwave_service.core.settings import Settings, get_settings
-from fleetwave_service.storage.rollout import RolloutStore
+from fleetwave_service.engine.channels import RobotChannel, get_channel
+from fleetwave_service.engine.store import RolloutStore
 
 
 class TaskTokens(Protocol):
@@ -50,11 +50,7 @@ class Ports:
         return port
 
     def _factory(self, name: str) -> Any:
-        from fleetwave_service.storage.rollout_aws import (
-            EventBridgeEvents,
-            S3BundleSigner,
-            StepFunctionsTaskTokens,
-        )
+        from fleetwave_service.engine.aws import EventBridgeEvents, S3BundleSigner, StepFunctionsTaskTokens
 
         s = self.settings
         if name == "store":

@@ -18,7 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service.logic.rollout_ports import Ports, get_ports
+from fleetwave_service.engine.ports import Ports, get_ports
 
 logger = Logger(service="fleetwave", child=True)
 

@@ -13,8 +13,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetwave_service.logic import rollout
-from fleetwave_service.logic.rollout_ports import get_ports
+from fleetwave_service.engine import steps
+from fleetwave_service.engine.ports import get_ports
 
 logger = Logger(service="fleetwave-rollout")
 
@@ -45,35 +45,35 @@ class _FinalizeStep(_Step):
 def prepare_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = _Step.model_validate(event)
     logger.append_keys(jobId=step.jobId)
-    return rollout.prepare(step.jobId, get_ports())
+    return steps.prepare(step.jobId, get_ports())
 
 
 @logger.inject_lambda_context(clear_state=True)
 def evaluate_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = _Step.model_validate(event)
     logger.append_keys(jobId=step.jobId)
-    return rollout.evaluate(step.jobId, get_ports())
+    return steps.evaluate(step.jobId, get_ports())
 
 
 @logger.inject_lambda_context(clear_state=True)
 def release_wave_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = _ReleaseStep.model_validate(event)
     logger.append_keys(jobId=step.jobId, wave=step.wave)
-    return rollout.release_wave(step.jobId, step.wave, step.taskToken, step.timeoutSeconds, get_ports())
+    return steps.release_wave(step.jobId, step.wave, step.taskToken, step.timeoutSeconds, get_ports())
 
 
 @logger.inject_lambda_context(clear_state=True)
 def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = _WaveStep.model_validate(event)
     logger.append_keys(jobId=step.jobId, wave=step.wave)
-    return rollout.sweep(step.jobId, step.wave, get_ports())
+    return steps.sweep(step.jobId, step.wave, get_ports())
 
 
 @logger.inject_lambda_context(clear_state=True)
 def finalize_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = _FinalizeStep.model_validate(event)
     logger.append_keys(jobId=step.jobId)
-    return rollout.finalize(
+    return steps.finalize(
         step.jobId,
         step.action,
         get_ports(),

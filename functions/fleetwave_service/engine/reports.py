@@ -19,9 +19,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from fleetwave_service.core import ids
-from fleetwave_service.logic.rollout_ports import Ports
-from fleetwave_service.logic.rollout_rules import threshold_breached
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.messages import (
     FAILURE_CODES,
     STEP_ORDER,
     FailureCode,
@@ -29,6 +27,8 @@ from fleetwave_service.models.messages import (
     RobotReportStatus,
     StatusReport,
 )
+from fleetwave_service.engine.ports import Ports
+from fleetwave_service.engine.rules import threshold_breached
 
 logger = Logger(service="fleetwave-rollout", child=True)
 

@@ -16,11 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from fleetwave_service.core import ids
-from fleetwave_service.logic.rollout_policies import greengrass_command, is_greengrass, next_batch, policy_for
-from fleetwave_service.logic.rollout_ports import Ports
-from fleetwave_service.logic.rollout_reports import complete_wave_if_done
-from fleetwave_service.logic.rollout_rules import JOB_TIMEOUT_SECONDS, scaled_seconds
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.messages import (
     AbortCommand,
     Bundle,
     DeploymentCommand,
@@ -28,13 +24,17 @@ from fleetwave_service.models.messages import (
     FailureCode,
     LaunchConfig,
 )
-from fleetwave_service.storage.rollout import (
+from fleetwave_service.engine.ports import Ports
+from fleetwave_service.engine.reports import complete_wave_if_done
+from fleetwave_service.engine.rules import JOB_TIMEOUT_SECONDS, scaled_seconds
+from fleetwave_service.engine.store import (
     COUNTER_FOR_STATUS,
     member_key,
     queue_key,
     robot_deployment_key,
     wave_key,
 )
+from fleetwave_service.logic.rollout_policies import greengrass_command, is_greengrass, next_batch, policy_for
 
 logger = Logger(service="fleetwave-rollout", child=True)
 

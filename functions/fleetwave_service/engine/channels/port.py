@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from fleetwave_service.models.messages import AbortCommand, DeploymentCommand
+from fleetwave_service.engine.messages import AbortCommand, DeploymentCommand
 
 Command = DeploymentCommand | AbortCommand
 

@@ -21,9 +21,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from fleetwave_service.logic.rollout_ports import get_ports
-from fleetwave_service.logic.rollout_reports import handle_report
-from fleetwave_service.models.messages import StatusReport
+from fleetwave_service.engine.messages import StatusReport
+from fleetwave_service.engine.ports import get_ports
+from fleetwave_service.engine.reports import handle_report
 
 logger = Logger(service="fleetwave-status")
 processor = BatchProcessor(event_type=EventType.SQS)

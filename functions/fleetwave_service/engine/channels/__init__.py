@@ -7,14 +7,14 @@ Lambda asset never needs paho-mqtt.
 
 from __future__ import annotations
 
-from fleetwave_service.channels.port import (
+from fleetwave_service.core.settings import Settings
+from fleetwave_service.engine.channels.port import (
     ChannelError,
     Command,
     PublishFailure,
     RobotChannel,
     encode_command,
 )
-from fleetwave_service.core.settings import Settings
 
 __all__ = [
     "ChannelError",
@@ -50,11 +50,11 @@ def reset_channel() -> None:
 
 def _build(settings: Settings) -> RobotChannel:
     if settings.channel == "iot":
-        from fleetwave_service.channels.iot_data import IotDataChannel
+        from fleetwave_service.engine.channels.iot_data import IotDataChannel
 
         return IotDataChannel(endpoint_url=settings.iot_data_endpoint or None, region=settings.region)
     if settings.channel == "mqtt":
-        from fleetwave_service.channels.mqtt import MqttChannel
+        from fleetwave_service.engine.channels.mqtt import MqttChannel
 
         return MqttChannel(settings.mqtt_url)
     raise ValueError(f"unknown channel {settings.channel!r}: expected 'iot' or 'mqtt'")
