@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from fleetwave_service.lambdas import STEP_FUNCTIONS
 
 from infra.functions import REPO_ROOT
 from infra.nag import XRAY_REASON, acknowledge, arn_of
@@ -22,14 +23,8 @@ from infra.nag import XRAY_REASON, acknowledge, arn_of
 ASL_PATH = REPO_ROOT / "statemachines" / "rollout.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]*)\}")
 
-# Placeholder -> the function (by FunctionSpec name) whose ARN fills it.
-ROLLOUT_SUBSTITUTIONS: Mapping[str, str] = {
-    "PrepareFunctionArn": "prepare",
-    "ReleaseWaveFunctionArn": "release_wave",
-    "SweepFunctionArn": "sweep",
-    "EvaluateFunctionArn": "evaluate",
-    "FinalizeFunctionArn": "finalize",
-}
+# Placeholder -> the function (by name, fleetwave_service/lambdas.py) whose ARN fills it.
+ROLLOUT_SUBSTITUTIONS: Mapping[str, str] = {placeholder: f.name for placeholder, f in STEP_FUNCTIONS.items()}
 SUBSTITUTION_KEYS = frozenset(ROLLOUT_SUBSTITUTIONS)
 
 
@@ -64,7 +59,7 @@ class Rollout(Construct):
         if unknown:
             raise UnknownPlaceholderError(
                 f"{asl_path.name} uses placeholders the stack does not provide: "
-                f"{', '.join(sorted(unknown))}; add them to ROLLOUT_SUBSTITUTIONS in {Path(__file__).name}"
+                f"{', '.join(sorted(unknown))}; add their step functions to fleetwave_service/lambdas.py"
             )
         substitutions = {
             name: step_functions[ROLLOUT_SUBSTITUTIONS[name]].function_arn for name in sorted(used)

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from fakes.robomaker import BUCKET
 from fleetwave_service.core import ids
-from fleetwave_service.storage import bundles
+from fleetwave_service.robomaker import bundles
 
 SUITE = {"name": "ROS2", "version": "Foxy"}
 

@@ -255,7 +255,7 @@ def test_delete_fleet_of_an_unknown_fleet_is_not_found(api):
 
 def test_describe_fleet_lists_at_most_the_original_cap_of_robots(given, api, monkeypatch):
     # Given a cap of two robots per DescribeFleet (1,000 in production) and a fleet of three
-    from fleetwave_service.logic import fleets as fleets_logic
+    from fleetwave_service.fleet import fleets as fleets_logic
 
     monkeypatch.setattr(fleets_logic, "DESCRIBE_ROBOTS_LIMIT", 2)
     fleet = given.fleet("warehouse")

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from fleetwave_service.core import dynamo, ids
-from fleetwave_service.logic import jobs as jobs_logic
+from fleetwave_service.robomaker import jobs as jobs_logic
 
 
 def job_id(job):

@@ -111,7 +111,7 @@ def test_api_gateway_errors_carry_the_contract_error_names(synthesized: Synthesi
 
 def test_api_routes_match_what_the_api_function_serves() -> None:
     # Given the routes the API Lambda's resolver serves (its OpenAPI document)
-    from fleetwave_service.handlers.api import app
+    from fleetwave_service.api import app
 
     served = {
         (method.upper(), path)

@@ -34,13 +34,13 @@ def _service_functions(synthesized: Synthesized) -> dict[str, dict]:
 
 def test_functions_cover_every_handler_of_the_contract(synthesized: Synthesized) -> None:
     assert set(_service_functions(synthesized)) == {
-        "fleetwave_service.handlers.api.lambda_handler",
-        "fleetwave_service.engine.step_handlers.prepare_handler",
-        "fleetwave_service.engine.step_handlers.release_wave_handler",
-        "fleetwave_service.engine.step_handlers.sweep_handler",
-        "fleetwave_service.engine.step_handlers.evaluate_handler",
-        "fleetwave_service.engine.step_handlers.finalize_handler",
-        "fleetwave_service.engine.status.lambda_handler",
+        "fleetwave_service.handlers.api_handler",
+        "fleetwave_service.handlers.prepare_handler",
+        "fleetwave_service.handlers.release_wave_handler",
+        "fleetwave_service.handlers.sweep_handler",
+        "fleetwave_service.handlers.evaluate_handler",
+        "fleetwave_service.handlers.finalize_handler",
+        "fleetwave_service.handlers.status_handler",
     }
 
 
@@ -64,7 +64,7 @@ def test_functions_read_their_settings_from_the_environment(synthesized: Synthes
         assert set(environment) >= _SHARED_ENVIRONMENT, handler
         assert environment["FLEETWAVE_CHANNEL"] == "iot"
         # Only the API starts executions; the machine depends on the step functions, not on the API.
-        assert ("FLEETWAVE_STATE_MACHINE_ARN" in environment) == handler.endswith("api.lambda_handler")
+        assert ("FLEETWAVE_STATE_MACHINE_ARN" in environment) == handler.endswith("handlers.api_handler")
 
 
 def test_function_code_is_the_plain_functions_asset(synthesized: Synthesized) -> None:

@@ -102,7 +102,7 @@ def sqs_event(records: list[tuple[str, dict]]) -> dict:
 
 
 def call_status_handler(records: list[tuple[str, dict]]) -> dict:
-    from fleetwave_service.engine.status import lambda_handler
+    from fleetwave_service.handlers import status_handler as lambda_handler
 
     from fleetwave.local.lambda_adapter import LocalLambdaContext
 

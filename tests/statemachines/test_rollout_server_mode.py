@@ -13,13 +13,13 @@ import time
 
 import pytest
 from fakes.channel import FakeRobotChannel
+from fleetwave_service.core.keys import job_key
 from fleetwave_service.core.settings import reset_settings
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
-from fleetwave_service.engine.store import job_key
 from rollout_harness import RolloutDriver, SimulatedRobots
 
 from fleetwave.local.aws import MotoAws
-from fleetwave.local.lambda_adapter import create_component
+from fleetwave.local.stepfunctions import create_component
 
 TABLE = "fleetwave-server-mode"
 ACCOUNT = "123456789012"

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fleetwave_service.logic.greengrass import deployment_status, execution_status
-from fleetwave_service.logic.rollout_policies import (
-    GreengrassPolicy,
-    RoboMakerPolicy,
-    abort_reason,
-    next_batch,
-    policy_for,
-)
+from fleetwave_service.engine.policy import policy_for
+from fleetwave_service.greengrass.deployments import deployment_status, execution_status
+from fleetwave_service.greengrass.policy import GreengrassPolicy, abort_reason, next_batch
+from fleetwave_service.robomaker.policy import RoboMakerPolicy
 
 
 def _job(base=None, factor=None, cap=None, criteria=None) -> dict:

@@ -10,9 +10,9 @@ import time
 
 import pytest
 from fakes.rollout import FakeTaskTokens
+from fleetwave_service.core.keys import job_key, robot_deployment_key, wave_key
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
-from fleetwave_service.engine.status import lambda_handler
-from fleetwave_service.engine.store import job_key, robot_deployment_key, wave_key
+from fleetwave_service.handlers import status_handler as lambda_handler
 
 from fleetwave.local.lambda_adapter import LocalLambdaContext
 

@@ -1,10 +1,13 @@
-"""Reading the ARNs callers pass back: which kind of resource, and its name (or job id)."""
+"""Reading the RoboMaker ARNs callers pass back (ids.py makes them): which kind of resource, its name (or
+job id), and the stored row that answers to it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from fleetwave_service.core.errors import InvalidParameterError
+from fleetwave_service.core.errors import InvalidParameterError, ResourceNotFoundError
 
 FLEET = "deployment-fleet"
 ROBOT = "robot"
@@ -45,3 +48,12 @@ def name_of(arn: str, kind: str, field: str) -> str:
     if parsed is None or parsed.kind != kind:
         raise InvalidParameterError(f"{field}: {arn} is not a {_LABELS[kind]} ARN")
     return parsed.name
+
+
+def resolve(arn: str, kind: str, field: str, get: Callable[[str], dict[str, Any] | None]) -> dict[str, Any]:
+    """The row ``get(name)`` finds for an ARN of ``kind``, only if it was created with exactly that ARN (a
+    name can be reused after a delete; its new ARN carries a new timestamp); ResourceNotFoundError else."""
+    row = get(name_of(arn, kind, field))
+    if row is None or row["arn"] != arn:
+        raise ResourceNotFoundError(f"{_LABELS[kind]} {arn} does not exist")
+    return row

@@ -1,97 +1,111 @@
-"""The one DynamoDB client and the (de)serialisation between rows and DynamoDB attribute values.
+"""The one DynamoDB access module: the client, the one encoding between rows and attribute values, and the
+reads and writes every store (fleet, robomaker, greengrass, engine) is built from.
 
-The low-level client is used rather than a boto3 resource because clients are thread-safe and resources
-are not: the local runtime and the tests call the handler from several threads at once. The client is
-created lazily, on first use, so that moto (or ``AWS_ENDPOINT_URL``) is in place before it exists.
+The encoding (pinned by tests/unit/core/test_dynamo.py):
+- None attributes of a row are left out; a None *inside* a map or a list is stored as NULL (a Greengrass
+  recipe keeps its nulls); a row's builder leaves out what it does not want stored.
+- floats are stored through their repr (0.1 stays 0.1); a non-finite float is stored as 0.
+- numbers come back as int when whole, else float; a string or number set comes back as a sorted list.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
 from fleetwave_service.core import ids
+from fleetwave_service.core.clients import LazyClient
 from fleetwave_service.core.settings import get_settings
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
-_lock = threading.Lock()
-_client: Any = None
+KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+BATCH_WRITE_SIZE = 25
+BATCH_GET_SIZE = 100
 
 Row = dict[str, Any]
+# A row's key: keys.Key (pk, sk) or the item form {"pk": ..., "sk": ...}.
+KeyLike = tuple[str, str] | Mapping[str, str]
 
-
-def client() -> Any:
-    global _client
-    with _lock:
-        if _client is None:
-            _client = boto3.client(
-                "dynamodb",
-                region_name=get_settings().region,
-                config=Config(retries={"mode": "standard", "max_attempts": 5}),
-            )
-        return _client
+client = LazyClient("dynamodb", Config(retries={"mode": "standard", "max_attempts": 5}))
+reset = client.reset
 
 
 def table_name() -> str:
     return get_settings().table_name
 
 
-def reset() -> None:
-    """Forget the client (tests and the local runtime call this after they change the environment)."""
-    global _client
-    with _lock:
-        _client = None
-
-
 # --- values ---------------------------------------------------------------------------------------
 
 
-def _to_dynamo(value: Any) -> Any:
-    # DynamoDB numbers are Decimals; floats (timestamps) go through str so 0.1 stays 0.1.
+def to_dynamo(value: Any) -> Any:
+    """Python values -> what the serializer accepts (DynamoDB numbers are Decimals)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, float):
-        return Decimal(str(value))
+        return Decimal(repr(value)) if math.isfinite(value) else Decimal(0)
     if isinstance(value, Mapping):
-        return {k: _to_dynamo(v) for k, v in value.items()}
+        return {k: to_dynamo(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
+        return [to_dynamo(v) for v in value]
     return value
 
 
-def _from_dynamo(value: Any) -> Any:
+def from_dynamo(value: Any) -> Any:
+    """DynamoDB values -> plain JSON-able Python (Decimals become int or float)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, Mapping):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [_from_dynamo(v) for v in value]
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return sorted(from_dynamo(v) for v in value)
     return value
 
 
+def attribute_value(value: Any) -> dict[str, Any]:
+    return _SERIALIZER.serialize(to_dynamo(value))
+
+
 def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row (plain Python values) as DynamoDB attribute values; None values are left out."""
-    return {k: _SERIALIZER.serialize(_to_dynamo(v)) for k, v in row.items() if v is not None}
+    """A row (plain Python values) as DynamoDB attribute values; None attributes are left out."""
+    return {k: attribute_value(v) for k, v in row.items() if v is not None}
 
 
 def deserialize(item: Mapping[str, Any]) -> Row:
-    return {k: _from_dynamo(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+    return {k: from_dynamo(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
 
 
 def values(**named: Any) -> dict[str, Any]:
     """ExpressionAttributeValues from keyword arguments: values(now=1.5) -> {":now": {"N": "1.5"}}."""
-    return {f":{k}": _SERIALIZER.serialize(_to_dynamo(v)) for k, v in named.items()}
+    return {f":{k}": attribute_value(v) for k, v in named.items()}
 
 
 def key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def key_item(row_key: KeyLike) -> dict[str, str]:
+    """A key as item attributes: {"pk": ..., "sk": ...}."""
+    if isinstance(row_key, Mapping):
+        return {"pk": row_key["pk"], "sk": row_key["sk"]}
+    return {"pk": row_key[0], "sk": row_key[1]}
+
+
+def _key(row_key: KeyLike) -> dict[str, Any]:
+    item = key_item(row_key)
+    return key(item["pk"], item["sk"])
+
+
+def without_keys(row: Row) -> Row:
+    """A row without its table and index keys (what the engine's steps work with)."""
+    return {k: v for k, v in row.items() if k not in KEY_ATTRIBUTES}
 
 
 def is_expired(row: Mapping[str, Any], at: float | None = None) -> bool:
@@ -100,20 +114,22 @@ def is_expired(row: Mapping[str, Any], at: float | None = None) -> bool:
     return expires is not None and expires < (ids.now() if at is None else at)
 
 
+def _code(error: Exception) -> str | None:
+    return getattr(error, "response", {}).get("Error", {}).get("Code")
+
+
 def is_condition_failure(error: Exception) -> bool:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
-    return code == "ConditionalCheckFailedException"
+    return _code(error) == "ConditionalCheckFailedException"
+
+
+def is_transaction_cancelled(error: Exception) -> bool:
+    return _code(error) == "TransactionCanceledException"
 
 
 def cancellation_codes(error: Exception) -> list[str]:
     """Per-item codes of a cancelled transaction, in item order ("None" where that item was fine)."""
     reasons = getattr(error, "response", {}).get("CancellationReasons") or []
     return [reason.get("Code", "None") for reason in reasons]
-
-
-def is_transaction_cancelled(error: Exception) -> bool:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
-    return code == "TransactionCanceledException"
 
 
 # --- writes ---------------------------------------------------------------------------------------
@@ -134,13 +150,188 @@ def put_new(item: Mapping[str, Any]) -> bool:
     return True
 
 
+def update_params(
+    row_key: KeyLike,
+    *,
+    sets: Mapping[str, Any] | None = None,
+    adds: Mapping[str, Any] | None = None,
+    removes: Iterable[str] = (),
+    condition: str | None = None,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+    table: str | None = None,
+) -> dict[str, Any]:
+    """UpdateItem (or transaction Update) parameters from plain values; attribute names always aliased.
+
+    ``sets`` entries whose value is None are left out; ``values`` are the condition's ``:placeholders``.
+    """
+    attr_names: dict[str, str] = dict(names or {})
+    attr_values: dict[str, Any] = {k: attribute_value(v) for k, v in (values or {}).items()}
+    clauses = []
+    set_parts = []
+    for index, (name, value) in enumerate((sets or {}).items()):
+        if value is None:
+            continue
+        attr_names[f"#s{index}"] = name
+        attr_values[f":s{index}"] = attribute_value(value)
+        set_parts.append(f"#s{index} = :s{index}")
+    if set_parts:
+        clauses.append("SET " + ", ".join(set_parts))
+    add_parts = []
+    for index, (name, value) in enumerate((adds or {}).items()):
+        attr_names[f"#a{index}"] = name
+        attr_values[f":a{index}"] = attribute_value(value)
+        add_parts.append(f"#a{index} :a{index}")
+    if add_parts:
+        clauses.append("ADD " + ", ".join(add_parts))
+    remove_parts = []
+    for index, name in enumerate(removes):
+        attr_names[f"#r{index}"] = name
+        remove_parts.append(f"#r{index}")
+    if remove_parts:
+        clauses.append("REMOVE " + ", ".join(remove_parts))
+    params: dict[str, Any] = {
+        "TableName": table or table_name(),
+        "Key": _key(row_key),
+        "UpdateExpression": " ".join(clauses),
+    }
+    if attr_names:
+        params["ExpressionAttributeNames"] = attr_names
+    if attr_values:
+        params["ExpressionAttributeValues"] = attr_values
+    if condition:
+        params["ConditionExpression"] = condition
+    return params
+
+
+def update_returning(row_key: KeyLike, **kwargs: Any) -> Row | None:
+    """One conditional UpdateItem (``update_params``) returning the row as it is now; None when its
+    condition does not hold (then nothing changed)."""
+    try:
+        response = client().update_item(**update_params(row_key, **kwargs), ReturnValues="ALL_NEW")
+    except Exception as error:
+        if is_condition_failure(error):
+            return None
+        raise
+    return deserialize(response.get("Attributes", {}))
+
+
+def update(row_key: KeyLike, **kwargs: Any) -> bool:
+    """One conditional UpdateItem (``update_params``); False when its condition does not hold."""
+    return update_returning(row_key, **kwargs) is not None
+
+
+def update_expression(
+    row_key: KeyLike,
+    expression: str,
+    *,
+    condition: str | None = None,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """An UpdateItem with a hand-written expression (document paths such as ``tags.#k0``); False when
+    ``condition`` does not hold. ``values`` are keyed without the colon, like ``values()``."""
+    request: dict[str, Any] = {
+        "TableName": table_name(),
+        "Key": _key(row_key),
+        "UpdateExpression": expression,
+        "ExpressionAttributeValues": {f":{k}": attribute_value(v) for k, v in (values or {}).items()},
+    }
+    if not request["ExpressionAttributeValues"]:
+        del request["ExpressionAttributeValues"]
+    if condition:
+        request["ConditionExpression"] = condition
+    if names:
+        request["ExpressionAttributeNames"] = dict(names)
+    try:
+        client().update_item(**request)
+    except Exception as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def delete(row_key: KeyLike, condition: str | None = None) -> bool:
+    """Delete a row; False when ``condition`` does not hold (nothing deleted)."""
+    request: dict[str, Any] = {"TableName": table_name(), "Key": _key(row_key)}
+    if condition:
+        request["ConditionExpression"] = condition
+    try:
+        client().delete_item(**request)
+    except Exception as error:
+        if condition and is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def transact_updates(updates: list[dict[str, Any]]) -> bool:
+    """``update_params`` results, all or nothing; False when the first one's condition failed (the others
+    carry none)."""
+    try:
+        client().transact_write_items(TransactItems=[{"Update": u} for u in updates])
+    except Exception as error:
+        if not is_transaction_cancelled(error):
+            raise
+        codes = cancellation_codes(error)
+        if codes and codes[0] == "ConditionalCheckFailed":
+            return False
+        raise
+    return True
+
+
+def put_rows(rows: Iterable[tuple[KeyLike, Mapping[str, Any]]], table: str | None = None) -> int:
+    """Batch-write whole rows, 25 per request, retrying what DynamoDB leaves unprocessed."""
+    count = 0
+    chunk: list[dict[str, Any]] = []
+    for row_key, attributes in rows:
+        chunk.append({"PutRequest": {"Item": serialize({**attributes, **key_item(row_key)})}})
+        count += 1
+        if len(chunk) == BATCH_WRITE_SIZE:
+            _batch_write(chunk, table or table_name())
+            chunk = []
+    if chunk:
+        _batch_write(chunk, table or table_name())
+    return count
+
+
+def _batch_write(requests: list[dict[str, Any]], table: str) -> None:
+    pending: dict[str, Any] = {table: requests}
+    attempt = 0
+    while pending:
+        response = client().batch_write_item(RequestItems=pending)
+        pending = response.get("UnprocessedItems") or {}
+        attempt += 1
+        if pending and attempt > 8:
+            raise RuntimeError(f"batch write left {len(pending[table])} items unprocessed")
+
+
 # --- reads ----------------------------------------------------------------------------------------
 
 
-def get(pk: str, sk: str, *, consistent: bool = True) -> Row | None:
-    response = client().get_item(TableName=table_name(), Key=key(pk, sk), ConsistentRead=consistent)
+def get(pk: str, sk: str, *, consistent: bool = True, table: str | None = None) -> Row | None:
+    response = client().get_item(TableName=table or table_name(), Key=key(pk, sk), ConsistentRead=consistent)
     item = response.get("Item")
     return deserialize(item) if item else None
+
+
+def batch_get(row_keys: list[KeyLike], table: str | None = None) -> list[Row]:
+    """The rows that exist among ``row_keys`` (consistent reads, 100 keys per request)."""
+    table = table or table_name()
+    found: list[Row] = []
+    for start in range(0, len(row_keys), BATCH_GET_SIZE):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [_key(k) for k in row_keys[start : start + BATCH_GET_SIZE]],
+                "ConsistentRead": True,
+            }
+        }
+        while request:
+            response = client().batch_get_item(RequestItems=request)
+            found.extend(deserialize(item) for item in response.get("Responses", {}).get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+    return found
 
 
 def query_pages(**kwargs: Any) -> Iterator[tuple[list[Row], dict[str, Any] | None]]:
@@ -183,6 +374,37 @@ def query_page(
         last = response.get("LastEvaluatedKey")
         if not last or len(rows) >= limit:
             return rows, last
+
+
+def index_page(
+    limit: int,
+    start_key: dict[str, Any] | None,
+    index: str,
+    partition: str,
+    filters: Mapping[str, Any],
+    *,
+    condition: str = "",
+    condition_values: Mapping[str, Any] | None = None,
+    newest_first: bool = False,
+) -> tuple[list[Row], dict[str, Any] | None]:
+    """A page of one partition of ``index`` (gsi1, gsi2) whose rows match ``attribute = value`` for each
+    of ``filters``, after an optional extra ``condition`` (its ``:placeholders`` in ``condition_values``)."""
+    names: dict[str, str] = {}
+    params: dict[str, Any] = {"p": partition, **(condition_values or {})}
+    clauses = [condition] if condition else []
+    for number, (attribute, value) in enumerate(filters.items()):
+        names[f"#f{number}"] = attribute
+        params[f"f{number}"] = value
+        clauses.append(f"#f{number} = :f{number}")
+    request: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": f"{index}pk = :p"}
+    if clauses:
+        request["FilterExpression"] = " AND ".join(clauses)
+    if names:
+        request["ExpressionAttributeNames"] = names
+    request["ExpressionAttributeValues"] = values(**params)
+    if newest_first:
+        request["ScanIndexForward"] = False
+    return query_page(limit, start_key, **request)
 
 
 def count(**kwargs: Any) -> int:

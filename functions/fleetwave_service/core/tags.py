@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from botocore.exceptions import ClientError
-
 from fleetwave_service.core import dynamo
+from fleetwave_service.core.dynamo import KeyLike
 
 
-def set_tags(key: tuple[str, str], arn: str, tags: dict[str, str]) -> bool:
+def set_tags(key: KeyLike, arn: str, tags: dict[str, str]) -> bool:
     """Add or overwrite ``tags``; False when the row is gone or now belongs to another ARN."""
     if not tags:
         return True
@@ -24,27 +23,14 @@ def set_tags(key: tuple[str, str], arn: str, tags: dict[str, str]) -> bool:
     )
 
 
-def remove_tags(key: tuple[str, str], arn: str, tag_keys: Iterable[str]) -> bool:
+def remove_tags(key: KeyLike, arn: str, tag_keys: Iterable[str]) -> bool:
     names = {f"#k{i}": tag for i, tag in enumerate(dict.fromkeys(tag_keys))}
     if not names:
         return True
     return _update(key, arn, "REMOVE " + ", ".join(f"tags.{name}" for name in names), names, {})
 
 
-def _update(
-    key: tuple[str, str], arn: str, expression: str, names: dict[str, str], params: dict[str, str]
-) -> bool:
-    try:
-        dynamo.client().update_item(
-            TableName=dynamo.table_name(),
-            Key=dynamo.key(*key),
-            UpdateExpression=expression,
-            ConditionExpression="arn = :arn",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=dynamo.values(arn=arn, **params),
-        )
-    except ClientError as error:
-        if dynamo.is_condition_failure(error):
-            return False
-        raise
-    return True
+def _update(key: KeyLike, arn: str, expression: str, names: dict[str, str], params: dict[str, str]) -> bool:
+    return dynamo.update_expression(
+        key, expression, condition="arn = :arn", names=names, values={"arn": arn, **params}
+    )

@@ -1,7 +1,7 @@
 """The engine's AWS side effects other than DynamoDB: task tokens, events, presigned bundle URLs.
 
-They sit next to storage/ so that logic/ never imports boto3; each is a small adapter behind a protocol in
-logic/rollout_ports.py, with an in-memory fake in tests/fakes/rollout.py.
+Each is a small adapter behind a protocol in engine/ports.py, with an in-memory fake in
+tests/fakes/rollout.py.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import threading
 from typing import Any, Protocol
 
 from fleetwave_service.core.settings import Settings, get_settings
+from fleetwave_service.engine.aws import EventBridgeEvents, S3BundleSigner, StepFunctionsTaskTokens
 from fleetwave_service.engine.channels import RobotChannel, get_channel
 from fleetwave_service.engine.store import RolloutStore
 
@@ -50,11 +51,9 @@ class Ports:
         return port
 
     def _factory(self, name: str) -> Any:
-        from fleetwave_service.engine.aws import EventBridgeEvents, S3BundleSigner, StepFunctionsTaskTokens
-
         s = self.settings
         if name == "store":
-            return RolloutStore(s.table_name, s.region)
+            return RolloutStore(s.table_name)
         if name == "channel":
             return get_channel(s)
         if name == "tokens":

@@ -6,9 +6,9 @@ the robot. Everything else (duplicates, out-of-order or stale reports, reports a
 job, or from a robot the job does not target) changes nothing and is logged. The conditional write is the
 authority; the checks before it only make the log say why.
 
-Counters move only with a transition into a terminal state, in the same transaction. When a wave is complete
-(or the failure threshold is already breached) the report that noticed claims the wave's task token with a
-conditional write, so exactly one SendTaskSuccess is sent per wave.
+Counters move only after a transition into a terminal state. When the job's policy reads the wave as
+over (complete, or the failure criteria already breached) the report that noticed claims the wave's task
+token with a conditional write, so exactly one SendTaskSuccess is sent per wave.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from fleetwave_service.engine.messages import (
     RobotReportStatus,
     StatusReport,
 )
+from fleetwave_service.engine.policy import policy_for
 from fleetwave_service.engine.ports import Ports
-from fleetwave_service.engine.rules import threshold_breached
 
 logger = Logger(service="fleetwave-rollout", child=True)
 
@@ -246,72 +246,24 @@ def _came_back(
 
 
 def complete_wave_if_done(job_id: str, wave: int, ports: Ports) -> bool:
-    """End the wave's wait when all its robots finished or the threshold is already breached. True: sent."""
+    """End the wave's wait when the job's policy reads it as over: all its robots finished, or the failure
+    criteria already breached. True: SendTaskSuccess sent."""
     store = ports.store
     job = store.get_job(job_id)
     if job is None or job.get("status") != "InProgress" or not job.get("waveToken"):
         return False
-    if job.get("frontDoor") == "greengrass":
-        return _complete_greengrass_batch(job, ports)
-    if int(job.get("currentWave", 0)) != wave:
+    end = policy_for(job).wave_end(job, wave, ports)
+    if end is None or not (end.complete or end.breached):
         return False
-    wave_row = store.get_wave(job_id, wave) or {}
-    succeeded = int(wave_row.get("succeededCount", 0))
-    failed = int(wave_row.get("failedCount", 0)) + int(wave_row.get("noResponseCount", 0))
-    complete = succeeded + failed >= int(wave_row.get("size", 0))
-    # The job's counters hold everything before this wave (evaluate wrote them before releasing it).
-    failed_so_far = int(job.get("failedCount", 0)) + int(job.get("noResponseCount", 0)) + failed
-    breached = threshold_breached(
-        failed_so_far,
-        int(job.get("targetCount", 0)),
-        (job.get("deploymentConfig") or {}).get("failureThresholdPercentage"),
-    )
-    if not (complete or breached):
-        return False
-    token = store.claim_wave_token(job_id, wave)
+    token = store.claim_wave_token(job_id, end.wave)
     if token is None:
         return False  # someone else ended this wave's wait (another report, sweep, cancel)
-    output = {"wave": wave, "complete": complete, "thresholdBreached": breached}
+    output = {"wave": end.wave, "complete": end.complete, "thresholdBreached": end.breached}
     try:
         sent = ports.tokens.succeed(token, output)
     except Exception:
         # Put the token back so the retried report (SQS redelivery) can claim it again.
-        store.restore_wave_token(job_id, wave, token)
+        store.restore_wave_token(job_id, end.wave, token)
         raise
     logger.info("wave wait ended", extra={"jobId": job_id, **output, "sent": sent})
-    return sent
-
-
-def _complete_greengrass_batch(job: dict[str, Any], ports: Ports) -> bool:
-    """A Greengrass batch's wait ends early only when the abort criteria are met, or when it is the last
-    batch and every robot released so far has finished (earlier batches last their whole minute)."""
-    from fleetwave_service.logic.rollout_policies import policy_for
-
-    store, job_id = ports.store, job["id"]
-    current = int(job.get("currentWave", 0))
-    totals = {"succeededCount": 0, "failedCount": 0, "noResponseCount": 0}
-    released = 0
-    for row in store.waves(job_id):
-        number = int(row.get("wave", 0))
-        if number < 1:
-            continue
-        for name in totals:
-            totals[name] += int(row.get(name, 0))
-        if number <= current:
-            released += int(row.get("size", 0))
-    breached = policy_for(job).breach(job, totals) is not None
-    finished = sum(totals.values()) >= released
-    complete = current >= int(job.get("waveCount", 0)) and finished
-    if not (complete or breached):
-        return False
-    token = store.claim_wave_token(job_id, current)
-    if token is None:
-        return False
-    output = {"wave": current, "complete": complete, "thresholdBreached": breached}
-    try:
-        sent = ports.tokens.succeed(token, output)
-    except Exception:
-        store.restore_wave_token(job_id, current, token)
-        raise
-    logger.info("batch wait ended", extra={"jobId": job_id, **output, "sent": sent})
     return sent

@@ -5,7 +5,9 @@ Each public function is one Lambda step and takes/returns the small JSON state t
 
     prepare -> evaluate -> [release wave -> (sweep on timeout) -> evaluate]* -> finalize
 
-Every step is safe to run twice (Lambda retries, redrive): writes are idempotent or conditional.
+Every step is safe to run twice (Lambda retries, redrive): writes are idempotent or conditional. Where a
+front door's rollouts differ (targets, wave plan, batches, commands, sweep), the step asks the job's
+policy (engine/policy.py).
 """
 
 from __future__ import annotations
@@ -16,25 +18,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from fleetwave_service.core import ids
-from fleetwave_service.engine.messages import (
-    AbortCommand,
-    Bundle,
-    DeploymentCommand,
-    DownloadCondition,
-    FailureCode,
-    LaunchConfig,
-)
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.keys import Key, member_key, queue_key, robot_deployment_key, wave_key
+from fleetwave_service.engine.messages import AbortCommand, FailureCode
+from fleetwave_service.engine.policy import Abort, RolloutPolicy, policy_for
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.reports import complete_wave_if_done
 from fleetwave_service.engine.rules import JOB_TIMEOUT_SECONDS, scaled_seconds
-from fleetwave_service.engine.store import (
-    COUNTER_FOR_STATUS,
-    member_key,
-    queue_key,
-    robot_deployment_key,
-    wave_key,
-)
-from fleetwave_service.logic.rollout_policies import greengrass_command, is_greengrass, next_batch, policy_for
+from fleetwave_service.engine.store import COUNTER_FOR_STATUS
 
 logger = Logger(service="fleetwave-rollout", child=True)
 
@@ -48,22 +39,7 @@ EVALUATE = "evaluate"
 OUTCOME_ERROR = "error"
 
 
-def _config(job: dict[str, Any]) -> dict[str, Any]:
-    return job.get("deploymentConfig") or {}
-
-
-def _robot_timeout(job: dict[str, Any]) -> int:
-    return policy_for(job).robot_timeout_seconds(job)
-
-
-def _application_name(application_arn: str) -> str:
-    # arn:...:robot-application/<name>/<epochMillis>
-    resource = application_arn.split(":", 5)[-1]
-    parts = resource.split("/")
-    return parts[1] if len(parts) >= 2 else resource
-
-
-def _totals(store: Any, job: dict[str, Any]) -> dict[str, int]:
+def _totals(store: Any, job: Row) -> dict[str, int]:
     """Job counters from the wave rows (authoritative) plus robots failed before release."""
     totals = {"succeededCount": 0, "failedCount": int(job.get("prepareFailedCount", 0)), "noResponseCount": 0}
     for wave in store.waves(job["id"]):
@@ -76,89 +52,50 @@ def _totals(store: Any, job: dict[str, Any]) -> dict[str, int]:
     return totals
 
 
+def _new_wave(job: Row, number: int, size: int) -> tuple[Key, Row]:
+    row = {
+        "wave": number,
+        "size": size,
+        "status": "Planned",
+        "succeededCount": 0,
+        "failedCount": 0,
+        "noResponseCount": 0,
+        "expiresAt": job["expiresAt"],
+    }
+    return wave_key(job["id"], number), row
+
+
+def _is_queued(job: Row) -> bool:
+    """The job's robots wait in a queue whose batches evaluate sizes when due (engine/policy.py Plan)."""
+    return job.get("queuedCount") is not None
+
+
 # --- prepare --------------------------------------------------------------------------------------
-def _in_sync_arns(store: Any, job: dict[str, Any]) -> set[str]:
-    """ARNs of the deployment a sync job copies, and of the syncs of it before this one."""
-    arns: set[str] = set()
-    previous_id = job.get("syncOf")
-    while previous_id and len(arns) < 1000:
-        previous = store.get_job(previous_id)
-        if previous is None:
-            break
-        arns.add(previous["arn"])
-        previous_id = previous.get("syncOf")
-    return arns
-
-
 def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
     """Pending -> Preparing: snapshot targets as robot rows, check architectures, plan waves -> InProgress."""
     store = ports.store
-    now = ids.now()
-    if not store.claim_job_for_preparing(job_id, now):
+    if not store.claim_job_for_preparing(job_id, ids.now()):
         job = store.get_job(job_id)
         logger.info("job not preparable", extra={"jobId": job_id, "status": (job or {}).get("status")})
         return {"jobId": job_id, "action": CANCELED}
     job = store.get_job(job_id)
     assert job is not None  # the claim above just matched it
-    if is_greengrass(job):
-        return _plan_and_start(job, _greengrass_targets(store, job), [], [], [], ports)
-    expires_at = job["expiresAt"]
+    policy = policy_for(job)
+    targets = policy.targets(job, ports)
+    if isinstance(targets, Abort):
+        return _abort(job_id, targets.code, targets.reason)
 
-    fleet = store.get_fleet(job["fleetName"])
-    if fleet is None or fleet.get("arn") != job["fleet"]:
-        return _abort(
-            job_id, FailureCode.DEPLOYMENT_FLEET_DOES_NOT_EXIST, f"Fleet {job['fleet']} does not exist."
-        )
-    config = job["deploymentApplicationConfigs"][0]
-    application_name = _application_name(config["application"])
-    version = store.get_application_version(application_name, config["applicationVersion"])
-    if version is None:
-        return _abort(
-            job_id,
-            FailureCode.ROBOT_APPLICATION_DOES_NOT_EXIST,
-            f"Robot application {config['application']} version {config['applicationVersion']} "
-            "does not exist.",
-        )
-    sources = {
-        s["architecture"]: {"s3Bucket": s["s3Bucket"], "s3Key": s["s3Key"], "etag": s.get("etag")}
-        for s in version.get("sources", [])
-        if s.get("architecture")
-    }
-
-    robots = sorted(store.fleet_robots(job["fleetName"]), key=lambda r: r["name"])
-    if job.get("syncOf"):
-        in_sync = _in_sync_arns(store, job)
-        robots = [
-            r for r in robots if not (r.get("status") == "InSync" and r.get("lastDeploymentJob") in in_sync)
-        ]
-
-    rows: list[tuple[dict[str, str], dict[str, Any]]] = []
-    failed_entities: list[tuple[str, str, dict[str, Any]]] = []
-    releasable: list[dict[str, Any]] = []
-    for robot in robots:
-        architecture = robot.get("architecture")
-        code = None
-        if not architecture:
-            code, reason = (
-                FailureCode.MISSING_ROBOT_ARCHITECTURE,
-                f"Robot {robot['name']} has no architecture.",
-            )
-        elif architecture not in sources:
-            code = FailureCode.MISSING_ROBOT_APPLICATION_ARCHITECTURE
-            reason = (
-                f"Robot application version {config['applicationVersion']} has no source for architecture "
-                f"{architecture}."
-            )
-        if code is None:
-            releasable.append(robot)
-            continue
+    job_id, expires_at, now = job["id"], job["expiresAt"], ids.now()
+    rows: list[tuple[Key, Row]] = []
+    failed_entities = []
+    for robot, code, reason in targets.failed:
         rows.append(
             (
                 robot_deployment_key(job_id, robot["name"]),
                 {
                     "robotName": robot["name"],
                     "arn": robot["arn"],
-                    "architecture": architecture,
+                    "architecture": robot.get("architecture"),
                     "status": "Failed",
                     "failureCode": code.value,
                     "failureReason": reason,
@@ -178,73 +115,23 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
             )
         )
 
-    return _plan_and_start(job, robots, releasable, rows, failed_entities, ports, sources)
-
-
-def _greengrass_targets(store: Any, job: dict[str, Any]) -> list[dict[str, Any]]:
-    """The robots a Greengrass target names now: the thing's robot, or the thing group's fleet."""
-    from fleetwave_service.storage import fleets as fleet_rows
-    from fleetwave_service.storage import robots as robot_rows
-
-    if job.get("targetKind") == "thing":
-        robot = robot_rows.find_by_thing_name(job["targetName"])
-        return [robot] if robot is not None else []
-    fleet = fleet_rows.find_by_thing_group_name(job["targetName"])
-    return sorted(store.fleet_robots(fleet["name"]), key=lambda r: r["name"]) if fleet is not None else []
-
-
-def _plan_and_start(
-    job: dict[str, Any],
-    robots: list[dict[str, Any]],
-    releasable: list[dict[str, Any]] | None,
-    rows: list[tuple[dict[str, str], dict[str, Any]]],
-    failed_entities: list[tuple[str, str, dict[str, Any], str | None]],
-    ports: Ports,
-    sources: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Plan the waves of the releasable robots with the job's policy, write their rows -> InProgress."""
-    store, settings = ports.store, ports.settings
-    job_id, expires_at, now = job["id"], job["expiresAt"], ids.now()
-    greengrass = is_greengrass(job)
-    if greengrass:
-        releasable = robots
-    # Greengrass batch sizes follow the rate as it grows (evaluate decides each one): its targets wait in a
-    # queue, in release order, instead of being planned into waves here.
-    waves = policy_for(job).plan(job, [r["name"] for r in releasable], len(robots))
-    size = len(waves[0]) if waves else 0
-    if greengrass:
-        by_name = {r["name"]: r for r in releasable}
-        order = [by_name[name] for name in (waves[0] if waves else [])]
-        waves, size = [], 0
-        for position, robot in enumerate(order):
-            common = {
-                "robotName": robot["name"],
-                "arn": robot["arn"],
-                "architecture": robot.get("architecture"),
-                "expiresAt": expires_at,
-            }
-            rows.append(
-                (robot_deployment_key(job_id, robot["name"]), {**common, "status": "PendingNewDeployment"})
-            )
-            rows.append((queue_key(job_id, position), {**common, "position": position}))
-    by_name = {r["name"]: r for r in releasable}
-    for number, names in enumerate(waves, start=1):
-        rows.append(
-            (
-                wave_key(job_id, number),
-                {
-                    "wave": number,
-                    "size": len(names),
-                    "status": "Planned",
-                    "succeededCount": 0,
-                    "failedCount": 0,
-                    "noResponseCount": 0,
-                    "expiresAt": expires_at,
-                },
-            )
-        )
+    releasable = {r["name"]: r for r in targets.releasable}
+    plan = policy.plan(job, list(releasable), len(targets.robots))
+    # A queue holds the targets in release order; each batch of it is planned when due (evaluate).
+    for position, name in enumerate(plan.queue or []):
+        robot = releasable[name]
+        common = {
+            "robotName": name,
+            "arn": robot["arn"],
+            "architecture": robot.get("architecture"),
+            "expiresAt": expires_at,
+        }
+        rows.append((robot_deployment_key(job_id, name), {**common, "status": "PendingNewDeployment"}))
+        rows.append((queue_key(job_id, position), {**common, "position": position}))
+    for number, names in enumerate(plan.waves, start=1):
+        rows.append(_new_wave(job, number, len(names)))
         for name in names:
-            robot = by_name[name]
+            robot = releasable[name]
             common = {
                 "robotName": name,
                 "arn": robot["arn"],
@@ -257,22 +144,23 @@ def _plan_and_start(
     store.put_rows(rows)
     store.update_robot_entities(failed_entities)
 
-    job_timeout = scaled_seconds(JOB_TIMEOUT_SECONDS, settings.time_scale)
+    job_timeout = scaled_seconds(JOB_TIMEOUT_SECONDS, ports.settings.time_scale)
+    size = len(plan.waves[0]) if plan.waves else 0
     fields = {
-        "targetCount": len(robots),
-        "waveCount": len(waves),
+        "targetCount": len(targets.robots),
+        "waveCount": len(plan.waves),
         "waveSize": size,
         "currentWave": 0,
         "prepareFailedCount": len(failed_entities),
         "succeededCount": 0,
         "failedCount": len(failed_entities),
         "noResponseCount": 0,
-        "resolvedSources": sources or {},
+        "resolvedSources": targets.sources,
         "startedAt": now,
         "jobDeadline": job["createdAt"] + job_timeout,
     }
-    if greengrass:
-        fields.update({"queuedCount": len(releasable), "releasedCount": 0})
+    if plan.queue is not None:
+        fields.update({"queuedCount": len(plan.queue), "releasedCount": 0})
     if not store.mark_job_in_progress(job_id, fields):
         logger.info("job canceled while preparing", extra={"jobId": job_id})
         return {"jobId": job_id, "action": CANCELED}
@@ -280,8 +168,8 @@ def _plan_and_start(
         "job prepared",
         extra={
             "jobId": job_id,
-            "targets": len(robots),
-            "waves": len(waves),
+            "targets": len(targets.robots),
+            "waves": len(plan.waves),
             "waveSize": size,
             "failedBeforeRelease": len(failed_entities),
             "sync": bool(job.get("syncOf")),
@@ -303,6 +191,7 @@ def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
     if job is None or job["status"] != "InProgress":
         logger.info("job no longer in progress", extra={"jobId": job_id, "status": (job or {}).get("status")})
         return {"jobId": job_id, "action": CANCELED}
+    policy = policy_for(job)
     totals = _totals(store, job)
     store.record_job_totals(job_id, totals)
     failed = totals["failedCount"] + totals["noResponseCount"]
@@ -310,7 +199,7 @@ def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
     current = int(job.get("currentWave", 0))
     log = {"jobId": job_id, "wave": current, "failed": failed, "targeted": targeted, **totals}
 
-    reason = policy_for(job).breach(job, totals)
+    reason = policy.breach(job, totals)
     if reason is not None:
         logger.info("failure threshold breached", extra={**log, "reason": reason})
         return {
@@ -329,12 +218,12 @@ def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
             "failureCode": FailureCode.FLEET_DEPLOYMENT_TIMEOUT.value,
             "failureReason": "The deployment job did not finish within 30 days.",
         }
-    if is_greengrass(job):
-        job = _plan_greengrass_batch(job, totals, ports)
+    if _is_queued(job):
+        job = _plan_next_batch(job, totals, policy, ports)
         if job is None:
             return {"jobId": job_id, "action": CANCELED}
     if current < int(job.get("waveCount", 0)):
-        wave_timeout = policy_for(job).wave_timeout_seconds(job, current + 1, settings.time_scale)
+        wave_timeout = policy.wave_timeout_seconds(job, current + 1, settings.time_scale)
         timeout = min(wave_timeout, max(1, math.ceil(remaining)))
         logger.info("next wave", extra={**log, "next": current + 1, "timeoutSeconds": timeout})
         return {"jobId": job_id, "action": RELEASE, "wave": current + 1, "timeoutSeconds": timeout}
@@ -342,10 +231,8 @@ def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
     return {"jobId": job_id, "action": DONE}
 
 
-def _plan_greengrass_batch(
-    job: dict[str, Any], totals: dict[str, int], ports: Ports
-) -> dict[str, Any] | None:
-    """Plan the next Greengrass batch from the counters: its size, its MEMBER rows and WAVE row.
+def _plan_next_batch(job: Row, totals: dict[str, int], policy: RolloutPolicy, ports: Ports) -> Row | None:
+    """Plan the next batch of a queued job from the counters: its size, its MEMBER rows and WAVE row.
 
     Returns the job as planned (``waveCount`` is the next batch, plus one while robots remain queued), the
     job unchanged when nobody is left, or None when it is no longer InProgress. The plan is recorded on the
@@ -359,7 +246,7 @@ def _plan_greengrass_batch(
         queued = int(job.get("queuedCount", 0))
         if start >= queued:
             return job
-        decision = next_batch(job, batch, start, totals["succeededCount"], queued - start)
+        decision = policy.next_batch(job, batch, start, totals["succeededCount"], queued - start)
         size = decision.pop("size")
         fields = {
             **decision,
@@ -371,26 +258,13 @@ def _plan_greengrass_batch(
         if store.plan_next_batch(job_id, batch, fields):
             logger.info(
                 "batch planned",
-                extra={"jobId": job_id, "wave": batch, "size": size, "rate": decision["currentRate"]},
+                extra={"jobId": job_id, "wave": batch, "size": size, "rate": decision.get("currentRate")},
             )
         job = store.get_job(job_id)
         if job is None or job.get("status") != "InProgress":
             return None
     start, size = int(job["plannedStart"]), int(job["plannedSize"])
-    rows: list[tuple[dict[str, str], dict[str, Any]]] = [
-        (
-            wave_key(job_id, batch),
-            {
-                "wave": batch,
-                "size": size,
-                "status": "Planned",
-                "succeededCount": 0,
-                "failedCount": 0,
-                "noResponseCount": 0,
-                "expiresAt": job["expiresAt"],
-            },
-        )
-    ]
+    rows: list[tuple[Key, Row]] = [_new_wave(job, batch, size)]
     for queued_robot in store.queued_robots(job_id, start, size):
         member = {k: queued_robot.get(k) for k in ("robotName", "arn", "architecture", "expiresAt")}
         rows.append((member_key(job_id, batch, member["robotName"]), {**member, "wave": batch}))
@@ -406,8 +280,6 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     """
     store = ports.store
     now = ids.now()
-    deadline = now + timeout_seconds
-    robot_seconds = timeout_seconds
     attempt = store.open_wave(
         job_id,
         wave,
@@ -415,7 +287,7 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
         {
             "status": "Released",
             "releasedAt": now,
-            "deadline": deadline,
+            "deadline": now + timeout_seconds,
             "timeoutSeconds": timeout_seconds,
             # A re-release (retried step) starts the wave over with a new attempt: counting starts over too.
             "succeededCount": 0,
@@ -431,10 +303,9 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
 
     job = store.get_job(job_id)
     assert job is not None
-    if is_greengrass(job):
-        # A Greengrass batch lasts a minute; each robot has the whole in-progress timeout.
-        robot_seconds = scaled_seconds(_robot_timeout(job), ports.settings.time_scale)
-        deadline = now + robot_seconds
+    policy = policy_for(job)
+    robot_seconds = policy.robot_seconds(job, timeout_seconds, ports.settings.time_scale)
+    deadline = now + robot_seconds
     members = store.wave_members(job_id, wave)
     rows = []
     for member in members:
@@ -474,7 +345,7 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
         ]
     )
 
-    commands = _build_commands(job, members, attempt, now, deadline, robot_seconds, ports)
+    commands = policy.commands(job, members, attempt, now, deadline, robot_seconds, ports)
     failures = ports.channel.publish_commands(commands)
     for failure in failures:
         _fail_undeliverable(job, failure.robot_name, failure.reason, ports)
@@ -500,61 +371,7 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     return {"jobId": job_id, "wave": wave, "released": len(members)}
 
 
-def _build_commands(
-    job: dict[str, Any],
-    members: list[dict[str, Any]],
-    attempt: int,
-    now: float,
-    deadline: float,
-    timeout_seconds: int,
-    ports: Ports,
-) -> list[tuple[str, DeploymentCommand]]:
-    if is_greengrass(job):
-        command = greengrass_command(job, attempt, now, deadline, timeout_seconds)
-        return [(member["robotName"], command) for member in members]
-    config = job["deploymentApplicationConfigs"][0]
-    sources = job.get("resolvedSources") or {}
-    bundles: dict[str, Bundle] = {}
-    for architecture, source in sources.items():
-        # One presigned URL per architecture per wave, not per robot.
-        bundles[architecture] = Bundle(
-            url=ports.signer.presign(source["s3Bucket"], source["s3Key"]),
-            etag=source.get("etag"),
-            architecture=architecture,
-            s3Bucket=source["s3Bucket"],
-            s3Key=source["s3Key"],
-        )
-    condition_file = _config(job).get("downloadConditionFile")
-    download_condition = None
-    if condition_file:
-        download_condition = DownloadCondition(
-            url=ports.signer.presign(condition_file["bucket"], condition_file["key"]),
-            etag=condition_file.get("etag"),
-        )
-    launch = LaunchConfig(**config["launchConfig"]) if config.get("launchConfig") else None
-    commands = []
-    for member in members:
-        commands.append(
-            (
-                member["robotName"],
-                DeploymentCommand(
-                    jobId=job["id"],
-                    attempt=attempt,
-                    application=config["application"],
-                    applicationVersion=config["applicationVersion"],
-                    bundle=bundles[member["architecture"]],
-                    launchConfig=launch,
-                    downloadCondition=download_condition,
-                    timeoutSeconds=timeout_seconds,
-                    deadline=deadline,
-                    issuedAt=now,
-                ),
-            )
-        )
-    return commands
-
-
-def _fail_undeliverable(job: dict[str, Any], robot_name: str, reason: str, ports: Ports) -> None:
+def _fail_undeliverable(job: Row, robot_name: str, reason: str, ports: Ports) -> None:
     now = ids.now()
     changed = ports.store.finish_robot(
         job["id"],
@@ -573,7 +390,7 @@ def _fail_undeliverable(job: dict[str, Any], robot_name: str, reason: str, ports
     logger.warning("command not delivered", extra={"jobId": job["id"], "robot": robot_name, "reason": reason})
 
 
-def _abort_robots(job: dict[str, Any], robot_names: list[str], reason: str, ports: Ports) -> list[str]:
+def _abort_robots(job: Row, robot_names: list[str], reason: str, ports: Ports) -> list[str]:
     """Replace the retained deploy command of robots still deploying with an abort. Returns who was told."""
     rows = ports.store.batch_get([robot_deployment_key(job["id"], name) for name in robot_names])
     deploying = [row for row in rows if row.get("status") == "Deploying"]
@@ -581,9 +398,7 @@ def _abort_robots(job: dict[str, Any], robot_names: list[str], reason: str, port
     return [row["robotName"] for row in deploying]
 
 
-def _abort_commands(
-    job: dict[str, Any], rows: list[dict[str, Any]], reason: str
-) -> list[tuple[str, AbortCommand]]:
+def _abort_commands(job: Row, rows: list[Row], reason: str) -> list[tuple[str, AbortCommand]]:
     """(robot, abort of ``job``) for each robot deployment row, at the attempt the robot is running."""
     now = ids.now()
     return [
@@ -597,76 +412,46 @@ def _abort_commands(
 
 # --- sweep ----------------------------------------------------------------------------------------
 def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
-    """After the wave's timeout: its robots that have not finished are NoResponse; counts come from rows."""
+    """After the wave's timeout: the robots the job's policy names (those that have not finished) are
+    NoResponse; the wave is recounted from its rows when the policy says so."""
     store = ports.store
     job = store.get_job(job_id)
     if job is None:
         return {"jobId": job_id, "wave": wave, "noResponse": 0}
     # Nobody may claim this wave's token any more: it is finished (timed out).
     store.claim_wave_token(job_id, wave)
-    if is_greengrass(job):
-        return _sweep_greengrass(job, wave, ports)
     now = ids.now()
+    plan = policy_for(job).sweep(job, wave, now, ports)
     silent = []
-    for row in store.wave_robot_deployments(job_id, wave):
-        if row.get("status") not in ("Deploying", "PendingNewDeployment"):
-            continue
+    for row in plan.rows:
         changed = store.finish_robot(
             job_id,
             row["robotName"],
             status="NoResponse",
             fields={
                 "failureCode": FailureCode.ROBOT_DEPLOYMENT_NO_RESPONSE.value,
-                "failureReason": "The robot did not finish within the robot deployment timeout.",
+                "failureReason": plan.reason,
                 "deploymentFinishTime": now,
             },
-            from_statuses=("Deploying", "PendingNewDeployment"),
+            from_statuses=plan.from_statuses,
         )
         if changed:
             silent.append(row["robotName"])
     store.update_robot_entities(
         [(name, job.get("fleetName"), {"status": "NoResponse"}, job["arn"]) for name in silent]
     )
-    # The sweep's counts are authoritative: recount the wave from its rows, which are all terminal now.
-    counts = {"succeededCount": 0, "failedCount": 0, "noResponseCount": 0}
-    names = {"InSync": "succeededCount", "Failed": "failedCount", "NoResponse": "noResponseCount"}
-    for row in store.wave_robot_deployments(job_id, wave):
-        if row.get("status") in names:
-            counts[names[row["status"]]] += 1
-    store.set_wave_fields(job_id, wave, {"sweptCounts": counts, "status": "TimedOut", "sweptAt": now})
-    logger.info("wave timed out", extra={"jobId": job_id, "wave": wave, "noResponse": len(silent), **counts})
-    return {"jobId": job_id, "wave": wave, "noResponse": len(silent)}
-
-
-def _sweep_greengrass(job: dict[str, Any], wave: int, ports: Ports) -> dict[str, Any]:
-    """A Greengrass batch's minute ended: robots past their own deadline are TIMED_OUT (NoResponse); the
-    others keep running and are counted when they report. After the last batch everyone still running is
-    past the in-progress timeout. Counters stay live (no recount): late reports must still count."""
-    store, job_id = ports.store, job["id"]
-    now = ids.now()
-    last = wave >= int(job.get("waveCount", 0))
-    silent = []
-    for row in store.job_robot_deployments(job_id, ("Deploying",)):
-        if row.get("continuous") or (not last and float(row.get("deadline") or now) > now):
-            continue
-        changed = store.finish_robot(
-            job_id,
-            row["robotName"],
-            status="NoResponse",
-            fields={
-                "failureCode": FailureCode.ROBOT_DEPLOYMENT_NO_RESPONSE.value,
-                "failureReason": "The robot did not finish within the in-progress timeout.",
-                "deploymentFinishTime": now,
-            },
-        )
-        if changed:
-            silent.append(row["robotName"])
-    store.update_robot_entities(
-        [(name, job.get("fleetName"), {"status": "NoResponse"}, job["arn"]) for name in silent]
-    )
-    store.set_wave_fields(job_id, wave, {"status": "TimedOut" if last else "MinuteEnded", "sweptAt": now})
+    fields: dict[str, Any] = {"status": plan.wave_status, "sweptAt": now}
+    if plan.recount:
+        # The sweep's counts are authoritative: recount the wave from its rows, which are all terminal now.
+        counts = dict.fromkeys(COUNTER_FOR_STATUS.values(), 0)
+        for row in store.wave_robot_deployments(job_id, wave):
+            if row.get("status") in COUNTER_FOR_STATUS:
+                counts[COUNTER_FOR_STATUS[row["status"]]] += 1
+        fields["sweptCounts"] = counts
+    store.set_wave_fields(job_id, wave, fields)
     logger.info(
-        "batch minute ended", extra={"jobId": job_id, "wave": wave, "last": last, "timedOut": len(silent)}
+        "wave timed out",
+        extra={"jobId": job_id, "wave": wave, "waveStatus": plan.wave_status, "noResponse": len(silent)},
     )
     return {"jobId": job_id, "wave": wave, "noResponse": len(silent)}
 
@@ -722,21 +507,13 @@ def finalize(
 
     totals = _final_totals(store, job_id)
     store.update_finished_job(job_id, totals)
-    if not is_greengrass(job):
-        store.finish_fleet_deployment(
-            job.get("fleetName"),
-            job_id,
-            {
-                "lastDeploymentStatus": final_status,
-                "lastDeploymentJob": job["arn"],
-                "lastDeploymentTime": job["createdAt"],
-            },
-        )
+    policy = policy_for(job)
+    policy.finished(job, final_status, ports)
     finished = store.get_job(job_id) or job
     detail = {
         "jobId": job_id,
         "arn": job["arn"],
-        "fleet": job.get("fleet") or job.get("targetArn"),
+        "fleet": policy.target_arn(job),
         "status": final_status,
         "failureCode": finished.get("failureCode"),
         "failureReason": finished.get("failureReason"),
@@ -747,7 +524,7 @@ def finalize(
         ports.events.publish(
             "Deployment Job Status Change",
             {k: v for k, v in detail.items() if v is not None},
-            [job["arn"], job.get("fleet") or job.get("targetArn")],
+            [job["arn"], policy.target_arn(job)],
         )
     except Exception:
         # Subscribers are told best effort; the job row is the record and the rollout is over.
@@ -767,7 +544,7 @@ def _final_totals(store: Any, job_id: str) -> dict[str, int]:
     return totals
 
 
-def _withdraw_from_timed_out_robots(job: dict[str, Any], reason: str, ports: Ports) -> None:
+def _withdraw_from_timed_out_robots(job: Row, reason: str, ports: Ports) -> None:
     """A canceled job's deploy command must not stay retained for robots that timed out: one that comes
     back would install a deployment its user canceled. Their history stays NoResponse; only the retained
     command becomes an abort. (After a success or a threshold stop the command stays: docs/rollout.md.)"""
@@ -778,7 +555,7 @@ def _withdraw_from_timed_out_robots(job: dict[str, Any], reason: str, ports: Por
         _publish_aborts(job, silent, reason, ports)
 
 
-def _publish_aborts(job: dict[str, Any], rows: list[dict[str, Any]], reason: str, ports: Ports) -> None:
+def _publish_aborts(job: Row, rows: list[Row], reason: str, ports: Ports) -> None:
     """Replace these robots' retained command for ``job`` with an abort, best effort."""
     aborts = _abort_commands(job, rows, reason)
     try:
@@ -791,9 +568,7 @@ def _publish_aborts(job: dict[str, Any], rows: list[dict[str, Any]], reason: str
         logger.warning("abort not delivered", extra={"jobId": job["id"], "robot": failure.robot_name})
 
 
-def _stop_unfinished_robots(
-    job: dict[str, Any], reason: str, ports: Ports, keep_continuous: bool = False
-) -> int:
+def _stop_unfinished_robots(job: Row, reason: str, ports: Ports, keep_continuous: bool = False) -> int:
     """Robots in flight get an abort and end Failed; robots never released end Failed without a message.
 
     ``keep_continuous``: a robot that joined a Greengrass group after the rollout began (dispatched outside

@@ -193,7 +193,7 @@ class ApiGateway:
     """A threaded HTTP server that verifies SigV4 and calls ``handler(event, context)`` in process.
 
     ``handler`` is any Lambda-style callable; ``fleetwave serve`` passes
-    ``fleetwave_service.handlers.api.lambda_handler``, tests pass fakes.
+    ``fleetwave_service.api.lambda_handler``, tests pass fakes.
     """
 
     name = "api"

@@ -1,0 +1,129 @@
+"""Robots: create, describe, list, delete, and membership of a fleet. A robot is also an IoT thing, named
+by ids.iot_name (the robot's name unless that is longer than IoT allows)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from fleetwave_service.core import ids, listing, pagination
+from fleetwave_service.core.errors import (
+    InternalServerError,
+    InvalidParameterError,
+    ResourceAlreadyExistsError,
+)
+from fleetwave_service.core.wire import RobotStatus
+from fleetwave_service.fleet import events, lookup, registry, store
+from fleetwave_service.fleet.models import (
+    CreateRobotRequest,
+    CreateRobotResponse,
+    DescribeRobotResponse,
+    ListRobotsRequest,
+    ListRobotsResponse,
+    RobotMembershipRequest,
+    RobotMembershipResponse,
+    RobotRequest,
+    RobotSummary,
+)
+
+logger = Logger(service="fleetwave", child=True)
+
+DEFAULT_PAGE_SIZE = 200
+_STATUSES = RobotStatus.__args__  # type: ignore[attr-defined]
+
+
+def create_robot(request: CreateRobotRequest) -> CreateRobotResponse:
+    thing = ids.iot_name(request.name)
+    if len(request.name) >= ids.IOT_NAME_MAX_LENGTH:
+        registry.check_iot_name_free(request.name, thing, store.find_by_thing_name(thing), "thing")
+    created_at = ids.now()
+    row = {
+        "name": request.name,
+        "thingName": thing,
+        "arn": ids.robot_arn(request.name, ids.epoch_millis(created_at)),
+        "architecture": request.architecture,
+        "greengrassGroupId": request.greengrassGroupId,
+        "createdAt": created_at,
+        "status": "Available",
+        "tags": request.tags or {},
+    }
+    if not store.create_robot(row):
+        raise ResourceAlreadyExistsError(f"a robot named {request.name} already exists")
+    try:
+        registry.get_registry().create_thing(thing, request.architecture)
+    except Exception as error:
+        # The robot connects to IoT as its thing: without it the robot could never deploy.
+        logger.exception("thing creation failed", extra={"robot": request.name})
+        store.delete_robot(request.name)
+        raise InternalServerError("the robot could not be created; try again") from error
+    logger.info("robot created", extra={"robot": request.name})
+    return CreateRobotResponse.model_validate(row)
+
+
+def describe_robot(request: RobotRequest) -> DescribeRobotResponse:
+    return DescribeRobotResponse.model_validate(lookup.robot(request.robot))
+
+
+def list_robots(request: ListRobotsRequest) -> ListRobotsResponse:
+    chosen = listing.status_or_fleet_filter(request.filters, "ListRobots", _STATUSES, "robot status")
+    rows, last = store.list_robots_page(
+        request.maxResults or DEFAULT_PAGE_SIZE,
+        pagination.decode(request.nextToken, chosen.scope),
+        fleet_name=chosen.fleet_name,
+        status=chosen.status,
+    )
+    return ListRobotsResponse(
+        robots=[RobotSummary.model_validate(row) for row in rows],
+        nextToken=pagination.encode(last, chosen.scope),
+    )
+
+
+def delete_robot(request: RobotRequest) -> None:
+    """Allowed even during a deployment: the rollout treats a robot that is gone as one that failed."""
+    row = lookup.robot(request.robot)
+    store.delete_robot(row["name"])
+    things = registry.get_registry()
+    thing = store.thing_name(row)
+    if row.get("fleetName"):
+        registry.best_effort(things.remove_thing_from_group, thing, ids.iot_name(row["fleetName"]))
+    registry.best_effort(things.delete_thing, thing)
+    events.robot_deleted(row)
+    logger.info("robot deleted", extra={"robot": row["name"]})
+
+
+def register_robot(request: RobotMembershipRequest) -> RobotMembershipResponse:
+    """A robot belongs to at most one fleet; registering it again in the same fleet is a no-op."""
+    fleet = lookup.fleet(request.fleet)
+    robot = lookup.robot(request.robot)
+    response = RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])
+    if robot.get("fleetName") == fleet["name"]:
+        return response
+    if not robot.get("fleetName") and store.register(
+        robot["name"], robot["arn"], fleet["name"], fleet["arn"]
+    ):
+        registry.best_effort(
+            registry.get_registry().add_thing_to_group, store.thing_name(robot), store.thing_group_name(fleet)
+        )
+        logger.info("robot registered", extra={"robot": robot["name"], "fleet": fleet["name"]})
+        events.robot_joined(robot, fleet)
+        return response
+    # In another fleet, or registered by a concurrent request: the row now says which.
+    current = lookup.robot(request.robot)
+    if current.get("fleetName") == fleet["name"]:
+        return response
+    raise InvalidParameterError(
+        f"robot: {robot['name']} is registered in fleet {current.get('fleetName')}; deregister it there first"
+    )
+
+
+def deregister_robot(request: RobotMembershipRequest) -> RobotMembershipResponse:
+    fleet = lookup.fleet(request.fleet)
+    robot = lookup.robot(request.robot)
+    if not store.deregister(robot["name"], fleet["name"]):
+        raise InvalidParameterError(f"robot: {robot['name']} is not registered in fleet {fleet['name']}")
+    registry.best_effort(
+        registry.get_registry().remove_thing_from_group,
+        store.thing_name(robot),
+        store.thing_group_name(fleet),
+    )
+    logger.info("robot deregistered", extra={"robot": robot["name"], "fleet": fleet["name"]})
+    return RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])
