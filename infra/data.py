@@ -1,4 +1,4 @@
-"""DynamoDB: the main table and the Powertools idempotency table, shaped by storage/schema.py.
+"""DynamoDB: the main table and the Powertools idempotency table, shaped by core/schema.py.
 
 The key schema, indexes and TTL attributes are read from the runtime's own table definitions, so the
 tables the local runtime creates and the ones CloudFormation creates cannot drift apart.

@@ -1,6 +1,6 @@
 """IoT Core: the robot policy and thing type, the status-topic rule feeding SQS, the data endpoint.
 
-Topic names come from the robot protocol module shared with the agent (models/messages.py).
+Topic names come from the robot protocol module shared with the agent (engine/messages.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ publish only on its own topic, so the name is trustworthy; any robot name inside
 
 A record that can never be applied (not JSON, not a report, no robot name) is logged and dropped: retrying
 it cannot help. A record that hits a transient error is reported as a partial batch failure, so SQS
-redelivers just that record; applying a report twice changes nothing (logic/rollout_reports.py).
+redelivers just that record; applying a report twice changes nothing (engine/reports.py).
 """
 
 from __future__ import annotations

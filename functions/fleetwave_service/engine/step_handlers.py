@@ -1,7 +1,7 @@
 """The rollout state machine's Lambda steps (statemachines/rollout.asl.json). Thin: parse, call, return.
 
 Each step receives the machine's small JSON state and returns the next one; the logic lives in
-logic/rollout.py. An exception here surfaces to the machine as a Lambda error, which its Catch turns into
+engine/steps.py. An exception here surfaces to the machine as a Lambda error, which its Catch turns into
 Finalize with InternalServerError: a job never stays InProgress after an internal error.
 """
 
