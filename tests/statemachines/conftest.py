@@ -15,7 +15,7 @@ import pytest
 from fakes.channel import FakeRobotChannel
 from fakes.robomaker import Given
 from moto.core.config import default_user_config
-from rollout_harness import RolloutDriver, SimulatedRobots
+from support.rollout_harness import RolloutDriver, SimulatedRobots
 
 from fleetwave.local import lambda_adapter
 from fleetwave.local.stepfunctions import deploy_rollout_machine

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from infra_template import Synthesized, statements
+from support.infra_template import Synthesized, statements
 
 from infra.rollout import (
     ASL_PATH,

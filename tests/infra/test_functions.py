@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from infra_template import Synthesized
+from support.infra_template import Synthesized
 
 from infra.functions import POWERTOOLS_LAYER_ARN
 from infra.stack import FUNCTION_SPECS

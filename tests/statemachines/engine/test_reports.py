@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from fleetwave_service.engine.ports import get_ports
-from rollout_harness import HOLD, report
+from support.rollout_harness import HOLD, report
 
 
 @pytest.fixture

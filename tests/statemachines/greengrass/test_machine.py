@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from rollout_harness import HOLD, SILENT, fail_at
+from support.rollout_harness import HOLD, SILENT, fail_at
 
 GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/"
 

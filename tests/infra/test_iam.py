@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from infra_template import Synthesized, acknowledgements, as_list, as_nag_text, statements
+from support.infra_template import Synthesized, acknowledgements, as_list, as_nag_text, statements
 
 pytestmark = pytest.mark.infra
 

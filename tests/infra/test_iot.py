@@ -7,7 +7,7 @@ import re
 
 import pytest
 from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, command_topic, status_topic
-from infra_template import Synthesized, iot_allows, resolve
+from support.infra_template import Synthesized, iot_allows, resolve
 
 pytestmark = pytest.mark.infra
 

@@ -6,7 +6,7 @@ status handler; results are read back through DescribeDeploymentJob / DescribeFl
 
 from __future__ import annotations
 
-from rollout_harness import HOLD, SILENT, fail_at, report
+from support.rollout_harness import HOLD, SILENT, fail_at, report
 
 
 def _fleet_of(rollout, count: int, name: str = "warehouse", architecture: str = "X86_64"):

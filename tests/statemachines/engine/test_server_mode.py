@@ -16,7 +16,7 @@ from fakes.channel import FakeRobotChannel
 from fleetwave_service.core.keys import job_key
 from fleetwave_service.core.settings import reset_settings
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
-from rollout_harness import RolloutDriver, SimulatedRobots
+from support.rollout_harness import RolloutDriver, SimulatedRobots
 
 from fleetwave.local.aws import MotoAws
 from fleetwave.local.stepfunctions import create_component

@@ -15,7 +15,8 @@ from moto.core.config import default_user_config
 
 from fleetwave.local import lambda_adapter
 
-ROUTED = ("test_lambda_adapter.",)
+# This module, as the test run imported it (pytest imports test modules by path).
+ROUTED = (f"{__name__}.",)
 
 
 class DeploymentExploded(Exception):
@@ -61,7 +62,7 @@ def test_lambda_adapter_moto_is_compatible():
 
 def test_lambda_adapter_runs_the_handler_named_by_the_function(lambdas):
     client, create = lambdas
-    create("echo", "test_lambda_adapter.echo_handler")
+    create("echo", f"{__name__}.echo_handler")
 
     response = client.invoke(FunctionName="echo", Payload=json.dumps({"jobId": "deployment-1"}))
 
@@ -71,7 +72,7 @@ def test_lambda_adapter_runs_the_handler_named_by_the_function(lambdas):
 
 def test_lambda_adapter_handler_exception_is_an_unhandled_function_error_named_after_the_class(lambdas):
     client, create = lambdas
-    create("boom", "test_lambda_adapter.raising_handler")
+    create("boom", f"{__name__}.raising_handler")
 
     response = client.invoke(FunctionName="boom", Payload="{}")
 

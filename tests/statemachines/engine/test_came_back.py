@@ -8,7 +8,7 @@ the robot's latest deployment.
 from __future__ import annotations
 
 from fleetwave_service.engine.messages import AbortCommand, DeploymentCommand
-from rollout_harness import HOLD, SILENT, fail_at, report
+from support.rollout_harness import HOLD, SILENT, fail_at, report
 
 TIMEOUT = {"robotDeploymentTimeoutInSeconds": 60}
 

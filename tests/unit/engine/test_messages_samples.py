@@ -24,7 +24,7 @@ from fleetwave.agent.protocol import RobotAgent
 from fleetwave.agent.simulated import Behavior, SimulatedLauncher
 from fleetwave.local.bridge import rule_record
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "messages"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "messages"
 KINDS = {
     "deployment_command": DeploymentCommand,
     "abort_command": AbortCommand,

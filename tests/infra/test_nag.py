@@ -9,7 +9,7 @@ from aws_cdk import Validations
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
-from infra_template import Synthesized, acknowledgements
+from support.infra_template import Synthesized, acknowledgements
 
 from infra.app import build_app, cdk_json_context
 

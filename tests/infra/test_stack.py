@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fleetwave_service.engine.messages import COMMAND_TOPIC, STATUS_TOPIC
-from infra_template import Synthesized, synthesize
+from support.infra_template import Synthesized, synthesize
 
 from infra.config import ConfigError, StageConfig
 

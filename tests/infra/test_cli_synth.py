@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from infra_template import REPO_ROOT
+from support.infra_template import REPO_ROOT
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from fleetwave_service.core.schema import (
     idempotency_table_definition,
     main_table_definition,
 )
-from infra_template import Synthesized
+from support.infra_template import Synthesized
 
 pytestmark = pytest.mark.infra
 
