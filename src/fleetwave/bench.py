@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from fleetwave.commands import arguments
+
 DEFAULT_SIZES = (10, 100, 1000)
 DEFAULT_PERCENT = 25
 DEFAULT_ROBOT_SECONDS = 20.0  # simulated; x time scale = real seconds per robot
@@ -246,8 +248,8 @@ class MessageCounter:
 @contextmanager
 def local_stack(time_scale: float) -> Iterator[Any]:
     """The local runtime in this process on free ports, handler logs at WARNING."""
-    from fleetwave.commands.demo import free_port
     from fleetwave.local.runtime import LocalConfig, LocalRuntime
+    from fleetwave.local.serve_process import free_port
 
     config = LocalConfig(port=free_port(), aws_port=free_port(), mqtt_port=free_port(), time_scale=time_scale)
     with LocalRuntime(config) as runtime:
@@ -266,7 +268,7 @@ def run_rollout(
 ) -> BenchResult:
     import boto3
 
-    from fleetwave.commands.demo import BackgroundSimulator
+    from fleetwave.local.simulator import BackgroundSimulator
     from fleetwave.sdk import FleetwaveClient, local_credentials
 
     client = FleetwaveClient(runtime.api_url, credentials=local_credentials(), timeout=120)
@@ -435,18 +437,10 @@ def run_bench(
     return results
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 10,100,1000, not {text!r}") from None
-    if not sizes or any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"sizes must be positive whole numbers, not {text!r}")
-    return sizes
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), help="default: 10,100,1000")
+    parser.add_argument(
+        "--sizes", type=arguments.sizes, default=list(DEFAULT_SIZES), help="default: 10,100,1000"
+    )
     parser.add_argument(
         "--percent", type=_percent, default=DEFAULT_PERCENT, help="wave size, %% of the fleet (default: 25)"
     )
@@ -464,24 +458,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be greater than zero, not {text}")
-    return value
-
-
-def _percent(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be 1-100, not {value}")
-    return value
+_positive = arguments.positive_number("must be greater than zero, not {text}")
+_percent = arguments.whole_number(1, 100, "must be 1-100, not {value}")
 
 
 def run(args: argparse.Namespace) -> int:
