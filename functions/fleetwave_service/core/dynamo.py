@@ -135,19 +135,25 @@ def cancellation_codes(error: Exception) -> list[str]:
 # --- writes ---------------------------------------------------------------------------------------
 
 
-def put_new(item: Mapping[str, Any]) -> bool:
-    """Put ``item`` (with its keys) unless a row with that key exists; False when one does."""
+def _unless_condition_fails(call: Any, **request: Any) -> Any | None:
+    """``call(**request)``'s response; None when the request's ConditionExpression did not hold."""
     try:
-        client().put_item(
-            TableName=table_name(),
-            Item=serialize(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        return call(**request)
     except Exception as error:
         if is_condition_failure(error):
-            return False
+            return None
         raise
-    return True
+
+
+def put_new(item: Mapping[str, Any]) -> bool:
+    """Put ``item`` (with its keys) unless a row with that key exists; False when one does."""
+    response = _unless_condition_fails(
+        client().put_item,
+        TableName=table_name(),
+        Item=serialize(item),
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    return response is not None
 
 
 def update_params(
@@ -207,13 +213,10 @@ def update_params(
 def update_returning(row_key: KeyLike, **kwargs: Any) -> Row | None:
     """One conditional UpdateItem (``update_params``) returning the row as it is now; None when its
     condition does not hold (then nothing changed)."""
-    try:
-        response = client().update_item(**update_params(row_key, **kwargs), ReturnValues="ALL_NEW")
-    except Exception as error:
-        if is_condition_failure(error):
-            return None
-        raise
-    return deserialize(response.get("Attributes", {}))
+    response = _unless_condition_fails(
+        client().update_item, **update_params(row_key, **kwargs), ReturnValues="ALL_NEW"
+    )
+    return None if response is None else deserialize(response.get("Attributes", {}))
 
 
 def update(row_key: KeyLike, **kwargs: Any) -> bool:
@@ -243,13 +246,7 @@ def update_expression(
         request["ConditionExpression"] = condition
     if names:
         request["ExpressionAttributeNames"] = dict(names)
-    try:
-        client().update_item(**request)
-    except Exception as error:
-        if is_condition_failure(error):
-            return False
-        raise
-    return True
+    return _unless_condition_fails(client().update_item, **request) is not None
 
 
 def delete(row_key: KeyLike, condition: str | None = None) -> bool:
@@ -257,13 +254,7 @@ def delete(row_key: KeyLike, condition: str | None = None) -> bool:
     request: dict[str, Any] = {"TableName": table_name(), "Key": _key(row_key)}
     if condition:
         request["ConditionExpression"] = condition
-    try:
-        client().delete_item(**request)
-    except Exception as error:
-        if condition and is_condition_failure(error):
-            return False
-        raise
-    return True
+    return _unless_condition_fails(client().delete_item, **request) is not None
 
 
 def transact_updates(updates: list[dict[str, Any]]) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, NamedTuple
 
+from fleetwave_service.core import pagination
+from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.errors import InvalidParameterError
 from fleetwave_service.core.wire import Filter
 
@@ -33,6 +35,26 @@ class StatusOrFleet(NamedTuple):
     fleet_name: str | None
     status: str | None
     scope: str
+
+
+def status_or_fleet_page(
+    request: Any,
+    operation: str,
+    statuses: Collection[str],
+    status_noun: str,
+    list_page: Callable[..., tuple[list[Row], dict[str, Any] | None]],
+    default_page_size: int,
+) -> tuple[list[Row], str | None]:
+    """A page of ListRobots or ListDeploymentJobs (``request``: filters, maxResults, nextToken) and the
+    nextToken that continues it. ``list_page(limit, start_key, fleet_name=, status=)`` reads the store."""
+    chosen = status_or_fleet_filter(request.filters, operation, statuses, status_noun)
+    rows, last = list_page(
+        request.maxResults or default_page_size,
+        pagination.decode(request.nextToken, chosen.scope),
+        fleet_name=chosen.fleet_name,
+        status=chosen.status,
+    )
+    return rows, pagination.encode(last, chosen.scope)
 
 
 def status_or_fleet_filter(

@@ -8,6 +8,14 @@ from fleetwave_service.core import dynamo
 from fleetwave_service.core.dynamo import KeyLike
 
 
+def check_limit(row: dict, new_tags: dict[str, str], maximum: int, error: type[Exception]) -> None:
+    """Refuse (``error``) a TagResource that would leave the row with more than ``maximum`` tags (a key
+    given again takes the new value, it is not a new tag)."""
+    merged = {**(row.get("tags") or {}), **new_tags}
+    if len(merged) > maximum:
+        raise error(f"tags: a resource can have at most {maximum} tags; this would make {len(merged)}")
+
+
 def set_tags(key: KeyLike, arn: str, tags: dict[str, str]) -> bool:
     """Add or overwrite ``tags``; False when the row is gone or now belongs to another ARN."""
     if not tags:

@@ -19,6 +19,17 @@ _FRIENDLY = {
     "string_type": "must be a string",
     "int_type": "must be an integer",
 }
+# Errors whose reason names the limit pydantic reports in the error's context: type -> (text, ctx key).
+_BOUNDED = {
+    "greater_than_equal": ("must be at least {}", "ge"),
+    "less_than_equal": ("must be at most {}", "le"),
+    "string_pattern_mismatch": ("must match the pattern {}", "pattern"),
+    "string_too_short": ("must be at least {} characters long", "min_length"),
+    "string_too_long": ("must be at most {} characters long", "max_length"),
+    "too_short": ("must have at least {} item(s)", "min_length"),
+    "too_long": ("must have at most {} item(s)", "max_length"),
+    "literal_error": ("must be one of {}", "expected"),
+}
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -35,22 +46,9 @@ def _describe(error: dict[str, Any]) -> str:
             field += f".{part}" if field else str(part)
     ctx = error.get("ctx") or {}
     kind = error.get("type", "")
-    if kind == "greater_than_equal":
-        reason = f"must be at least {ctx.get('ge')}"
-    elif kind == "less_than_equal":
-        reason = f"must be at most {ctx.get('le')}"
-    elif kind == "string_pattern_mismatch":
-        reason = f"must match the pattern {ctx.get('pattern')}"
-    elif kind == "string_too_short":
-        reason = f"must be at least {ctx.get('min_length')} characters long"
-    elif kind == "string_too_long":
-        reason = f"must be at most {ctx.get('max_length')} characters long"
-    elif kind == "too_short":
-        reason = f"must have at least {ctx.get('min_length')} item(s)"
-    elif kind == "too_long":
-        reason = f"must have at most {ctx.get('max_length')} item(s)"
-    elif kind == "literal_error":
-        reason = f"must be one of {ctx.get('expected')}"
+    if kind in _BOUNDED:
+        text, limit = _BOUNDED[kind]
+        reason = text.format(ctx.get(limit))
     elif kind == "value_error":
         reason = str(ctx.get("error") or error.get("msg", ""))
     else:

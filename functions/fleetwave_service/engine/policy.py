@@ -54,6 +54,19 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Release:
+    """A wave going out: its ``members`` (``MEMBER#`` rows), the release ``attempt``, when the commands are
+    ``issued_at``, and each robot's ``deadline`` and ``timeout_seconds``."""
+
+    job: Row
+    members: list[Row]
+    attempt: int
+    issued_at: float
+    deadline: float
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
 class Sweep:
     """What the sweep does when a wave's wait timed out: ``rows`` (robot deployment rows, from one of
     ``from_statuses``) become NoResponse with ``reason``; the wave row gets ``wave_status``, and with
@@ -109,16 +122,7 @@ class RolloutPolicy(Protocol):
         """Why the rollout must abort now (None: it goes on). ``totals``: succeeded/failed/noResponse."""
         ...
 
-    def commands(
-        self,
-        job: Row,
-        members: list[Row],
-        attempt: int,
-        now: float,
-        deadline: float,
-        timeout_seconds: int,
-        ports: Ports,
-    ) -> list[tuple[str, DeploymentCommand]]:
+    def commands(self, release: Release, ports: Ports) -> list[tuple[str, DeploymentCommand]]:
         """release: (robot name, command) for each member of the wave."""
         ...
 

@@ -21,7 +21,7 @@ from fleetwave_service.core import ids
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.keys import Key, member_key, queue_key, robot_deployment_key, wave_key
 from fleetwave_service.engine.messages import AbortCommand, FailureCode
-from fleetwave_service.engine.policy import Abort, RolloutPolicy, policy_for
+from fleetwave_service.engine.policy import Abort, Release, RolloutPolicy, policy_for
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.reports import complete_wave_if_done
 from fleetwave_service.engine.rules import JOB_TIMEOUT_SECONDS, scaled_seconds
@@ -63,6 +63,23 @@ def _new_wave(job: Row, number: int, size: int) -> tuple[Key, Row]:
         "expiresAt": job["expiresAt"],
     }
     return wave_key(job["id"], number), row
+
+
+def _pending(job: Row, robot: Row, place: Key, **where: int) -> list[tuple[Key, Row]]:
+    """A released-later target's rows: its robot deployment row (PendingNewDeployment) and its place in a
+    wave (``MEMBER#``, ``wave=n``) or in the queue (``QUEUE#``, ``position=n``)."""
+    common = {
+        "robotName": robot["name"],
+        "arn": robot["arn"],
+        "architecture": robot.get("architecture"),
+        **({"wave": where["wave"]} if "wave" in where else {}),
+        "expiresAt": job["expiresAt"],
+    }
+    place_row = {**common, **where} if "position" in where else common
+    return [
+        (robot_deployment_key(job["id"], robot["name"]), {**common, "status": "PendingNewDeployment"}),
+        (place, place_row),
+    ]
 
 
 def _is_queued(job: Row) -> bool:
@@ -119,28 +136,11 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
     plan = policy.plan(job, list(releasable), len(targets.robots))
     # A queue holds the targets in release order; each batch of it is planned when due (evaluate).
     for position, name in enumerate(plan.queue or []):
-        robot = releasable[name]
-        common = {
-            "robotName": name,
-            "arn": robot["arn"],
-            "architecture": robot.get("architecture"),
-            "expiresAt": expires_at,
-        }
-        rows.append((robot_deployment_key(job_id, name), {**common, "status": "PendingNewDeployment"}))
-        rows.append((queue_key(job_id, position), {**common, "position": position}))
+        rows += _pending(job, releasable[name], queue_key(job_id, position), position=position)
     for number, names in enumerate(plan.waves, start=1):
         rows.append(_new_wave(job, number, len(names)))
         for name in names:
-            robot = releasable[name]
-            common = {
-                "robotName": name,
-                "arn": robot["arn"],
-                "architecture": robot.get("architecture"),
-                "wave": number,
-                "expiresAt": expires_at,
-            }
-            rows.append((robot_deployment_key(job_id, name), {**common, "status": "PendingNewDeployment"}))
-            rows.append((member_key(job_id, number, name), common))
+            rows += _pending(job, releasable[name], member_key(job_id, number, name), wave=number)
     store.put_rows(rows)
     store.update_robot_entities(failed_entities)
 
@@ -345,7 +345,7 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
         ]
     )
 
-    commands = policy.commands(job, members, attempt, now, deadline, robot_seconds, ports)
+    commands = policy.commands(Release(job, members, attempt, now, deadline, robot_seconds), ports)
     failures = ports.channel.publish_commands(commands)
     for failure in failures:
         _fail_undeliverable(job, failure.robot_name, failure.reason, ports)

@@ -8,7 +8,6 @@ from aws_lambda_powertools import Logger
 from fleetwave_service.core import ids, listing, pagination
 from fleetwave_service.core.errors import (
     ConcurrentDeploymentError,
-    InternalServerError,
     LimitExceededError,
     ResourceAlreadyExistsError,
 )
@@ -49,13 +48,13 @@ def create_fleet(request: CreateFleetRequest) -> CreateFleetResponse:
     }
     if not store.create_fleet(row):
         raise ResourceAlreadyExistsError(f"a fleet named {request.name} already exists")
-    try:
-        registry.get_registry().create_thing_group(group)
-    except Exception as error:
-        # Without its thing group the fleet would be half made: undo the row, let the caller retry.
-        logger.exception("thing group creation failed", extra={"fleet": request.name})
-        store.delete_fleet(request.name)
-        raise InternalServerError("the fleet could not be created; try again") from error
+    registry.create_or_undo(
+        "fleet",
+        request.name,
+        "thing group",
+        lambda: registry.get_registry().create_thing_group(group),
+        store.delete_fleet,
+    )
     logger.info("fleet created", extra={"fleet": request.name})
     return CreateFleetResponse.model_validate(row)
 

@@ -18,12 +18,14 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.core.errors import ResourceAlreadyExistsError
+from fleetwave_service.core.errors import InternalServerError, ResourceAlreadyExistsError
 from fleetwave_service.core.settings import get_settings
 
 logger = Logger(service="fleetwave", child=True)
 
 ARCHITECTURE_ATTRIBUTE = "architecture"
+_EXISTS = "ResourceAlreadyExistsException"
+_MISSING = "ResourceNotFoundException"
 
 
 class Registry(Protocol):
@@ -50,46 +52,41 @@ class IotRegistry:
     def __init__(self, client: Any = None) -> None:
         self._client = client or boto3.client("iot", region_name=get_settings().region)
 
+    @staticmethod
+    def _tolerating(code: str, call: Callable[..., Any], **kwargs: Any) -> bool:
+        """``call(**kwargs)``; False when IoT answers ``code`` (already done, or nothing to undo)."""
+        try:
+            call(**kwargs)
+        except ClientError as error:
+            if _code(error) != code:
+                raise
+            return False
+        return True
+
     def create_thing(self, name: str, architecture: str) -> None:
         attributes = {"attributes": {ARCHITECTURE_ATTRIBUTE: architecture}}
-        try:
-            self._client.create_thing(thingName=name, attributePayload=attributes)
-        except ClientError as error:
-            if _code(error) != "ResourceAlreadyExistsException":
-                raise
+        if not self._tolerating(
+            _EXISTS, self._client.create_thing, thingName=name, attributePayload=attributes
+        ):
             # A thing left over from an earlier robot of this name: adopt it with the new attributes.
             self._client.update_thing(thingName=name, attributePayload=dict(attributes, merge=False))
 
     def delete_thing(self, name: str) -> None:
-        try:
-            self._client.delete_thing(thingName=name)
-        except ClientError as error:
-            if _code(error) != "ResourceNotFoundException":
-                raise
+        self._tolerating(_MISSING, self._client.delete_thing, thingName=name)
 
     def create_thing_group(self, name: str) -> None:
-        try:
-            self._client.create_thing_group(thingGroupName=name)
-        except ClientError as error:
-            if _code(error) != "ResourceAlreadyExistsException":
-                raise
+        self._tolerating(_EXISTS, self._client.create_thing_group, thingGroupName=name)
 
     def delete_thing_group(self, name: str) -> None:
-        try:
-            self._client.delete_thing_group(thingGroupName=name)
-        except ClientError as error:
-            if _code(error) != "ResourceNotFoundException":
-                raise
+        self._tolerating(_MISSING, self._client.delete_thing_group, thingGroupName=name)
 
     def add_thing_to_group(self, thing: str, group: str) -> None:
         self._client.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
 
     def remove_thing_from_group(self, thing: str, group: str) -> None:
-        try:
-            self._client.remove_thing_from_thing_group(thingGroupName=group, thingName=thing)
-        except ClientError as error:
-            if _code(error) != "ResourceNotFoundException":
-                raise
+        self._tolerating(
+            _MISSING, self._client.remove_thing_from_thing_group, thingGroupName=group, thingName=thing
+        )
 
 
 _lock = threading.Lock()
@@ -122,6 +119,20 @@ def check_iot_name_free(name: str, iot_name: str, owner: Row | None, what: str) 
         raise ResourceAlreadyExistsError(
             f"name: its IoT {what} name {iot_name} is already used by {owner['name']}"
         )
+
+
+def create_or_undo(
+    kind: str, name: str, iot_what: str, create: Callable[[], object], undo: Callable[[str], object]
+) -> None:
+    """Make the IoT side of a row just stored (``create``); when that fails, delete the row (``undo(name)``)
+    and answer InternalServerError, so the caller retries: a fleet without its thing group, or a robot
+    without the thing it connects to IoT as, would be half made."""
+    try:
+        create()
+    except Exception as error:
+        logger.exception(f"{iot_what} creation failed", extra={kind: name})
+        undo(name)
+        raise InternalServerError(f"the {kind} could not be created; try again") from error
 
 
 def best_effort(call: Callable[..., None], *args: str) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service.core import ids, listing, pagination
+from fleetwave_service.core import ids, listing
 from fleetwave_service.core.errors import (
-    InternalServerError,
     InvalidParameterError,
     ResourceAlreadyExistsError,
 )
@@ -48,13 +47,13 @@ def create_robot(request: CreateRobotRequest) -> CreateRobotResponse:
     }
     if not store.create_robot(row):
         raise ResourceAlreadyExistsError(f"a robot named {request.name} already exists")
-    try:
-        registry.get_registry().create_thing(thing, request.architecture)
-    except Exception as error:
-        # The robot connects to IoT as its thing: without it the robot could never deploy.
-        logger.exception("thing creation failed", extra={"robot": request.name})
-        store.delete_robot(request.name)
-        raise InternalServerError("the robot could not be created; try again") from error
+    registry.create_or_undo(
+        "robot",
+        request.name,
+        "thing",
+        lambda: registry.get_registry().create_thing(thing, request.architecture),
+        store.delete_robot,
+    )
     logger.info("robot created", extra={"robot": request.name})
     return CreateRobotResponse.model_validate(row)
 
@@ -64,17 +63,10 @@ def describe_robot(request: RobotRequest) -> DescribeRobotResponse:
 
 
 def list_robots(request: ListRobotsRequest) -> ListRobotsResponse:
-    chosen = listing.status_or_fleet_filter(request.filters, "ListRobots", _STATUSES, "robot status")
-    rows, last = store.list_robots_page(
-        request.maxResults or DEFAULT_PAGE_SIZE,
-        pagination.decode(request.nextToken, chosen.scope),
-        fleet_name=chosen.fleet_name,
-        status=chosen.status,
+    rows, token = listing.status_or_fleet_page(
+        request, "ListRobots", _STATUSES, "robot status", store.list_robots_page, DEFAULT_PAGE_SIZE
     )
-    return ListRobotsResponse(
-        robots=[RobotSummary.model_validate(row) for row in rows],
-        nextToken=pagination.encode(last, chosen.scope),
-    )
+    return ListRobotsResponse(robots=[RobotSummary.model_validate(row) for row in rows], nextToken=token)
 
 
 def delete_robot(request: RobotRequest) -> None:

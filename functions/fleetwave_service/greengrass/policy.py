@@ -14,7 +14,7 @@ from typing import Any
 
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.engine.messages import ComponentSpec, DeploymentCommand
-from fleetwave_service.engine.policy import Abort, Plan, Sweep, Targets, WaveEnd
+from fleetwave_service.engine.policy import Abort, Plan, Release, Sweep, Targets, WaveEnd
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.rules import DEFAULT_ROBOT_TIMEOUT_SECONDS, scaled_seconds
 from fleetwave_service.fleet import store as fleet_store
@@ -109,18 +109,11 @@ class GreengrassPolicy:
         criteria = ((job.get("iotJobConfiguration") or {}).get("abortConfig") or {}).get("criteriaList") or []
         return abort_reason(criteria, totals)
 
-    def commands(
-        self,
-        job: Row,
-        members: list[Row],
-        attempt: int,
-        now: float,
-        deadline: float,
-        timeout_seconds: int,
-        ports: Ports,
-    ) -> list[tuple[str, DeploymentCommand]]:
-        command = greengrass_command(job, attempt, now, deadline, timeout_seconds)
-        return [(member["robotName"], command) for member in members]
+    def commands(self, release: Release, ports: Ports) -> list[tuple[str, DeploymentCommand]]:
+        command = greengrass_command(
+            release.job, release.attempt, release.issued_at, release.deadline, release.timeout_seconds
+        )
+        return [(member["robotName"], command) for member in release.members]
 
     def sweep(self, job: Row, wave: int, now: float, ports: Ports) -> Sweep:
         """A batch's minute ended: robots past their own deadline are TIMED_OUT (NoResponse); the others keep

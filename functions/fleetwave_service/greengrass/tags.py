@@ -37,11 +37,7 @@ def list_tags(arn: str) -> dict[str, str]:
 
 def tag_resource(arn: str, new_tags: dict[str, str]) -> None:
     row, key = _resource(arn)
-    merged = {**(row.get("tags") or {}), **new_tags}
-    if len(merged) > MAX_GG_TAGS:
-        raise ValidationError(
-            f"tags: a resource can have at most {MAX_GG_TAGS} tags; this would make {len(merged)}"
-        )
+    tags.check_limit(row, new_tags, MAX_GG_TAGS, ValidationError)
     if not row.get("tags"):
         # A row stored without a tags map: SET tags.#k needs the map to exist first.
         if row.get("componentName"):

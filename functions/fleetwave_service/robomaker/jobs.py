@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service.core import ids, listing, pagination
+from fleetwave_service.core import ids, listing
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.errors import (
     ConcurrentDeploymentError,
@@ -215,18 +215,16 @@ def describe_deployment_job(request: JobRequest) -> DescribeDeploymentJobRespons
 
 
 def list_deployment_jobs(request: ListDeploymentJobsRequest) -> ListDeploymentJobsResponse:
-    chosen = listing.status_or_fleet_filter(
-        request.filters, "ListDeploymentJobs", _STATUSES, "deployment job status"
-    )
-    rows, last = store.list_jobs_page(
-        request.maxResults or DEFAULT_PAGE_SIZE,
-        pagination.decode(request.nextToken, chosen.scope),
-        fleet_name=chosen.fleet_name,
-        status=chosen.status,
+    rows, token = listing.status_or_fleet_page(
+        request,
+        "ListDeploymentJobs",
+        _STATUSES,
+        "deployment job status",
+        store.list_jobs_page,
+        DEFAULT_PAGE_SIZE,
     )
     return ListDeploymentJobsResponse(
-        deploymentJobs=[DeploymentJob.model_validate(row) for row in rows],
-        nextToken=pagination.encode(last, chosen.scope),
+        deploymentJobs=[DeploymentJob.model_validate(row) for row in rows], nextToken=token
     )
 
 

@@ -18,7 +18,7 @@ from fleetwave_service.engine.messages import (
     FailureCode,
     LaunchConfig,
 )
-from fleetwave_service.engine.policy import Abort, Plan, Sweep, Targets, WaveEnd
+from fleetwave_service.engine.policy import Abort, Plan, Release, Sweep, Targets, WaveEnd
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.rules import (
     DEFAULT_ROBOT_TIMEOUT_SECONDS,
@@ -147,16 +147,8 @@ class RoboMakerPolicy:
             else None
         )
 
-    def commands(
-        self,
-        job: Row,
-        members: list[Row],
-        attempt: int,
-        now: float,
-        deadline: float,
-        timeout_seconds: int,
-        ports: Ports,
-    ) -> list[tuple[str, DeploymentCommand]]:
+    def commands(self, release: Release, ports: Ports) -> list[tuple[str, DeploymentCommand]]:
+        job = release.job
         config = job["deploymentApplicationConfigs"][0]
         bundles: dict[str, Bundle] = {}
         for architecture, source in (job.get("resolvedSources") or {}).items():
@@ -181,18 +173,18 @@ class RoboMakerPolicy:
                 member["robotName"],
                 DeploymentCommand(
                     jobId=job["id"],
-                    attempt=attempt,
+                    attempt=release.attempt,
                     application=config["application"],
                     applicationVersion=config["applicationVersion"],
                     bundle=bundles[member["architecture"]],
                     launchConfig=launch,
                     downloadCondition=download_condition,
-                    timeoutSeconds=timeout_seconds,
-                    deadline=deadline,
-                    issuedAt=now,
+                    timeoutSeconds=release.timeout_seconds,
+                    deadline=release.deadline,
+                    issuedAt=release.issued_at,
                 ),
             )
-            for member in members
+            for member in release.members
         ]
 
     def sweep(self, job: Row, wave: int, now: float, ports: Ports) -> Sweep:

@@ -38,11 +38,7 @@ def list_tags(resource_arn: str) -> ListTagsForResourceResponse:
 def tag_resource(resource_arn: str, new_tags: dict[str, str]) -> None:
     """Merge ``new_tags`` into the resource's tags (a key given again takes the new value)."""
     row, key = _resource(resource_arn)
-    merged = {**(row.get("tags") or {}), **new_tags}
-    if len(merged) > MAX_TAGS:
-        raise InvalidParameterError(
-            f"tags: a resource can have at most {MAX_TAGS} tags; this would make {len(merged)}"
-        )
+    tags.check_limit(row, new_tags, MAX_TAGS, InvalidParameterError)
     if not tags.set_tags(key, resource_arn, new_tags):
         raise ResourceNotFoundError(f"resource {resource_arn} does not exist")
 
