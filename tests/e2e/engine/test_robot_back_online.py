@@ -6,33 +6,13 @@ the job ended: the robot was offline during the whole rollout. Waits poll the AP
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-# A cap, not an expectation: the robot deploys within seconds once it is online.
-DEADLINE_SECONDS = 60.0
+from support.simulate_process import SimulateProcess, wait_for
 
 
 def _unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def _wait_for(what: str, check: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {DEADLINE_SECONDS:.0f} s")
-        time.sleep(0.1)
 
 
 def test_robot_offline_during_the_job_becomes_in_sync_when_it_comes_online(given, serve) -> None:
@@ -43,7 +23,7 @@ def test_robot_offline_during_the_job_becomes_in_sync_when_it_comes_online(given
 
     # When a job deploys to it with the minimum robot timeout (scaled by the stack to well under a second)
     job = given.job(fleet, version, deploymentConfig={"robotDeploymentTimeoutInSeconds": 60})
-    done = _wait_for(
+    done = wait_for(
         "the job to end",
         lambda: (d := given.ok("describeDeploymentJob", {"job": job["arn"]}))["status"] == "Succeeded" and d,
     )
@@ -53,29 +33,17 @@ def test_robot_offline_during_the_job_becomes_in_sync_when_it_comes_online(given
     assert given.ok("describeRobot", {"robot": robot["arn"]})["status"] == "NoResponse"
 
     # When the robot comes online (`fleetwave simulate` for its fleet)
-    log = Path(tempfile.mkdtemp(prefix="fleetwave-simulate-")) / "simulate.log"
-    command = [
-        sys.executable, "-m", "fleetwave.cli", "simulate",
-        "--endpoint", serve.api_url, "--mqtt-url", serve.mqtt_url, "--fleet", fleet["name"],
-        "--poll-seconds", "0.2", "--time-scale", serve.time_scale,
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    simulator = SimulateProcess(serve, fleet["name"])
     try:
         # Then it runs the retained deploy command and becomes InSync with that job
-        described = _wait_for(
+        described = wait_for(
             "the robot to become InSync",
             lambda: (r := given.ok("describeRobot", {"robot": robot["arn"]}))["status"] == "InSync" and r,
         )
     except AssertionError as error:
-        raise AssertionError(f"{error}\n{log.read_text(errors='replace')}") from None
+        raise AssertionError(f"{error}\n{simulator.output()}") from None
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        simulator.stop()
     assert described["lastDeploymentJob"] == job["arn"]
     # and the job's history is as it ended
     after = given.ok("describeDeploymentJob", {"job": job["arn"]})

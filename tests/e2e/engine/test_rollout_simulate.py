@@ -7,17 +7,12 @@ for it. Waits poll the API with a deadline; nothing asserts on elapsed time.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.simulate_process import SimulateProcess, wait_for
 
 BUCKET = "fleetwave-bundles"
 # Caps, not expectations: each rollout here ends in a few seconds.
@@ -96,14 +91,7 @@ class Rollouts:
         return {robot_name(item["arn"]): item for item in summary}
 
     def wait_for(self, what: str, check: Callable[[], Any]) -> Any:
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not within {DEADLINE_SECONDS:.0f} s")
-            time.sleep(0.1)
+        return wait_for(what, check, DEADLINE_SECONDS)
 
     def finished(self, job: dict[str, Any]) -> dict[str, Any]:
         """The job once it ended, with every robot in a final state."""
@@ -118,67 +106,21 @@ class Rollouts:
         return self.wait_for(f"job {job['arn']} to end", ended)
 
 
-class Simulator:
-    """`fleetwave simulate` for one fleet, in a subprocess; its output is kept for assertions."""
-
-    def __init__(
-        self,
-        serve: Any,
-        fleet: dict[str, Any],
-        behaviors: dict[str, str],
-        robots: int,
-        pass_time_scale: bool = True,
-    ) -> None:
-        self.log = Path(tempfile.mkdtemp(prefix="fleetwave-simulate-")) / "simulate.log"
-        command = [
-            sys.executable, "-m", "fleetwave.cli", "simulate",
-            "--endpoint", serve.api_url, "--mqtt-url", serve.mqtt_url, "--fleet", fleet["name"],
-            "--poll-seconds", "0.2",
-        ]  # fmt: skip
-        if pass_time_scale:
-            command += ["--time-scale", serve.time_scale]
-        for robot, behavior in behaviors.items():
-            command += ["--behavior", f"{robot}={behavior}"]
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        ready = f"simulating {robots} robots"
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while ready not in self.output():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"fleetwave simulate did not start:\n{self.output()}")
-            time.sleep(0.05)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def commanded(self) -> set[str]:
-        """Robots that received a deploy command."""
-        return {line.split()[0] for line in self.output().splitlines() if "received deploy" in line}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture
 def rollouts(api: Any, serve: Any) -> Rollouts:
     return Rollouts(api, serve)
 
 
 @pytest.fixture
-def simulate(serve: Any) -> Iterator[Callable[..., Simulator]]:
-    started: list[Simulator] = []
+def simulate(serve: Any) -> Iterator[Callable[..., SimulateProcess]]:
+    started: list[SimulateProcess] = []
 
     def start(
         fleet: dict[str, Any], behaviors: dict[str, str], robots: int, pass_time_scale: bool = True
-    ) -> Simulator:
-        simulator = Simulator(serve, fleet, behaviors, robots, pass_time_scale)
+    ) -> SimulateProcess:
+        simulator = SimulateProcess(
+            serve, fleet["name"], behaviors, robots=robots, pass_time_scale=pass_time_scale
+        )
         started.append(simulator)
         return simulator
 

@@ -8,18 +8,13 @@ The session's serve runs at a small time scale (0.01 by default), so inProgressT
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from support.simulate_process import SimulateProcess, wait_for
 
 DEADLINE_SECONDS = 60.0
 ACCOUNT = "123456789012"
@@ -34,46 +29,6 @@ def group_arn(fleet: str) -> str:
     return f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/{fleet}"
 
 
-def wait_for(what: str, check: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {DEADLINE_SECONDS:.0f} s (last: {value!r})")
-        time.sleep(0.1)
-
-
-class Simulator:
-    def __init__(self, serve: Any, fleet: str, behaviors: dict[str, str], robots: int) -> None:
-        self.log = Path(tempfile.mkdtemp(prefix="fleetwave-gg-simulate-")) / "simulate.log"
-        command = [
-            sys.executable, "-m", "fleetwave.cli", "simulate",
-            "--endpoint", serve.api_url, "--mqtt-url", serve.mqtt_url, "--fleet", fleet,
-            "--time-scale", serve.time_scale, "--poll-seconds", "0.2",
-        ]  # fmt: skip
-        for robot, behavior in behaviors.items():
-            command += ["--behavior", f"{robot}={behavior}"]
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        wait_for("fleetwave simulate to start", lambda: f"simulating {robots} robots" in self.output()
-                 or self.process.poll() is not None)  # fmt: skip
-        assert self.process.poll() is None, self.output()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 class Greengrass:
     """Fleets and robots through the RoboMaker SDK; deployments through botocore's greengrassv2 client."""
 
@@ -81,7 +36,7 @@ class Greengrass:
         self.client = api.client
         self.gg = api.greengrass
         self.serve = serve
-        self.simulators: list[Simulator] = []
+        self.simulators: list[SimulateProcess] = []
 
     def fleet(self, robots: list[str]) -> dict[str, Any]:
         fleet = self.client.call("createFleet", {"name": unique("gg-fleet")})
@@ -95,8 +50,8 @@ class Greengrass:
         )
         self.client.call("registerRobot", {"fleet": fleet["arn"], "robot": robot["arn"]})
 
-    def simulate(self, fleet: dict[str, Any], robots: int, **behaviors: str) -> Simulator:
-        simulator = Simulator(self.serve, fleet["name"], behaviors, robots)
+    def simulate(self, fleet: dict[str, Any], robots: int, **behaviors: str) -> SimulateProcess:
+        simulator = SimulateProcess(self.serve, fleet["name"], behaviors, robots=robots)
         self.simulators.append(simulator)
         return simulator
 

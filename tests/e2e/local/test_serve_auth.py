@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import subprocess
 
 import pytest
 import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from support.curl import curl_sigv4
 
 from fleetwave.sdk import sign_request
 
@@ -136,28 +136,10 @@ def test_serve_answers_a_signed_call_through_the_api_handler(api):
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the curl binary is not installed on this machine")
 def test_serve_accepts_curl_aws_sigv4(serve):
     # Given curl signing with the local key pair for execute-api
-    command = [
-        "curl",
-        "--silent",
-        "--show-error",
-        "--aws-sigv4",
-        "aws:amz:us-east-1:execute-api",
-        "--user",
-        "testing:testing",
-        "--header",
-        "Content-Type: application/json",
-        "--data",
-        "{}",
-        "--write-out",
-        "\n%{http_code}",
-        f"{serve.api_url}listFleets",
-    ]
-
     # When it calls ListFleets
-    output = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    body, status = curl_sigv4(f"{serve.api_url}listFleets", "{}")
 
     # Then the signature verified and the API answered
-    body, status = output.rsplit("\n", 1)
     assert status == "200", body
     assert "fleetDetails" in body
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Callable
 
 import pytest
+from fakes.mqtt import eventually
 from fleetwave_service.core.settings import Settings
 from fleetwave_service.engine.channels import ChannelError, get_channel, reset_channel
 from fleetwave_service.engine.channels.mqtt import MqttChannel, parse_mqtt_url
@@ -15,15 +14,6 @@ from fleetwave_service.engine.messages import AbortCommand, DeploymentCommand, c
 from fleetwave.local.broker import EmbeddedBroker
 
 WAIT = 20
-
-
-def eventually(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def command(attempt: int = 1) -> DeploymentCommand:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import errno
 import queue
 import socket
-import time
-from collections.abc import Callable
 
 import paho.mqtt.client as paho
 import pytest
+from fakes.mqtt import eventually
 from fleetwave_service.engine.channels.mqtt import MqttChannel
 from fleetwave_service.engine.messages import (
     COMMAND_TOPIC_FILTER,
@@ -22,16 +21,6 @@ from fleetwave_service.engine.messages import (
 from fleetwave.local.broker import EmbeddedBroker
 
 WAIT = 20  # generous upper bound for a message to arrive; tests never assert on durations
-
-
-def eventually(condition: Callable[[], bool]) -> bool:
-    """PUBACK means the broker has the message, not that it has stored it yet: poll for the outcome."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def retained(broker: EmbeddedBroker) -> set[str]:

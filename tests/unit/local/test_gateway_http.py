@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.credentials import Credentials
+from support.curl import curl_sigv4
 
 from fleetwave.local.gateway import ApiGateway
 from fleetwave.sdk import FleetwaveApiError, FleetwaveClient, greengrassv2_client, sign_request
@@ -125,28 +126,10 @@ def test_gateway_serves_boto3_greengrassv2_after_the_signing_name_switch(api: Ap
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the curl binary is not installed on this machine")
 def test_gateway_accepts_curl_aws_sigv4(api: ApiGateway, echo: EchoHandler):
     # Given curl signing with --aws-sigv4 for execute-api
-    command = [
-        "curl",
-        "--silent",
-        "--show-error",
-        "--aws-sigv4",
-        "aws:amz:us-east-1:execute-api",
-        "--user",
-        "testing:testing",
-        "--header",
-        "Content-Type: application/json",
-        "--data",
-        '{"name": "alpha"}',
-        "--write-out",
-        "\n%{http_code}",
-        f"{api.url}createFleet",
-    ]
-
     # When curl calls the API
-    output = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    body, status = curl_sigv4(f"{api.url}createFleet", '{"name": "alpha"}')
 
     # Then the request verified and reached the handler with its body
-    body, status = output.rsplit("\n", 1)
     assert status == "200"
     assert json.loads(body) == {"path": "/createFleet", "body": '{"name": "alpha"}'}
 
