@@ -29,6 +29,7 @@ BATCH_WRITE_SIZE = 25
 BATCH_GET_SIZE = 100
 
 Row = dict[str, Any]
+_NO_VALUE = object()  # a REMOVE names an attribute, no value
 # A row's key: keys.Key (pk, sk) or the item form {"pk": ..., "sk": ...}.
 KeyLike = tuple[str, str] | Mapping[str, str]
 
@@ -174,28 +175,21 @@ def update_params(
     attr_names: dict[str, str] = dict(names or {})
     attr_values: dict[str, Any] = {k: attribute_value(v) for k, v in (values or {}).items()}
     clauses = []
-    set_parts = []
-    for index, (name, value) in enumerate((sets or {}).items()):
-        if value is None:
-            continue
-        attr_names[f"#s{index}"] = name
-        attr_values[f":s{index}"] = attribute_value(value)
-        set_parts.append(f"#s{index} = :s{index}")
-    if set_parts:
-        clauses.append("SET " + ", ".join(set_parts))
-    add_parts = []
-    for index, (name, value) in enumerate((adds or {}).items()):
-        attr_names[f"#a{index}"] = name
-        attr_values[f":a{index}"] = attribute_value(value)
-        add_parts.append(f"#a{index} :a{index}")
-    if add_parts:
-        clauses.append("ADD " + ", ".join(add_parts))
-    remove_parts = []
-    for index, name in enumerate(removes):
-        attr_names[f"#r{index}"] = name
-        remove_parts.append(f"#r{index}")
-    if remove_parts:
-        clauses.append("REMOVE " + ", ".join(remove_parts))
+    for keyword, items, spelled in (
+        ("SET", list((sets or {}).items()), "{name} = {value}"),
+        ("ADD", list((adds or {}).items()), "{name} {value}"),
+        ("REMOVE", [(name, _NO_VALUE) for name in removes], "{name}"),
+    ):
+        prefix, parts = keyword[0].lower(), []
+        for index, (name, value) in enumerate(items):
+            if value is None:
+                continue  # SET of None: left out
+            attr_names[f"#{prefix}{index}"] = name
+            if value is not _NO_VALUE:
+                attr_values[f":{prefix}{index}"] = attribute_value(value)
+            parts.append(spelled.format(name=f"#{prefix}{index}", value=f":{prefix}{index}"))
+        if parts:
+            clauses.append(f"{keyword} " + ", ".join(parts))
     params: dict[str, Any] = {
         "TableName": table or table_name(),
         "Key": _key(row_key),

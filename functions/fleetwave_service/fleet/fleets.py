@@ -9,19 +9,9 @@ from fleetwave_service.core import ids, listing, pagination
 from fleetwave_service.core.errors import (
     ConcurrentDeploymentError,
     LimitExceededError,
-    ResourceAlreadyExistsError,
 )
 from fleetwave_service.core.settings import get_settings
-from fleetwave_service.fleet import events, lookup, registry, store
-from fleetwave_service.fleet.models import (
-    CreateFleetRequest,
-    CreateFleetResponse,
-    DescribeFleetResponse,
-    FleetRequest,
-    FleetSummary,
-    ListFleetsRequest,
-    ListFleetsResponse,
-)
+from fleetwave_service.fleet import events, lookup, models, registry, store
 
 logger = Logger(service="fleetwave", child=True)
 
@@ -30,7 +20,7 @@ DEFAULT_PAGE_SIZE = 200
 DESCRIBE_ROBOTS_LIMIT = 1000
 
 
-def create_fleet(request: CreateFleetRequest) -> CreateFleetResponse:
+def create_fleet(request: models.CreateFleetRequest) -> models.CreateFleetResponse:
     group = ids.iot_name(request.name)
     if len(request.name) >= ids.IOT_NAME_MAX_LENGTH:
         owner = store.find_by_thing_group_name(group)
@@ -46,26 +36,25 @@ def create_fleet(request: CreateFleetRequest) -> CreateFleetResponse:
         "createdAt": created_at,
         "tags": request.tags or {},
     }
-    if not store.create_fleet(row):
-        raise ResourceAlreadyExistsError(f"a fleet named {request.name} already exists")
-    registry.create_or_undo(
+    things = registry.get_registry()
+    registry.create_mirrored(
         "fleet",
-        request.name,
+        row,
+        store.create_fleet,
         "thing group",
-        lambda: registry.get_registry().create_thing_group(group),
+        lambda: things.create_thing_group(group),
         store.delete_fleet,
     )
-    logger.info("fleet created", extra={"fleet": request.name})
-    return CreateFleetResponse.model_validate(row)
+    return models.CreateFleetResponse.model_validate(row)
 
 
-def describe_fleet(request: FleetRequest) -> DescribeFleetResponse:
+def describe_fleet(request: models.FleetRequest) -> models.DescribeFleetResponse:
     row = lookup.fleet(request.fleet)
     members = store.in_fleet(row["name"], limit=DESCRIBE_ROBOTS_LIMIT)
-    return DescribeFleetResponse.model_validate(dict(row, robots=members))
+    return models.DescribeFleetResponse.model_validate(dict(row, robots=members))
 
 
-def list_fleets(request: ListFleetsRequest) -> ListFleetsResponse:
+def list_fleets(request: models.ListFleetsRequest) -> models.ListFleetsResponse:
     selected = listing.single_filter(request.filters, ["name"])
     scope = listing.token_scope("ListFleets", selected)
     rows, last = store.list_fleets_page(
@@ -73,13 +62,13 @@ def list_fleets(request: ListFleetsRequest) -> ListFleetsResponse:
         pagination.decode(request.nextToken, scope),
         name=selected[1] if selected else None,
     )
-    return ListFleetsResponse(
-        fleetDetails=[FleetSummary.model_validate(row) for row in rows],
+    return models.ListFleetsResponse(
+        fleetDetails=[models.FleetSummary.model_validate(row) for row in rows],
         nextToken=pagination.encode(last, scope),
     )
 
 
-def delete_fleet(request: FleetRequest) -> None:
+def delete_fleet(request: models.FleetRequest) -> None:
     """Cancel the fleet's active job (it stays visible), deregister its robots, then delete it."""
     row = lookup.fleet(request.fleet)
     name = row["name"]

@@ -121,18 +121,30 @@ def check_iot_name_free(name: str, iot_name: str, owner: Row | None, what: str) 
         )
 
 
-def create_or_undo(
-    kind: str, name: str, iot_what: str, create: Callable[[], object], undo: Callable[[str], object]
+def create_mirrored(
+    kind: str,
+    row: Row,
+    store_new: Callable[[Row], bool],
+    iot_what: str,
+    mirror: Callable[[], object],
+    unstore: Callable[[str], object],
 ) -> None:
-    """Make the IoT side of a row just stored (``create``); when that fails, delete the row (``undo(name)``)
-    and answer InternalServerError, so the caller retries: a fleet without its thing group, or a robot
-    without the thing it connects to IoT as, would be half made."""
+    """Store a new fleet or robot ``row`` and make its IoT side (``mirror``).
+
+    A name already taken is a ResourceAlreadyExistsException. When IoT fails, the row is deleted again
+    (``unstore``) and the answer is an InternalServerError, so that the caller retries: a fleet without its
+    thing group, or a robot without the thing it connects to IoT as, would be half made.
+    """
+    name = row["name"]
+    if not store_new(row):
+        raise ResourceAlreadyExistsError(f"a {kind} named {name} already exists")
     try:
-        create()
+        mirror()
     except Exception as error:
         logger.exception(f"{iot_what} creation failed", extra={kind: name})
-        undo(name)
+        unstore(name)
         raise InternalServerError(f"the {kind} could not be created; try again") from error
+    logger.info(f"{kind} created", extra={kind: name})
 
 
 def best_effort(call: Callable[..., None], *args: str) -> None:

@@ -8,21 +8,9 @@ from aws_lambda_powertools import Logger
 from fleetwave_service.core import ids, listing
 from fleetwave_service.core.errors import (
     InvalidParameterError,
-    ResourceAlreadyExistsError,
 )
 from fleetwave_service.core.wire import RobotStatus
-from fleetwave_service.fleet import events, lookup, registry, store
-from fleetwave_service.fleet.models import (
-    CreateRobotRequest,
-    CreateRobotResponse,
-    DescribeRobotResponse,
-    ListRobotsRequest,
-    ListRobotsResponse,
-    RobotMembershipRequest,
-    RobotMembershipResponse,
-    RobotRequest,
-    RobotSummary,
-)
+from fleetwave_service.fleet import events, lookup, models, registry, store
 
 logger = Logger(service="fleetwave", child=True)
 
@@ -30,7 +18,7 @@ DEFAULT_PAGE_SIZE = 200
 _STATUSES = RobotStatus.__args__  # type: ignore[attr-defined]
 
 
-def create_robot(request: CreateRobotRequest) -> CreateRobotResponse:
+def create_robot(request: models.CreateRobotRequest) -> models.CreateRobotResponse:
     thing = ids.iot_name(request.name)
     if len(request.name) >= ids.IOT_NAME_MAX_LENGTH:
         registry.check_iot_name_free(request.name, thing, store.find_by_thing_name(thing), "thing")
@@ -45,31 +33,32 @@ def create_robot(request: CreateRobotRequest) -> CreateRobotResponse:
         "status": "Available",
         "tags": request.tags or {},
     }
-    if not store.create_robot(row):
-        raise ResourceAlreadyExistsError(f"a robot named {request.name} already exists")
-    registry.create_or_undo(
+    things = registry.get_registry()
+    registry.create_mirrored(
         "robot",
-        request.name,
+        row,
+        store.create_robot,
         "thing",
-        lambda: registry.get_registry().create_thing(thing, request.architecture),
+        lambda: things.create_thing(thing, request.architecture),
         store.delete_robot,
     )
-    logger.info("robot created", extra={"robot": request.name})
-    return CreateRobotResponse.model_validate(row)
+    return models.CreateRobotResponse.model_validate(row)
 
 
-def describe_robot(request: RobotRequest) -> DescribeRobotResponse:
-    return DescribeRobotResponse.model_validate(lookup.robot(request.robot))
+def describe_robot(request: models.RobotRequest) -> models.DescribeRobotResponse:
+    return models.DescribeRobotResponse.model_validate(lookup.robot(request.robot))
 
 
-def list_robots(request: ListRobotsRequest) -> ListRobotsResponse:
+def list_robots(request: models.ListRobotsRequest) -> models.ListRobotsResponse:
     rows, token = listing.status_or_fleet_page(
         request, "ListRobots", _STATUSES, "robot status", store.list_robots_page, DEFAULT_PAGE_SIZE
     )
-    return ListRobotsResponse(robots=[RobotSummary.model_validate(row) for row in rows], nextToken=token)
+    return models.ListRobotsResponse(
+        robots=[models.RobotSummary.model_validate(row) for row in rows], nextToken=token
+    )
 
 
-def delete_robot(request: RobotRequest) -> None:
+def delete_robot(request: models.RobotRequest) -> None:
     """Allowed even during a deployment: the rollout treats a robot that is gone as one that failed."""
     row = lookup.robot(request.robot)
     store.delete_robot(row["name"])
@@ -82,11 +71,11 @@ def delete_robot(request: RobotRequest) -> None:
     logger.info("robot deleted", extra={"robot": row["name"]})
 
 
-def register_robot(request: RobotMembershipRequest) -> RobotMembershipResponse:
+def register_robot(request: models.RobotMembershipRequest) -> models.RobotMembershipResponse:
     """A robot belongs to at most one fleet; registering it again in the same fleet is a no-op."""
     fleet = lookup.fleet(request.fleet)
     robot = lookup.robot(request.robot)
-    response = RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])
+    response = models.RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])
     if robot.get("fleetName") == fleet["name"]:
         return response
     if not robot.get("fleetName") and store.register(
@@ -107,7 +96,7 @@ def register_robot(request: RobotMembershipRequest) -> RobotMembershipResponse:
     )
 
 
-def deregister_robot(request: RobotMembershipRequest) -> RobotMembershipResponse:
+def deregister_robot(request: models.RobotMembershipRequest) -> models.RobotMembershipResponse:
     fleet = lookup.fleet(request.fleet)
     robot = lookup.robot(request.robot)
     if not store.deregister(robot["name"], fleet["name"]):
@@ -118,4 +107,4 @@ def deregister_robot(request: RobotMembershipRequest) -> RobotMembershipResponse
         store.thing_group_name(fleet),
     )
     logger.info("robot deregistered", extra={"robot": robot["name"], "fleet": fleet["name"]})
-    return RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])
+    return models.RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])

@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fleetwave_service.core import pagination
-from fleetwave_service.core.errors import InvalidParameterError, ValidationError
+from fleetwave_service.core.errors import (
+    GreengrassResourceNotFoundError,
+    InvalidParameterError,
+    ValidationError,
+)
 from fleetwave_service.core.settings import get_settings
 
 T = TypeVar("T")
@@ -81,6 +85,13 @@ def parse_deployment_arn(arn: str) -> str | None:
     if len(parts) == 7 and parts[2] == "greengrass" and parts[5] == "deployments":
         return parts[6]
     return None
+
+
+def found(row: T | None, what: str) -> T:
+    """``row``, or the Greengrass 404 saying ``what`` does not exist."""
+    if row is None:
+        raise GreengrassResourceNotFoundError(f"{what} does not exist.")
+    return row
 
 
 def without_none(value: Any) -> Any:

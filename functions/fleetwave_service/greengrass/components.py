@@ -22,6 +22,7 @@ from fleetwave_service.greengrass import store
 from fleetwave_service.greengrass.common import (
     component_arn,
     component_version_arn,
+    found,
     page,
     parse_component_arn,
     parse_component_version_arn,
@@ -126,10 +127,7 @@ def _version_row(arn: str) -> Row:
         raise ValidationError(
             f"arn: {arn} is not a component version ARN (...:components:<name>:versions:<version>)"
         )
-    row = store.get_component_version(*parsed)
-    if row is None:
-        raise GreengrassResourceNotFoundError(f"Component version {arn} does not exist.")
-    return row
+    return found(store.get_component_version(*parsed), f"Component version {arn}")
 
 
 def describe_component(arn: str) -> DescribeComponentResponse:

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.core.errors import GreengrassResourceNotFoundError
 from fleetwave_service.fleet import store as fleet_store
 from fleetwave_service.greengrass import store
-from fleetwave_service.greengrass.common import iot_job_arn, page, thing_arn, thing_group_arn
+from fleetwave_service.greengrass.common import found, iot_job_arn, page, thing_arn, thing_group_arn
 from fleetwave_service.greengrass.deployments import execution_status
 from fleetwave_service.greengrass.models import (
     CoreDevice,
@@ -22,10 +21,7 @@ from fleetwave_service.greengrass.models import (
 
 
 def _robot_for_thing(thing: str) -> Row:
-    robot = fleet_store.find_by_thing_name(thing)
-    if robot is None:
-        raise GreengrassResourceNotFoundError(f"Core device {thing} does not exist.")
-    return robot
+    return found(fleet_store.find_by_thing_name(thing), f"Core device {thing}")
 
 
 def _targets_of(robot: Row) -> list[str]:

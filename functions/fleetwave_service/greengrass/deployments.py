@@ -21,7 +21,7 @@ from fleetwave_service.engine.cancel import notify_rollout_canceled
 from fleetwave_service.engine.ports import get_ports
 from fleetwave_service.fleet import store as fleet_store
 from fleetwave_service.greengrass import store
-from fleetwave_service.greengrass.common import deployment_arn, iot_job_arn, page, without_none
+from fleetwave_service.greengrass.common import deployment_arn, found, iot_job_arn, page, without_none
 from fleetwave_service.greengrass.idempotency import idempotent_on_client_token
 from fleetwave_service.greengrass.models import (
     CancelDeploymentResponse,
@@ -182,10 +182,7 @@ def _supersede(previous_id: str, deployment_id: str) -> None:
 
 
 def _get(deployment_id: str) -> Row:
-    row = store.get_deployment(deployment_id)
-    if row is None:
-        raise GreengrassResourceNotFoundError(f"Deployment {deployment_id} does not exist.")
-    return row
+    return found(store.get_deployment(deployment_id), f"Deployment {deployment_id}")
 
 
 def get_deployment(deployment_id: str) -> GetDeploymentResponse:

@@ -21,18 +21,7 @@ from fleetwave_service.core.errors import (
 )
 from fleetwave_service.core.settings import get_settings
 from fleetwave_service.core.wire import LATEST
-from fleetwave_service.robomaker import bundles, lookup, store
-from fleetwave_service.robomaker.models import (
-    CreateRobotApplicationRequest,
-    CreateRobotApplicationVersionRequest,
-    ListRobotApplicationsRequest,
-    ListRobotApplicationsResponse,
-    RobotApplicationResponse,
-    RobotApplicationSummary,
-    RobotApplicationVersionRequest,
-    TaggedRobotApplicationResponse,
-    UpdateRobotApplicationRequest,
-)
+from fleetwave_service.robomaker import bundles, lookup, models, store
 
 logger = Logger(service="fleetwave", child=True)
 
@@ -44,7 +33,9 @@ def _revision() -> str:
     return str(uuid.uuid4())
 
 
-def create_robot_application(request: CreateRobotApplicationRequest) -> TaggedRobotApplicationResponse:
+def create_robot_application(
+    request: models.CreateRobotApplicationRequest,
+) -> models.TaggedRobotApplicationResponse:
     created_at = ids.now()
     row = {
         "name": request.name,
@@ -60,10 +51,12 @@ def create_robot_application(request: CreateRobotApplicationRequest) -> TaggedRo
     if not store.create_application(row):
         raise ResourceAlreadyExistsError(f"a robot application named {request.name} already exists")
     logger.info("robot application created", extra={"application": request.name})
-    return TaggedRobotApplicationResponse.model_validate(row)
+    return models.TaggedRobotApplicationResponse.model_validate(row)
 
 
-def update_robot_application(request: UpdateRobotApplicationRequest) -> RobotApplicationResponse:
+def update_robot_application(
+    request: models.UpdateRobotApplicationRequest,
+) -> models.RobotApplicationResponse:
     latest = lookup.application(request.application)
     _check_revision(latest, request.currentRevisionId)
     changes = {
@@ -78,12 +71,12 @@ def update_robot_application(request: UpdateRobotApplicationRequest) -> RobotApp
             "currentRevisionId: the application changed while it was being updated; describe it and retry"
         )
     logger.info("robot application updated", extra={"application": latest["name"]})
-    return RobotApplicationResponse.model_validate(dict(latest, **changes))
+    return models.RobotApplicationResponse.model_validate(dict(latest, **changes))
 
 
 def create_robot_application_version(
-    request: CreateRobotApplicationVersionRequest,
-) -> RobotApplicationResponse:
+    request: models.CreateRobotApplicationVersionRequest,
+) -> models.RobotApplicationResponse:
     """Snapshot $LATEST as the next number; numbers are never reused, even after a version is deleted."""
     for _ in range(_VERSION_RETRIES):
         latest = lookup.application(request.application)
@@ -105,7 +98,7 @@ def create_robot_application_version(
             logger.info(
                 "robot application version created", extra={"application": latest["name"], "version": number}
             )
-            return RobotApplicationResponse.model_validate(version)
+            return models.RobotApplicationResponse.model_validate(version)
         # Another version or an update got in between our read and write: read again.
     raise InvalidParameterError("application: the application is changing too fast to version; retry")
 
@@ -155,15 +148,19 @@ def _pinned_sources(
     return pinned
 
 
-def describe_robot_application(request: RobotApplicationVersionRequest) -> TaggedRobotApplicationResponse:
+def describe_robot_application(
+    request: models.RobotApplicationVersionRequest,
+) -> models.TaggedRobotApplicationResponse:
     version = request.applicationVersion or LATEST
     row = lookup.application_version(request.application, version)
     latest = row if version == LATEST else lookup.application(request.application)
     # Tags belong to the application (one ARN for all its versions).
-    return TaggedRobotApplicationResponse.model_validate(dict(row, tags=latest.get("tags") or {}))
+    return models.TaggedRobotApplicationResponse.model_validate(dict(row, tags=latest.get("tags") or {}))
 
 
-def list_robot_applications(request: ListRobotApplicationsRequest) -> ListRobotApplicationsResponse:
+def list_robot_applications(
+    request: models.ListRobotApplicationsRequest,
+) -> models.ListRobotApplicationsResponse:
     selected = listing.single_filter(request.filters, ["name"])
     all_versions = request.versionQualifier == "ALL"
     scope = listing.token_scope("ListRobotApplications", selected, request.versionQualifier or LATEST)
@@ -173,13 +170,13 @@ def list_robot_applications(request: ListRobotApplicationsRequest) -> ListRobotA
         name=selected[1] if selected else None,
         all_versions=all_versions,
     )
-    return ListRobotApplicationsResponse(
-        robotApplicationSummaries=[RobotApplicationSummary.model_validate(row) for row in rows],
+    return models.ListRobotApplicationsResponse(
+        robotApplicationSummaries=[models.RobotApplicationSummary.model_validate(row) for row in rows],
         nextToken=pagination.encode(last, scope),
     )
 
 
-def delete_robot_application(request: RobotApplicationVersionRequest) -> None:
+def delete_robot_application(request: models.RobotApplicationVersionRequest) -> None:
     """Without a version (or with $LATEST) the whole application goes; with a number, that version."""
     latest = lookup.application(request.application)
     version = request.applicationVersion or LATEST

@@ -30,18 +30,7 @@ from fleetwave_service.engine.cancel import notify_rollout_canceled
 from fleetwave_service.engine.ports import get_ports
 from fleetwave_service.fleet import lookup as fleet_lookup
 from fleetwave_service.fleet import store as fleet_store
-from fleetwave_service.robomaker import lookup, store
-from fleetwave_service.robomaker.models import (
-    DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS,
-    CreateDeploymentJobRequest,
-    CreateDeploymentJobResponse,
-    DeploymentJob,
-    DescribeDeploymentJobResponse,
-    JobRequest,
-    ListDeploymentJobsRequest,
-    ListDeploymentJobsResponse,
-    SyncDeploymentJobRequest,
-)
+from fleetwave_service.robomaker import lookup, models, store
 from fleetwave_service.robomaker.store import CreateOutcome
 
 logger = Logger(service="fleetwave", child=True)
@@ -55,7 +44,7 @@ SYNC = "SyncDeploymentJob"
 # --- create and sync ------------------------------------------------------------------------------
 
 
-def create_deployment_job(request: CreateDeploymentJobRequest) -> CreateDeploymentJobResponse:
+def create_deployment_job(request: models.CreateDeploymentJobRequest) -> models.CreateDeploymentJobResponse:
     request_hash = _request_hash(CREATE, request.model_dump(mode="json"))
     replayed = _replay(request.clientRequestToken, request_hash)
     if replayed is None:
@@ -68,7 +57,7 @@ def create_deployment_job(request: CreateDeploymentJobRequest) -> CreateDeployme
             request.deploymentConfig.model_dump(mode="json") if request.deploymentConfig else {}
         )
         deployment_config.setdefault(
-            "robotDeploymentTimeoutInSeconds", DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS
+            "robotDeploymentTimeoutInSeconds", models.DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS
         )
         job = _new_job(
             fleet,
@@ -77,10 +66,10 @@ def create_deployment_job(request: CreateDeploymentJobRequest) -> CreateDeployme
             tags=request.tags or {},
         )
         replayed = _create_and_start(job, request.clientRequestToken, CREATE, request_hash)
-    return CreateDeploymentJobResponse.model_validate(replayed)
+    return models.CreateDeploymentJobResponse.model_validate(replayed)
 
 
-def sync_deployment_job(request: SyncDeploymentJobRequest) -> DeploymentJob:
+def sync_deployment_job(request: models.SyncDeploymentJobRequest) -> models.DeploymentJob:
     """A new job with the fleet's latest job's configuration, for the robots not InSync with it."""
     request_hash = _request_hash(SYNC, request.model_dump(mode="json"))
     replayed = _replay(request.clientRequestToken, request_hash)
@@ -99,7 +88,7 @@ def sync_deployment_job(request: SyncDeploymentJobRequest) -> DeploymentJob:
             syncOf=previous["id"],
         )
         replayed = _create_and_start(job, request.clientRequestToken, SYNC, request_hash)
-    return DeploymentJob.model_validate(replayed)
+    return models.DeploymentJob.model_validate(replayed)
 
 
 def _request_hash(operation: str, body: dict[str, Any]) -> str:
@@ -207,14 +196,14 @@ def _last_deployment(job: Row, status: str) -> dict[str, Any]:
 # --- read -----------------------------------------------------------------------------------------
 
 
-def describe_deployment_job(request: JobRequest) -> DescribeDeploymentJobResponse:
+def describe_deployment_job(request: models.JobRequest) -> models.DescribeDeploymentJobResponse:
     job = lookup.job(request.job)
-    return DescribeDeploymentJobResponse.model_validate(
+    return models.DescribeDeploymentJobResponse.model_validate(
         dict(job, robotDeploymentSummary=store.robot_deployments(job["id"]))
     )
 
 
-def list_deployment_jobs(request: ListDeploymentJobsRequest) -> ListDeploymentJobsResponse:
+def list_deployment_jobs(request: models.ListDeploymentJobsRequest) -> models.ListDeploymentJobsResponse:
     rows, token = listing.status_or_fleet_page(
         request,
         "ListDeploymentJobs",
@@ -223,15 +212,15 @@ def list_deployment_jobs(request: ListDeploymentJobsRequest) -> ListDeploymentJo
         store.list_jobs_page,
         DEFAULT_PAGE_SIZE,
     )
-    return ListDeploymentJobsResponse(
-        deploymentJobs=[DeploymentJob.model_validate(row) for row in rows], nextToken=token
+    return models.ListDeploymentJobsResponse(
+        deploymentJobs=[models.DeploymentJob.model_validate(row) for row in rows], nextToken=token
     )
 
 
 # --- cancel ---------------------------------------------------------------------------------------
 
 
-def cancel_deployment_job(request: JobRequest) -> None:
+def cancel_deployment_job(request: models.JobRequest) -> None:
     """Pending/Preparing/InProgress -> Canceled; Canceled again is fine; Succeeded/Failed is a 400."""
     _cancel(lookup.job(request.job))
 
