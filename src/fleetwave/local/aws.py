@@ -23,7 +23,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from fleetwave.local import moto_atomic
-from fleetwave.local.gateway import url_host
+from fleetwave.local.gateway import Listener
 from fleetwave.local.log import logger
 
 # Step Functions really executes the ASL; Lambda runs without docker (the adapter routes invokes in process).
@@ -33,7 +33,7 @@ MOTO_CONFIG: dict[str, Any] = {
 }
 
 
-class MotoAws:
+class MotoAws(Listener):
     """moto server on ``host:port`` with the tables and bucket the API needs."""
 
     name = "aws"
@@ -57,15 +57,9 @@ class MotoAws:
         self._thread: threading.Thread | None = None
 
     @property
-    def port(self) -> int:
-        if self._server is None:
-            return self._port
-        return int(self._server.server_address[1])
-
-    @property
     def url(self) -> str:
         """Where clients (and the in-process runtime) reach it."""
-        return f"http://{url_host(self._host)}:{self.port}"
+        return self.origin
 
     def start(self) -> None:
         # werkzeug logs every request at INFO; a rollout makes thousands of them.

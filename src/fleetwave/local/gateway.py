@@ -189,7 +189,26 @@ def proxy_response(result: Any, request_id: str) -> GatewayResponse:
     return GatewayResponse(status=result["statusCode"], headers=pairs, body=raw)
 
 
-class ApiGateway:
+class Listener:
+    """A server of the local runtime that may bind port 0 (any free port): ``port`` is the one it bound
+    once started, the one asked for before."""
+
+    _host: str
+    _port: int
+    _server: Any
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            return self._port
+        return int(self._server.server_address[1])
+
+    @property
+    def origin(self) -> str:
+        return f"http://{url_host(self._host)}:{self.port}"
+
+
+class ApiGateway(Listener):
     """A threaded HTTP server that verifies SigV4 and calls ``handler(event, context)`` in process.
 
     ``handler`` is any Lambda-style callable; ``fleetwave serve`` passes
@@ -217,14 +236,8 @@ class ApiGateway:
         self._invoke_lock = threading.Lock()
 
     @property
-    def port(self) -> int:
-        if self._server is None:
-            return self._port
-        return int(self._server.server_address[1])
-
-    @property
     def url(self) -> str:
-        return f"http://{url_host(self._host)}:{self.port}/"
+        return f"{self.origin}/"
 
     def start(self) -> None:
         """Bind and serve in a daemon thread. Raises OSError when the port cannot be bound."""

@@ -14,8 +14,8 @@ def job_id(job):
     return job["arn"].rsplit("/", 1)[1]
 
 
-def set_job_status(job, status):
-    """What the rollout engine does when a job ends: final status, fleet lock released."""
+def store_job_status(job, status):
+    """The job's status as the rollout engine would store it."""
     dynamo.client().update_item(
         TableName=dynamo.table_name(),
         Key=dynamo.key(f"JOB#{job_id(job)}", "JOB"),
@@ -23,6 +23,11 @@ def set_job_status(job, status):
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues=dynamo.values(s=status),
     )
+
+
+def set_job_status(job, status):
+    """What the rollout engine does when a job ends: final status, fleet lock released."""
+    store_job_status(job, status)
     fleet_name = job["fleet"].split("/")[1]
     dynamo.client().update_item(
         TableName=dynamo.table_name(),
@@ -500,13 +505,7 @@ def test_cancel_deployment_job_cancels_it_frees_the_fleet_and_tells_the_engine(
 @pytest.mark.parametrize("status", ["Preparing", "InProgress"])
 def test_cancel_deployment_job_cancels_a_running_job(given, api, fleet, version, status):
     job = given.job(fleet, version)
-    dynamo.client().update_item(
-        TableName=dynamo.table_name(),
-        Key=dynamo.key(f"JOB#{job_id(job)}", "JOB"),
-        UpdateExpression="SET #s = :s",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues=dynamo.values(s=status),
-    )
+    store_job_status(job, status)
 
     assert api.call("cancelDeploymentJob", {"job": job["arn"]}).status == 200
     assert api.call("describeDeploymentJob", {"job": job["arn"]}).json["status"] == "Canceled"
