@@ -83,11 +83,7 @@ class MotoAws(Listener):
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
+        self._shut_down()
         moto_atomic.uninstall()
 
     def client(self, service: str) -> Any:

@@ -196,6 +196,7 @@ class Listener:
     _host: str
     _port: int
     _server: Any
+    _thread: threading.Thread | None
 
     @property
     def port(self) -> int:
@@ -206,6 +207,14 @@ class Listener:
     @property
     def origin(self) -> str:
         return f"http://{url_host(self._host)}:{self.port}"
+
+    def _shut_down(self) -> None:
+        """Stop serving and join the serving thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
 
 
 class ApiGateway(Listener):
@@ -249,13 +258,8 @@ class ApiGateway(Listener):
         self._thread.start()
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
+        if self._server is not None:
+            self._shut_down()
 
     def handle(self, request: SignedRequest, source_ip: str = "127.0.0.1") -> GatewayResponse:
         """Verify, build the event, call the handler: the whole gateway minus the socket."""
