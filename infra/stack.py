@@ -12,22 +12,22 @@ from fleetwave_service.engine.messages import COMMAND_TOPIC, STATUS_TOPIC
 from fleetwave_service.lambdas import BY_NAME, STEP_FUNCTIONS
 
 from infra.api import Api
-from infra.bundles import Bundles
 from infra.config import StageConfig
 from infra.data import Data
-from infra.functions import FunctionFactory, FunctionSpec
-from infra.iot import (
+from infra.engine import (
+    ASL_PATH,
     COMMAND_WILDCARD_FINDINGS,
     COMMAND_WILDCARD_REASON,
-    THING_WILDCARD_FINDINGS,
-    THING_WILDCARD_REASON,
     IotDataEndpoint,
-    RobotAccess,
+    JobEvents,
+    Rollout,
     StatusIngest,
 )
+from infra.fleet import THING_WILDCARD_FINDINGS, THING_WILDCARD_REASON, RobotAccess
+from infra.functions import FunctionFactory, FunctionSpec
 from infra.nag import acknowledge, arn_of
-from infra.observability import JobEvents, Monitoring
-from infra.rollout import ASL_PATH, Rollout
+from infra.observability import Monitoring
+from infra.robomaker import Bundles
 from infra.routes import ROUTES
 
 # Every function of the service, from the one table the local runtime and the tests read too.

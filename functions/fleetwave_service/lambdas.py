@@ -1,6 +1,6 @@
 """Every Lambda function of the service, in one table.
 
-infra builds its functions from it (infra/stack.py ``FUNCTION_SPECS``, infra/rollout.py's substitutions),
+infra builds its functions from it (infra/stack.py ``FUNCTION_SPECS``, infra/engine.py's substitutions),
 the local runtime creates the rollout's step functions in moto from it (fleetwave.local.stepfunctions) and
 serves the API and the status path with its handlers (fleetwave.local.runtime, .bridge), and tests read it.
 Each handler is a name in fleetwave_service.handlers, the composition root that plugs the front doors into

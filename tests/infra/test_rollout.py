@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.infra_template import Synthesized, statements
 
-from infra.rollout import (
+from infra.engine import (
     ASL_PATH,
     ROLLOUT_SUBSTITUTIONS,
     SUBSTITUTION_KEYS,

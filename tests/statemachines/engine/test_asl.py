@@ -25,7 +25,7 @@ def asl():
 
 def test_rollout_asl_placeholders_match_local_and_cdk_substitutions():
     assert asl_placeholders() == set(LOCAL_SUBSTITUTION_NAMES)
-    rollout_infra = pytest.importorskip("infra.rollout")
+    rollout_infra = pytest.importorskip("infra.engine")
     assert asl_placeholders() == set(rollout_infra.SUBSTITUTION_KEYS)
 
 

@@ -1,29 +1,124 @@
-"""IoT Core: the robot policy and thing type, the status-topic rule feeding SQS, the data endpoint.
+"""The rollout engine (fleetwave_service/engine/): its state machine, the status path from robots (IoT rule ->
+SQS), the IoT data endpoint commands go out through, and the bus job status changes are published on.
 
-Topic names come from the robot protocol module shared with the agent (engine/messages.py).
+The state machine is statemachines/rollout.asl.json with its ${Placeholders} filled.
+
+The ASL file is the one the local runtime runs in moto. Its placeholders are read from the file at synth
+time; a placeholder this stack does not know stops the synth, so a new step cannot ship unwired.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
-from fleetwave_service.engine.messages import (
-    COMMAND_TOPIC,
-    COMMAND_TOPIC_FILTER,
-    STATUS_TOPIC,
-    STATUS_TOPIC_FILTER,
-)
+from fleetwave_service.engine.messages import STATUS_TOPIC, STATUS_TOPIC_FILTER
+from fleetwave_service.lambdas import STEP_FUNCTIONS
 
-from infra.nag import acknowledge
+from infra.functions import REPO_ROOT
+from infra.nag import XRAY_REASON, acknowledge, arn_of
 
-# IoT policy variable: the thing name the connecting certificate is attached to. A robot can only
-# connect as, subscribe to and publish on topics carrying its own name.
-THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"
+ASL_PATH = REPO_ROOT / "statemachines" / "rollout.asl.json"
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]*)\}")
+
+# Placeholder -> the function (by name, fleetwave_service/lambdas.py) whose ARN fills it.
+ROLLOUT_SUBSTITUTIONS: Mapping[str, str] = {placeholder: f.name for placeholder, f in STEP_FUNCTIONS.items()}
+SUBSTITUTION_KEYS = frozenset(ROLLOUT_SUBSTITUTIONS)
+
+
+class UnknownPlaceholderError(ValueError):
+    """The ASL uses a ${Name} the stack has no value for."""
+
+
+def placeholders_in(definition: str) -> frozenset[str]:
+    return frozenset(PLACEHOLDER.findall(definition))
+
+
+def read_definition(path: Path = ASL_PATH) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"the rollout state machine definition is missing: {path}")
+    return path.read_text(encoding="utf-8")
+
+
+class Rollout(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        step_functions: Mapping[str, lambda_.IFunction],
+        log_retention: logs.RetentionDays,
+        asl_path: Path = ASL_PATH,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        definition = read_definition(asl_path)
+        used = placeholders_in(definition)
+        unknown = used - SUBSTITUTION_KEYS
+        if unknown:
+            raise UnknownPlaceholderError(
+                f"{asl_path.name} uses placeholders the stack does not provide: "
+                f"{', '.join(sorted(unknown))}; add their step functions to fleetwave_service/lambdas.py"
+            )
+        substitutions = {
+            name: step_functions[ROLLOUT_SUBSTITUTIONS[name]].function_arn for name in sorted(used)
+        }
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            comment="Fleetwave rollout: prepare, release waves, sweep, evaluate, finalize",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(definition),
+            definition_substitutions=substitutions,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            tracing_enabled=True,
+        )
+        # The definition is opaque to the CDK (a file, not a chain of tasks), so grants are explicit.
+        for name in sorted(set(ROLLOUT_SUBSTITUTIONS.values())):
+            step_functions[name].grant_invoke(self.state_machine)
+        acknowledge(
+            self.state_machine.role,
+            "IAM5",
+            "Invoking a function by ARN may target its versions and aliases (<arn>:*); the grant names each "
+            "rollout step function explicitly.",
+            findings=[
+                f"Resource::{arn_of(step_functions[name])}:*"
+                for name in sorted(set(ROLLOUT_SUBSTITUTIONS.values()))
+            ],
+        )
+        acknowledge(
+            self.state_machine.role,
+            "IAM5",
+            "CloudWatch Logs delivery actions (CreateLogDelivery, ...) used for state machine logging, and "
+            "X-Ray trace writes, do not support resource-level permissions. " + XRAY_REASON,
+            findings=["Resource::*"],
+        )
+
+
+class JobEvents(Construct):
+    """The bus every job status change is published on; subscribers add their own rules to it."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.bus = events.EventBus(self, "Bus", description="Fleetwave deployment job status changes")
+
+
+# --- robots: commands out, status in ------------------------------------------------------------
 # topic(n) in IoT SQL is 1-based over the '/' segments of the topic. The robot name comes from the topic
 # (the IoT policy pins it to the publisher's thing name); a payload that brings its own `robotName` is
 # dropped rather than left to compete with it.
@@ -34,114 +129,6 @@ STATUS_RULE_SQL = (
 )
 
 
-class RobotAccess(Construct):
-    """What a robot's certificate may do, and the thing type robots are registered with."""
-
-    def __init__(self, scope: Construct, construct_id: str) -> None:
-        super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-
-        def arn(resource: str) -> str:
-            return stack.format_arn(service="iot", resource=resource)
-
-        own_command = COMMAND_TOPIC.format(robot=THING_NAME_VARIABLE)
-        own_status = STATUS_TOPIC.format(robot=THING_NAME_VARIABLE)
-        self.policy_document = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "ConnectAsItself",
-                    "Effect": "Allow",
-                    "Action": "iot:Connect",
-                    "Resource": arn(f"client/{THING_NAME_VARIABLE}"),
-                    # The certificate must be attached to the thing whose name it claims.
-                    "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
-                },
-                {
-                    "Sid": "SubscribeOwnCommands",
-                    "Effect": "Allow",
-                    "Action": "iot:Subscribe",
-                    "Resource": arn(f"topicfilter/{own_command}"),
-                },
-                {
-                    "Sid": "ReceiveOwnCommands",
-                    "Effect": "Allow",
-                    "Action": "iot:Receive",
-                    "Resource": arn(f"topic/{own_command}"),
-                },
-                {
-                    "Sid": "PublishOwnStatus",
-                    "Effect": "Allow",
-                    "Action": "iot:Publish",
-                    "Resource": arn(f"topic/{own_status}"),
-                },
-            ],
-        }
-        self.policy = iot.CfnPolicy(self, "RobotPolicy", policy_document=self.policy_document)
-        # No fixed name: thing type names are account-wide, and two stages (or a redeploy after a
-        # teardown) must not collide.
-        self.thing_type = iot.CfnThingType(
-            self,
-            "RobotThingType",
-            thing_type_properties=iot.CfnThingType.ThingTypePropertiesProperty(
-                thing_type_description="A robot managed by Fleetwave",
-            ),
-        )
-
-    def grant_registry(self, grantee: iam.IGrantable) -> None:
-        """Robots are things and fleets are thing groups: the API creates and links them."""
-        stack = Stack.of(self)
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ManageRobotThingsAndFleetGroups",
-                actions=[
-                    "iot:CreateThing",
-                    "iot:DeleteThing",
-                    "iot:DescribeThing",
-                    "iot:UpdateThing",
-                    "iot:CreateThingGroup",
-                    "iot:DeleteThingGroup",
-                    "iot:DescribeThingGroup",
-                    "iot:AddThingToThingGroup",
-                    "iot:RemoveThingFromThingGroup",
-                    "iot:ListThingsInThingGroup",
-                    "iot:ListThingGroupsForThing",
-                ],
-                resources=[
-                    stack.format_arn(service="iot", resource="thing", resource_name="*"),
-                    stack.format_arn(service="iot", resource="thinggroup", resource_name="*"),
-                    stack.format_arn(service="iot", resource="thingtype", resource_name=self.thing_type.ref),
-                ],
-            )
-        )
-
-    def grant_publish_commands(self, grantee: iam.IGrantable) -> None:
-        """Dispatch publishes each robot's command retained, and clears it with an empty retained message."""
-        stack = Stack.of(self)
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PublishRobotCommands",
-                actions=["iot:Publish", "iot:RetainPublish"],
-                resources=[
-                    stack.format_arn(
-                        service="iot",
-                        resource="topic",
-                        # IAM policies use '*' where MQTT filters use '+'.
-                        resource_name=COMMAND_TOPIC_FILTER.replace("+", "*"),
-                    )
-                ],
-            )
-        )
-
-
-THING_WILDCARD_REASON = (
-    "Robots and fleets are IoT things and thing groups created at run time under user-chosen names; the "
-    "grant is limited to things and thing groups of this account and region, with no other IoT resource."
-)
-THING_WILDCARD_FINDINGS = [
-    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*",
-    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thinggroup/*",
-]
 COMMAND_WILDCARD_FINDINGS = [
     "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/fleetwave/robots/*/deployment"
 ]
