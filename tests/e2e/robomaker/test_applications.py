@@ -3,7 +3,7 @@ versions pinned to the bundles' ETags, updates, listings and deletes through `fl
 
 from __future__ import annotations
 
-from fakes.robomaker import BUCKET, unique
+from fakes.robomaker import BUCKET, list_pages, unique
 
 SUITE = {"name": "ROS2", "version": "Foxy"}
 
@@ -155,16 +155,9 @@ def test_list_robot_applications_pages_through_every_version(api, given):
     name_filter = [{"name": "name", "values": [application["name"]]}]
 
     # When ALL versions are listed two at a time
-    versions, token, pages = [], None, 0
-    while True:
-        body = {"versionQualifier": "ALL", "filters": name_filter, "maxResults": 2}
-        page = api.call("listRobotApplications", {**body, **({"nextToken": token} if token else {})})
-        assert page.status == 200, page.json
-        versions += [summary["version"] for summary in page.json["robotApplicationSummaries"]]
-        pages += 1
-        token = page.json.get("nextToken")
-        if not token:
-            break
+    body = {"versionQualifier": "ALL", "filters": name_filter, "maxResults": 2}
+    summaries, pages = list_pages(api, "listRobotApplications", body, "robotApplicationSummaries")
+    versions = [summary["version"] for summary in summaries]
 
     # Then every version appears once, in order, over three pages; the plain listing shows $LATEST only
     assert versions == ["$LATEST", "1", "2", "3", "4"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from fakes.robomaker import unique
+from fakes.robomaker import list_pages, unique
 
 ACTIVE = ("Pending", "Preparing", "InProgress")
 WEEK = 7 * 24 * 3600
@@ -146,16 +146,9 @@ def test_list_deployment_jobs_by_fleet_pages_newest_first(api, given, fleet, ver
         created.append(job["arn"])
 
     # When the fleet's jobs are listed two at a time
-    seen, token, pages = [], None, 0
-    while True:
-        body = {"filters": [{"name": "fleetName", "values": [fleet["name"]]}], "maxResults": 2}
-        page = api.call("listDeploymentJobs", {**body, **({"nextToken": token} if token else {})})
-        assert page.status == 200, page.json
-        seen += [job["arn"] for job in page.json["deploymentJobs"]]
-        pages += 1
-        token = page.json.get("nextToken")
-        if not token:
-            break
+    body = {"filters": [{"name": "fleetName", "values": [fleet["name"]]}], "maxResults": 2}
+    jobs, pages = list_pages(api, "listDeploymentJobs", body, "deploymentJobs")
+    seen = [job["arn"] for job in jobs]
 
     # Then every job appears once, newest first, over more than two pages
     assert seen == created[::-1]

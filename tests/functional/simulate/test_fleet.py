@@ -13,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from fakes.mqtt import FakeFleetLookup, StatusCollector, until
+from fakes.mqtt import FakeFleetLookup, StatusCollector, run_scenario, until
 from fleetwave_service.engine.channels.mqtt import MqttChannel
 from fleetwave_service.engine.messages import DeploymentCommand, LaunchConfig
 
@@ -76,11 +76,7 @@ def test_simulate_runs_each_robot_with_its_behaviour_and_picks_up_new_robots():
             stop.set()
             return await asyncio.wait_for(simulation, WAIT)
 
-        try:
-            status = asyncio.run(scenario())
-        finally:
-            collector.close()
-            service.close()
+        status = run_scenario(scenario, collector, service)
 
     assert status == 0
     assert collector.final("robot-1").status.value == "InSync"

@@ -6,7 +6,7 @@ import asyncio
 import io
 
 import pytest
-from fakes.mqtt import FakeFleetLookup, StatusCollector, until
+from fakes.mqtt import FakeFleetLookup, StatusCollector, run_scenario, until
 from fleetwave_service.engine.channels.mqtt import MqttChannel
 from fleetwave_service.engine.messages import DeploymentCommand
 
@@ -55,11 +55,7 @@ def test_simulate_a_thousand_robots_all_reach_a_final_status():
             stop.set()
             return await simulation
 
-        try:
-            status = asyncio.run(scenario())
-        finally:
-            collector.close()
-            service.close()
+        status = run_scenario(scenario, collector, service)
     assert status == 0
     finals = {name: collector.final(name) for name in names}
     failed = {name for name, report in finals.items() if report.status.value == "Failed"}
