@@ -44,7 +44,7 @@ def _totals(store: Any, job: Row) -> dict[str, int]:
     totals = {"succeededCount": 0, "failedCount": int(job.get("prepareFailedCount", 0)), "noResponseCount": 0}
     for wave in store.waves(job["id"]):
         if int(wave.get("wave", 0)) < 1:
-            continue  # robots dispatched outside the waves (Greengrass continuous deployment)
+            continue  # robots dispatched outside the waves (wave 0: a robot that joined a target later)
         # A swept wave's recount is authoritative; its live counters may still move (a report racing it).
         counts = wave.get("sweptCounts") or wave
         for name in totals:
@@ -65,17 +65,19 @@ def _new_wave(job: Row, number: int, size: int) -> tuple[Key, Row]:
     return wave_key(job["id"], number), row
 
 
-def _pending(job: Row, robot: Row, place: Key, **where: int) -> list[tuple[Key, Row]]:
-    """A released-later target's rows: its robot deployment row (PendingNewDeployment) and its place in a
-    wave (``MEMBER#``, ``wave=n``) or in the queue (``QUEUE#``, ``position=n``)."""
+def _pending(
+    job: Row, robot: Row, place: Key, *, wave: int | None = None, position: int | None = None
+) -> list[tuple[Key, Row]]:
+    """A target's rows until it is released: its robot deployment row (PendingNewDeployment) and its place,
+    in a wave (``MEMBER#``, ``wave``) or in the queue (``QUEUE#``, ``position``)."""
     common = {
         "robotName": robot["name"],
         "arn": robot["arn"],
         "architecture": robot.get("architecture"),
-        **({"wave": where["wave"]} if "wave" in where else {}),
+        **({"wave": wave} if wave is not None else {}),
         "expiresAt": job["expiresAt"],
     }
-    place_row = {**common, **where} if "position" in where else common
+    place_row = common if position is None else {**common, "position": position}
     return [
         (robot_deployment_key(job["id"], robot["name"]), {**common, "status": "PendingNewDeployment"}),
         (place, place_row),
