@@ -17,10 +17,10 @@ help:
 	@echo "make synth   cdk synth offline (no AWS credentials, no docker)"
 	@echo "make lint    ruff"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[infra,dev]'
+	$(PY) -m pip install --quiet -e '.[operator,infra,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
