@@ -37,7 +37,7 @@ test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow and not e2e and not infra"
+	$(PY) -m pytest -m "not slow and not e2e and not infra and not dist"
 
 serve: $(STAMP)
 	$(VENV)/bin/fleetwave serve
