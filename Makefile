@@ -13,7 +13,7 @@ help:
 	@echo "make demo    run the local stack, a simulated fleet and a rollout end to end"
 	@echo "make test    run the whole test suite (unit, functional, state machine, infra, e2e)"
 	@echo "make serve   run the local stack (fleetwave serve) in the foreground"
-	@echo "make bench   rollouts on simulated fleets of 10, 100 and 1,000 robots"
+	@echo "make bench   the robot's install size, then rollouts on simulated fleets of 10, 100, 1,000 robots"
 	@echo "make synth   cdk synth offline (no AWS credentials, no docker)"
 	@echo "make lint    ruff"
 
@@ -45,7 +45,10 @@ serve: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/fleetwave demo
 
+# First the robot's install (wheel built, fleetwave[agent] in a fresh venv: size, package count), then
+# rollouts on simulated fleets.
 bench: $(STAMP)
+	$(PY) tests/dist/agent_install_report.py
 	$(PY) -m fleetwave.bench
 
 # Offline and without credentials: the stack is environment-agnostic, nothing is looked up, and

@@ -21,14 +21,21 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from wheel_installs import REPO_ROOT, Built, Install, clean_environment, install, normalize
+from wheel_installs import (
+    AGENT_MAX_BYTES,
+    AGENT_MAX_DISTRIBUTIONS,
+    REPO_ROOT,
+    Built,
+    Install,
+    clean_environment,
+    install,
+    normalize,
+)
 
 import fleetwave
 
 pytestmark = pytest.mark.dist
 
-AGENT_MAX_DISTRIBUTIONS = 10
-AGENT_MAX_BYTES = 40_000_000
 # What a robot must never pull: the local stack, the AWS SDK, the CDK.
 NOT_ON_A_ROBOT = {
     "moto",

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The robot's install (issue 8): at most this many distributions and bytes in site-packages.
+AGENT_MAX_DISTRIBUTIONS = 10
+AGENT_MAX_BYTES = 40_000_000
 # An ordinary venv brings these itself; they are not something `pip install fleetwave` pulls.
 INSTALLER_DISTRIBUTIONS = frozenset({"pip", "setuptools", "wheel"})
 # Caps, not expectations: a build takes ~10 s, an operator install ~20 s with a warm pip cache.
@@ -94,14 +97,15 @@ class Install:
     def bin(self, name: str) -> Path:
         return self.root / "bin" / name
 
-    def _ask(self, code: str) -> str:
+    def ask(self, code: str) -> str:
+        """Run Python code in the venv, from its own directory; its stdout."""
         # -I: isolated, so neither the current directory nor PYTHONPATH can add the checkout.
         return run([self.python, "-I", "-c", code], timeout=60, cwd=self.root, env=clean_environment())
 
     def distributions(self) -> list[str]:
         """Every installed distribution's name, sorted, installer tools (pip, setuptools, wheel) left out."""
         names = json.loads(
-            self._ask(
+            self.ask(
                 "import importlib.metadata as m, json; "
                 "print(json.dumps([d.metadata['Name'] for d in m.distributions()]))"
             )
@@ -111,7 +115,7 @@ class Install:
         )
 
     def site_packages(self) -> Path:
-        return Path(self._ask("import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
+        return Path(self.ask("import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
 
     def size_bytes(self) -> int:
         """Bytes of every file in site-packages (byte-compiled files included, as pip leaves them)."""
