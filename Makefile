@@ -20,7 +20,7 @@ help:
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[operator,infra,dev]'
+	$(PY) -m pip install --quiet -e '.[infra,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
