@@ -31,7 +31,7 @@ class Command:
     module: str
     summary: str
     extra: str | None = None  # the extra whose packages the command needs; None: the base install
-    python: tuple[int, int] = (3, 10)  # the service code (moto, the engine) needs 3.11
+    python: tuple[int, int] = (3, 10)  # the service code, the local stack and the SDK need 3.11
 
 
 OPERATOR = "operator"
@@ -48,6 +48,7 @@ COMMANDS: dict[str, Command] = {
         "fleetwave.commands.simulate",
         "run simulated robots for a fleet (against fleetwave serve or a deployed stack)",
         OPERATOR,
+        SERVICE_PYTHON,
     ),
     "agent": Command("fleetwave.commands.agent", "run one robot agent (real deployments, or --simulate)"),
     "demo": Command(
@@ -174,8 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The extra is installed, yet an import fails: a broken or partial environment, or a module that
         # does not support this Python. Say so in one line; the traceback helps nobody installing.
         extra = COMMANDS[name].extra
-        hint = f": {install_hint(extra)}" if extra else ""
-        print(f"fleetwave {name}: cannot run, {error}{hint}", file=sys.stderr)
+        missing_package = isinstance(error, ModuleNotFoundError) and extra is not None
+        hint = f": {install_hint(extra)}" if missing_package else ""
+        print(f"fleetwave {name}: cannot run here, {error}{hint}", file=sys.stderr)
         return USAGE_ERROR
 
 
