@@ -58,8 +58,8 @@ synth: $(STAMP) $(NODE_STAMP)
 		npx --no-install cdk synth --quiet --no-notices
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check functions src infra tests
-	$(VENV)/bin/ruff format --check functions src infra tests
+	$(VENV)/bin/ruff check functions src infra statemachines tests setup.py
+	$(VENV)/bin/ruff format --check functions src infra statemachines tests setup.py
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules .pytest_cache
