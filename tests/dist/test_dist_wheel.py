@@ -49,8 +49,11 @@ NOT_ON_A_ROBOT = {
     "rich",
 }
 OPERATOR_EXTRA = 'pip install "fleetwave[operator]"'
-# Caps, not expectations: serve starts in ~3 s, the demo with 4 robots ends in ~15 s.
+# Caps, not expectations: serve starts in ~3 s, the rollout to one robot and the demo with 4 robots end
+# in ~15 s.
 SERVE_START_SECONDS = 120.0
+JOB_DEADLINE_SECONDS = 240.0
+TIME_SCALE = "0.05"
 DEMO_TIMEOUT_SECONDS = 300
 COMMAND_TIMEOUT_SECONDS = 120
 READY_PREFIX = "fleetwave serve: API "
@@ -238,42 +241,114 @@ def wait_for_ready_line(process: subprocess.Popen, stdout: Path, stderr: Path) -
     raise AssertionError(f"fleetwave serve did not get ready (exit {process.poll()}):\n{output}")
 
 
-def test_dist_operator_install_serves_a_signed_list_fleets(operator_install: Install, outside: Path) -> None:
+def call(api: str, operation: str, body: dict) -> dict:
+    status, answer = signed_post(f"{api}{operation}", body)
+    assert status == 200, (operation, status, answer)
+    return answer
+
+
+def wait_for_job(api: str, job_arn: str) -> dict:
+    deadline = time.monotonic() + JOB_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        job = call(api, "describeDeploymentJob", {"job": job_arn})
+        if job["status"] in ("Succeeded", "Failed", "Canceled"):
+            return job
+        time.sleep(0.25)
+    raise AssertionError(f"the job did not finish: {job}")
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def test_dist_operator_install_serves_the_api_and_rolls_out_to_a_simulated_robot(
+    operator_install: Install, outside: Path
+) -> None:
     version = fleetwave_command(operator_install, "--version", cwd=outside)
     assert version.stdout.strip() == f"fleetwave {fleetwave.__version__}"
-    # Given `fleetwave serve` from the operator's install, run from a directory that is not the checkout
+    # Given `fleetwave serve` from the operator's install, run from a directory that is not the checkout,
+    # every port picked by the system
+    fleetwave_bin = str(operator_install.bin("fleetwave"))
     stdout, stderr = outside / "serve.out", outside / "serve.err"
-    ports = ["--port", "0", "--aws-port", "0", "--mqtt-port", "0", "--time-scale", "0.01"]
+    ports = ["--port", "0", "--aws-port", "0", "--mqtt-port", "0", "--time-scale", TIME_SCALE]
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [str(operator_install.bin("fleetwave")), "serve", *ports],
+        serve = subprocess.Popen(
+            [fleetwave_bin, "serve", *ports],
             stdout=out,
             stderr=err,
             cwd=outside,
             env=clean_environment(PYTHONUNBUFFERED="1"),
         )
+    simulate = None
     try:
-        ready = wait_for_ready_line(process, stdout, stderr)
-        api = re.search(r"API (http://\S+/)", ready).group(1)
+        ready = wait_for_ready_line(serve, stdout, stderr)
+        api, mqtt = re.search(r"API (http://\S+/) .* MQTT (mqtt://\S+)", ready).groups()
         # When a fleet is created and the fleets are listed, both signed
-        status, created = signed_post(f"{api}createFleet", {"name": "dist-wheel"})
-        assert status == 200, created
-        status, listed = signed_post(f"{api}listFleets", {})
+        fleet = call(api, "createFleet", {"name": "dist-wheel"})
         # Then the API answers with the fleet
-        assert status == 200, listed
-        assert [fleet["arn"] for fleet in listed["fleetDetails"]] == [created["arn"]]
+        listed = call(api, "listFleets", {})
+        assert [item["arn"] for item in listed["fleetDetails"]] == [fleet["arn"]]
         # And an unsigned request is refused, as API Gateway with AWS_IAM does
         unsigned = urllib.request.Request(f"{api}listFleets", data=b"{}", method="POST")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(unsigned, timeout=60)
         assert refused.value.code == 403
+
+        # When a robot of the fleet runs under `fleetwave simulate` (the real agent code) from the same
+        # install, and a version is rolled out to the fleet
+        robot = call(
+            api, "createRobot", {"name": "dist-robot", "architecture": "X86_64", "greengrassGroupId": "g"}
+        )
+        call(api, "registerRobot", {"fleet": fleet["arn"], "robot": robot["arn"]})
+        source = {"s3Bucket": "fleetwave-bundles", "s3Key": "app.tar.gz", "architecture": "X86_64"}
+        suite = {"name": "ROS2", "version": "Foxy"}
+        application = call(
+            api,
+            "createRobotApplication",
+            {"name": "dist-app", "sources": [source], "robotSoftwareSuite": suite},
+        )
+        release = call(api, "createRobotApplicationVersion", {"application": application["arn"]})
+        with (outside / "simulate.log").open("wb") as log:
+            simulate = subprocess.Popen(
+                [fleetwave_bin, "simulate", "--endpoint", api, "--mqtt-url", mqtt, "--fleet", "dist-wheel"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=outside,
+                env=clean_environment(PYTHONUNBUFFERED="1"),
+            )
+        launch = {"packageName": "hello", "launchFile": "hello.launch"}
+        job = call(
+            api,
+            "createDeploymentJob",
+            {
+                "clientRequestToken": "dist-wheel-1",
+                "fleet": fleet["arn"],
+                # a generous robot timeout: the simulator's own start-up must not count as silence
+                "deploymentConfig": {"robotDeploymentTimeoutInSeconds": 1200},
+                "deploymentApplicationConfigs": [
+                    {
+                        "application": release["arn"],
+                        "applicationVersion": release["version"],
+                        "launchConfig": launch,
+                    }
+                ],
+            },
+        )
+        # Then the job succeeds with the robot InSync
+        done = wait_for_job(api, job["arn"])
+        log = (outside / "simulate.log").read_text(errors="replace")
+        assert done["status"] == "Succeeded", (done, log)
+        assert [item["status"] for item in done["robotDeploymentSummary"]] == ["InSync"], (done, log)
+        assert stop(simulate) == 0, (outside / "simulate.log").read_text()
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        if simulate is not None and simulate.poll() is None:
+            simulate.kill()
+        code = stop(serve)
     assert code == 0, stderr.read_text()
 
 
