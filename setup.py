@@ -10,8 +10,9 @@ from setuptools import find_packages, setup
 
 ROOTS = ("src", "functions")  # src/fleetwave (CLI, local stack, agent, SDK), functions/fleetwave_service
 
-packages = [name for root in ROOTS for name in find_packages(root)]
-package_dir = {name: f"{root}/{name}" for root in ROOTS for name in find_packages(root) if "." not in name}
+found = {root: find_packages(root) for root in ROOTS}
+packages = [name for names in found.values() for name in names]
+package_dir = {name: f"{root}/{name}" for root, names in found.items() for name in names if "." not in name}
 
 setup(
     packages=[*packages, "fleetwave.statemachines"],

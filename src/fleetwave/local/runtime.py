@@ -120,8 +120,7 @@ class LocalRuntime:
     @property
     def mqtt_url(self) -> str:
         """The embedded broker's URL once it listens (``--mqtt-port 0`` lets it pick the port)."""
-        broker = self.component("mqtt")
-        return getattr(broker, "url", self.config.mqtt_url) if broker is not None else self.config.mqtt_url
+        return getattr(self.component("mqtt"), "url", None) or self.config.mqtt_url
 
     def component(self, name: str) -> Any | None:
         return next((c for c in self.components if getattr(c, "name", None) == name), None)
