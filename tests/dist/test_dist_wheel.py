@@ -74,13 +74,18 @@ def package_roots() -> list[tuple[str, str]]:
 
 
 def source_files() -> dict[str, str]:
-    """Every file of the packages' source trees -> its path in the wheel (caches left out)."""
+    """Every committed file of the packages' source trees -> its path in the wheel."""
     files = {}
     for source, target in package_roots():
-        for path in sorted((REPO_ROOT / source).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                relative = path.relative_to(REPO_ROOT / source).as_posix()
-                files[f"{source}/{relative}"] = f"{target}/{relative}"
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", source],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        for name in filter(None, listed.stdout.decode().split("\0")):
+            files[name] = f"{target}/{name.removeprefix(source + '/')}"
     return files
 
 
