@@ -13,15 +13,16 @@ import io
 import json
 import re
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from fleetwave.local import lambda_adapter
+from fleetwave.statemachines import ROLLOUT
 
-ASL_PATH = Path(__file__).resolve().parents[3] / "statemachines" / "rollout.asl.json"
+# Read through importlib.resources: the same file in a checkout, an editable install and a wheel.
+ASL_PATH = ROLLOUT
 STATE_MACHINE_NAME = "fleetwave-rollout"
 ROLE_NAME = "fleetwave-local-rollout"
 RUNTIME = "python3.12"
