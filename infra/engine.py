@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -23,13 +23,15 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
+from fleetwave.statemachines import ROLLOUT
 from fleetwave_service.engine.messages import STATUS_TOPIC, STATUS_TOPIC_FILTER
 from fleetwave_service.lambdas import STEP_FUNCTIONS
 
-from infra.functions import REPO_ROOT
 from infra.nag import XRAY_REASON, acknowledge, arn_of
 
-ASL_PATH = REPO_ROOT / "statemachines" / "rollout.asl.json"
+# The installed package's copy, i.e. statemachines/rollout.asl.json itself under the editable install:
+# the CDK app deploys exactly the file the wheel ships (tests/dist checks both ends).
+ASL_PATH = ROLLOUT
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]*)\}")
 
 # Placeholder -> the function (by name, fleetwave_service/lambdas.py) whose ARN fills it.
@@ -45,7 +47,7 @@ def placeholders_in(definition: str) -> frozenset[str]:
     return frozenset(PLACEHOLDER.findall(definition))
 
 
-def read_definition(path: Path = ASL_PATH) -> str:
+def read_definition(path: Traversable = ASL_PATH) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"the rollout state machine definition is missing: {path}")
     return path.read_text(encoding="utf-8")
@@ -59,7 +61,7 @@ class Rollout(Construct):
         *,
         step_functions: Mapping[str, lambda_.IFunction],
         log_retention: logs.RetentionDays,
-        asl_path: Path = ASL_PATH,
+        asl_path: Traversable = ASL_PATH,
     ) -> None:
         super().__init__(scope, construct_id)
         definition = read_definition(asl_path)

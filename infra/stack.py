@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 from aws_cdk import Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
@@ -44,7 +44,7 @@ class FleetwaveStack(Stack):
         construct_id: str,
         *,
         config: StageConfig,
-        asl_path: Path = ASL_PATH,
+        asl_path: Traversable = ASL_PATH,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)

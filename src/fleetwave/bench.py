@@ -44,7 +44,7 @@ WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items
 ROBOT_TOPIC_FILTER = "fleetwave/robots/#"
 
 
-# --- figures (pure; tested in tests/unit/test_bench.py) ----------------------------------------------
+# --- figures (pure; tested in tests/unit/cli/test_bench.py) ----------------------------------------------
 def count_state_transitions(events: Iterable[Mapping[str, Any]]) -> int:
     """States entered in an execution history (``TaskStateEntered``, ``ChoiceStateEntered``, ...)."""
     return sum(1 for event in events if str(event.get("type", "")).endswith("StateEntered"))

@@ -313,6 +313,6 @@ def create_component(runtime: Any) -> StatusBridge | None:
     if importlib.util.find_spec(HANDLERS_MODULE) is None:
         logger.warning("status handler not available; robot status reports are not processed")
         return None
-    broker = runtime.component("mqtt")
-    url = broker.url if broker is not None else runtime.config.mqtt_url
-    return StatusBridge(mqtt_url=url, region=runtime.config.region, account_id=runtime.config.account_id)
+    return StatusBridge(
+        mqtt_url=runtime.mqtt_url, region=runtime.config.region, account_id=runtime.config.account_id
+    )

@@ -117,6 +117,11 @@ class LocalRuntime:
         assert self.gateway is not None, "start() first"
         return self.gateway.url
 
+    @property
+    def mqtt_url(self) -> str:
+        """The embedded broker's URL once it listens (``--mqtt-port 0`` lets it pick the port)."""
+        return getattr(self.component("mqtt"), "url", None) or self.config.mqtt_url
+
     def component(self, name: str) -> Any | None:
         return next((c for c in self.components if getattr(c, "name", None) == name), None)
 
@@ -134,15 +139,14 @@ class LocalRuntime:
             "FLEETWAVE_IDEMPOTENCY_TABLE_NAME": c.idempotency_table_name,
             "FLEETWAVE_BUNDLE_BUCKET": c.bundle_bucket,
             "FLEETWAVE_CHANNEL": "mqtt",
-            "FLEETWAVE_MQTT_URL": c.mqtt_url,
+            "FLEETWAVE_MQTT_URL": self.mqtt_url,
             "FLEETWAVE_TIME_SCALE": f"{c.time_scale:g}",
         }
 
     def ready_line(self) -> str:
         parts = [f"fleetwave serve: API {self.api_url}", f"AWS {self.aws_url}/"]
-        broker = self.component("mqtt")
-        if broker is not None:
-            parts.append(f"MQTT {getattr(broker, 'url', self.config.mqtt_url)}")
+        if self.component("mqtt") is not None:
+            parts.append(f"MQTT {self.mqtt_url}")
         parts.append(f"(time scale {self.config.time_scale:g})")
         return "  ".join(parts)
 
@@ -166,6 +170,9 @@ class LocalRuntime:
                 component = _hook_component(name, module, self)
                 if component is not None:
                     self._start(component, ports)
+                    if name == "mqtt":
+                        # The service publishes robot commands here: the port the broker really took.
+                        self.set_environment({"FLEETWAVE_MQTT_URL": self.mqtt_url})
             handler = self._api_handler or _load_api_handler()
             self.gateway = ApiGateway(
                 handler,

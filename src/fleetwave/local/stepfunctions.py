@@ -13,7 +13,6 @@ import io
 import json
 import re
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,8 +23,10 @@ from fleetwave_service.lambdas import STEP_FUNCTIONS
 
 from fleetwave.local import lambda_adapter
 from fleetwave.local.log import logger
+from fleetwave.statemachines import ROLLOUT
 
-ASL_PATH = Path(__file__).resolve().parents[3] / "statemachines" / "rollout.asl.json"
+# Read through importlib.resources: the same file in a checkout, an editable install and a wheel.
+ASL_PATH = ROLLOUT
 STATE_MACHINE_NAME = "fleetwave-rollout"
 ROLE_NAME = "fleetwave-local-rollout"
 RUNTIME = "python3.12"
