@@ -1,19 +1,41 @@
-"""Make moto's DynamoDB apply each operation atomically, as DynamoDB itself does.
+"""Make moto's DynamoDB apply each operation atomically, as DynamoDB itself does, and at DynamoDB's cost.
 
-moto checks a condition and applies the write in separate steps, and undoes a failed transaction by
-restoring a copy of the whole table. Requests on different threads (the local API Gateway serves each
-request on its own thread, and the state machine's Lambda steps run beside them) can therefore both pass
-the same condition, or lose each other's writes: two racing CreateDeploymentJob calls could both take a
-fleet's job lock. Real DynamoDB never does either, and Fleetwave's one-job-per-fleet rule and idempotency
-rely on it (docs/decisions.md).
+Atomicity. moto checks a condition and applies the write in separate steps, and undoes a failed
+transaction by restoring backups. Requests on different threads (the local API Gateway serves each request
+on its own thread, and the state machine's Lambda steps and the status path run beside them) can therefore
+both pass the same condition, or lose each other's writes: two racing CreateDeploymentJob calls could both
+take a fleet's job lock. Real DynamoDB never does either, and Fleetwave's one-job-per-fleet rule,
+idempotency and exactly-once report handling rely on it (docs/decisions.md). The guard wraps the operations
+of moto's ``DynamoDBBackend`` in one process-wide re-entrant lock. (Per-table locks would buy nothing: every
+operation is pure Python under the GIL, and almost all of them go to the one Fleetwave table.)
 
-The guard wraps the operations of moto's ``DynamoDBBackend`` class in one process-wide re-entrant lock.
-It is reference-counted: the embedded AWS endpoint (``fleetwave serve``) and in-process tests may both
-install it, in any order, and the original methods come back when the last one uninstalls.
+Cost. Two of moto's operations cost what the whole table holds, not what they touch, which made a local
+rollout quadratic in fleet size (docs/performance.md):
+
+- a Query gathers and sorts every item of the table before it keeps the partition it was asked for; here a
+  query on the table's own key reads its partition only, and one on an index skips the first sort (the
+  index query sorts its matches itself);
+- TransactWriteItems backs up every table it touches with a deep copy of the whole table, once per action,
+  to roll back on failure; here it backs up the items the transaction names (what it can change), and puts
+  exactly those back when it fails.
+
+And one that costs what the answer holds, but slowly: moto serialises every attribute value of a response
+by walking botocore's shape model member by member (the largest share of a rollout's time in the profile,
+docs/performance.md). Attribute values are already in their wire form when they reach the serialiser
+(moto's ``dynamo_to_dict``, binary as bytes), so here they are written out directly (binary base64-encoded,
+as the serialiser does).
+
+All of them give the answers moto gives; the tests of this module compare them with moto's own on the same
+data.
+
+Everything is reference-counted: the embedded AWS endpoint (``fleetwave serve``) and in-process tests may
+both install it, in any order, and moto's own code comes back when the last one uninstalls. It patches
+moto internals, which is why moto is pinned exactly (pyproject); a missing attribute fails loudly.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Iterator
@@ -38,6 +60,12 @@ _operations_lock = threading.RLock()
 _install_lock = threading.Lock()
 _installed = 0
 _originals: dict[str, Any] = {}
+_table_originals: dict[str, Any] = {}
+_module_copy: Any = None
+_serializer_original: dict[str, Any] = {}
+# Per thread: which items the Table.query in progress needs (``all_items`` reads it), and whether a
+# transaction is in progress (moto's table backups become item backups).
+_scope = threading.local()
 
 
 def _serialized(method: Any) -> Any:
@@ -50,10 +78,194 @@ def _serialized(method: Any) -> Any:
     return wrapper
 
 
+# --- Query: the partition, not the table -----------------------------------------------------------------
+def _scoped_query(query: Any) -> Any:
+    @functools.wraps(query)
+    def wrapper(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # Table.query(hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+        #             projection_expressions, index_name=None, ...): the backend passes index_name 8th.
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        previous = getattr(_scope, "query", None)
+        _scope.query = ("index",) if index_name else ("partition", hash_key)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _scope.query = previous
+
+    return wrapper
+
+
+def _scoped_all_items(all_items: Any) -> Any:
+    @functools.wraps(all_items)
+    def wrapper(self: Any) -> Any:
+        scope = getattr(_scope, "query", None)
+        if scope is None:
+            return all_items(self)
+        if scope[0] == "partition":
+            # The non-index query keeps ``item.hash_key == hash_key`` and sorts by range key itself.
+            partition = self.items.get(scope[1])
+            if partition is None:
+                return []
+            return list(partition.values()) if self.range_key_attr else [partition]
+        # An index query filters every item on the index keys, then sorts its matches (sorted_items).
+        items: list[Any] = []
+        for hash_set in self.items.values():
+            if self.range_key_attr:
+                items.extend(hash_set.values())
+            else:
+                items.append(hash_set)
+        return items
+
+    return wrapper
+
+
+# --- TransactWriteItems: item backups, not table copies --------------------------------------------------
+class _CopyDuringTransaction:
+    """moto.dynamodb.models' ``copy`` while this module is installed: inside a transaction, the backup of
+    a whole table is the table itself (the transaction's own item backups undo a failure)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        if isinstance(value, Table) and getattr(_scope, "transaction", False):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _item_key(table: Any, op_type: str, op: dict[str, Any]) -> tuple[Any, Any] | None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    attributes = op.get("Item") if op_type == "Put" else op.get("Key")
+    if not isinstance(attributes, dict) or table.hash_key_attr not in attributes:
+        return None  # moto rejects it; nothing of it was applied
+    hash_value = DynamoType(attributes[table.hash_key_attr])
+    if table.range_key_attr is None:
+        return hash_value, None
+    if table.range_key_attr not in attributes:
+        return None
+    return hash_value, DynamoType(attributes[table.range_key_attr])
+
+
+def _backups(backend: Any, transact_items: Any) -> list[tuple[Any, Any, Any, Any]]:
+    """(table, hash, range, deep copy of the item or None) for every item the transaction names."""
+    saved = []
+    for entry in transact_items or []:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            continue
+        op_type, op = next(iter(entry.items()))
+        if op_type not in ("Put", "Update", "Delete") or not isinstance(op, dict):
+            continue
+        table = backend.tables.get(op.get("TableName"))
+        key = _item_key(table, op_type, op) if table is not None else None
+        if key is None:
+            continue
+        hash_value, range_value = key
+        try:
+            current = table.get_item(hash_value, range_value)
+        except Exception:  # noqa: BLE001 - a key moto refuses: moto raises it again, nothing applied
+            continue
+        saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+    return saved
+
+
+def _restore(saved: list[tuple[Any, Any, Any, Any]]) -> None:
+    for table, hash_value, range_value, item in reversed(saved):
+        if range_value is None:
+            if item is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = item
+        elif item is None:
+            partition = table.items.get(hash_value)
+            if partition is not None:
+                partition.pop(range_value, None)
+        else:
+            table.items[hash_value][range_value] = item
+
+
+def _item_backed_transaction(transact: Any) -> Any:
+    @functools.wraps(transact)
+    def wrapper(self: Any, transact_items: Any, *args: Any, **kwargs: Any) -> Any:
+        saved = _backups(self, transact_items)
+        _scope.transaction = True
+        try:
+            return transact(self, transact_items, *args, **kwargs)
+        except BaseException:
+            # moto "restored" each table from its backup, which was the table itself; undo item by item.
+            _restore(saved)
+            raise
+        finally:
+            _scope.transaction = False
+
+    return wrapper
+
+
+# --- responses: attribute values written as they are ------------------------------------------------------
+def _wire(value: Any) -> Any:
+    """An attribute value (moto's ``dynamo_to_dict`` form) as DynamoDB's JSON writes it; None: not one."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    (kind, inner), *_ = value.items()
+    if kind in ("S", "N", "BOOL", "NULL", "SS", "NS"):
+        return {kind: inner}
+    if kind == "M" and isinstance(inner, dict):
+        members = {}
+        for name, member in inner.items():
+            wired = _wire(member)
+            if wired is None:
+                return None
+            members[name] = wired
+        return {"M": members}
+    if kind == "L" and isinstance(inner, list):
+        elements = []
+        for element in inner:
+            wired = _wire(element)
+            if wired is None:
+                return None
+            elements.append(wired)
+        return {"L": elements}
+    if kind == "B":
+        return {"B": _base64(inner)}
+    if kind == "BS" and isinstance(inner, list):
+        return {"BS": [_base64(element) for element in inner]}
+    return None
+
+
+def _base64(value: Any) -> Any:
+    import base64
+
+    return base64.b64encode(value).decode("utf-8") if isinstance(value, bytes | bytearray) else value
+
+
+def _direct_attribute_values(serialize_structure: Any) -> Any:
+    @functools.wraps(serialize_structure)
+    def wrapper(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (
+            key
+            and shape.name == "AttributeValue"
+            and self.operation_model.service_model.service_name == ("dynamodb")
+        ):
+            wired = _wire(value)
+            if wired is not None:
+                self._default_serialize(serialized, wired, shape, key)
+                return
+        serialize_structure(self, serialized, value, shape, key)
+
+    return wrapper
+
+
+# --- install -----------------------------------------------------------------------------------------------
 def install() -> None:
-    """Serialise moto's DynamoDB operations (until the matching ``uninstall``)."""
-    global _installed
+    """Serialise moto's DynamoDB operations and scope its queries and transactions (until ``uninstall``)."""
+    global _installed, _module_copy
+    import moto.dynamodb.models as models
+    from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
     with _install_lock:
         if _installed == 0:
@@ -61,14 +273,28 @@ def install() -> None:
                 # A missing method means moto changed under the pin: fail loudly, never run unguarded.
                 original = getattr(DynamoDBBackend, name)
                 _originals[name] = original
-                setattr(DynamoDBBackend, name, _serialized(original))
+                wrapped = _item_backed_transaction(original) if name == "transact_write_items" else original
+                setattr(DynamoDBBackend, name, _serialized(wrapped))
+            for name, patch in (("query", _scoped_query), ("all_items", _scoped_all_items)):
+                original = getattr(Table, name)
+                _table_originals[name] = original
+                setattr(Table, name, patch(original))
+            _module_copy = models.copy
+            models.copy = _CopyDuringTransaction()  # type: ignore[assignment]
+            _serializer_original["structure"] = BaseJSONSerializer._serialize_type_structure
+            BaseJSONSerializer._serialize_type_structure = _direct_attribute_values(  # type: ignore[method-assign]
+                _serializer_original["structure"]
+            )
         _installed += 1
 
 
 def uninstall() -> None:
-    """Undo one ``install``; the last one puts moto's own methods back."""
-    global _installed
+    """Undo one ``install``; the last one puts moto's own code back."""
+    global _installed, _module_copy
+    import moto.dynamodb.models as models
+    from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
     with _install_lock:
         if _installed == 0:
@@ -78,6 +304,14 @@ def uninstall() -> None:
             for name, original in _originals.items():
                 setattr(DynamoDBBackend, name, original)
             _originals.clear()
+            for name, original in _table_originals.items():
+                setattr(Table, name, original)
+            _table_originals.clear()
+            models.copy = _module_copy  # type: ignore[assignment]
+            _module_copy = None
+            BaseJSONSerializer._serialize_type_structure = _serializer_original.pop(  # type: ignore[method-assign]
+                "structure"
+            )
 
 
 def is_installed() -> bool:

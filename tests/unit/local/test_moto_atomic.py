@@ -58,3 +58,158 @@ def test_embedded_aws_endpoint_installs_the_guard_while_it_runs(monkeypatch):
     # Then moto's DynamoDB was serialised while it ran, and is moto's own again afterwards
     assert running
     assert not moto_atomic.is_installed()
+
+
+# --- scale: the patched operations answer exactly as moto's own ---------------------------------------------
+TABLE = "scale"
+
+
+def _make_table(client):
+    client.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    # Three partitions, and values of every attribute type (binary, sets, nested maps and lists).
+    for partition in ("A", "B", "C"):
+        for index in range(30):
+            item = {
+                "pk": {"S": partition},
+                "sk": {"S": f"ROBOT#{index:03d}" if index % 3 else f"WAVE#{index:03d}"},
+                "n": {"N": str(index)},
+                "f": {"N": "0.1"},
+                "b": {"B": bytes([index, 0, 255])},
+                "flag": {"BOOL": index % 2 == 0},
+                "none": {"NULL": True},
+                "ss": {"SS": ["x", f"y{index}"]},
+                "ns": {"NS": ["1", "2.5"]},
+                "bs": {"BS": [b"\x00\x01", bytes([index])]},
+                "m": {"M": {"step": {"S": "Launching"}, "l": {"L": [{"N": "1"}, {"M": {"b": {"B": b"1"}}}]}}},
+            }
+            if index % 2:
+                item.update({"gsi1pk": {"S": "ALL"}, "gsi1sk": {"S": f"{partition}#{index:03d}"}})
+            client.put_item(TableName=TABLE, Item=item)
+
+
+def _queries(client):
+    """Each query, paged through with a small Limit (as the stores page)."""
+    shapes = [
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "B"}}},
+        {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": {":p": {"S": "A"}, ":s": {"S": "ROBOT#"}},
+            "ScanIndexForward": False,
+        },
+        {
+            "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+            "FilterExpression": "flag = :t",
+            "ExpressionAttributeValues": {
+                ":p": {"S": "C"},
+                ":a": {"S": "ROBOT#005"},
+                ":b": {"S": "ROBOT#020"},
+                ":t": {"BOOL": True},
+            },
+            "ConsistentRead": True,
+        },
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+        {
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :p AND begins_with(gsi1sk, :s)",
+            "ExpressionAttributeValues": {":p": {"S": "ALL"}, ":s": {"S": "B#"}},
+        },
+        {
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "ALL"}},
+        },
+    ]
+    answers = []
+    for shape in shapes:
+        pages, start = [], None
+        while True:
+            paging = {"ExclusiveStartKey": start} if start else {}
+            page = client.query(TableName=TABLE, Limit=7, **shape, **paging)
+            pages.append((page["Items"], page["Count"], page["ScannedCount"], page.get("LastEvaluatedKey")))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        answers.append(pages)
+    return answers
+
+
+def _transactions(client):
+    """A transaction that fails (every change undone) and one that succeeds, and the items afterwards."""
+    failing = [
+        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "A"}, "sk": {"S": "NEW"}, "n": {"N": "1"}}}},
+        {
+            "Update": {
+                "TableName": TABLE,
+                "Key": {"pk": {"S": "A"}, "sk": {"S": "ROBOT#001"}},
+                "UpdateExpression": "SET n = :n REMOVE m",
+                "ExpressionAttributeValues": {":n": {"N": "99"}},
+            }
+        },
+        {"Delete": {"TableName": TABLE, "Key": {"pk": {"S": "B"}, "sk": {"S": "ROBOT#002"}}}},
+        {
+            "ConditionCheck": {
+                "TableName": TABLE,
+                "Key": {"pk": {"S": "C"}, "sk": {"S": "ROBOT#001"}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+    ]
+    errors = []
+    try:
+        client.transact_write_items(TransactItems=failing)
+    except client.exceptions.TransactionCanceledException as error:
+        errors.append([reason["Code"] for reason in error.response["CancellationReasons"]])
+    client.transact_write_items(TransactItems=failing[:3])
+    return errors, client.scan(TableName=TABLE)["Items"]
+
+
+def _run(operations, patched: bool):
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        if patched:
+            moto_atomic.install()
+        try:
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            _make_table(client)
+            return operations(client)
+        finally:
+            if patched:
+                moto_atomic.uninstall()
+
+
+def test_moto_atomic_queries_answer_as_moto_does_page_by_page():
+    # Given the same items, queried on the table's key and on an index, with moto's code and with the guard
+    # Then every page (items, counts, last key) is the same, binary values and nested types included
+    assert _run(_queries, patched=True) == _run(_queries, patched=False)
+
+
+def test_moto_atomic_a_failed_transaction_changes_nothing_and_a_good_one_applies():
+    # Given a transaction whose last check fails, then the same changes without it
+    patched = _run(_transactions, patched=True)
+
+    # Then the failed one put back the item it updated, the one it deleted and removed the one it put,
+    # as moto's own table copies do, and the good one applied every change
+    assert patched == _run(_transactions, patched=False)
+    errors, items = patched
+    assert errors == [["None", "None", "None", "ConditionalCheckFailed"]]
+    keys = {(item["pk"]["S"], item["sk"]["S"]) for item in items}
+    assert ("A", "NEW") in keys and ("B", "ROBOT#002") not in keys

@@ -1,0 +1,178 @@
+"""The embedded AWS endpoint without the HTTP round trip, for the clients of this process.
+
+`fleetwave serve` keeps moto's backends in its own process (process-global, moto's design) behind an HTTP
+endpoint that external tools use: the AWS CLI, boto3 from the user's shell, the robots' bundle downloads.
+The in-process Lambda handlers, the state machine's interpreter and the local runtime's own clients talk to
+the same endpoint (``AWS_ENDPOINT_URL``); over HTTP each of their calls paid for a socket, a request thread,
+HTTP parsing on both sides and werkzeug's server loop, which was most of the local engine's time per robot.
+
+`InProcessRoute` is a botocore ``before-send`` handler on this process's default boto3 session: a request
+addressed to the embedded endpoint is handed to the same WSGI application the HTTP server runs (moto's
+``DomainDispatcherApplication``), in the calling thread, and its answer goes back to botocore as if it had
+come over the wire. Same application, same backends, same data: what a client here writes, the AWS CLI
+reads over HTTP, and the other way round. A request for any other address is left alone (botocore sends it).
+This is moto's own in-process technique (``mock_aws`` registers a ``before-send`` stubber), scoped to one
+endpoint so that nothing else this process sends (a real AWS account, the Fleetwave API) is captured.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import boto3
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+
+# Names a client on this machine may use for the endpoint (moto's interpreter says ``localhost``).
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+EVENT = "before-send"
+UNIQUE_ID = "fleetwave-in-process-aws"
+# moto.core.request.PRESERVED_HEADER_NAMES_ENVIRON_KEY
+_PRESERVED_HEADER_NAMES = "moto.preserved_header_names"
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _Body(io.BytesIO):
+    """A response body botocore can read whole or stream (``stream()``, as urllib3's responses do)."""
+
+    def stream(self, **kwargs: Any) -> Any:
+        chunk = self.read()
+        while chunk:
+            yield chunk
+            chunk = self.read()
+
+
+class InProcessRoute:
+    """``before-send``: answer requests for ``port`` on this machine with ``app``, in process."""
+
+    def __init__(self, app: WsgiApp, port: int) -> None:
+        self._app = app
+        self._port = port
+        self._open = True
+        self.requests = 0
+
+    def close(self) -> None:
+        """Stop answering: clients created while this was installed keep the handler (botocore copies the
+        session's handlers into each client), and must go over the network once the endpoint is gone."""
+        self._open = False
+
+    def handles(self, url: str) -> bool:
+        if not self._open:
+            return False
+        parts = urlsplit(url)
+        return parts.port == self._port and (parts.hostname or "") in LOCAL_HOSTS
+
+    def __call__(self, request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
+        if not self.handles(request.url):
+            return None
+        self.requests += 1
+        status, headers, body = self.send(request.method, request.url, request.headers, request.body)
+        return AWSResponse(request.url, status, headers, _Body(body))  # type: ignore[arg-type]
+
+    def send(self, method: str, url: str, headers: Any, body: Any) -> tuple[int, HTTPHeaders, bytes]:
+        """One request through the WSGI application: (status, headers, body)."""
+        environ = wsgi_environ(method, url, headers, _bytes(body), self._port)
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer["status"] = int(status.split(" ", 1)[0])
+            answer["headers"] = response_headers
+            return lambda data: None
+
+        iterable = self._app(environ, start_response)
+        try:
+            data = b"".join(iterable)
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
+        response_headers = HTTPHeaders()
+        for name, value in answer.get("headers", []):
+            response_headers[name] = value
+        return answer.get("status", 500), response_headers, data
+
+
+def _bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, bytearray):
+        return bytes(body)
+    read = getattr(body, "read", None)
+    if read is not None:  # a file-like body (S3 uploads, aws-chunked checksums): read once, as a socket would
+        data = read()
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    return bytes(body)
+
+
+def _latin1(text: str) -> str:
+    """WSGI's "native string" for non-ASCII text (PEP 3333): the UTF-8 bytes read as latin-1."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+def wsgi_environ(method: str, url: str, headers: Any, body: bytes, port: int) -> dict[str, Any]:
+    """The environ werkzeug's HTTP server (with moto's request handler) builds for this request."""
+    parts = urlsplit(url)
+    raw_path = parts.path or "/"
+    raw_uri = raw_path + (f"?{parts.query}" if parts.query else "")
+    environ: dict[str, Any] = {
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "REQUEST_METHOD": method.upper(),
+        "SCRIPT_NAME": "",
+        "PATH_INFO": _latin1(unquote(raw_path)),
+        "QUERY_STRING": _latin1(parts.query),
+        "REQUEST_URI": _latin1(raw_uri),
+        "RAW_URI": _latin1(raw_uri),
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": 0,
+        "SERVER_NAME": parts.hostname or "127.0.0.1",
+        "SERVER_PORT": str(port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    preserved: dict[str, str] = {}
+    for name, value in headers.items():
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        value = value.replace("\r\n", "")
+        key = name.upper().replace("-", "_")
+        if "_" in name:
+            # werkzeug drops underscored header names; moto keeps S3 user metadata ones (MotoRequestHandler).
+            if not name.lower().startswith("x-amz-meta-"):
+                continue
+            preserved.setdefault(f"HTTP_{key}", name)
+        if key == "CONTENT_LENGTH":
+            continue  # the body's own length, as a server reading the socket would see it
+        if key != "CONTENT_TYPE":
+            key = f"HTTP_{key}"
+            if key in environ:
+                value = f"{environ[key]},{value}"
+        environ[key] = value
+    environ.setdefault("HTTP_HOST", parts.netloc)
+    environ[_PRESERVED_HEADER_NAMES] = preserved
+    return environ
+
+
+def install(route: InProcessRoute) -> None:
+    """Route this process's boto3 clients created from now on (the default session's) through ``route``."""
+    boto3._get_default_session()._session.register(EVENT, route, unique_id=UNIQUE_ID)  # noqa: SLF001
+
+
+def uninstall() -> None:
+    session = boto3.DEFAULT_SESSION
+    if session is not None:
+        session._session.unregister(EVENT, unique_id=UNIQUE_ID)  # noqa: SLF001

@@ -1,0 +1,126 @@
+"""The embedded AWS endpoint answers this process's clients in process, and everyone else over HTTP, from
+the same backends: what one side writes the other reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from fleetwave.local.aws import MotoAws
+
+TABLE = "fleetwave-inprocess"
+HERE = {"pk": {"S": "here"}, "sk": {"S": "row"}}
+THERE = {"pk": {"S": "there"}, "sk": {"S": "row"}}
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAws]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    aws = MotoAws("127.0.0.1", 0, "us-east-1", TABLE, f"{TABLE}-idempotency", "bundles-inprocess")
+    aws.start()
+    yield aws
+    aws.stop()
+
+
+def _over_http(endpoint: MotoAws, code: str) -> object:
+    """Run boto3 ``code`` in another process (so over HTTP); it prints one JSON value."""
+    script = (
+        "import boto3, json\n"
+        f"def client(service): return boto3.client(service, endpoint_url={endpoint.url!r}, "
+        "region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n" + code
+    )
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def test_in_process_writes_are_read_over_http_and_the_other_way_round(endpoint):
+    # Given a client of this process on the embedded endpoint
+    dynamodb = endpoint.client("dynamodb")
+    answered_here = endpoint.route.requests
+
+    # When it writes an item, and another process writes one over HTTP
+    dynamodb.put_item(TableName=TABLE, Item={**HERE, "n": {"N": "1"}})
+    _over_http(
+        endpoint,
+        f"client('dynamodb').put_item(TableName={TABLE!r}, Item={THERE})\nprint('null')",
+    )
+
+    # Then this process's request never left it, and each side reads what the other wrote
+    assert endpoint.route.requests > answered_here
+    seen_there = _over_http(
+        endpoint,
+        f"print(json.dumps(client('dynamodb').get_item(TableName={TABLE!r}, Key={HERE})['Item']))",
+    )
+    assert seen_there == {"pk": {"S": "here"}, "sk": {"S": "row"}, "n": {"N": "1"}}
+    assert dynamodb.get_item(TableName=TABLE, Key=THERE)["Item"] == THERE
+
+
+def test_in_process_s3_keeps_bodies_keys_and_metadata_as_http_does(endpoint):
+    # Given an object uploaded over HTTP with an odd key, binary body and underscored metadata
+    body = bytes(range(256)) * 10
+    _over_http(
+        endpoint,
+        "client('s3').put_object(Bucket='bundles-inprocess', Key='app/x86 64/b+u n%dle.tar.gz', "
+        f"Body={body!r}, Metadata={{'build_id': '42'}})\nprint('null')",
+    )
+
+    # When this process reads it, and writes one of its own with a streamed body
+    s3 = endpoint.client("s3")
+    fetched = s3.get_object(Bucket="bundles-inprocess", Key="app/x86 64/b+u n%dle.tar.gz")
+    with open(__file__, "rb") as stream:
+        s3.put_object(Bucket="bundles-inprocess", Key="here/file.py", Body=stream)
+
+    # Then the bytes, the metadata name and the ETag are what HTTP sees
+    assert fetched["Body"].read() == body
+    assert fetched["Metadata"] == {"build_id": "42"}
+    over_http = _over_http(
+        endpoint,
+        "o = client('s3').get_object(Bucket='bundles-inprocess', Key='here/file.py')\n"
+        "print(json.dumps([len(o['Body'].read()), o['ETag']]))",
+    )
+    here = s3.head_object(Bucket="bundles-inprocess", Key="here/file.py")
+    assert over_http == [here["ContentLength"], here["ETag"]]
+
+
+def test_requests_for_any_other_address_are_sent_as_usual(endpoint):
+    # Given the in-process route of a running endpoint
+    route = endpoint.route
+
+    # Then it answers only its own port on this machine
+    assert route.handles(f"http://127.0.0.1:{endpoint.port}/")
+    assert route.handles(f"http://localhost:{endpoint.port}/2015-03-31/functions")
+    assert not route.handles(f"http://127.0.0.1:{endpoint.port + 1}/")
+    assert not route.handles("https://dynamodb.us-east-1.amazonaws.com/")
+    assert not route.handles(f"http://192.0.2.1:{endpoint.port}/")
+
+
+def test_a_stopped_endpoint_answers_nothing_in_process():
+    # Given an endpoint that ran and stopped
+    aws = MotoAws("127.0.0.1", 0, "us-east-1", TABLE, f"{TABLE}-idempotency", "bundles-inprocess")
+    aws.start()
+    route, port = aws.route, aws.port
+    made_while_running = aws.client("dynamodb")
+    made_while_running.list_tables()
+    aws.stop()
+
+    # Then clients, old and new, go to the network, where nothing listens any more
+    assert not route.handles(f"http://127.0.0.1:{port}/")
+    made_after = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    for client in (made_while_running, made_after):
+        with pytest.raises(EndpointConnectionError):
+            client.list_tables()
