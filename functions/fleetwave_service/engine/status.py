@@ -1,63 +1,101 @@
 """Robot status reports: an SQS batch fed by the IoT rule on ``fleetwave/robots/+/status``.
 
-Each record body is the robot's StatusReport JSON plus ``robotName``, which the rule's SQL takes from the
-topic (``SELECT *, topic(3) AS robotName FROM 'fleetwave/robots/+/status'``): the IoT policy lets a robot
-publish only on its own topic, so the name is trustworthy; any robot name inside the payload is not.
+Each record body is the robot's message JSON plus ``robotName``, which the rule's SQL takes from the topic
+(``SELECT *, topic(3) AS robotName FROM 'fleetwave/robots/+/status'``): the IoT policy lets a robot publish
+only on its own topic, so the name is trustworthy; any robot name inside the payload is not.
 
-A record that can never be applied (not JSON, not a report, no robot name) is logged and dropped: retrying
-it cannot help. A record that hits a transient error is reported as a partial batch failure, so SQS
-redelivers just that record; applying a report twice changes nothing (engine/reports.py).
+What a record is decides where it goes (``dispatch``): a deployment's StatusReport (no ``kind``) joins the
+batch's other reports, which engine/reports.py applies as one batch; a message of another kind goes, record
+by record, to the handler registered for its kind in ``MESSAGE_HANDLERS``.
+
+A record that can never be applied (not JSON, no robot name, not a message of a known kind) is logged and
+dropped: retrying it cannot help. A record whose processing failed (a transient error) is answered as a
+partial batch failure (``batchItemFailures``), so SQS redelivers just that record; applying a report twice
+changes nothing (engine/reports.py), and the batch's other records are not applied again.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from fleetwave_service.engine.messages import StatusReport
-from fleetwave_service.engine.ports import get_ports
-from fleetwave_service.engine.reports import handle_report
+from fleetwave_service.engine.ports import Ports, get_ports
+from fleetwave_service.engine.reports import Inbound, apply_reports
 
 logger = Logger(service="fleetwave-status")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 _ROBOT_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,255}$")
 
+# kind -> handler(robot name, body, ports) for the status topic's messages that are not a deployment's
+# StatusReport (a report carries no ``kind``). Handled one record at a time; an exception fails the record.
+MessageHandler = Callable[[str, Mapping[str, Any], Ports], object]
+MESSAGE_HANDLERS: dict[str, MessageHandler] = {}
 
-def record_handler(record: SQSRecord) -> str:
+
+def _robot_and_body(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    message_id = record.get("messageId")
     try:
-        body = json.loads(record.body)
+        body = json.loads(record.get("body") or "")
     except (TypeError, ValueError):
-        logger.warning("status record dropped: body is not JSON", extra={"messageId": record.message_id})
-        return "dropped"
+        logger.warning("status record dropped: body is not JSON", extra={"messageId": message_id})
+        return None
     robot_name = body.get("robotName") if isinstance(body, dict) else None
     if not isinstance(robot_name, str) or not _ROBOT_NAME.match(robot_name):
-        logger.warning("status record dropped: no valid robotName", extra={"messageId": record.message_id})
-        return "dropped"
+        logger.warning("status record dropped: no valid robotName", extra={"messageId": message_id})
+        return None
+    return robot_name, body
+
+
+def _report(message_id: str, robot_name: str, body: dict[str, Any]) -> Inbound | None:
     try:
-        report = StatusReport.model_validate(body)
+        return Inbound(message_id, robot_name, StatusReport.model_validate(body))
     except ValidationError as error:
         logger.warning(
             "status record dropped: not a status report",
-            extra={
-                "messageId": record.message_id,
-                "robot": robot_name,
-                "errors": error.errors(include_url=False),
-            },
+            extra={"messageId": message_id, "robot": robot_name, "errors": error.errors(include_url=False)},
         )
-        return "dropped"
-    return handle_report(robot_name, report, get_ports()).value
+        return None
+
+
+def dispatch(records: list[Mapping[str, Any]], ports: Ports) -> set[str]:
+    """Handle one SQS batch; returns the message ids of the records that failed (to be redelivered)."""
+    reports: list[Inbound] = []
+    failed: set[str] = set()
+    for record in records:
+        message_id = str(record.get("messageId"))
+        parsed = _robot_and_body(record)
+        if parsed is None:
+            continue
+        robot_name, body = parsed
+        handler = MESSAGE_HANDLERS.get(body["kind"]) if isinstance(body.get("kind"), str) else None
+        if handler is not None:
+            try:
+                handler(robot_name, body, ports)
+            except Exception:
+                logger.exception(
+                    "robot message not handled", extra={"messageId": message_id, "kind": body["kind"]}
+                )
+                failed.add(message_id)
+            continue
+        report = _report(message_id, robot_name, body)
+        if report is not None:
+            reports.append(report)
+    return failed | apply_reports(reports, ports)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    records = event.get("Records") or []
+    failed = dispatch(records, get_ports())
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": record["messageId"]} for record in records if record.get("messageId") in failed
+        ]
+    }

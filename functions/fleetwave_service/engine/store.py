@@ -103,6 +103,12 @@ class RolloutStore:
     def get_robot_deployment(self, job_id: str, robot_name: str) -> Row | None:
         return self._get(robot_deployment_key(job_id, robot_name))
 
+    def robot_deployments(self, job_id: str, robot_names: Iterable[str]) -> dict[str, Row]:
+        """These robots' rows in the job, by robot name (consistent reads, 100 per request); robots the job
+        does not target are absent."""
+        rows = self.batch_get([robot_deployment_key(job_id, name) for name in dict.fromkeys(robot_names)])
+        return {row["robotName"]: row for row in rows if row.get("robotName")}
+
     def wave_members(self, job_id: str, wave: int) -> list[Row]:
         return list(
             self._query(
@@ -345,6 +351,13 @@ class RolloutStore:
         if row is not None and count:
             self._update(wave_key(job_id, int(row.get("wave", 0))), adds={COUNTER_FOR_STATUS[status]: 1})
         return row
+
+    def add_wave_counts(self, job_id: str, wave: int, counts: Mapping[str, int]) -> None:
+        """Count robots that finished on their wave's counters, in one update (``finish_robot(count=False)``
+        moved each of them into its terminal status first)."""
+        adds = {name: n for name, n in counts.items() if n}
+        if adds:
+            self._update(wave_key(job_id, wave), adds=adds)
 
     # --- robot and fleet entities -------------------------------------------------------------------------
     def update_robot_entity(

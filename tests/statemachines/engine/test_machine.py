@@ -140,9 +140,10 @@ def test_rollout_cancel_mid_wave_ends_canceled_without_waiting_for_the_timeout(r
     described = rollout.wait(job)
     assert rollout.status(job) == "SUCCEEDED"
     assert described["status"] == "Canceled"
-    # and nobody further was released, and the robots in flight were told to abort
+    # and nobody further was released, and the robots in flight were told to abort (a cancel that lands while
+    # the release step is still running is answered by that step and by finalize: a robot may hear it twice)
     assert sorted(rollout.robots.commanded("deploy")) == ["r00", "r01", "r02"]
-    assert sorted(rollout.robots.commanded("abort")) == ["r00", "r01", "r02"]
+    assert sorted(set(rollout.robots.commanded("abort"))) == ["r00", "r01", "r02"]
     summary = rollout.robot_summary(job)
     assert {summary[r]["failureCode"] for r in ("r00", "r01", "r02")} == {"RobotDeploymentAborted"}
     states = [
