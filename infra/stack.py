@@ -9,7 +9,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 from fleetwave_service.engine.messages import COMMAND_TOPIC, STATUS_TOPIC
-from fleetwave_service.lambdas import BY_NAME, STEP_FUNCTIONS
+from fleetwave_service.lambdas import (
+    BY_NAME,
+    STATUS_BATCH_SIZE,
+    STATUS_BATCHING_WINDOW_SECONDS,
+    STEP_FUNCTIONS,
+)
 
 from infra.api import Api
 from infra.config import StageConfig
@@ -32,7 +37,6 @@ from infra.routes import ROUTES
 
 # Every function of the service, from the one table the local runtime and the tests read too.
 FUNCTION_SPECS: dict[str, FunctionSpec] = dict(BY_NAME)
-STATUS_BATCH_SIZE = 100
 # SQS guidance: visibility timeout of at least six times the consumer's timeout.
 STATUS_VISIBILITY_FACTOR = 6
 
@@ -145,7 +149,7 @@ class FleetwaveStack(Stack):
             event_sources.SqsEventSource(
                 ingest.queue,
                 batch_size=STATUS_BATCH_SIZE,
-                max_batching_window=Duration.seconds(1),
+                max_batching_window=Duration.seconds(STATUS_BATCHING_WINDOW_SECONDS),
                 report_batch_item_failures=True,
             )
         )

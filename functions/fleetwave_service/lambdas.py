@@ -93,6 +93,10 @@ LAMBDAS: tuple[LambdaFunction, ...] = (
     ),
 )
 BY_NAME: dict[str, LambdaFunction] = {function.name: function for function in LAMBDAS}
+# How SQS hands robot reports to the status function (infra's event source; the local bridge does the same,
+# its window scaled by the local time scale): up to this many records, or what arrived within the window.
+STATUS_BATCH_SIZE = 100
+STATUS_BATCHING_WINDOW_SECONDS = 1
 # The rollout state machine's steps, by the ASL placeholder their ARN fills.
 STEP_FUNCTIONS: dict[str, LambdaFunction] = {f.placeholder: f for f in LAMBDAS if f.placeholder}
 

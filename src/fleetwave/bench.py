@@ -305,7 +305,6 @@ def run_rollout(
         {},
         default=f"delay:{robot_seconds:g}",
         time_scale=time_scale,
-        poll_seconds=5.0,
     )
     simulator.start()
     try:

@@ -50,10 +50,12 @@ class FakeFleetLookup:
     def __init__(self, robots: list[str]) -> None:
         self.names = list(robots)
         self.fail = False
+        self.reads = 0
 
     def robots(self) -> list[str]:
         from fleetwave.commands.simulate import FleetLookupError
 
+        self.reads += 1
         if self.fail:
             raise FleetLookupError("ThrottlingException: slow down (fake)")
         return list(self.names)

@@ -7,9 +7,11 @@ same connection. A thousand robots are a thousand small objects on one asyncio l
 sockets and threads (that is what lets one laptop rehearse a rollout to 10,000 robots). Real robots each
 have their own connection and certificate; the broker cannot tell the difference.
 
-The fleet is read through the API (ListRobots with a fleetName filter, SigV4-signed) every
+The fleet is read through the API (ListRobots with a fleetName filter, SigV4-signed) when it starts, as soon
+as a command arrives for a robot it does not simulate yet (at most once a second), and every
 ``--poll-seconds``: robots registered while it runs are picked up (and receive their retained command, as
-a robot coming online would), robots deregistered are dropped.
+a robot coming online would), robots deregistered are dropped. Reading a 10,000-robot fleet is 50 pages,
+so it is not read on a short timer.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fleetwave_service.engine.messages import (
     LOCAL_RUNTIME_TOPIC,
     LocalRuntimeInfo,
     RobotReportStatus,
+    robot_from_topic,
 )
 from pydantic import ValidationError
 
@@ -38,7 +41,9 @@ from fleetwave.commands.arguments import positive_number
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8787/"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
-DEFAULT_POLL_SECONDS = 5.0
+DEFAULT_POLL_SECONDS = 30.0
+# A command for a robot the simulator does not know reads the fleet again, at most this often.
+UNKNOWN_ROBOT_REFRESH_SECONDS = 1.0
 DEFAULT_STEP_SECONDS = 0.5
 
 
@@ -195,12 +200,17 @@ async def run_simulation(
         on_event=printer,
     )
     runtime_info = _RuntimeInfo()
+    known: set[str] = set()
+    unknown_commanded = asyncio.Event()
 
     def on_message(topic: str, payload: bytes) -> None:
         if topic == LOCAL_RUNTIME_TOPIC:
             runtime_info.receive(payload)
-        else:
-            fleet.deliver(topic, payload)
+            return
+        fleet.deliver(topic, payload)
+        robot = robot_from_topic(topic)
+        if payload and robot is not None and robot not in known:
+            unknown_commanded.set()  # perhaps a robot registered since the fleet was read
 
     if on_fleet is not None:
         on_fleet(fleet)
@@ -228,12 +238,12 @@ async def run_simulation(
     # Commands that arrived before a robot was added are kept by the fleet and handed over here.
     for name in names:
         fleet.add_robot(name)
+    known.update(names)
     try:
         while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
-            except TimeoutError:
-                await _refresh(fleet, lookup, out)
+            if await _wait_for_refresh(stop, unknown_commanded, poll_seconds):
+                unknown_commanded.clear()
+                await _refresh(fleet, lookup, out, known)
     finally:
         await fleet.shutdown()
         link.stop()
@@ -265,16 +275,40 @@ class _RuntimeInfo:
         return self._scale
 
 
-async def _refresh(fleet: SimulatedFleet, lookup: FleetLookup, out: TextIO) -> None:
+async def _wait_for_refresh(
+    stop: asyncio.Event, unknown_commanded: asyncio.Event, poll_seconds: float
+) -> bool:
+    """Wait until the fleet should be read again (True) or the simulation stops (False)."""
+    waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(unknown_commanded.wait())}
+    try:
+        await asyncio.wait(waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waits:
+            waiter.cancel()
+    if stop.is_set():
+        return False
+    if unknown_commanded.is_set():
+        # Commands for robots of other fleets on the same broker must not turn this into a busy loop.
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=UNKNOWN_ROBOT_REFRESH_SECONDS)
+            return False
+        except TimeoutError:
+            pass
+    return True
+
+
+async def _refresh(fleet: SimulatedFleet, lookup: FleetLookup, out: TextIO, known: set[str]) -> None:
     try:
         current = set(await asyncio.to_thread(lookup.robots))
     except FleetLookupError as error:
         out.write(f"fleet lookup failed, keeping {len(fleet.robots)} robots: {error}\n")
         return
-    for name in sorted(current - set(fleet.robots)):
+    for name in sorted(current - known):
         fleet.add_robot(name)
-    for name in sorted(set(fleet.robots) - current):
+    for name in sorted(known - current):
         await fleet.remove_robot(name)
+    known.clear()
+    known.update(current)
 
 
 # --- the command line --------------------------------------------------------------------------------

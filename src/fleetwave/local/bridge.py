@@ -33,7 +33,13 @@ from typing import Any
 
 from fleetwave_service.engine.channels.mqtt import new_paho_client, parse_mqtt_url
 from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, robot_from_topic
-from fleetwave_service.lambdas import BY_NAME, HANDLERS_MODULE, load_handler
+from fleetwave_service.lambdas import (
+    BY_NAME,
+    HANDLERS_MODULE,
+    STATUS_BATCH_SIZE,
+    STATUS_BATCHING_WINDOW_SECONDS,
+    load_handler,
+)
 
 logger = logging.getLogger("fleetwave.bridge")
 
@@ -313,6 +319,11 @@ def create_component(runtime: Any) -> StatusBridge | None:
     if importlib.util.find_spec(HANDLERS_MODULE) is None:
         logger.warning("status handler not available; robot status reports are not processed")
         return None
+    # Batches as the deployed event source makes them (its window is a wait: scaled like every other).
     return StatusBridge(
-        mqtt_url=runtime.mqtt_url, region=runtime.config.region, account_id=runtime.config.account_id
+        mqtt_url=runtime.mqtt_url,
+        region=runtime.config.region,
+        account_id=runtime.config.account_id,
+        batch_size=STATUS_BATCH_SIZE,
+        linger_seconds=STATUS_BATCHING_WINDOW_SECONDS * runtime.config.time_scale,
     )

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from fleetwave.commands.simulate import DEFAULT_POLL_SECONDS
+
 
 class BackgroundSimulator:
     """`fleetwave simulate` in a thread of this process: the real agent for every robot of the fleet."""
@@ -23,7 +25,7 @@ class BackgroundSimulator:
         time_scale: float,
         default: str = "ok",
         step_seconds: float = 2.0,
-        poll_seconds: float = 0.5,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
         log: io.TextIOBase | None = None,
     ) -> None:
         from fleetwave.agent.simulated import Behavior

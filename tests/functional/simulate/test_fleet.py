@@ -98,6 +98,46 @@ def test_simulate_runs_each_robot_with_its_behaviour_and_picks_up_new_robots():
     assert text.rstrip().endswith("simulator stopped (3 robots)")
 
 
+def test_simulate_reads_the_fleet_again_when_a_command_names_a_robot_it_does_not_know():
+    with EmbeddedBroker(port=0) as broker:
+        service = MqttChannel(broker.url, connect_timeout=WAIT)
+        collector = StatusCollector(broker.port)
+        lookup = FakeFleetLookup(["robot-1"])
+        out = io.StringIO()
+
+        async def scenario() -> int:
+            stop = asyncio.Event()
+            # Given a simulator that reads its fleet only every hour otherwise
+            simulation = asyncio.create_task(
+                run_simulation(
+                    lookup,
+                    mqtt_url=broker.url,
+                    fleet_label="demo",
+                    default=Behavior.parse("ok"),
+                    behaviors={},
+                    step_seconds=0.01,
+                    poll_seconds=3600,
+                    out=out,
+                    stop=stop,
+                )
+            )
+            await until(lambda: "simulating 1 robots" in out.getvalue())
+            reads = lookup.reads
+            # When robot-2 is registered and its command arrives
+            lookup.names.append("robot-2")
+            await asyncio.to_thread(service.publish_command, "robot-2", command())
+            # Then it is picked up at once, from one more read of the fleet
+            await until(lambda: collector.final("robot-2"))
+            assert lookup.reads == reads + 1
+            stop.set()
+            return await asyncio.wait_for(simulation, WAIT)
+
+        status = run_scenario(scenario, collector, service)
+
+    assert status == 0
+    assert collector.final("robot-2").status.value == "InSync"
+
+
 def test_simulate_without_a_broker_exits_1_with_a_readable_error(capsys):
     status = asyncio.run(
         run_simulation(
