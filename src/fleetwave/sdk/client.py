@@ -190,7 +190,7 @@ class FleetwaveClient:
         response = self.request(operation_or_path, body, method=method, query=query)
         if response.status >= 400:
             body = response.json
-            message = body.get("message", "") if isinstance(body, dict) else ("" if body is None else str(body))
+            message = body.get("message", "") if isinstance(body, dict) else str(body or "")
             raise FleetwaveApiError(response.status, response.error_type or "UnknownError", message)
         return {} if response.json is None else response.json
 
