@@ -8,7 +8,7 @@ out in batches at a growing rate, not in waves.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -104,7 +104,18 @@ class JobView:
     def as_json(self) -> dict[str, Any]:
         """The view as the web console reads it."""
         return {
-            **asdict(self),
+            "label": self.label,
+            "arn": self.arn,
+            "kind": self.kind,
+            "status": self.status,
+            "failureCode": self.failure_code,
+            "failureReason": self.failure_reason,
+            "fleet": self.fleet,
+            "robots": self.robots,
+            "waveCount": self.wave_count,
+            "threshold": self.threshold,
+            "concurrency": self.concurrency,
+            "details": self.details,
             "finished": self.finished,
             "failed": self.failed,
             "failedPercent": self.failed_percent,
