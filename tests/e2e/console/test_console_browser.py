@@ -30,6 +30,10 @@ def browser() -> Iterator[Any]:
     close(driver)
 
 
+def until(what: str, check: Any, seconds: float = PAGE_SECONDS) -> Any:
+    return wait_for(what, check, seconds)
+
+
 def _screenshot(driver: Any, name: str) -> None:
     folder = os.environ.get("FLEETWAVE_SCREENSHOTS")
     if folder:
@@ -67,7 +71,7 @@ def _robot_states(driver: Any) -> dict[str, tuple[str, str]]:
 def _choose(driver: Any, name: str, text: str) -> None:
     from selenium.webdriver.support.ui import Select
 
-    wait_for(f"{text} among the {name} options", lambda: text in _options(driver, name), PAGE_SECONDS)
+    until(f"{text} among the {name} options", lambda: text in _options(driver, name))
     Select(_css(driver, f'[name="{name}"]')[0]).select_by_visible_text(text)
 
 
@@ -95,7 +99,7 @@ def test_console_deploys_to_a_simulated_fleet_and_cancels_a_second_job(
     app_name = version["name"]
     # When the operator opens the jobs page and fills in the form, first with a threshold over 100
     browser.get(f"{serve.api_url}console/#/jobs")
-    wait_for("the jobs table", lambda: _css(browser, "table#jobs"), PAGE_SECONDS)
+    until("the jobs table", lambda: _css(browser, "table#jobs"))
     _css(browser, "#new-job")[0].click()
     _choose(browser, "fleet", fleet["name"])
     _choose(browser, "deploymentApplicationConfigs[0].application", app_name)
@@ -116,7 +120,7 @@ def test_console_deploys_to_a_simulated_fleet_and_cancels_a_second_job(
     _type(browser, "deploymentConfig.failureThresholdPercentage", "30")
     _css(browser, "#create-job")[0].click()
     # Then the job's live view follows it: robots reach InSync, one fails with its code, the job succeeds
-    wait_for("the job page", lambda: "#/jobs/" in browser.current_url, PAGE_SECONDS)
+    until("the job page", lambda: "#/jobs/" in browser.current_url)
     expected = {name: ("InSync", "") for name in robots[:3]} | {robots[3]: ("Failed", "PreLaunchFileFailure")}
 
     def settled() -> bool:
@@ -152,7 +156,7 @@ def test_console_deploys_to_a_simulated_fleet_and_cancels_a_second_job(
     )
     _css(browser, "#cancel-job")[0].click()
     # Then it ends Canceled, on the page and in the API
-    wait_for("the job to be canceled", lambda: _text(browser, "#job-status") == "Canceled", PAGE_SECONDS)
+    until("the job to be canceled", lambda: _text(browser, "#job-status") == "Canceled")
     assert api.client.call("describeDeploymentJob", {"job": second["arn"]})["status"] == "Canceled"
 
 
@@ -163,12 +167,12 @@ def test_console_pages_list_the_fleet_and_show_api_errors(browser: Any, serve: A
     # When the operator opens the fleets and robots pages
     browser.get(f"{serve.api_url}console/#/fleets")
     row = f'#fleets tr[data-fleet="{fleet["name"]}"]'
-    wait_for("the fleet's row", lambda: _text(browser, row), PAGE_SECONDS)
+    until("the fleet's row", lambda: _text(browser, row))
     assert _text(browser, f"{row} td:nth-child(2)") == "2"
     _screenshot(browser, "fleets")
     browser.get(f"{serve.api_url}console/#/robots")
     robot_row = f'#robots tr[data-robot="{robots[0]}"]'
-    wait_for("the robot's row", lambda: _text(browser, robot_row), PAGE_SECONDS)
+    until("the robot's row", lambda: _text(browser, robot_row))
     assert "Registered" in _text(browser, robot_row) and "ARM64" in _text(browser, robot_row)
     # And a job that does not exist: the page shows the API's error, not a blank page
     browser.get(
