@@ -64,13 +64,13 @@ COMMANDS: dict[str, Command] = {
         SERVICE_PYTHON,
     ),
     "jobs": Command(
-        "fleetwave.commands.watch",
+        "fleetwave.commands.jobs",
         "watch a RoboMaker deployment job roll out (jobs watch JOB)",
         OPERATOR,
         SERVICE_PYTHON,
     ),
     "deployments": Command(
-        "fleetwave.commands.watch",
+        "fleetwave.commands.deployments",
         "watch a Greengrass deployment roll out (deployments watch ID)",
         OPERATOR,
         SERVICE_PYTHON,

@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="install Fleetwave's botocore models for boto3 and the AWS CLI",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
+    parser.set_defaults(handler=main)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, summary in (
         ("install-models", "write the models where botocore and the AWS CLI read them"),

@@ -39,30 +39,34 @@ _REFUSED = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+NOUNS = {
+    "jobs": ("RoboMaker deployment job", "JOB", "the job's ARN, or its id (deployment-...)"),
+    "deployments": ("Greengrass deployment", "DEPLOYMENT_ID", "the deployment's id"),
+}
+
+
+def register_watch(subparsers: argparse._SubParsersAction, noun: str) -> None:
+    """`fleetwave <noun> watch TARGET` (commands/jobs.py and commands/deployments.py register theirs)."""
+    what, target, help_text = NOUNS[noun]
     description = __doc__.split("\n\n")[1] if __doc__ else None
-    for noun, what, target, help_text in (
-        ("jobs", "RoboMaker deployment job", "JOB", "the job's ARN, or its id (deployment-...)"),
-        ("deployments", "Greengrass deployment", "DEPLOYMENT_ID", "the deployment's id"),
-    ):
-        parser = subparsers.add_parser(noun, help=f"follow a {what}", description=description)
-        actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-        watch = actions.add_parser(
-            "watch",
-            help=f"follow a {what} live until it ends",
-            description=description,
-            epilog=__doc__.split("\n\n")[2],
-        )
-        watch.add_argument("target", metavar=target, help=help_text)
-        add_endpoint_arguments(watch)
-        watch.add_argument(
-            "--interval",
-            type=_interval,
-            default=DEFAULT_INTERVAL_SECONDS,
-            metavar="SECONDS",
-            help="how often to read the rollout (default: %(default)s)",
-        )
-        watch.set_defaults(handler=main, noun=noun)
+    parser = subparsers.add_parser(noun, help=f"follow a {what}", description=description)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    watch = actions.add_parser(
+        "watch",
+        help=f"follow a {what} live until it ends",
+        description=description,
+        epilog=__doc__.split("\n\n")[2] if __doc__ else None,
+    )
+    watch.add_argument("target", metavar=target, help=help_text)
+    add_endpoint_arguments(watch)
+    watch.add_argument(
+        "--interval",
+        type=_interval,
+        default=DEFAULT_INTERVAL_SECONDS,
+        metavar="SECONDS",
+        help="how often to read the rollout (default: %(default)s)",
+    )
+    parser.set_defaults(handler=main, noun=noun)
 
 
 def main(args: argparse.Namespace) -> int:
