@@ -9,9 +9,7 @@ http://127.0.0.1:8787/console/.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from fleetwave.commands.arguments import port
 from fleetwave.commands.endpoint import EndpointError, add_endpoint_arguments, api_client
@@ -36,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from fleetwave.console.app import ConsoleApp
     from fleetwave.console.server import ConsoleServer
+    from fleetwave.local.signals import wait_for_interrupt
 
     try:
         client = api_client(args)
@@ -49,13 +48,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"fleetwave console: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
     print(f"fleetwave console: {server.url}  (API {args.endpoint})", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
+        wait_for_interrupt()
     finally:
         server.stop()
     return 0

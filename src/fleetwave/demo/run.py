@@ -4,8 +4,6 @@ sum up."""
 from __future__ import annotations
 
 import io
-import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,6 +20,7 @@ from fleetwave.demo.plan import (
     DemoPlan,
 )
 from fleetwave.local.serve_process import ServeError, ServeProcess, start_serve
+from fleetwave.local.signals import wait_for_interrupt
 from fleetwave.local.simulator import BackgroundSimulator
 from fleetwave.watch.display import ProgressDisplay, make_console, summary_tables
 from fleetwave.watch.view import JobView, read_job
@@ -264,7 +263,7 @@ def run_demo(
                 f"  fleetwave simulate --fleet {plan.fleet}\n"
                 "Ctrl-C stops it."
             )
-            (wait_forever or _wait_for_interrupt)()
+            (wait_forever or wait_for_interrupt)()
     except DemoError as error:
         console.print(f"[red]fleetwave demo: {error}[/]", highlight=False)
         if serve is not None:
@@ -283,15 +282,3 @@ def run_demo(
                 console.print(f"fleetwave demo: fleetwave serve exited with {code}", markup=False)
                 status = 1
     return status
-
-
-def _wait_for_interrupt() -> None:
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -68,18 +68,21 @@ def _robot_states(driver: Any) -> dict[str, tuple[str, str]]:
     return states
 
 
-def _choose(driver: Any, name: str, text: str) -> None:
+def _choose(driver: Any, select: str, text: str) -> None:
+    """Pick ``text`` in the select ``select`` (a CSS selector; a bare name means the form field) once the
+    page has filled in its options."""
     from selenium.webdriver.support.ui import Select
 
-    until(f"{text} among the {name} options", lambda: text in _options(driver, name))
-    Select(_css(driver, f'[name="{name}"]')[0]).select_by_visible_text(text)
+    selector = select if select.startswith("#") else f'[name="{select}"]'
 
+    def options() -> list[str]:
+        try:
+            return [option.text for option in _css(driver, f"{selector} option")]
+        except Exception:  # re-rendered while read
+            return []
 
-def _options(driver: Any, name: str) -> list[str]:
-    try:
-        return [option.text for option in _css(driver, f'[name="{name}"] option')]
-    except Exception:
-        return []
+    until(f"{text} among the {select} options", lambda: text in options())
+    Select(_css(driver, selector)[0]).select_by_visible_text(text)
 
 
 def _type(driver: Any, name: str, value: str) -> None:
@@ -112,9 +115,7 @@ def test_console_deploys_to_a_simulated_fleet_and_cancels_a_second_job(
     _css(browser, "#create-job")[0].click()
     # Then the API's validation message shows next to the field
     threshold_error = '.field-error[data-for="deploymentConfig.failureThresholdPercentage"]'
-    wait_for(
-        "the inline message", lambda: _text(browser, threshold_error) == "must be at most 100", PAGE_SECONDS
-    )
+    until("the inline message", lambda: _text(browser, threshold_error) == "must be at most 100")
     _screenshot(browser, "create-job")
     # When the threshold is fixed and the job created
     _type(browser, "deploymentConfig.failureThresholdPercentage", "30")
@@ -139,21 +140,16 @@ def test_console_deploys_to_a_simulated_fleet_and_cancels_a_second_job(
     second = rollouts.job(second_fleet, version, robotDeploymentTimeoutInSeconds=SAFE_TIMEOUT)
     # When a sync is asked for its fleet while it runs, Then the page shows the API's refusal
     browser.get(f"{serve.api_url}console/#/jobs")
-    wait_for(
-        "the sync fleets", lambda: second_fleet["name"] in _options_of(browser, "#sync-fleet"), PAGE_SECONDS
-    )
-    _select_css(browser, "#sync-fleet", second_fleet["name"])
+    _choose(browser, "#sync-fleet", second_fleet["name"])
     _css(browser, "#sync")[0].click()
-    wait_for(
+    until(
         "the sync refusal",
         lambda: _text(browser, "#sync-error").startswith("ConcurrentDeploymentException: "),
         PAGE_SECONDS,
     )
     # When the operator opens the second job and cancels it
     browser.get(f"{serve.api_url}console/#/jobs/{second['arn']}")
-    wait_for(
-        "the job to run", lambda: _text(browser, "#job-status") in ("Preparing", "InProgress"), PAGE_SECONDS
-    )
+    until("the job to run", lambda: _text(browser, "#job-status") in ("Preparing", "InProgress"))
     _css(browser, "#cancel-job")[0].click()
     # Then it ends Canceled, on the page and in the API
     until("the job to be canceled", lambda: _text(browser, "#job-status") == "Canceled")
@@ -178,24 +174,7 @@ def test_console_pages_list_the_fleet_and_show_api_errors(browser: Any, serve: A
     browser.get(
         f"{serve.api_url}console/#/jobs/arn:aws:robomaker:us-east-1:123456789012:deployment-job/deployment-0"
     )
-    wait_for(
-        "the error banner", lambda: "ResourceNotFoundException" in _text(browser, "#error"), PAGE_SECONDS
-    )
+    until("the error banner", lambda: "ResourceNotFoundException" in _text(browser, "#error"))
     # And the Greengrass page lists core devices
     browser.get(f"{serve.api_url}console/#/greengrass")
-    wait_for(
-        "the core devices", lambda: _text(browser, f'#gg-devices tr[data-device="{robots[0]}"]'), PAGE_SECONDS
-    )
-
-
-def _options_of(driver: Any, selector: str) -> list[str]:
-    try:
-        return [option.text for option in _css(driver, f"{selector} option")]
-    except Exception:
-        return []
-
-
-def _select_css(driver: Any, selector: str, text: str) -> None:
-    from selenium.webdriver.support.ui import Select
-
-    Select(_css(driver, selector)[0]).select_by_visible_text(text)
+    until("the core devices", lambda: _text(browser, f'#gg-devices tr[data-device="{robots[0]}"]'))
