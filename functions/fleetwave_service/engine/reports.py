@@ -49,6 +49,7 @@ from fleetwave_service.engine.messages import (
 )
 from fleetwave_service.engine.policy import policy_for
 from fleetwave_service.engine.ports import Ports
+from fleetwave_service.engine.rules import PROGRESS_INTERVAL_SECONDS
 from fleetwave_service.engine.store import COUNTER_FOR_STATUS
 
 logger = Logger(service="fleetwave-rollout", child=True)
@@ -58,6 +59,7 @@ class ReportOutcome(StrEnum):
     PROGRESS = "progress"
     FINISHED = "finished"
     SUPERSEDED = "superseded by a newer report of the robot in the same batch"
+    NOT_WRITTEN = "progress accepted, not written: the robot's last progress was written moments ago"
     UNKNOWN_ROBOT = "unknown robot or job"
     NOT_DEPLOYING = "robot not deploying"
     STALE_ATTEMPT = "stale attempt"
@@ -107,7 +109,16 @@ class _Played:
 
     # (report, what became of it, the row's status it met: as read, or as the batch's earlier reports left it)
     outcomes: list[tuple[Inbound, ReportOutcome, str | None]]
-    applied: Inbound | None  # the report whose effect is written (the last one accepted)
+    applied_at: int | None = None  # index in outcomes of the last report accepted: its effect is written
+
+    @property
+    def applied(self) -> Inbound | None:
+        return None if self.applied_at is None else self.outcomes[self.applied_at][0]
+
+    def mark_applied(self, outcome: ReportOutcome) -> None:
+        assert self.applied_at is not None
+        item, _, met = self.outcomes[self.applied_at]
+        self.outcomes[self.applied_at] = (item, outcome, met)
 
 
 @dataclass
@@ -177,6 +188,9 @@ def _apply_robot(
         played = _play(items, row, now)
         if played.applied is None:
             break
+        if not _persists(played.applied.report, row, now, ports):
+            played.mark_applied(ReportOutcome.NOT_WRITTEN)
+            break
         written = _write(batch.job_id, robot, played.applied.report, now, ports)
         if written is not None:
             if written.get("status") in COUNTER_FOR_STATUS:
@@ -190,7 +204,7 @@ def _apply_robot(
         row = store.get_robot_deployment(batch.job_id, robot)
     else:
         status = (row or {}).get("status")
-        played = _Played([(item, ReportOutcome.LOST_RACE, status) for item in items], None)
+        played = _Played([(item, ReportOutcome.LOST_RACE, status) for item in items])
     for index, (item, outcome, met) in enumerate(played.outcomes):
         if outcome in _APPLIED:
             continue
@@ -206,14 +220,29 @@ def _apply_robot(
 # A robot's row changing between its read and its write is rare (two batches with reports of one robot at
 # once, or the sweep); after this many rounds the reports are logged as lost to the race.
 _RACES = 3
-_APPLIED = (ReportOutcome.PROGRESS, ReportOutcome.FINISHED, ReportOutcome.SUPERSEDED)
+_APPLIED = (
+    ReportOutcome.PROGRESS,
+    ReportOutcome.FINISHED,
+    ReportOutcome.SUPERSEDED,
+    ReportOutcome.NOT_WRITTEN,
+)
+
+
+def _persists(report: StatusReport, row: Row | None, now: float, ports: Ports) -> bool:
+    """Whether an accepted report is written: an outcome always, a progress report when it is the robot's
+    first, or when the last one written is PROGRESS_INTERVAL_SECONDS old (rules.py; most steps take less,
+    and each write is a DynamoDB write per robot per step)."""
+    if report.status is not RobotReportStatus.DEPLOYING:
+        return True
+    last = (row or {}).get("lastReportAt")
+    return last is None or now - float(last) >= PROGRESS_INTERVAL_SECONDS * ports.settings.time_scale
 
 
 def _play(items: list[Inbound], row: Row | None, now: float) -> _Played:
     """Each report against the row as the ones before it (in seq order) left it: accepted or why not."""
     state = dict(row) if row is not None else None
-    outcomes: list[tuple[Inbound, ReportOutcome, str | None]] = []
-    applied: int | None = None  # index in outcomes of the last report accepted
+    played = _Played([])
+    outcomes = played.outcomes
     for item in items:
         report = item.report
         step_index = STEP_ORDER[report.step.value]
@@ -223,16 +252,15 @@ def _play(items: list[Inbound], row: Row | None, now: float) -> _Played:
             outcomes.append((item, why, met))
             continue
         assert state is not None
-        if applied is not None:
-            earlier, _, earlier_met = outcomes[applied]
-            outcomes[applied] = (earlier, ReportOutcome.SUPERSEDED, earlier_met)
-        applied = len(outcomes)
+        if played.applied_at is not None:
+            played.mark_applied(ReportOutcome.SUPERSEDED)
+        played.applied_at = len(outcomes)
         terminal = report.status is not RobotReportStatus.DEPLOYING
         outcomes.append((item, ReportOutcome.FINISHED if terminal else ReportOutcome.PROGRESS, met))
         state.update(seq=report.seq, stepIndex=step_index)
         if terminal:
             state["status"] = _terminal_status(report)
-    return _Played(outcomes, outcomes[applied][0] if applied is not None else None)
+    return played
 
 
 def _why_not(row: Row | None, report: StatusReport, step_index: int, now: float) -> ReportOutcome | None:

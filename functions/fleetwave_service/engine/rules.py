@@ -8,6 +8,10 @@ DEFAULT_CONCURRENT_PERCENTAGE = 100
 DEFAULT_FAILURE_THRESHOLD_PERCENTAGE = 100
 DEFAULT_ROBOT_TIMEOUT_SECONDS = 18000
 JOB_TIMEOUT_SECONDS = 30 * 86400
+# A robot's progress (its step while it deploys) is written at most this often: its first report and its
+# outcome always, a later progress report once this long has passed since the last one written
+# (docs/rollout.md "Cost"; scaled by the local time scale).
+PROGRESS_INTERVAL_SECONDS = 15
 
 
 def wave_size(target_count: int, concurrent_percentage: int | None) -> int:

@@ -13,8 +13,10 @@ from collections import Counter
 
 import pytest
 from fakes.rollout import FakeTaskTokens
+from fleetwave_service.core import dynamo
 from fleetwave_service.core.keys import job_key, robot_deployment_key, robot_key, wave_key
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
+from fleetwave_service.engine.rules import PROGRESS_INTERVAL_SECONDS
 from fleetwave_service.engine.store import RolloutStore
 from fleetwave_service.handlers import status_handler as lambda_handler
 
@@ -312,3 +314,29 @@ def test_batch_robots_of_two_jobs_in_one_batch(tokens):
     assert (row("r1")["status"], row("r1", OTHER_JOB)["status"]) == ("InSync", "InSync")
     assert (counts(), counts(OTHER_JOB)) == ((1, 0, 0), (1, 0, 0))
     assert Counter(call.token for call in tokens.calls) == Counter([f"token-{OTHER_JOB}"])
+
+
+def test_batch_progress_is_written_at_most_every_interval_and_the_outcome_always(tokens, writes):
+    # Given r1's first progress report (written: the robot started)
+    lambda_handler(batch(report("r1", 1)), CONTEXT)
+    assert row("r1")["seq"] == 1
+    writes.reset()
+
+    # When its next step is reported moments later (another batch)
+    lambda_handler(batch(report("r1", 2)), CONTEXT)
+
+    # Then it is accepted but not written: the row still shows the first step, at no write
+    assert (row("r1")["seq"], row("r1")["progressDetail"]["currentProgress"]) == (1, "DownloadingExtracting")
+    assert writes.reset() == 0
+
+    # When the interval has passed since the last progress written (the row's clock moved back), the next
+    # step is written
+    dynamo.update(
+        robot_deployment_key(JOB, "r1"), sets={"lastReportAt": time.time() - PROGRESS_INTERVAL_SECONDS - 1}
+    )
+    lambda_handler(batch(report("r1", 3)), CONTEXT)
+    assert (row("r1")["seq"], row("r1")["progressDetail"]["currentProgress"]) == (3, "Launching")
+
+    # and the outcome is written at once, whatever the interval
+    lambda_handler(batch(final("r1")), CONTEXT)
+    assert (row("r1")["status"], counts()) == ("InSync", (1, 0, 0))
