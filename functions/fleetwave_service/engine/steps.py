@@ -19,13 +19,13 @@ from aws_lambda_powertools import Logger
 
 from fleetwave_service.core import ids
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.core.keys import Key, member_key, queue_key, robot_deployment_key, wave_key
+from fleetwave_service.core.keys import Key, queue_key, robot_deployment_key, wave_key
 from fleetwave_service.engine.messages import AbortCommand, FailureCode
 from fleetwave_service.engine.policy import Abort, Release, RolloutPolicy, policy_for
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.reports import complete_wave_if_done
 from fleetwave_service.engine.rules import JOB_TIMEOUT_SECONDS, scaled_seconds
-from fleetwave_service.engine.store import COUNTER_FOR_STATUS
+from fleetwave_service.engine.store import COUNTER_FOR_STATUS, queue_members_of, wave_members_of
 
 logger = Logger(service="fleetwave-rollout", child=True)
 
@@ -52,24 +52,26 @@ def _totals(store: Any, job: Row) -> dict[str, int]:
     return totals
 
 
-def _new_wave(job: Row, number: int, size: int) -> tuple[Key, Row]:
+def _new_wave(job: Row, number: int, members: dict[str, Any]) -> tuple[Key, Row]:
+    """A wave's row: its counters, and where its robots are found (``members``: engine/store.py
+    ``wave_members``) instead of a row per member."""
     row = {
         "wave": number,
-        "size": size,
-        "status": "Planned",
         "succeededCount": 0,
         "failedCount": 0,
         "noResponseCount": 0,
+        **members,
         "expiresAt": job["expiresAt"],
     }
     return wave_key(job["id"], number), row
 
 
 def _pending(
-    job: Row, robot: Row, place: Key, *, wave: int | None = None, position: int | None = None
+    job: Row, robot: Row, *, wave: int | None = None, position: int | None = None
 ) -> list[tuple[Key, Row]]:
-    """A target's rows until it is released: its robot deployment row (PendingNewDeployment) and its place,
-    in a wave (``MEMBER#``, ``wave``) or in the queue (``QUEUE#``, ``position``)."""
+    """A target's rows until it is released: its robot deployment row (PendingNewDeployment), in a wave
+    (``wave``; the wave's row names the range of its robots), or also in the queue (``QUEUE#``,
+    ``position``) that a queued plan's batches are taken from."""
     common = {
         "robotName": robot["name"],
         "arn": robot["arn"],
@@ -77,11 +79,10 @@ def _pending(
         **({"wave": wave} if wave is not None else {}),
         "expiresAt": job["expiresAt"],
     }
-    place_row = common if position is None else {**common, "position": position}
-    return [
-        (robot_deployment_key(job["id"], robot["name"]), {**common, "status": "PendingNewDeployment"}),
-        (place, place_row),
-    ]
+    rows = [(robot_deployment_key(job["id"], robot["name"]), {**common, "status": "PendingNewDeployment"})]
+    if position is not None:
+        rows.append((queue_key(job["id"], position), {**common, "position": position}))
+    return rows
 
 
 def _is_queued(job: Row) -> bool:
@@ -138,11 +139,11 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
     plan = policy.plan(job, list(releasable), len(targets.robots))
     # A queue holds the targets in release order; each batch of it is planned when due (evaluate).
     for position, name in enumerate(plan.queue or []):
-        rows += _pending(job, releasable[name], queue_key(job_id, position), position=position)
+        rows += _pending(job, releasable[name], position=position)
     for number, names in enumerate(plan.waves, start=1):
-        rows.append(_new_wave(job, number, len(names)))
+        rows.append(_new_wave(job, number, wave_members_of(names)))
         for name in names:
-            rows += _pending(job, releasable[name], member_key(job_id, number, name), wave=number)
+            rows += _pending(job, releasable[name], wave=number)
     store.put_rows(rows)
     store.update_robot_entities(failed_entities)
 
@@ -266,11 +267,7 @@ def _plan_next_batch(job: Row, totals: dict[str, int], policy: RolloutPolicy, po
         if job is None or job.get("status") != "InProgress":
             return None
     start, size = int(job["plannedStart"]), int(job["plannedSize"])
-    rows: list[tuple[Key, Row]] = [_new_wave(job, batch, size)]
-    for queued_robot in store.queued_robots(job_id, start, size):
-        member = {k: queued_robot.get(k) for k in ("robotName", "arn", "architecture", "expiresAt")}
-        rows.append((member_key(job_id, batch, member["robotName"]), {**member, "wave": batch}))
-    store.put_rows(rows)
+    store.put_rows([_new_wave(job, batch, queue_members_of(start, size))])
     return job
 
 

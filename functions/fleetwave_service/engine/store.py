@@ -3,10 +3,14 @@
 Rows this module writes, all under the job's partition ``JOB#<id>`` (so they share its TTL):
 - ``JOB``: engine attributes on the job row (status transitions, counters, ``waveToken``, ``currentWave``).
 - ``ROBOT#<name>``: one robot's deployment in this job; the API returns it as ``robotDeploymentSummary``.
-- ``WAVE#<n:06>``: one wave: ``size`` and the counters ``succeededCount``/``failedCount``/``noResponseCount``.
-- ``MEMBER#<n:06>#<name>``: membership of a robot in wave n, so a step reads one wave's robots without
-  reading the whole fleet (cost O(N) per deployment, not O(N x waves)).
+- ``WAVE#<n:06>``: one wave: ``size``, the counters ``succeededCount``/``failedCount``/``noResponseCount``,
+  and where its robots are (``wave_members``): the range of robot names its ``ROBOT#`` rows fall in
+  (``firstRobot``/``lastRobot``, plans in waves), or its range of the queue (``queueStart``/``size``,
+  queued plans), so a step reads one wave's robots without reading the whole job (cost O(N) per
+  deployment, not O(N x waves)) and without a row per member.
 - ``QUEUE#<position:09>``: a target waiting for its batch (queued plans, engine/policy.py ``Plan``).
+- ``MEMBER#<n:06>#<name>``: a robot of wave n, written by earlier versions instead of the ranges above
+  (still read for jobs that were started before).
 And on a robot's own row (``ROBOT#<name>`` / ``ROBOT``) its status as its deployments go.
 
 Rows read here come without their keys, and a row past its ``expiresAt`` is not returned (TTL deletion
@@ -34,6 +38,16 @@ _REPORT_CONDITION = (
     "attempt = :attempt AND seq < :seq AND deadline > :now"
     " AND (attribute_not_exists(stepIndex) OR stepIndex <= :step)"
 )
+
+
+def wave_members_of(robot_names: list[str]) -> dict[str, Any]:
+    """What a wave's row says of its robots in a plan of waves: how many, and the range of their names."""
+    return {"size": len(robot_names), "firstRobot": min(robot_names), "lastRobot": max(robot_names)}
+
+
+def queue_members_of(start: int, size: int) -> dict[str, Any]:
+    """What a batch's row says of its robots in a queued plan: its range of the queue."""
+    return {"size": size, "queueStart": start}
 
 
 class RolloutStore:
@@ -110,12 +124,34 @@ class RolloutStore:
         return {row["robotName"]: row for row in rows if row.get("robotName")}
 
     def wave_members(self, job_id: str, wave: int) -> list[Row]:
-        return list(
-            self._query(
-                "pk = :pk AND begins_with(sk, :prefix)",
-                {":pk": keys.job_partition(job_id), ":prefix": keys.member_prefix(wave)},
+        """The robots of a wave (``robotName``, ``arn``, ``architecture``): found where its row says."""
+        return self._wave_rows(job_id, wave)[0]
+
+    def _wave_rows(self, job_id: str, wave: int) -> tuple[list[Row], bool]:
+        """(the wave's members, whether they are its robot deployment rows themselves)."""
+        row = self.get_wave(job_id, wave) or {}
+        partition = keys.job_partition(job_id)
+        if "firstRobot" in row:
+            rows = self._query(
+                "pk = :pk AND sk BETWEEN :first AND :last",
+                {
+                    ":pk": partition,
+                    ":first": robot_deployment_key(job_id, row["firstRobot"]).sk,
+                    ":last": robot_deployment_key(job_id, row["lastRobot"]).sk,
+                    ":wave": wave,
+                },
+                # Robots that failed before release (wave 0) may fall in the range: rows of this wave only.
+                filter_expression="#wave = :wave",
+                names={"#wave": "wave"},
             )
+            return list(rows), True
+        if "queueStart" in row:
+            queued = self.queued_robots(job_id, int(row["queueStart"]), int(row.get("size", 0)))
+            return [{**member, "wave": wave} for member in queued], False
+        members = self._query(
+            "pk = :pk AND begins_with(sk, :prefix)", {":pk": partition, ":prefix": keys.member_prefix(wave)}
         )
+        return list(members), False
 
     def queued_robots(self, job_id: str, start: int, count: int) -> list[Row]:
         """The queued targets at positions start .. start + count - 1 (one query)."""
@@ -144,7 +180,9 @@ class RolloutStore:
         )
 
     def wave_robot_deployments(self, job_id: str, wave: int) -> list[Row]:
-        members = self.wave_members(job_id, wave)
+        members, are_rows = self._wave_rows(job_id, wave)
+        if are_rows:
+            return members
         return self.batch_get([robot_deployment_key(job_id, m["robotName"]) for m in members])
 
     def get_wave(self, job_id: str, wave: int) -> Row | None:
