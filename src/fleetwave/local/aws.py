@@ -12,6 +12,7 @@ thread, where a busy port is an ``OSError`` right away.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -66,6 +67,18 @@ class CachedDispatcher(DomainDispatcherApplication):
         return backend
 
 
+def _remember_action_names() -> None:
+    """moto lists a response class's methods (``inspect.getmembers``, hundreds of them) on every request to
+    find the action's method; a class's methods do not change while the process runs, so once per class is
+    enough. Transparent, so installed once for the process."""
+    import moto.core.responses as responses
+
+    if not hasattr(responses.method_names_from_class, "cache_info"):
+        responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+            responses.method_names_from_class
+        )
+
+
 class MotoAws(Listener):
     """moto server on ``host:port`` with the tables and bucket the API needs."""
 
@@ -98,6 +111,7 @@ class MotoAws(Listener):
     def start(self) -> None:
         # werkzeug logs every request at INFO; a rollout makes thousands of them.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        _remember_action_names()
         app = CachedDispatcher(create_backend_app)
         self._server = make_server(
             self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

@@ -320,6 +320,9 @@ def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "fleetwave-gateway"
         sys_version = ""
+        # Headers and body go out as two writes; with Nagle's algorithm the body waits for the client's
+        # delayed ACK of the headers (tens of ms per request on a kept-alive connection).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug("http", extra={"line": format % args})

@@ -9,10 +9,12 @@ HTTP parsing on both sides and werkzeug's server loop, which was most of the loc
 `InProcessRoute` is a botocore ``before-send`` handler on this process's default boto3 session: a request
 addressed to the embedded endpoint is handed to the same WSGI application the HTTP server runs (moto's
 ``DomainDispatcherApplication``), in the calling thread, and its answer goes back to botocore as if it had
-come over the wire. Same application, same backends, same data: what a client here writes, the AWS CLI
-reads over HTTP, and the other way round. A request for any other address is left alone (botocore sends it).
-This is moto's own in-process technique (``mock_aws`` registers a ``before-send`` stubber), scoped to one
-endpoint so that nothing else this process sends (a real AWS account, the Fleetwave API) is captured.
+come over the wire. DynamoDB requests, most of a rollout's, skip the WSGI layers: they go to moto's
+DynamoDB handler as moto's own in-process mock (``mock_aws``) sends them, with the same request object.
+Same backends, same data: what a client here writes, the AWS CLI reads over HTTP, and the other way round.
+A request for any other address is left alone (botocore sends it). This is moto's own in-process technique
+(``mock_aws`` registers a ``before-send`` stubber), scoped to one endpoint so that nothing else this
+process sends (a real AWS account, the Fleetwave API) is captured.
 """
 
 from __future__ import annotations
@@ -71,7 +73,11 @@ class InProcessRoute:
         if not self.handles(request.url):
             return None
         self.requests += 1
-        status, headers, body = self.send(request.method, request.url, request.headers, request.body)
+        target = request.headers.get("X-Amz-Target") or b""
+        if (target.decode("latin-1") if isinstance(target, bytes) else target).startswith(_DYNAMODB_TARGET):
+            status, headers, body = _dynamodb(request)
+        else:
+            status, headers, body = self.send(request.method, request.url, request.headers, request.body)
         return AWSResponse(request.url, status, headers, _Body(body))  # type: ignore[arg-type]
 
     def send(self, method: str, url: str, headers: Any, body: Any) -> tuple[int, HTTPHeaders, bytes]:
@@ -95,6 +101,32 @@ class InProcessRoute:
         for name, value in answer.get("headers", []):
             response_headers[name] = value
         return answer.get("status", 500), response_headers, data
+
+
+_DYNAMODB_TARGET = "DynamoDB_20120810."
+
+
+def _dynamodb(request: AWSPreparedRequest) -> tuple[int, HTTPHeaders, bytes]:
+    """A DynamoDB request straight to moto's handler (what ``mock_aws``'s stubber does; the handler reads the
+    account and region from the request's signature, as behind the HTTP server)."""
+    from moto.core.exceptions import HTTPException
+    from moto.core.request import normalize_request
+    from moto.dynamodb.responses import DynamoHandler
+
+    normalized = normalize_request(request)
+    try:
+        status, headers, body = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
+    except HTTPException as error:
+        status, headers, body = error.code, dict(error.get_headers()), error.get_body()
+    response_headers = HTTPHeaders()
+    for name, value in (headers or {}).items():
+        if name != "status":  # moto's own copy of the status code, not an HTTP header
+            response_headers[name] = str(value)
+    return (
+        int(status),
+        response_headers,
+        body.encode("utf-8") if isinstance(body, str) else bytes(body or b""),
+    )
 
 
 def _bytes(body: Any) -> bytes:

@@ -124,3 +124,43 @@ def test_a_stopped_endpoint_answers_nothing_in_process():
     for client in (made_while_running, made_after):
         with pytest.raises(EndpointConnectionError):
             client.list_tables()
+
+
+def test_in_process_dynamodb_answers_and_errors_are_what_http_gets(endpoint):
+    # Given the same requests sent by this process (in process) and by another (over HTTP)
+    code = f"""
+import botocore.exceptions
+c = client('dynamodb')
+answers = []
+def call(name, **kwargs):
+    try:
+        answer = getattr(c, name)(**kwargs)
+        answer.pop('ResponseMetadata', None)
+        answers.append(['ok', answer])
+    except botocore.exceptions.ClientError as error:
+        answers.append(['error', error.response['Error']['Code'], error.response['Error'].get('Message'),
+                        error.response.get('CancellationReasons'),
+                        error.response['ResponseMetadata']['HTTPStatusCode']])
+key = {{'pk': {{'S': KEY}}, 'sk': {{'S': 'row'}}}}
+call('put_item', TableName={TABLE!r}, Item={{**key, 'n': {{'N': '1'}}, 'b': {{'B': b'\\x00\\xff'}}}})
+call('update_item', TableName={TABLE!r}, Key=key, UpdateExpression='SET n = n + :one',
+     ConditionExpression='n = :n', ExpressionAttributeValues={{':one': {{'N': '1'}}, ':n': {{'N': '1'}}}},
+     ReturnValues='ALL_NEW')
+call('update_item', TableName={TABLE!r}, Key=key, UpdateExpression='SET n = :n',
+     ConditionExpression='n = :old', ExpressionAttributeValues={{':n': {{'N': '5'}}, ':old': {{'N': '1'}}}})
+call('get_item', TableName='no-such-table', Key=key)
+call('get_item', TableName={TABLE!r}, Key={{'pk': {{'S': KEY}}}})
+call('transact_write_items', TransactItems=[{{'ConditionCheck': {{'TableName': {TABLE!r}, 'Key': key,
+     'ConditionExpression': 'attribute_not_exists(pk)'}}}}])
+call('query', TableName={TABLE!r}, KeyConditionExpression='pk = :p',
+     ExpressionAttributeValues={{':p': {{'S': KEY}}}})
+"""
+    here: dict = {"CLIENT": endpoint.client("dynamodb")}
+    # The same script, run here with this process's (in-process) client
+    exec("def client(service): return CLIENT\nKEY = 'here'\n" + code, here)  # noqa: S102
+    there = _over_http(
+        endpoint, "KEY = 'there'\n" + code + "\nimport json\nprint(json.dumps(answers, default=str))"
+    )
+
+    # Then every answer and every error (code, message, status) is the same, but for the key
+    assert json.loads(json.dumps(here["answers"], default=str).replace("here", "there")) == there
