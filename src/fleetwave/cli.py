@@ -57,6 +57,12 @@ COMMANDS: dict[str, Command] = {
         OPERATOR,
         SERVICE_PYTHON,
     ),
+    "rehearse": Command(
+        "fleetwave.commands.rehearse",
+        "rehearse a deployment on a simulated copy of a fleet; prints its waves, failures and makespan",
+        OPERATOR,
+        SERVICE_PYTHON,
+    ),
     "bench": Command(
         "fleetwave.commands.bench",
         "rollouts on simulated fleets of 10, 100 and 1,000 robots; prints what each costs",

@@ -214,6 +214,33 @@ def test_agent_fail_behaviour_without_its_step_fails_at_the_next_step_run():
     assert (robot.last.step.value, robot.last.failureCode) == ("Launching", "PreLaunchFileFailure")
 
 
+def test_agent_fail_behaviour_with_seconds_fails_once_that_long_has_passed():
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def scenario():
+        # Given a robot that fails its pre-launch script 12 s into its deployment, at time scale 0.5
+        launcher = SimulatedLauncher(
+            Behavior.parse("fail:PreLaunchFileFailure:12"), time_scale=0.5, sleep=sleep
+        )
+        robot = Robot(launcher)
+        robot.send(
+            deploy(full=False)
+        )  # Validating, DownloadingExtracting, then Launching stands for pre-launch
+        await robot.agent.idle()
+        return robot
+
+    robot = run(scenario())
+    # Then its three steps up to the failure took 12 s x 0.5 between them, and it failed where its code says
+    assert (robot.last.step.value, robot.last.failureCode) == ("Launching", "PreLaunchFileFailure")
+    assert slept == [2.0, 2.0, 2.0]
+    assert str(Behavior.parse("fail:PreLaunchFileFailure:12")) == "fail:PreLaunchFileFailure:12"
+    with pytest.raises(ValueError, match="seconds"):
+        Behavior.parse("fail:PreLaunchFileFailure:soon")
+
+
 def test_agent_same_job_and_attempt_twice_runs_once():
     async def scenario():
         robot = Robot(simulated("ok"))

@@ -191,7 +191,8 @@ def _apply_robot(
         if not _persists(played.applied.report, row, now, ports):
             played.mark_applied(ReportOutcome.NOT_WRITTEN)
             break
-        written = _write(batch.job_id, robot, played.applied.report, now, ports)
+        assert row is not None  # a report is accepted only against a row
+        written = _write(batch.job_id, robot, played.applied.report, row, now, ports)
         if written is not None:
             if written.get("status") in COUNTER_FOR_STATUS:
                 wave = int(written.get("wave", 0))
@@ -264,7 +265,8 @@ def _play(items: list[Inbound], row: Row | None, now: float) -> _Played:
 
 
 def _why_not(row: Row | None, report: StatusReport, step_index: int, now: float) -> ReportOutcome | None:
-    """The exactly-once rules (engine/store.py ``_REPORT_CONDITION``), read off a row: None when they hold."""
+    """The exactly-once rules, read off a row: None when they hold. (The write that applies a report then
+    holds only while the row is still as read: engine/store.py ``_unchanged``.)"""
     if row is None:
         return ReportOutcome.UNKNOWN_ROBOT
     if row.get("status") != "Deploying":
@@ -284,16 +286,16 @@ def _terminal_status(report: StatusReport) -> str:
     return "InSync" if report.status is RobotReportStatus.IN_SYNC else "Failed"
 
 
-def _write(job_id: str, robot: str, report: StatusReport, now: float, ports: Ports) -> Row | None:
-    """The report's effect, as one conditional write: the row as it is now, or None when the rules do not
-    hold against the row as it really is."""
+def _write(job_id: str, robot: str, report: StatusReport, read: Row, now: float, ports: Ports) -> Row | None:
+    """The report's effect, as one write conditional on the row being as ``read`` (engine/store.py
+    ``_unchanged``): the row as it is now, or None when it moved since it was read."""
     store = ports.store
     step_index = STEP_ORDER[report.step.value]
     if report.status is RobotReportStatus.DEPLOYING:
         written = store.update_robot_progress(
             job_id,
             robot,
-            attempt=report.attempt,
+            read=read,
             seq=report.seq,
             step_index=step_index,
             progress=_progress(report),
@@ -320,16 +322,9 @@ def _write(job_id: str, robot: str, report: StatusReport, now: float, ports: Por
         fields["componentResults"] = {
             name: result.model_dump(exclude_none=True) for name, result in report.components.items()
         }
-    exactly_once = {"attempt": report.attempt, "seq": report.seq, "stepIndex": step_index}
     # Counted with the batch's other finished robots, one update per wave (_finish_batch).
     return store.finish_robot(
-        job_id,
-        robot,
-        status=_terminal_status(report),
-        fields=fields,
-        report=exactly_once,
-        now=now,
-        count=False,
+        job_id, robot, status=_terminal_status(report), fields=fields, read=read, count=False
     )
 
 

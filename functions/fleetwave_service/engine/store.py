@@ -32,12 +32,20 @@ from fleetwave_service.core.keys import job_key, robot_deployment_key, robot_key
 
 COUNTER_FOR_STATUS = {"InSync": "succeededCount", "Failed": "failedCount", "NoResponse": "noResponseCount"}
 
-# The exactly-once conditions on a robot's own report: its live attempt, a newer seq, a step that does not
-# go backwards, before the deadline the service gave it.
-_REPORT_CONDITION = (
-    "attempt = :attempt AND seq < :seq AND deadline > :now"
-    " AND (attribute_not_exists(stepIndex) OR stepIndex <= :step)"
-)
+
+def _unchanged(row: Row) -> tuple[str, dict[str, Any]]:
+    """A condition that holds while a Deploying robot row is still as it was read: same attempt, same seq.
+
+    A robot's report is checked against its row as read (engine/reports.py: its live attempt, a newer seq, a
+    step that does not go backwards, before its deadline); the write then applies it only if nothing moved
+    the row meanwhile. Everything that moves a Deploying row changes its status (outcome, sweep, finalize),
+    its attempt (a new release) or its seq (another report), so this is the same guarantee as checking the
+    rules in the write itself, with a smaller condition.
+    """
+    values: dict[str, Any] = {":deploying": "Deploying", ":attempt": row.get("attempt", 0)}
+    if row.get("seq") is None:
+        return "#st = :deploying AND attempt = :attempt AND attribute_not_exists(seq)", values
+    return "#st = :deploying AND attempt = :attempt AND seq = :read_seq", {**values, ":read_seq": row["seq"]}
 
 
 def wave_members_of(robot_names: list[str]) -> dict[str, Any]:
@@ -321,25 +329,21 @@ class RolloutStore:
         job_id: str,
         robot_name: str,
         *,
-        attempt: int,
+        read: Row,
         seq: int,
         step_index: int,
         progress: dict[str, Any],
         now: float,
     ) -> bool:
-        """A non-terminal report; False when the exactly-once conditions reject it (nothing changed)."""
+        """A non-terminal report accepted against the row as ``read``; False when the row moved since (then
+        nothing changed)."""
+        condition, values = _unchanged(read)
         return self._update(
             robot_deployment_key(job_id, robot_name),
             sets={"progressDetail": progress, "seq": seq, "stepIndex": step_index, "lastReportAt": now},
-            condition="#st = :deploying AND " + _REPORT_CONDITION,
+            condition=condition,
             names={"#st": "status"},
-            values={
-                ":deploying": "Deploying",
-                ":attempt": attempt,
-                ":seq": seq,
-                ":now": now,
-                ":step": step_index,
-            },
+            values=values,
         )
 
     def finish_robot(
@@ -349,36 +353,27 @@ class RolloutStore:
         *,
         status: str,
         fields: dict[str, Any],
-        report: dict[str, Any] | None = None,
-        now: float | None = None,
+        read: Row | None = None,
         from_statuses: tuple[str, ...] = ("Deploying",),
         count: bool = True,
     ) -> Row | None:
         """Move one robot row into a terminal status (conditional: exactly once), then count it on its wave.
 
-        ``report`` ({attempt, seq, stepIndex}) adds the exactly-once conditions of a robot's own report.
-        Returns the row as it is now, or None when the row was not in a state that allows this transition
-        (duplicate, stale, late, unknown): then nothing changed.
+        ``read``: a robot's own report accepted against the row as read; the row must not have moved since.
+        Otherwise the row must be in one of ``from_statuses``. Returns the row as it is now, or None when the
+        condition did not hold: then nothing changed.
 
         The counter is bumped only after the transition succeeded, and the transition succeeds once per
         robot, so a wave counter never counts a robot twice. A crash between the two writes leaves the
         counter one short: the wave then ends on its timeout, whose sweep recounts from the rows. (One
-        transaction would make the two writes atomic, but moto copies every table on each transaction,
-        which makes the local runtime quadratic in fleet size; under-counting is the safe direction: it can
-        delay a wave, never end it early or breach a threshold falsely.)
+        transaction would make the two writes atomic, at twice the write cost in DynamoDB; under-counting is
+        the safe direction: it can delay a wave, never end it early or breach a threshold falsely.)
         """
-        values: dict[str, Any] = {f":from{i}": s for i, s in enumerate(from_statuses)}
-        condition = f"#st IN ({', '.join(values)})"
-        if report is not None:
-            condition += " AND " + _REPORT_CONDITION
-            values.update(
-                {
-                    ":attempt": report["attempt"],
-                    ":seq": report["seq"],
-                    ":now": now,
-                    ":step": report["stepIndex"],
-                }
-            )
+        if read is not None:
+            condition, values = _unchanged(read)
+        else:
+            values = {f":from{i}": s for i, s in enumerate(from_statuses)}
+            condition = f"#st IN ({', '.join(values)})"
         row = self._update_returning(
             robot_deployment_key(job_id, robot_name),
             sets={**fields, "status": status},

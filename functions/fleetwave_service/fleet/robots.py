@@ -6,6 +6,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from fleetwave_service.core import ids, listing
+from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.errors import (
     InvalidParameterError,
 )
@@ -18,21 +19,28 @@ DEFAULT_PAGE_SIZE = 200
 _STATUSES = RobotStatus.__args__  # type: ignore[attr-defined]
 
 
+def new_robot_row(
+    name: str, architecture: str, greengrass_group_id: str, tags: dict[str, str] | None = None
+) -> Row:
+    """A new robot's row, as CreateRobot stores it."""
+    created_at = ids.now()
+    return {
+        "name": name,
+        "thingName": ids.iot_name(name),
+        "arn": ids.robot_arn(name, ids.epoch_millis(created_at)),
+        "architecture": architecture,
+        "greengrassGroupId": greengrass_group_id,
+        "createdAt": created_at,
+        "status": "Available",
+        "tags": tags or {},
+    }
+
+
 def create_robot(request: models.CreateRobotRequest) -> models.CreateRobotResponse:
     thing = ids.iot_name(request.name)
     if len(request.name) >= ids.IOT_NAME_MAX_LENGTH:
         registry.check_iot_name_free(request.name, thing, store.find_by_thing_name(thing), "thing")
-    created_at = ids.now()
-    row = {
-        "name": request.name,
-        "thingName": thing,
-        "arn": ids.robot_arn(request.name, ids.epoch_millis(created_at)),
-        "architecture": request.architecture,
-        "greengrassGroupId": request.greengrassGroupId,
-        "createdAt": created_at,
-        "status": "Available",
-        "tags": request.tags or {},
-    }
+    row = new_robot_row(request.name, request.architecture, request.greengrassGroupId, request.tags)
     things = registry.get_registry()
     registry.create_mirrored(
         "robot",

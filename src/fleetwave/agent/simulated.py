@@ -8,7 +8,8 @@ Behaviours (``fleetwave simulate --behavior ROBOT=B``):
   DownloadingExtracting; PreLaunchFileFailure at ExecutingPreLaunch; PostLaunchFileFailure at
   ExecutingPostLaunch; MissingRobotDeploymentResource at Launching; any other code at Validating).
   When the command has no such step (no download condition, no pre-launch file...), it fails at the next
-  step it does run, so a rehearsal always sees the failure it asked for;
+  step it does run, so a rehearsal always sees the failure it asked for; ``fail:<FailureCode>:<seconds>``
+  fails that way once that long (scaled) has passed, its steps up to the failure sharing it;
 - ``silent``: never answers, like a robot that is switched off;
 - ``delay:<seconds>``: the whole deployment takes that long (scaled), then succeeds.
 """
@@ -58,7 +59,7 @@ _REASONS: dict[FailureCode, str] = {
     FailureCode.MISSING_ROBOT_DEPLOYMENT_RESOURCE: "the launch file is not in the bundle",
 }
 
-BEHAVIOR_HELP = "ok | silent | fail:<FailureCode> | delay:<seconds>"
+BEHAVIOR_HELP = "ok | silent | fail:<FailureCode>[:<seconds>] | delay:<seconds>"
 
 
 def failure_step(code: FailureCode) -> ProgressStep:
@@ -78,26 +79,33 @@ class Behavior:
         if name in ("ok", "silent") and not argument:
             return cls(name)
         if name == "fail":
-            if argument not in FAILURE_CODES:
+            code, has_seconds, after = argument.partition(":")
+            if code not in FAILURE_CODES:
                 known = ", ".join(sorted(FAILURE_CODES))
-                raise ValueError(f"unknown failure code {argument!r} in {text!r}; expected one of: {known}")
-            return cls("fail", failure_code=FailureCode(argument))
+                raise ValueError(f"unknown failure code {code!r} in {text!r}; expected one of: {known}")
+            return cls(
+                "fail", failure_code=FailureCode(code), seconds=_seconds(after, text) if has_seconds else 0.0
+            )
         if name == "delay":
-            try:
-                seconds = float(argument)
-            except ValueError:
-                raise ValueError(f"delay needs a number of seconds, got {text!r}") from None
-            if not seconds >= 0:
-                raise ValueError(f"delay must be zero or more seconds, got {text!r}")
-            return cls("delay", seconds=seconds)
+            return cls("delay", seconds=_seconds(argument, text))
         raise ValueError(f"unknown behaviour {text!r}; expected {BEHAVIOR_HELP}")
 
     def __str__(self) -> str:
         if self.kind == "fail":
-            return f"fail:{self.failure_code}"
+            return f"fail:{self.failure_code}" + (f":{self.seconds:g}" if self.seconds else "")
         if self.kind == "delay":
             return f"delay:{self.seconds:g}"
         return self.kind
+
+
+def _seconds(text: str, behaviour: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds in {behaviour!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"seconds must be zero or more in {behaviour!r}")
+    return seconds
 
 
 class SimulatedLauncher:
@@ -123,19 +131,26 @@ class SimulatedLauncher:
         if behavior.kind == "silent":
             await asyncio.Event().wait()
         code = behavior.failure_code
-        if behavior.kind == "fail" and code is not None and step == self._failing_step(code, command):
-            reason = _REASONS.get(code, f"simulated {code}")
-            raise StepFailed(code, f"{reason} (simulated)")
+        failing = behavior.kind == "fail" and code is not None and step == self._failing_step(code, command)
+        if failing and not behavior.seconds:
+            raise StepFailed(code, f"{_REASONS.get(code, f'simulated {code}')} (simulated)")  # type: ignore[arg-type]
         seconds = self.expected_seconds(step, command)
         if seconds > 0:
             await self._sleep(seconds)  # type: ignore[misc]
+        if failing:
+            raise StepFailed(code, f"{_REASONS.get(code, f'simulated {code}')} (simulated)")  # type: ignore[arg-type]
 
     async def stop(self) -> None:
         return None
 
     def expected_seconds(self, step: ProgressStep, command: DeploymentCommand) -> float:
-        if self.behavior.kind == "delay":
-            return self.behavior.seconds * self._time_scale / len(plan_steps(command))
+        behavior = self.behavior
+        if behavior.kind == "delay":
+            return behavior.seconds * self._time_scale / len(plan_steps(command))
+        if behavior.kind == "fail" and behavior.seconds and behavior.failure_code is not None:
+            steps = plan_steps(command)
+            until = steps.index(self._failing_step(behavior.failure_code, command)) + 1
+            return behavior.seconds * self._time_scale / until
         return self._step_seconds * self._time_scale
 
     @staticmethod

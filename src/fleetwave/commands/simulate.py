@@ -66,13 +66,17 @@ class ApiFleetLookup:
         self._checked = False
 
     def robots(self) -> list[str]:
+        return [robot["name"] for robot in self.summaries()]
+
+    def summaries(self) -> list[dict[str, object]]:
+        """The fleet's robots as ListRobots describes them (name, architecture, status, ...)."""
         from fleetwave.sdk import FleetwaveApiError
 
         try:
             if not self._checked:
                 self._check_fleet()
                 self._checked = True
-            names: list[str] = []
+            robots: list[dict[str, object]] = []
             token: str | None = None
             while True:
                 body: dict[str, object] = {
@@ -82,10 +86,10 @@ class ApiFleetLookup:
                 if token:
                     body["nextToken"] = token
                 page = self._client.call("listRobots", body)
-                names.extend(robot["name"] for robot in page.get("robots", []))
+                robots.extend(page.get("robots", []))
                 token = page.get("nextToken")
                 if not token:
-                    return names
+                    return robots
         except FleetwaveApiError as error:
             raise FleetLookupError(f"{error.error_type}: {error.message}") from error
         except OSError as error:  # connection refused, DNS, timeouts (urllib3 errors are OSErrors)

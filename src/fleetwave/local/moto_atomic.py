@@ -25,6 +25,10 @@ docs/performance.md). Attribute values are already in their wire form when they 
 (moto's ``dynamo_to_dict``, binary as bytes), so here they are written out directly (binary base64-encoded,
 as the serialiser does).
 
+And moto parses an UpdateExpression from its text on every UpdateItem (twice); the same few expressions
+come back thousands of times in a rollout, so the parse of each text is kept (moto's validator works on a
+copy of the tree, never on the parsed one).
+
 All of them give the answers moto gives; the tests of this module compare them with moto's own on the same
 data.
 
@@ -62,7 +66,7 @@ _installed = 0
 _originals: dict[str, Any] = {}
 _table_originals: dict[str, Any] = {}
 _module_copy: Any = None
-_serializer_original: dict[str, Any] = {}
+_moto_originals: dict[str, Any] = {}
 # Per thread: which items the Table.query in progress needs (``all_items`` reads it), and whether a
 # transaction is in progress (moto's table backups become item backups).
 _scope = threading.local()
@@ -266,6 +270,7 @@ def install() -> None:
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
     with _install_lock:
         if _installed == 0:
@@ -281,9 +286,13 @@ def install() -> None:
                 setattr(Table, name, patch(original))
             _module_copy = models.copy
             models.copy = _CopyDuringTransaction()  # type: ignore[assignment]
-            _serializer_original["structure"] = BaseJSONSerializer._serialize_type_structure
+            _moto_originals["parse"] = UpdateExpressionParser.__dict__["make"]
+            UpdateExpressionParser.make = classmethod(  # type: ignore[method-assign]
+                functools.lru_cache(maxsize=1024)(_moto_originals["parse"].__func__)
+            )
+            _moto_originals["structure"] = BaseJSONSerializer._serialize_type_structure
             BaseJSONSerializer._serialize_type_structure = _direct_attribute_values(  # type: ignore[method-assign]
-                _serializer_original["structure"]
+                _moto_originals["structure"]
             )
         _installed += 1
 
@@ -295,6 +304,7 @@ def uninstall() -> None:
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
     with _install_lock:
         if _installed == 0:
@@ -309,9 +319,10 @@ def uninstall() -> None:
             _table_originals.clear()
             models.copy = _module_copy  # type: ignore[assignment]
             _module_copy = None
-            BaseJSONSerializer._serialize_type_structure = _serializer_original.pop(  # type: ignore[method-assign]
+            BaseJSONSerializer._serialize_type_structure = _moto_originals.pop(  # type: ignore[method-assign]
                 "structure"
             )
+            UpdateExpressionParser.make = _moto_originals.pop("parse")  # type: ignore[method-assign]
 
 
 def is_installed() -> bool:

@@ -27,11 +27,14 @@ class BackgroundSimulator:
         step_seconds: float = 2.0,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         log: io.TextIOBase | None = None,
+        lookup: Any = None,
     ) -> None:
+        """The fleet's robots come from ``lookup`` (``robots()``, ``fleet_name``) when given, else from the
+        API through ``client`` (ListRobots)."""
         from fleetwave.agent.simulated import Behavior
         from fleetwave.commands.simulate import ApiFleetLookup
 
-        self._lookup = ApiFleetLookup(client, fleet_name)
+        self._lookup = lookup if lookup is not None else ApiFleetLookup(client, fleet_name)
         self._mqtt_url = mqtt_url
         self._behaviors = {name: Behavior.parse(text) for name, text in behaviors.items()}
         self._default = Behavior.parse(default)

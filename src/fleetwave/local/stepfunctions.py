@@ -151,6 +151,21 @@ def deploy_rollout_machine(
 
 
 # --- `fleetwave serve` wiring (the ``engine`` hook of fleetwave.local.runtime) -------------------------
+# moto's interpreter looks for the answer to a ``.waitForTaskToken`` task every half second, so a wave that
+# ended waited up to 0.5 s more before the machine moved on: 10 simulated seconds a wave at time scale 0.05.
+# Step Functions moves on within milliseconds. (A module constant of moto's; moto is pinned exactly.)
+CALLBACK_CHECK_SECONDS = 0.01
+
+
+def _prompt_callbacks() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback,
+    )
+
+    if not hasattr(callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK"):
+        raise lambda_adapter.MotoIncompatibleError("moto's Step Functions callback check delay moved")
+    callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = CALLBACK_CHECK_SECONDS  # type: ignore[attr-defined]
+
 
 
 class RolloutEngine:
@@ -164,6 +179,7 @@ class RolloutEngine:
 
     def start(self) -> None:
         lambda_adapter.install()
+        _prompt_callbacks()
         # moto's Step Functions interpreter calls Lambda at http://localhost:$MOTO_PORT when it is not
         # intercepting boto3 in process (server mode): it must be this server's port, not moto's 5000.
         self._runtime.set_environment({"MOTO_PORT": str(self._runtime.aws.port)})

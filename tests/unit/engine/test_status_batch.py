@@ -340,3 +340,25 @@ def test_batch_progress_is_written_at_most_every_interval_and_the_outcome_always
     # and the outcome is written at once, whatever the interval
     lambda_handler(batch(final("r1")), CONTEXT)
     assert (row("r1")["status"], counts()) == ("InSync", (1, 0, 0))
+
+
+def test_batch_a_row_that_moved_since_it_was_read_is_read_again_and_the_reports_played_again(
+    tokens, monkeypatch
+):
+    # Given r1 at seq 3 already (another batch applied it), while this batch read r1 before that (seq -1)
+    lambda_handler(batch(report("r1", 3)), CONTEXT)
+    stale = {**row("r1"), "seq": -1}
+    stale.pop("stepIndex")
+    read = RolloutStore.robot_deployments
+    monkeypatch.setattr(
+        RolloutStore, "robot_deployments", lambda self, job, names: {**read(self, job, names), "r1": stale}
+    )
+
+    # When the batch brings r1's older progress (seq 2) and r2's final report alongside, then r1's final one
+    lambda_handler(batch(report("r1", 2), final("r2")), CONTEXT)
+    lambda_handler(batch(final("r1")), CONTEXT)
+
+    # Then the older progress changed nothing (the write found the row moved, the row read again showed it
+    # a duplicate), and both final reports applied once each
+    assert (row("r1")["status"], row("r1")["seq"], row("r2")["status"]) == ("InSync", 4, "InSync")
+    assert counts() == (2, 0, 0)

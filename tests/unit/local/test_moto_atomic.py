@@ -213,3 +213,33 @@ def test_moto_atomic_a_failed_transaction_changes_nothing_and_a_good_one_applies
     assert errors == [["None", "None", "None", "ConditionalCheckFailed"]]
     keys = {(item["pk"]["S"], item["sk"]["S"]) for item in items}
     assert ("A", "NEW") in keys and ("B", "ROBOT#002") not in keys
+
+
+def _updates(client):
+    """The same update expressions over and over, on several items, and one that is invalid each time."""
+    answers = []
+    for index in range(6):
+        key = {"pk": {"S": "U"}, "sk": {"S": f"ROBOT#{index % 3}"}}
+        answers.append(
+            client.update_item(
+                TableName=TABLE,
+                Key=key,
+                UpdateExpression="SET #n = if_not_exists(#n, :zero) + :one, progress = :p REMOVE gone",
+                ExpressionAttributeNames={"#n": "n"},
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":p": {"M": {"s": {"N": str(index)}}},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        )
+        try:
+            client.update_item(TableName=TABLE, Key=key, UpdateExpression="SET = broken")
+        except client.exceptions.ClientError as error:
+            answers.append(error.response["Error"]["Code"])
+    return answers
+
+
+def test_moto_atomic_repeated_update_expressions_apply_as_moto_applies_them():
+    assert _run(_updates, patched=True) == _run(_updates, patched=False)
