@@ -231,12 +231,15 @@ _APPLIED = (
 
 def _persists(report: StatusReport, row: Row | None, now: float, ports: Ports) -> bool:
     """Whether an accepted report is written: an outcome always, a progress report when it is the robot's
-    first, or when the last one written is PROGRESS_INTERVAL_SECONDS old (rules.py; most steps take less,
-    and each write is a DynamoDB write per robot per step)."""
+    first, or when the robot sent it PROGRESS_INTERVAL_SECONDS after the last one written (rules.py; most
+    steps take less, and each write is a DynamoDB write per robot per step). Measured on the robot's own
+    clock, between its own reports: a status path that runs behind does not turn that into more writes."""
     if report.status is not RobotReportStatus.DEPLOYING:
         return True
-    last = (row or {}).get("lastReportAt")
-    return last is None or now - float(last) >= PROGRESS_INTERVAL_SECONDS * ports.settings.time_scale
+    last = (row or {}).get("progressSentAt")
+    return (
+        last is None or report.sentAt - float(last) >= PROGRESS_INTERVAL_SECONDS * ports.settings.time_scale
+    )
 
 
 def _play(items: list[Inbound], row: Row | None, now: float) -> _Played:
@@ -300,6 +303,7 @@ def _write(job_id: str, robot: str, report: StatusReport, read: Row, now: float,
             step_index=step_index,
             progress=_progress(report),
             now=now,
+            sent_at=report.sentAt,
         )
         return {"status": "Deploying"} if written else None
     fields: dict[str, Any] = {

@@ -334,13 +334,20 @@ class RolloutStore:
         step_index: int,
         progress: dict[str, Any],
         now: float,
+        sent_at: float,
     ) -> bool:
         """A non-terminal report accepted against the row as ``read``; False when the row moved since (then
-        nothing changed)."""
+        nothing changed). ``sent_at``: when the robot sent it (its clock), for the next report's interval."""
         condition, values = _unchanged(read)
         return self._update(
             robot_deployment_key(job_id, robot_name),
-            sets={"progressDetail": progress, "seq": seq, "stepIndex": step_index, "lastReportAt": now},
+            sets={
+                "progressDetail": progress,
+                "seq": seq,
+                "stepIndex": step_index,
+                "lastReportAt": now,
+                "progressSentAt": sent_at,
+            },
             condition=condition,
             names={"#st": "status"},
             values=values,

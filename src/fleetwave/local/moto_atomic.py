@@ -25,9 +25,15 @@ docs/performance.md). Attribute values are already in their wire form when they 
 (moto's ``dynamo_to_dict``, binary as bytes), so here they are written out directly (binary base64-encoded,
 as the serialiser does).
 
-And moto parses an UpdateExpression from its text on every UpdateItem (twice); the same few expressions
-come back thousands of times in a rollout, so the parse of each text is kept (moto's validator works on a
-copy of the tree, never on the parsed one).
+And UpdateItem, a rollout's commonest request, costs moto more than anything else: it parses the update
+expression from its text (twice) and runs ten validation passes over the parsed tree, then the condition is
+lexed and parsed (twice). Here the parse of each update text is kept (moto's validator works on a copy of
+the tree, never on the parsed one), the lexing of each condition text is kept (the values are looked up
+again each time), and an update that only assigns, adds to a number or removes top-level attributes named
+by placeholders (``SET #a = :a, ... ADD #n :n REMOVE #r``: what core/dynamo.py writes) of an existing item
+is applied directly after moto's own condition check. Anything else (a new item, a key attribute, a set, a
+path, a function, a missing placeholder, a table with a stream) goes through moto's own code, which also
+raises every error.
 
 All of them give the answers moto gives; the tests of this module compare them with moto's own on the same
 data.
@@ -41,6 +47,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -262,12 +269,144 @@ def _direct_attribute_values(serialize_structure: Any) -> Any:
     return wrapper
 
 
+# --- UpdateItem: plain updates applied directly, condition lexing kept -------------------------------------
+_PLAIN_PART = {
+    "SET": re.compile(r"^\s*(#\w+)\s*=\s*(:\w+)\s*$"),
+    "ADD": re.compile(r"^\s*(#\w+)\s+(:\w+)\s*$"),
+    "REMOVE": re.compile(r"^\s*(#\w+)()\s*$"),
+}
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_update(expression: str) -> tuple[tuple[str, str, str], ...] | None:
+    """(action, name placeholder, value placeholder) of a plain update expression; None for any other."""
+    parts = re.split(r"\b(SET|ADD|REMOVE)\b", expression.strip())
+    if parts[0].strip() or len(parts) < 3:
+        return None
+    actions: list[tuple[str, str, str]] = []
+    seen_clauses: set[str] = set()
+    for keyword, body in zip(parts[1::2], parts[2::2], strict=True):
+        if keyword in seen_clauses:
+            return None
+        seen_clauses.add(keyword)
+        for part in body.split(","):
+            match = _PLAIN_PART[keyword].match(part)
+            if match is None:
+                return None
+            actions.append((keyword, match.group(1), match.group(2)))
+    names = [name for _, name, _ in actions]
+    return tuple(actions) if len(set(names)) == len(names) else None
+
+
+def _plain_update_item(update_item: Any) -> Any:
+    @functools.wraps(update_item)
+    def wrapper(
+        self: Any, table_name: str, key: dict[str, Any], update_expression: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        from moto.dynamodb.comparisons import create_condition_expression_parser
+        from moto.dynamodb.exceptions import ConditionalCheckFailed, ItemSizeTooLarge
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        names = kwargs.get("expression_attribute_names") or {}
+        values = kwargs.get("expression_attribute_values") or {}
+        plan = _plain_update(update_expression) if update_expression and not args else None
+        table = self.tables.get(table_name)
+        if plan is None or table is None or table.stream_shard is not None:
+            return update_item(self, table_name, key, update_expression, *args, **kwargs)
+        if kwargs.get("attribute_updates") or kwargs.get("expected"):
+            return update_item(self, table_name, key, update_expression, *args, **kwargs)
+        hash_key, range_key = table.hash_key_attr, table.range_key_attr
+        if hash_key not in key or (range_key is not None and range_key not in key):
+            return update_item(self, table_name, key, update_expression, *args, **kwargs)
+        item = table.get_item(DynamoType(key[hash_key]), DynamoType(key[range_key]) if range_key else None)
+        changes = []
+        for action, name_placeholder, value_placeholder in plan:
+            name = names.get(name_placeholder)
+            value = values.get(value_placeholder) if value_placeholder else None
+            if (
+                item is None
+                or name is None
+                or name in (hash_key, range_key)
+                or (
+                    value_placeholder
+                    and not _plain_value(value, action, item.attrs.get(name), name in table.attribute_keys)
+                )
+            ):
+                return update_item(self, table_name, key, update_expression, *args, **kwargs)
+            changes.append((action, name, value))
+        condition = kwargs.get("condition_expression")
+        if condition and not create_condition_expression_parser(condition, names, values).parse().expr(item):
+            if kwargs.get("return_values_on_condition_check_failure") == "ALL_OLD":
+                raise ConditionalCheckFailed(item=item.to_json()["Attributes"])
+            raise ConditionalCheckFailed
+        before = {name: item.attrs.get(name) for _, name, _ in changes}
+        try:
+            for action, name, value in changes:
+                if action == "REMOVE":
+                    item.attrs.pop(name, None)
+                elif action == "ADD" and item.attrs.get(name) is not None:
+                    item.attrs[name] = item.attrs[name] + DynamoType(value)
+                else:
+                    item.attrs[name] = DynamoType(value)
+        except ItemSizeTooLarge:
+            for name, old in before.items():
+                if old is None:
+                    item.attrs.pop(name, None)
+                else:
+                    dict.__setitem__(item.attrs, name, old)
+            return update_item(self, table_name, key, update_expression, *args, **kwargs)
+        return item
+
+    return wrapper
+
+
+def _plain_value(value: Any, action: str, current: Any, is_key_of_an_index: bool) -> bool:
+    """A value moto's validation passes would accept unchanged for this action (else moto decides)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    (kind, inner), *_ = value.items()
+    if action == "ADD":
+        return kind == "N" and (current is None or current.type == "N")
+    if kind in ("SS", "NS", "BS") and not inner:
+        return False  # an empty set: moto refuses it
+    if is_key_of_an_index and kind in ("S", "B") and inner == "":
+        return False
+    return kind in ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
+
+
+def _kept_lexing(lex: Any) -> Any:
+    cache: dict[tuple[Any, ...], list[Any]] = {}
+
+    @functools.wraps(lex)
+    def wrapper(self: Any) -> Any:
+        from collections import deque
+
+        names = self.expression_attribute_names or {}
+        key = (self.condition_expression, tuple(sorted(names.items())))
+        nodes = cache.get(key)
+        if nodes is None:
+            lexed = lex(self)
+            if len(cache) < 1024:
+                cache[key] = list(lexed)
+            return lexed
+        value_kind = self.Kind.EXPRESSION_ATTRIBUTE_VALUE
+        return deque(
+            node._replace(value=self._lookup_expression_attribute_value(node.text))
+            if node.kind == value_kind
+            else node
+            for node in nodes
+        )
+
+    return wrapper
+
+
 # --- install -----------------------------------------------------------------------------------------------
 def install() -> None:
     """Serialise moto's DynamoDB operations and scope its queries and transactions (until ``uninstall``)."""
     global _installed, _module_copy
     import moto.dynamodb.models as models
     from moto.core.serialize import BaseJSONSerializer
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
@@ -286,6 +425,10 @@ def install() -> None:
                 setattr(Table, name, patch(original))
             _module_copy = models.copy
             models.copy = _CopyDuringTransaction()  # type: ignore[assignment]
+            _moto_originals["update"] = DynamoDBBackend.update_item
+            DynamoDBBackend.update_item = _serialized(_plain_update_item(_moto_originals["update"]))
+            _moto_originals["lex"] = ConditionExpressionParser._lex_condition_expression
+            ConditionExpressionParser._lex_condition_expression = _kept_lexing(_moto_originals["lex"])
             _moto_originals["parse"] = UpdateExpressionParser.__dict__["make"]
             UpdateExpressionParser.make = classmethod(  # type: ignore[method-assign]
                 functools.lru_cache(maxsize=1024)(_moto_originals["parse"].__func__)
@@ -302,6 +445,7 @@ def uninstall() -> None:
     global _installed, _module_copy
     import moto.dynamodb.models as models
     from moto.core.serialize import BaseJSONSerializer
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
@@ -323,6 +467,8 @@ def uninstall() -> None:
                 "structure"
             )
             UpdateExpressionParser.make = _moto_originals.pop("parse")  # type: ignore[method-assign]
+            ConditionExpressionParser._lex_condition_expression = _moto_originals.pop("lex")
+            _moto_originals.pop("update")
 
 
 def is_installed() -> bool:

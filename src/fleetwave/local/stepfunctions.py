@@ -167,7 +167,6 @@ def _prompt_callbacks() -> None:
     callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = CALLBACK_CHECK_SECONDS  # type: ignore[attr-defined]
 
 
-
 class RolloutEngine:
     """Local runtime component: in-process Lambdas + the rollout state machine on the embedded moto server."""
 

@@ -376,9 +376,10 @@ def rehearse(
     on_stage: Callable[[str], None] = lambda text: None,
     deadline_seconds: float | None = None,
 ) -> Rehearsal:
-    """Run the plan on the local stack in this process; returns what happened. Ctrl-C (KeyboardInterrupt)
-    stops the simulator and the stack on its way out: nothing keeps running."""
-    from fleetwave.local.simulator import BackgroundSimulator
+    """Run the plan on the local stack in this process, the robots in a process of their own
+    (fleetwave.rehearse.robots); returns what happened. Ctrl-C (KeyboardInterrupt) stops the robots and the
+    stack on its way out: nothing keeps running."""
+    from fleetwave.rehearse.robots import RobotsProcess
 
     started = time.monotonic()
     with PeakMemory() as memory, local_stack(plan.time_scale) as runtime:
@@ -390,16 +391,15 @@ def rehearse(
         version = make_version(runtime, client, plan.fleet_name, [a for _, a in robots])
         setup = time.monotonic() - started
         on_stage(f"{len(robots):,} robots ready in {setup:.1f} s")
-        simulator = BackgroundSimulator(
-            None,
+        simulator = RobotsProcess(
             plan.fleet_name,
-            runtime.mqtt_url,
             {robot.name: robot.behavior for robot in plan.robots},
-            time_scale=plan.time_scale,
-            lookup=StaticFleet(plan.fleet_name, [name for name, _ in robots]),
+            plan.time_scale,
+            runtime.mqtt_url,
         )
-        simulator.start()
         try:
+            simulator.wait_ready()
+            on_stage(f"{len(robots):,} simulated robots listening (process {simulator.process.pid})")
             job = start_job(client, fleet["arn"], version, plan.deployment_config)
             on_stage(f"deployment job {job_id_of(job)} created")
             limit = deadline_seconds or rehearsal_deadline(plan)

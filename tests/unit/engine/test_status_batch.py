@@ -13,7 +13,6 @@ from collections import Counter
 
 import pytest
 from fakes.rollout import FakeTaskTokens
-from fleetwave_service.core import dynamo
 from fleetwave_service.core.keys import job_key, robot_deployment_key, robot_key, wave_key
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
 from fleetwave_service.engine.rules import PROGRESS_INTERVAL_SECONDS
@@ -329,12 +328,9 @@ def test_batch_progress_is_written_at_most_every_interval_and_the_outcome_always
     assert (row("r1")["seq"], row("r1")["progressDetail"]["currentProgress"]) == (1, "DownloadingExtracting")
     assert writes.reset() == 0
 
-    # When the interval has passed since the last progress written (the row's clock moved back), the next
-    # step is written
-    dynamo.update(
-        robot_deployment_key(JOB, "r1"), sets={"lastReportAt": time.time() - PROGRESS_INTERVAL_SECONDS - 1}
-    )
-    lambda_handler(batch(report("r1", 3)), CONTEXT)
+    # When the robot sends its next step once the interval has passed since the one written, it is written
+    later = row("r1")["progressSentAt"] + PROGRESS_INTERVAL_SECONDS
+    lambda_handler(batch(report("r1", 3, sentAt=later)), CONTEXT)
     assert (row("r1")["seq"], row("r1")["progressDetail"]["currentProgress"]) == (3, "Launching")
 
     # and the outcome is written at once, whatever the interval

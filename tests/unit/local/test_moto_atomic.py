@@ -216,28 +216,104 @@ def test_moto_atomic_a_failed_transaction_changes_nothing_and_a_good_one_applies
 
 
 def _updates(client):
-    """The same update expressions over and over, on several items, and one that is invalid each time."""
+    """Plain updates over and over (what the fast path applies) and every kind it leaves to moto: a new item,
+    a key attribute, a set, an empty set, a function, a path, a failed condition (with the old item back),
+    an invalid expression, a missing placeholder, a counter added to."""
     answers = []
+
+    def call(**request):
+        try:
+            answer = client.update_item(TableName=TABLE, **request)
+            answers.append(answer.get("Attributes"))
+        except client.exceptions.ClientError as error:
+            answers.append([error.response["Error"]["Code"], error.response.get("Item")])
+
+    names = {"#p": "progress", "#n": "n", "#s": "seq", "#g": "gone"}
     for index in range(6):
         key = {"pk": {"S": "U"}, "sk": {"S": f"ROBOT#{index % 3}"}}
-        answers.append(
-            client.update_item(
-                TableName=TABLE,
-                Key=key,
-                UpdateExpression="SET #n = if_not_exists(#n, :zero) + :one, progress = :p REMOVE gone",
-                ExpressionAttributeNames={"#n": "n"},
-                ExpressionAttributeValues={
-                    ":zero": {"N": "0"},
-                    ":one": {"N": "1"},
-                    ":p": {"M": {"s": {"N": str(index)}}},
-                },
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
+        call(
+            Key=key,
+            UpdateExpression="SET #p = :p, #s = :s ADD #n :one REMOVE #g",
+            ConditionExpression="attribute_not_exists(#s) OR #s < :s",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                ":p": {"M": {"s": {"N": str(index)}}},
+                ":s": {"N": str(index)},
+                ":one": {"N": "1"},
+            },
+            ReturnValues="ALL_NEW",
         )
-        try:
-            client.update_item(TableName=TABLE, Key=key, UpdateExpression="SET = broken")
-        except client.exceptions.ClientError as error:
-            answers.append(error.response["Error"]["Code"])
+        call(
+            Key=key,
+            UpdateExpression="SET #s = :s",
+            ConditionExpression="#s = :old",
+            ExpressionAttributeNames={"#s": "seq"},
+            ExpressionAttributeValues={":s": {"N": "9"}, ":old": {"N": "99"}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        call(Key=key, UpdateExpression="SET = broken")
+    new_key = {"pk": {"S": "U"}, "sk": {"S": "NEW"}}
+    call(
+        Key=new_key,
+        UpdateExpression="SET #a = :a",
+        ExpressionAttributeNames={"#a": "a"},
+        ExpressionAttributeValues={":a": {"S": "x"}},
+        ReturnValues="ALL_NEW",
+    )
+    key = {"pk": {"S": "U"}, "sk": {"S": "ROBOT#0"}}
+    call(
+        Key=key,
+        UpdateExpression="SET #k = :k",
+        ExpressionAttributeNames={"#k": "gsi1pk"},
+        ExpressionAttributeValues={":k": {"S": ""}},
+    )
+    call(
+        Key=key,
+        UpdateExpression="SET #k = :k",
+        ExpressionAttributeNames={"#k": "sk"},
+        ExpressionAttributeValues={":k": {"S": "other"}},
+    )
+    call(
+        Key=key,
+        UpdateExpression="SET #t = :t",
+        ExpressionAttributeNames={"#t": "tags"},
+        ExpressionAttributeValues={":t": {"SS": []}},
+    )
+    call(
+        Key=key,
+        UpdateExpression="ADD #t :t",
+        ExpressionAttributeNames={"#t": "tags"},
+        ExpressionAttributeValues={":t": {"SS": ["a"]}},
+        ReturnValues="UPDATED_NEW",
+    )
+    call(
+        Key=key,
+        UpdateExpression="SET #n = #n + :one",
+        ExpressionAttributeNames={"#n": "n"},
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="UPDATED_OLD",
+    )
+    call(
+        Key=key,
+        UpdateExpression="SET #p.#s = :s",
+        ExpressionAttributeNames={"#p": "progress", "#s": "step"},
+        ExpressionAttributeValues={":s": {"S": "Launching"}},
+        ReturnValues="ALL_NEW",
+    )
+    call(Key=key, UpdateExpression="SET #a = :missing", ExpressionAttributeNames={"#a": "a"})
+    call(
+        Key=key,
+        UpdateExpression="SET #a = :a",
+        ExpressionAttributeNames={"#a": "a", "#unused": "b"},
+        ExpressionAttributeValues={":a": {"S": "x"}},
+    )
+    call(
+        Key=key,
+        UpdateExpression="SET #a = :a",
+        ExpressionAttributeNames={"#a": "a"},
+        ExpressionAttributeValues={":a": {"S": "x" * 410_000}},
+    )
+    answers.append(client.get_item(TableName=TABLE, Key=key)["Item"])
     return answers
 
 
