@@ -214,8 +214,9 @@ def update_returning(row_key: KeyLike, **kwargs: Any) -> Row | None:
 
 
 def update(row_key: KeyLike, **kwargs: Any) -> bool:
-    """One conditional UpdateItem (``update_params``); False when its condition does not hold."""
-    return update_returning(row_key, **kwargs) is not None
+    """One conditional UpdateItem (``update_params``); False when its condition does not hold. Nothing comes
+    back but the answer (no attributes to send and parse)."""
+    return _unless_condition_fails(client().update_item, **update_params(row_key, **kwargs)) is not None
 
 
 def update_expression(

@@ -207,7 +207,7 @@ class RolloutStore:
     # --- writing helpers ----------------------------------------------------------------------------------
     def _update(self, key: KeyLike, **kwargs: Any) -> bool:
         """One conditional UpdateItem; False when its condition does not hold."""
-        return self._update_returning(key, **kwargs) is not None
+        return dynamo.update(key, table=self._table_name, **kwargs)
 
     def _update_returning(self, key: KeyLike, **kwargs: Any) -> Row | None:
         """One conditional UpdateItem returning the row as it is now; None when its condition fails."""
@@ -376,18 +376,21 @@ class RolloutStore:
         transaction would make the two writes atomic, at twice the write cost in DynamoDB; under-counting is
         the safe direction: it can delay a wave, never end it early or breach a threshold falsely.)
         """
+        key, sets = robot_deployment_key(job_id, robot_name), {**fields, "status": status}
+        row: Row | None
         if read is not None:
+            # The row is known (as read, unchanged since): no need to have it sent back.
             condition, values = _unchanged(read)
+            written = self._update(
+                key, sets=sets, condition=condition, names={"#st": "status"}, values=values
+            )
+            row = {**read, **{k: v for k, v in sets.items() if v is not None}} if written else None
         else:
             values = {f":from{i}": s for i, s in enumerate(from_statuses)}
             condition = f"#st IN ({', '.join(values)})"
-        row = self._update_returning(
-            robot_deployment_key(job_id, robot_name),
-            sets={**fields, "status": status},
-            condition=condition,
-            names={"#st": "status"},
-            values=values,
-        )
+            row = self._update_returning(
+                key, sets=sets, condition=condition, names={"#st": "status"}, values=values
+            )
         if row is not None and count:
             self._update(wave_key(job_id, int(row.get("wave", 0))), adds={COUNTER_FOR_STATUS[status]: 1})
         return row

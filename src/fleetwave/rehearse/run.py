@@ -26,7 +26,7 @@ from typing import Any
 from fleetwave.rehearse.plan import RehearsalPlan
 
 FINAL_JOB_STATUSES = ("Succeeded", "Failed", "Canceled")
-FOLLOW_EVERY_SECONDS = 0.5
+FOLLOW_EVERY_SECONDS = 1.0
 BUNDLE_BUCKET_KEY = "rehearsal/{name}/{architecture}.tar.gz"
 ABORTED = "RobotDeploymentAborted"
 
@@ -312,7 +312,7 @@ def tree_rss_bytes(pid: int | None = None) -> int:
 class PeakMemory:
     """Samples the resident memory of this process and its children until stopped; ``peak`` in bytes."""
 
-    def __init__(self, every: float = 0.25) -> None:
+    def __init__(self, every: float = 0.5) -> None:
         self.peak = tree_rss_bytes()
         self._every = every
         self._stop = threading.Event()
