@@ -1,16 +1,22 @@
 """`make bench` / `python -m fleetwave.bench`: what one rollout costs, on simulated fleets of 10, 100, 1,000.
 
 Per fleet size it runs one rollout (waves of --percent, every robot the real agent with a fixed simulated
-duration) on the local stack in this process, and prints:
+duration) with the local stack in this process and the robots in a process of their own (what `fleetwave
+rehearse` runs), and prints:
 
 - state transitions per deployment: states entered, from the execution history (Step Functions bills these);
 - DynamoDB writes per robot: item writes during the job (PutItem, UpdateItem, DeleteItem, each item of a
-  BatchWriteItem, each Put/Update/Delete of a TransactWriteItems), counted by wrapping moto's DynamoDB
-  backend while the job runs;
+  BatchWriteItem, each Put/Update/Delete of a TransactWriteItems), counted at moto's DynamoDB backend in
+  this process, outermost call only, whichever way the request came in;
 - MQTT messages per robot: messages published on the robot topics (commands down, reports up), counted
   by a subscriber to ``fleetwave/robots/#`` on the embedded broker;
 - makespan / ideal: from job creation to the last robot's finish, divided by waves x robot time (what a
-  rollout with a free engine would take).
+  rollout with a free engine would take), and the local engine's time per robot, (makespan - ideal) / N;
+- peak resident memory of the whole local stack plus the simulated robots, during the rollout.
+
+Then, once: API throughput, 8 concurrent signed clients (in another process) calling DescribeRobot; and
+the cold import time of each Lambda function's handler module, divided by ``import boto3`` in the same
+run (each in a fresh interpreter, several runs, medians).
 
 These are measurements to print, not assertions; nothing here is timed in the test suite.
 """
@@ -24,8 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +40,14 @@ DEFAULT_SIZES = (10, 100, 1000)
 DEFAULT_PERCENT = 25
 DEFAULT_ROBOT_SECONDS = 20.0  # simulated; x time scale = real seconds per robot
 DEFAULT_TIME_SCALE = 0.05
-# RoboMaker's default (5 h): at 1,000 robots the local engine needs far longer than a robot to apply a
-# wave's reports, and a shorter wait would turn robots that answered in time into NoResponse.
+# RoboMaker's default (5 h): a robot never times out here, whatever the machine's load.
 ROBOT_TIMEOUT_SECONDS = 18000
-# A cap, not an expectation: a 1,000-robot rollout takes a couple of minutes on a laptop.
+# A cap, not an expectation: a 1,000-robot rollout takes well under a minute on a quiet laptop.
 JOB_DEADLINE_SECONDS = 1800.0
+API_CLIENTS = 8
+API_SECONDS = 5.0
+IMPORT_RUNS = 5
+MIB = 1024 * 1024
 WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items")
 ROBOT_TOPIC_FILTER = "fleetwave/robots/#"
 
@@ -73,6 +81,7 @@ class BenchResult:
     mqtt_messages: int
     makespan_seconds: float
     robot_seconds: float  # real seconds one robot takes to deploy
+    peak_rss: int = 0  # bytes: the local stack and the simulated robots, during the rollout
 
     @property
     def writes_per_robot(self) -> float:
@@ -89,6 +98,13 @@ class BenchResult:
     @property
     def makespan_ratio(self) -> float:
         return self.makespan_seconds / self.ideal_seconds if self.ideal_seconds > 0 else math.inf
+
+    @property
+    def engine_ms_per_robot(self) -> float:
+        """The local engine's own time per robot: (makespan - ideal) / N."""
+        return (
+            1000 * max(0.0, self.makespan_seconds - self.ideal_seconds) / self.robots if self.robots else 0.0
+        )
 
 
 def makespan_seconds(created_at: float, finish_times: Iterable[float | None]) -> float:
@@ -107,6 +123,8 @@ HEADERS = (
     "makespan s",
     "ideal s",
     "makespan/ideal",
+    "engine ms/robot",
+    "peak RSS MiB",
 )
 
 
@@ -122,6 +140,8 @@ def table_rows(results: Iterable[BenchResult]) -> list[tuple[str, ...]]:
             f"{r.makespan_seconds:.1f}",
             f"{r.ideal_seconds:.1f}",
             f"{r.makespan_ratio:.2f}",
+            f"{r.engine_ms_per_robot:.1f}",
+            f"{r.peak_rss / MIB:,.0f}",
         )
         for r in results
     ]
@@ -245,17 +265,6 @@ class MessageCounter:
 
 
 # --- one rollout ---------------------------------------------------------------------------------------
-@contextmanager
-def local_stack(time_scale: float) -> Iterator[Any]:
-    """The local runtime in this process on free ports, handler logs at WARNING."""
-    from fleetwave.local.runtime import LocalConfig, LocalRuntime
-    from fleetwave.local.serve_process import free_port
-
-    config = LocalConfig(port=free_port(), aws_port=free_port(), mqtt_port=free_port(), time_scale=time_scale)
-    with LocalRuntime(config) as runtime:
-        yield runtime
-
-
 def run_rollout(
     runtime: Any,
     writes: WriteCounter,
@@ -266,109 +275,75 @@ def run_rollout(
     time_scale: float,
     progress: Callable[[str], None],
 ) -> BenchResult:
-    import boto3
+    from fleetwave.rehearse.plan import Duration, make_plan, synthetic_fleet
+    from fleetwave.rehearse.robots import RobotsProcess
+    from fleetwave.rehearse.run import (
+        PeakMemory,
+        api_client,
+        follow_job,
+        job_id_of,
+        make_version,
+        read_outcome,
+        seed_fleet,
+        start_job,
+    )
 
-    from fleetwave.local.simulator import BackgroundSimulator
-    from fleetwave.sdk import FleetwaveClient, local_credentials
-
-    client = FleetwaveClient(runtime.api_url, credentials=local_credentials(), timeout=120)
+    client = api_client(runtime)
     suffix = uuid.uuid4().hex[:6]
-    fleet = client.call("createFleet", {"name": f"bench-{size}-{suffix}"})
-    width = len(str(size))
-    started = time.monotonic()
-    for i in range(1, size + 1):
-        robot = client.call(
-            "createRobot",
-            {"name": f"bench-{suffix}-{i:0{width}d}", "architecture": "X86_64", "greengrassGroupId": "bench"},
-        )
-        client.call("registerRobot", {"fleet": fleet["arn"], "robot": robot["arn"]})
-        if i % 250 == 0:
-            progress(f"  {size} robots: {i} registered")
-    progress(f"  {size} robots registered in {time.monotonic() - started:.0f} s")
-    s3 = boto3.client("s3", endpoint_url=runtime.aws_url, region_name="us-east-1")
-    key = f"bench-{suffix}/bundle.tar.gz"
-    s3.put_object(Bucket=runtime.config.bundle_bucket, Key=key, Body=b"bench bundle")
-    application = client.call(
-        "createRobotApplication",
-        {
-            "name": f"bench-{suffix}",
-            "sources": [{"s3Bucket": runtime.config.bundle_bucket, "s3Key": key, "architecture": "X86_64"}],
-            "robotSoftwareSuite": {"name": "ROS2", "version": "Foxy"},
+    plan = make_plan(
+        synthetic_fleet(size, [("X86_64", 100.0)], prefix=f"bench-{suffix}"),
+        deployment_config={
+            "concurrentDeploymentPercentage": percent,
+            "robotDeploymentTimeoutInSeconds": ROBOT_TIMEOUT_SECONDS,
         },
-    )
-    version = client.call("createRobotApplicationVersion", {"application": application["arn"]})
-    messages = MessageCounter(runtime.config.mqtt_url)
-    simulator = BackgroundSimulator(
-        client,
-        fleet["name"],
-        runtime.config.mqtt_url,
-        {},
-        default=f"delay:{robot_seconds:g}",
         time_scale=time_scale,
+        duration=Duration("fixed", robot_seconds),
+        fleet_name=f"bench-{size}-{suffix}",
+        limit=max(size, 1),
     )
-    simulator.start()
+    started = time.monotonic()
+    fleet = seed_fleet(client, plan.fleet_name, [(r.name, r.architecture) for r in plan.robots])
+    version = make_version(runtime, client, plan.fleet_name, ["X86_64"])
+    progress(f"  {size:,} robots ready in {time.monotonic() - started:.1f} s")
+    messages = MessageCounter(runtime.mqtt_url)
+    robots = RobotsProcess(
+        plan.fleet_name, {r.name: r.behavior for r in plan.robots}, time_scale, runtime.mqtt_url
+    )
     try:
-        writes.reset()
-        messages.reset()
-        job = client.call(
-            "createDeploymentJob",
-            {
-                "clientRequestToken": f"bench-{suffix}",
-                "fleet": fleet["arn"],
-                "deploymentConfig": {
-                    "concurrentDeploymentPercentage": percent,
-                    "robotDeploymentTimeoutInSeconds": ROBOT_TIMEOUT_SECONDS,
-                },
-                "deploymentApplicationConfigs": [
-                    {
-                        "application": version["arn"],
-                        "applicationVersion": version["version"],
-                        "launchConfig": {"packageName": "bench", "launchFile": "bench.launch"},
-                    }
-                ],
-            },
-        )
-        described = _wait_for_end(client, job["arn"], progress, size)
-        dynamodb_writes = writes.reset()
-        mqtt_messages = messages.settled()
+        robots.wait_ready()
+        with PeakMemory() as memory:
+            writes.reset()
+            messages.reset()
+            job = start_job(client, fleet["arn"], version, plan.deployment_config)
+            last_note = [0.0]
+
+            def note(state: Any) -> None:
+                if time.monotonic() - last_note[0] > 10:
+                    progress(f"  {size:,} robots: {state.status}, {state.finished:,} finished")
+                    last_note[0] = time.monotonic()
+
+            follow_job(job_id_of(job), note, JOB_DEADLINE_SECONDS)
+            dynamodb_writes = writes.reset()
+            mqtt_messages = messages.settled()
     finally:
-        simulator.stop()
+        robots.stop()
         messages.close()
-    summary = described.get("robotDeploymentSummary") or []
-    finish = makespan_seconds(described["createdAt"], (item.get("deploymentFinishTime") for item in summary))
-    transitions = count_state_transitions(_history(runtime, job["arn"].rsplit("/", 1)[-1]))
-    statuses = {item.get("status") for item in summary}
-    progress(f"  {size} robots: job {described['status']}, robots {sorted(statuses)}")
+    outcome = read_outcome(job_id_of(job))
+    finish = makespan_seconds(outcome.created_at, (row.get("deploymentFinishTime") for row in outcome.robots))
+    transitions = count_state_transitions(_history(runtime, job_id_of(job)))
+    statuses = sorted({str(row.get("status")) for row in outcome.robots})
+    progress(f"  {size:,} robots: job {outcome.status}, robots {statuses}")
     return BenchResult(
         robots=size,
         waves=waves_for(size, percent),
-        status=described["status"],
+        status=outcome.status,
         state_transitions=transitions,
         dynamodb_writes=dynamodb_writes,
         mqtt_messages=mqtt_messages,
         makespan_seconds=finish,
         robot_seconds=robot_seconds * time_scale,
+        peak_rss=memory.peak,
     )
-
-
-def _wait_for_end(client: Any, arn: str, progress: Callable[[str], None], size: int) -> dict[str, Any]:
-    deadline = time.monotonic() + JOB_DEADLINE_SECONDS
-    last_note = 0.0
-    while True:
-        described = client.call("describeDeploymentJob", {"job": arn})
-        if described["status"] in ("Succeeded", "Failed", "Canceled"):
-            return described
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"job {arn} still {described['status']} after {JOB_DEADLINE_SECONDS:.0f} s")
-        if time.monotonic() - last_note > 10:
-            done = sum(
-                1
-                for item in described.get("robotDeploymentSummary") or []
-                if item.get("status") in ("InSync", "Failed", "NoResponse")
-            )
-            progress(f"  {size} robots: {described['status']}, {done} finished")
-            last_note = time.monotonic()
-        time.sleep(0.5)
 
 
 def _history(runtime: Any, job_id: str) -> list[dict[str, Any]]:
@@ -393,6 +368,110 @@ def _history(runtime: Any, job_id: str) -> list[dict[str, Any]]:
             return events
 
 
+# --- API throughput and cold imports ----------------------------------------------------------------------
+_API_CLIENTS_SCRIPT = """
+import json, sys, threading, time
+from fleetwave.sdk import FleetwaveClient
+url, robot, clients, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+done, failed = [0] * clients, [0] * clients
+def run(i):
+    client = FleetwaveClient(url, credentials=("testing", "testing"))
+    client.request("describeRobot", {"robot": robot})  # connect first
+    start.wait()
+    while time.monotonic() < stop:
+        ok = client.request("describeRobot", {"robot": robot}).status == 200
+        done[i] += ok
+        failed[i] += not ok
+start = threading.Event()
+threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+for thread in threads:
+    thread.start()
+began = time.monotonic()
+stop = began + seconds
+start.set()
+for thread in threads:
+    thread.join()
+print(json.dumps({"ok": sum(done), "failed": sum(failed), "seconds": time.monotonic() - began}))
+"""
+
+
+@dataclass(frozen=True)
+class ApiThroughput:
+    clients: int
+    requests: int
+    failed: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+def api_throughput(runtime: Any, clients: int = API_CLIENTS, seconds: float = API_SECONDS) -> ApiThroughput:
+    """``clients`` signed clients, each on its own connection and thread, in a process of their own (so their
+    signing is not the server's work), calling DescribeRobot as fast as they get answers."""
+    import json
+    import subprocess
+
+    from fleetwave.rehearse.run import api_client
+
+    robot = api_client(runtime).call(
+        "createRobot",
+        {"name": f"bench-api-{uuid.uuid4().hex[:6]}", "architecture": "X86_64", "greengrassGroupId": "b"},
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _API_CLIENTS_SCRIPT,
+            runtime.api_url,
+            robot["arn"],
+            str(clients),
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=True,
+    )
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return ApiThroughput(clients, answer["ok"], answer["failed"], answer["seconds"])
+
+
+def import_seconds(module: str, runs: int = IMPORT_RUNS) -> float:
+    """Median of ``runs`` cold imports of ``module``, each in a fresh interpreter (no bytecode written)."""
+    import statistics
+    import subprocess
+
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    times = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+            ).stdout
+        )
+        for _ in range(runs)
+    ]
+    return statistics.median(times)
+
+
+def handler_modules() -> dict[str, str]:
+    """Each Lambda function of the service and the module its handler lives in (fleetwave_service.lambdas)."""
+    from fleetwave_service.lambdas import LAMBDAS
+
+    return {function.name: function.handler.rpartition(".")[0] for function in LAMBDAS}
+
+
+def format_imports(boto3_seconds: float, modules: Mapping[str, tuple[str, float]]) -> str:
+    lines = [f"cold import, median of {IMPORT_RUNS} runs: import boto3 {boto3_seconds * 1000:.0f} ms"]
+    width = max(len(name) for name in modules)
+    for name, (module, seconds) in modules.items():
+        ratio = seconds / boto3_seconds
+        lines.append(f"  {name:<{width}}  {module}  {seconds * 1000:.0f} ms = {ratio:.2f} x import boto3")
+    return "\n".join(lines)
+
+
 def run_bench(
     sizes: Sequence[int],
     *,
@@ -400,23 +479,27 @@ def run_bench(
     robot_seconds: float = DEFAULT_ROBOT_SECONDS,
     time_scale: float = DEFAULT_TIME_SCALE,
     out: Any = sys.stdout,
+    extras: bool = True,
 ) -> list[BenchResult]:
+    from fleetwave.rehearse.run import local_stack
+
     def progress(text: str) -> None:
         print(text, file=out, flush=True)
 
-    # Before the stack imports the handlers: their INFO lines (one per request) would bury the table.
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
     progress(
         f"fleetwave bench: fleets of {', '.join(f'{s:,}' for s in sizes)} robots, waves of {percent}%, "
         f"each robot {robot_seconds:g} s simulated x time scale {time_scale:g} = "
-        f"{robot_seconds * time_scale:g} s"
+        f"{robot_seconds * time_scale:g} s; machine load {load[0]:.2f} (1 min), {os.cpu_count()} CPUs"
     )
-    writes = WriteCounter()
-    # Installed before the stack starts, so the runtime's own wrapping (serialised moto) goes around it.
-    writes.install()
     results = []
-    try:
-        with local_stack(time_scale) as runtime:
+    throughput: ApiThroughput | None = None
+    writes = WriteCounter()
+    with local_stack(time_scale) as runtime:
+        # Installed once the stack serialises moto's DynamoDB: the counter is the outermost wrapper, so it
+        # counts each request's writes once, whichever path (HTTP, in process, moto's own shortcuts) it took.
+        writes.install()
+        try:
             for size in sizes:
                 results.append(
                     run_rollout(
@@ -429,10 +512,21 @@ def run_bench(
                         progress=progress,
                     )
                 )
-    finally:
-        writes.uninstall()
+        finally:
+            writes.uninstall()
+        if extras:
+            throughput = api_throughput(runtime)
     print("", file=out)
     print(format_table(results), file=out, flush=True)
+    if extras and throughput is not None:
+        print(
+            f"\nAPI: {throughput.clients} signed clients, DescribeRobot for {throughput.seconds:.0f} s: "
+            f"{throughput.per_second:,.0f} requests/s ({throughput.failed} failed)",
+            file=out,
+        )
+        boto3_seconds = import_seconds("boto3")
+        modules = {name: (module, import_seconds(module)) for name, module in handler_modules().items()}
+        print(format_imports(boto3_seconds, modules), file=out, flush=True)
     return results
 
 

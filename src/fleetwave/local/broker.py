@@ -192,20 +192,26 @@ class _RuntimeBroker(EmbeddedBroker):
 
 
 def publish_runtime_info(host: str, port: int, time_scale: float, timeout: float = 10.0) -> None:
-    """Retain the stack's time scale on LOCAL_RUNTIME_TOPIC, for `fleetwave simulate` to follow."""
-    import paho.mqtt.publish as mqtt_publish
+    """Retain the stack's time scale on LOCAL_RUNTIME_TOPIC, for `fleetwave simulate` to follow.
+
+    A client of its own rather than paho's ``publish.single``, which logs a spurious "Client is not
+    connected" error on stderr once it has disconnected."""
+    import paho.mqtt.client as paho
     from fleetwave_service.engine.messages import LOCAL_RUNTIME_TOPIC, LocalRuntimeInfo
 
-    mqtt_publish.single(
-        LOCAL_RUNTIME_TOPIC,
-        LocalRuntimeInfo(timeScale=time_scale).model_dump_json(),
-        qos=1,
-        retain=True,
-        hostname=host,
-        port=port,
-        client_id="fleetwave-serve-runtime-info",
-        keepalive=int(max(timeout, 5)),
-    )
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="fleetwave-serve-runtime-info")
+    client.connect(host, port, keepalive=int(max(timeout, 5)))
+    client.loop_start()
+    try:
+        message = client.publish(
+            LOCAL_RUNTIME_TOPIC, LocalRuntimeInfo(timeScale=time_scale).model_dump_json(), qos=1, retain=True
+        )
+        message.wait_for_publish(timeout)
+        if not message.is_published():
+            raise BrokerStartError(None, f"the broker did not take the runtime facts within {timeout:g} s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def create_component(runtime: Any) -> EmbeddedBroker:
