@@ -4,19 +4,23 @@ The engine imports no front door and fleet/ imports neither front door nor engin
 this module is where they meet: each front door plugs its rollout policy into the engine, and the fleet
 registry's events reach the front doors and the engine. Importing it is what every Lambda, the local
 runtime and the tests do first.
+
+Importing it is also most of every function's cold start (make bench: cold import / ``import boto3``), so
+it imports only what every function needs. The API (its routes, request models, OpenAPI document) is
+imported when ``api_handler`` is looked up, which only the API function does; the fleet events' listeners
+import their front door when they are called, and only API operations raise those events.
 """
 
 from __future__ import annotations
 
-from fleetwave_service import api
+from typing import Any
+
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.settings import get_settings
 from fleetwave_service.engine import policy, status, step_handlers
 from fleetwave_service.engine.channels import get_channel
 from fleetwave_service.fleet import events, registry
-from fleetwave_service.greengrass import continuous
 from fleetwave_service.greengrass.policy import GreengrassPolicy
-from fleetwave_service.robomaker import jobs
 from fleetwave_service.robomaker.policy import RoboMakerPolicy
 
 
@@ -25,16 +29,37 @@ def _clear_retained_command(robot: Row) -> None:
     registry.best_effort(get_channel(get_settings()).clear_command, robot["name"])
 
 
+def _cancel_for_fleet_deletion(fleet: Row) -> None:
+    from fleetwave_service.robomaker import jobs
+
+    jobs.cancel_for_fleet_deletion(fleet)
+
+
+def _on_robot_joined(robot: Row, fleet: Row) -> None:
+    from fleetwave_service.greengrass import continuous
+
+    continuous.on_robot_joined(robot, fleet)
+
+
 policy.register(RoboMakerPolicy())
 policy.register(GreengrassPolicy())
-events.fleet_deleting.subscribe(jobs.cancel_for_fleet_deletion)
+events.fleet_deleting.subscribe(_cancel_for_fleet_deletion)
 events.robot_deleted.subscribe(_clear_retained_command)
-events.robot_joined.subscribe(continuous.on_robot_joined)
+events.robot_joined.subscribe(_on_robot_joined)
 
-api_handler = api.lambda_handler
 prepare_handler = step_handlers.prepare_handler
 evaluate_handler = step_handlers.evaluate_handler
 release_wave_handler = step_handlers.release_wave_handler
 sweep_handler = step_handlers.sweep_handler
 finalize_handler = step_handlers.finalize_handler
 status_handler = status.lambda_handler
+
+
+def __getattr__(name: str) -> Any:
+    # The Lambda runtime looks the handler up by name once the module is imported: the API function's
+    # lookup imports the API, no other function's does.
+    if name == "api_handler":
+        from fleetwave_service import api
+
+        return api.lambda_handler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -438,12 +438,18 @@ def api_throughput(runtime: Any, clients: int = API_CLIENTS, seconds: float = AP
     return ApiThroughput(clients, answer["ok"], answer["failed"], answer["seconds"])
 
 
-def import_seconds(module: str, runs: int = IMPORT_RUNS) -> float:
-    """Median of ``runs`` cold imports of ``module``, each in a fresh interpreter (no bytecode written)."""
+def import_seconds(handler: str, runs: int = IMPORT_RUNS) -> float:
+    """Median of ``runs`` cold imports, each in a fresh interpreter (no bytecode written): ``handler`` is a
+    module, or ``module.attribute`` of a Lambda handler, imported and looked up as the Lambda runtime does
+    at a cold start."""
     import statistics
     import subprocess
 
-    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    module, _, attribute = handler.rpartition(".") if handler != "boto3" else (handler, "", "")
+    lookup = f"; getattr(sys.modules[{module!r}], {attribute!r})" if attribute else ""
+    code = (
+        f"import sys, time; t = time.perf_counter(); import {module}{lookup}; print(time.perf_counter() - t)"
+    )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     times = [
         float(
@@ -457,14 +463,16 @@ def import_seconds(module: str, runs: int = IMPORT_RUNS) -> float:
 
 
 def handler_modules() -> dict[str, str]:
-    """Each Lambda function of the service and the module its handler lives in (fleetwave_service.lambdas)."""
+    """Each Lambda function of the service and its handler (``module.attribute``, fleetwave_service.lambdas)."""
     from fleetwave_service.lambdas import LAMBDAS
 
-    return {function.name: function.handler.rpartition(".")[0] for function in LAMBDAS}
+    return {function.name: function.handler for function in LAMBDAS}
 
 
-def format_imports(boto3_seconds: float, modules: Mapping[str, tuple[str, float]]) -> str:
-    lines = [f"cold import, median of {IMPORT_RUNS} runs: import boto3 {boto3_seconds * 1000:.0f} ms"]
+def format_imports(
+    boto3_seconds: float, modules: Mapping[str, tuple[str, float]], runs: int = IMPORT_RUNS
+) -> str:
+    lines = [f"cold import, median of {runs} runs: import boto3 {boto3_seconds * 1000:.0f} ms"]
     width = max(len(name) for name in modules)
     for name, (module, seconds) in modules.items():
         ratio = seconds / boto3_seconds
@@ -480,6 +488,8 @@ def run_bench(
     time_scale: float = DEFAULT_TIME_SCALE,
     out: Any = sys.stdout,
     extras: bool = True,
+    api_seconds: float = API_SECONDS,
+    import_runs: int = IMPORT_RUNS,
 ) -> list[BenchResult]:
     from fleetwave.rehearse.run import local_stack
 
@@ -515,7 +525,7 @@ def run_bench(
         finally:
             writes.uninstall()
         if extras:
-            throughput = api_throughput(runtime)
+            throughput = api_throughput(runtime, seconds=api_seconds)
     print("", file=out)
     print(format_table(results), file=out, flush=True)
     if extras and throughput is not None:
@@ -524,9 +534,12 @@ def run_bench(
             f"{throughput.per_second:,.0f} requests/s ({throughput.failed} failed)",
             file=out,
         )
-        boto3_seconds = import_seconds("boto3")
-        modules = {name: (module, import_seconds(module)) for name, module in handler_modules().items()}
-        print(format_imports(boto3_seconds, modules), file=out, flush=True)
+        boto3_seconds = import_seconds("boto3", import_runs)
+        modules = {
+            name: (handler, import_seconds(handler, import_runs))
+            for name, handler in handler_modules().items()
+        }
+        print(format_imports(boto3_seconds, modules, import_runs), file=out, flush=True)
     return results
 
 
@@ -549,15 +562,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TIME_SCALE,
         help="multiplies every simulated duration and engine wait (default: %(default)s)",
     )
+    parser.add_argument(
+        "--api-seconds",
+        type=_positive,
+        default=API_SECONDS,
+        help=f"how long the {API_CLIENTS} signed clients call the API (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--import-runs",
+        type=_runs,
+        default=IMPORT_RUNS,
+        help="fresh interpreters per cold import measured; the median is printed (default: %(default)s)",
+    )
 
 
 _positive = arguments.positive_number("must be greater than zero, not {text}")
 _percent = arguments.whole_number(1, 100, "must be 1-100, not {value}")
+_runs = arguments.whole_number(1, 100, "must be 1-100, not {value}")
 
 
 def run(args: argparse.Namespace) -> int:
     results = run_bench(
-        args.sizes, percent=args.percent, robot_seconds=args.robot_seconds, time_scale=args.time_scale
+        args.sizes,
+        percent=args.percent,
+        robot_seconds=args.robot_seconds,
+        time_scale=args.time_scale,
+        api_seconds=args.api_seconds,
+        import_runs=args.import_runs,
     )
     return 0 if all(r.status == "Succeeded" for r in results) else 1
 

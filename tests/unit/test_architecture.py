@@ -8,7 +8,9 @@
   lambdas.py, which the CDK app reads at synth time, imports nothing of ours.
 
 An import inside a function is how a cycle hides from this test, so the service has none (a package's
-``__init__`` may defer loading its adapters, which keeps the package light to import).
+``__init__`` may defer loading its adapters, which keeps the package light to import; so may the
+composition root, handlers.py, which nothing of ours imports: each Lambda function's cold start loads only
+what its handler needs).
 """
 
 from __future__ import annotations
@@ -99,10 +101,13 @@ def test_architecture_the_engine_imports_no_front_door():
     assert found == []
 
 
+DEFERS_IMPORTS = {"__init__.py", "handlers.py"}
+
+
 def test_architecture_no_module_imports_ours_inside_a_function():
     found = []
     for path in _modules():
-        if path.name == "__init__.py":
+        if path.name in DEFERS_IMPORTS:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for function in ast.walk(tree):
@@ -162,3 +167,40 @@ def test_architecture_import_blocker_does_block():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "is not installed on a robot" in result.stderr
+
+
+def test_architecture_nothing_of_ours_imports_the_composition_root():
+    # Which is why handlers.py may defer imports: no cycle can run through it.
+    found = [
+        f"{path.relative_to(SERVICE)}:{line}"
+        for path in _modules()
+        for line, name in _imports(path)
+        if name == f"{PACKAGE}.handlers" or name.startswith(f"{PACKAGE}.handlers.")
+    ]
+    assert found == []
+
+
+_LOOKUP = """
+import sys
+import fleetwave_service.handlers as handlers
+getattr(handlers, {attribute!r})
+print(sorted(m for m in sys.modules if m in {watched!r}))
+"""
+
+
+@pytest.mark.parametrize(
+    "attribute", ["prepare_handler", "release_wave_handler", "status_handler", "api_handler"]
+)
+def test_architecture_only_the_api_function_loads_the_api(attribute):
+    # A cold start of a rollout step or of the status function imports neither the API nor its routes and
+    # request models (most of the API function's import time); the API function's lookup does.
+    watched = {
+        "fleetwave_service.api",
+        "fleetwave_service.robomaker.routes",
+        "fleetwave_service.greengrass.routes",
+    }
+    code = _LOOKUP.format(attribute=attribute, watched=watched)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    loaded = result.stdout.strip()
+    assert loaded == (str(sorted(watched)) if attribute == "api_handler" else "[]")

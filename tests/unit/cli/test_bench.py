@@ -95,14 +95,52 @@ def test_bench_ratio_without_an_ideal_is_infinite():
 
 def test_bench_table_prints_one_row_per_fleet_size():
     # When two results are formatted
-    text = format_table([result(robots=10, dynamodb_writes=129, mqtt_messages=50, makespan_seconds=6.1),
-                         result(robots=1000, dynamodb_writes=10300, mqtt_messages=5000)])  # fmt: skip
+    text = format_table([result(robots=10, dynamodb_writes=129, mqtt_messages=50, makespan_seconds=6.1,
+                                peak_rss=300 * 1024 * 1024),
+                         result(robots=1000, dynamodb_writes=10300, mqtt_messages=5000,
+                                peak_rss=1536 * 1024 * 1024)])  # fmt: skip
     lines = text.splitlines()
     # Then a header, a rule and one row per size with the per-robot figures and the ratio
     assert "makespan/ideal" in lines[0] and "DynamoDB writes/robot" in lines[0]
     assert set(lines[1]) <= {"-", " "}
-    assert lines[2].split() == ["10", "4", "Succeeded", "18", "12.9", "5.0", "6.1", "4.0", "1.52"]
-    assert lines[3].split() == ["1,000", "4", "Succeeded", "18", "10.3", "5.0", "21.4", "4.0", "5.35"]
+    # and the engine's own time per robot, (makespan - ideal) / N in ms, and the peak memory in MiB
+    assert "engine ms/robot" in lines[0] and "peak RSS MiB" in lines[0]
+    assert lines[2].split() == [
+        "10",
+        "4",
+        "Succeeded",
+        "18",
+        "12.9",
+        "5.0",
+        "6.1",
+        "4.0",
+        "1.52",
+        "210.0",
+        "300",
+    ]
+    assert lines[3].split() == [
+        "1,000", "4", "Succeeded", "18", "10.3", "5.0", "21.4", "4.0", "5.35", "17.4", "1,536",
+    ]  # fmt: skip
+
+
+def test_bench_engine_time_per_robot_is_never_negative():
+    # A rollout faster than the ideal (robots a little quicker than planned) costs the engine nothing
+    assert result(makespan_seconds=3.9).engine_ms_per_robot == 0.0
+    assert result(robots=0).engine_ms_per_robot == 0.0
+
+
+def test_bench_imports_are_measured_per_lambda_function_as_the_runtime_looks_them_up():
+    from fleetwave.bench import format_imports, handler_modules
+    from fleetwave_service.lambdas import LAMBDAS
+
+    # Every function of the one table, by its handler (module.attribute)
+    handlers = handler_modules()
+    assert set(handlers) == {function.name for function in LAMBDAS}
+    assert handlers["api"] == "fleetwave_service.handlers.api_handler"
+    # And the ratio to import boto3 is printed per function
+    text = format_imports(0.2, {"api": ("fleetwave_service.handlers.api_handler", 0.3)})
+    assert "import boto3 200 ms" in text.splitlines()[0]
+    assert "300 ms = 1.50 x import boto3" in text.splitlines()[1]
 
 
 def test_bench_write_counter_counts_item_writes_at_moto_and_restores_it():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
+from fleetwave_service.lambdas import LAMBDAS
 
 # A cap, not an expectation: the 10-robot rollout ends in about 10 s.
 BENCH_TIMEOUT_SECONDS = 300
@@ -15,7 +17,19 @@ BENCH_TIMEOUT_SECONDS = 300
 def test_bench_run_prints_the_figures_for_a_ten_robot_fleet():
     # When the bench runs on 10 robots in waves of 25%
     result = subprocess.run(
-        [sys.executable, "-m", "fleetwave.bench", "--sizes", "10", "--time-scale", "0.02"],
+        [
+            sys.executable,
+            "-m",
+            "fleetwave.bench",
+            "--sizes",
+            "10",
+            "--time-scale",
+            "0.02",
+            "--api-seconds",
+            "1",
+            "--import-runs",
+            "1",
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         timeout=BENCH_TIMEOUT_SECONDS,
@@ -26,9 +40,20 @@ def test_bench_run_prints_the_figures_for_a_ten_robot_fleet():
     table = result.stdout[result.stdout.index("makespan/ideal") :]
     rows = [line.split() for line in table.splitlines() if line.split()[:1] == ["10"]]
     assert len(rows) == 1, result.stdout
-    robots, waves, status, transitions, writes, messages, makespan, ideal, ratio = rows[0]
+    robots, waves, status, transitions, writes, messages, makespan, ideal, ratio, engine_ms, rss = rows[0]
     assert (waves, status, transitions) == ("4", "Succeeded", "18")
     # And every robot cost at least its command and its final report, and at least one write
     assert float(messages) >= 2.0
     assert float(writes) >= 1.0
     assert float(ratio) > 0
+    assert float(engine_ms) >= 0
+    # And the memory of the stack and the robots' process was sampled (more than an interpreter's)
+    assert float(rss.replace(",", "")) > 50
+    # And the API throughput of 8 signed clients, none of whose requests failed
+    api = next(line for line in result.stdout.splitlines() if line.startswith("API: 8 signed clients"))
+    assert re.search(r": [\d,]+ requests/s \(0 failed\)", api), api
+    # And one cold import line per Lambda function, each a ratio to import boto3
+    imports = result.stdout[result.stdout.index("cold import") :].splitlines()
+    assert "import boto3" in imports[0]
+    names = {line.split()[0] for line in imports[1:] if "x import boto3" in line}
+    assert names == {function.name for function in LAMBDAS}
