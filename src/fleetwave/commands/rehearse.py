@@ -155,7 +155,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="F",
         help="multiplies every robot time and engine wait (default: %(default)s: a 20 s robot takes 1 s)",
     )
-    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE ('-': stdout)")
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the figures as JSON to FILE ('-': stdout, and the report to stderr)",
+    )
     parser.set_defaults(handler=main)
 
 
@@ -265,7 +269,8 @@ def run(plan: Any, json_path: str | None) -> int:
     from fleetwave.rehearse.report import ProgressView, as_json, plan_lines, result_lines
     from fleetwave.rehearse.run import RehearsalError, rehearse
 
-    out = sys.stdout
+    # With --json - the figures are stdout, alone (for jq and friends); what a person reads goes to stderr.
+    out = sys.stderr if json_path == "-" else sys.stdout
     for line in plan_lines(plan):
         print(line, file=out, flush=True)
     _second_interrupt_exits()
@@ -293,7 +298,7 @@ def run(plan: Any, json_path: str | None) -> int:
     if json_path:
         text = json.dumps(as_json(rehearsal), indent=2)
         if json_path == "-":
-            print(text, file=out)
+            print(text, file=sys.stdout, flush=True)
         else:
             Path(json_path).write_text(text + "\n")
     return EXIT_SUCCEEDED if rehearsal.outcome.status == "Succeeded" else EXIT_FAILED

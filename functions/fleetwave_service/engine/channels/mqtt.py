@@ -185,7 +185,9 @@ class MqttChannel:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()
-        logger.warning("mqtt channel disconnected", extra={"broker": self._url, "reason": str(reason_code)})
+        # After close() the client is no longer ours: that disconnect was asked for, not a warning.
+        log = logger.warning if client is self._client else logger.info
+        log("mqtt channel disconnected", extra={"broker": self._url, "reason": str(reason_code)})
 
     def _connection(self):
         with self._lock:
