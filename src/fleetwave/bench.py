@@ -463,7 +463,7 @@ def import_seconds(handler: str, runs: int = IMPORT_RUNS) -> float:
 
 
 def handler_modules() -> dict[str, str]:
-    """Each Lambda function of the service and its handler (``module.attribute``, fleetwave_service.lambdas)."""
+    """Each Lambda function and its handler, ``module.attribute`` (fleetwave_service.lambdas)."""
     from fleetwave_service.lambdas import LAMBDAS
 
     return {function.name: function.handler for function in LAMBDAS}

@@ -130,8 +130,9 @@ def test_bench_engine_time_per_robot_is_never_negative():
 
 
 def test_bench_imports_are_measured_per_lambda_function_as_the_runtime_looks_them_up():
-    from fleetwave.bench import format_imports, handler_modules
     from fleetwave_service.lambdas import LAMBDAS
+
+    from fleetwave.bench import format_imports, handler_modules
 
     # Every function of the one table, by its handler (module.attribute)
     handlers = handler_modules()
