@@ -127,7 +127,7 @@ def result_lines(rehearsal: Rehearsal) -> list[str]:
     header = ("wave", "robots", "InSync", "Failed", "NoResponse", "aborted", "not released", "predicted s")
     rows = [header]
     for wave in outcome.waves:
-        predicted = wave.wall_seconds
+        predicted = rehearsal.predicted_wave_seconds(wave)
         rows.append(
             (
                 str(wave.number),
@@ -137,7 +137,7 @@ def result_lines(rehearsal: Rehearsal) -> list[str]:
                 f"{wave.no_response:,}",
                 f"{wave.aborted:,}",
                 f"{wave.not_released:,}",
-                "-" if predicted is None else f"{predicted / plan.time_scale:.1f}",
+                "-" if predicted is None else f"{predicted:.1f}",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -153,8 +153,9 @@ def result_lines(rehearsal: Rehearsal) -> list[str]:
     )
     lines.append(
         f"Predicted makespan: {duration_text(rehearsal.predicted_makespan)} in real time "
-        f"(job created to job ended); {duration_text(rehearsal.ideal_seconds)} with an engine that costs "
-        "nothing (each wave's slowest robot)"
+        f"(job created to job ended: the robots' time scaled back up, this machine's engine time as it was); "
+        f"{duration_text(rehearsal.ideal_seconds)} with an engine that costs nothing "
+        "(each wave's slowest robot)"
     )
     lines.append(
         f"This rehearsal: {rehearsal.makespan_wall:.1f} s of rollout at time scale {plan.time_scale:g} "
@@ -185,9 +186,7 @@ def as_json(rehearsal: Rehearsal) -> dict[str, Any]:
                 "noResponse": wave.no_response,
                 "aborted": wave.aborted,
                 "notReleased": wave.not_released,
-                "predictedSeconds": None
-                if wave.wall_seconds is None
-                else wave.wall_seconds / plan.time_scale,
+                "predictedSeconds": rehearsal.predicted_wave_seconds(wave),
             }
             for wave in outcome.waves
         ],

@@ -349,8 +349,17 @@ class Rehearsal:
 
     @property
     def predicted_makespan(self) -> float:
-        """The same in real time: what the rollout would take with robots that take their planned time."""
-        return self.makespan_wall / self.plan.time_scale
+        """The rollout in real time: the job's time on this machine, its robots' part scaled back up."""
+        return predicted_seconds(self.makespan_wall, self.ideal_seconds, self.plan.time_scale)
+
+    def predicted_wave_seconds(self, wave: WaveOutcome) -> float | None:
+        """One wave in real time, the same way (its planned robots' slowest time is its robots' part)."""
+        waves = self.plan.waves()
+        if wave.wall_seconds is None or not 1 <= wave.number <= len(waves):
+            return None
+        return predicted_seconds(
+            wave.wall_seconds, self.plan.wave_seconds(waves[wave.number - 1]), self.plan.time_scale
+        )
 
     @property
     def ideal_seconds(self) -> float:
@@ -367,6 +376,19 @@ class Rehearsal:
         """The local engine's own time per robot: (makespan - ideal) / N, both on this machine's clock."""
         extra = self.makespan_wall - self.ideal_seconds * self.plan.time_scale
         return 1000 * max(0.0, extra) / max(1, len(self.plan.robots))
+
+
+def predicted_seconds(wall: float, robots_real: float, time_scale: float) -> float:
+    """Real time of a stretch that took ``wall`` seconds here, in which robots worked ``robots_real`` seconds
+    of real time (scaled to ``robots_real x time_scale`` here).
+
+    The robots' part is scaled back up; what the local engine added beyond it is kept as it was, not scaled:
+    the engine's own work does not get slower at time scale 1 (with 10,000 robots at time scale 0.05 it is
+    minutes here, and multiplying it by 20 would predict hours). It is this machine's engine, a single
+    process on shared cores; the deployed engine spreads reports over concurrent Lambdas."""
+    robots_wall = robots_real * time_scale
+    engine = max(0.0, wall - robots_wall)
+    return (wall - engine) / time_scale + engine
 
 
 def rehearse(

@@ -159,3 +159,16 @@ def test_rehearse_robot_limit_from_the_environment():
     for bad in ("lots", "0"):
         with pytest.raises(PlanError, match=MAX_ROBOTS_ENV):
             max_robots({MAX_ROBOTS_ENV: bad})
+
+
+def test_rehearse_prediction_scales_the_robots_time_back_up_and_keeps_the_engines():
+    from fleetwave.rehearse.run import predicted_seconds
+
+    # 4 s here at time scale 0.05 with robots that work 60 s of real time (3 s here): 1 s was the engine's
+    assert predicted_seconds(4.0, 60.0, 0.05) == pytest.approx(61.0)
+    # An engine that added nothing: the wall time scaled back up
+    assert predicted_seconds(3.0, 60.0, 0.05) == pytest.approx(60.0)
+    # A job stopped before its robots' planned time (the threshold aborted them): all of it was robots' time
+    assert predicted_seconds(1.0, 60.0, 0.05) == pytest.approx(20.0)
+    # At time scale 1 the prediction is the wall time
+    assert predicted_seconds(75.0, 60.0, 1.0) == pytest.approx(75.0)
