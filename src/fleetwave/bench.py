@@ -222,6 +222,7 @@ class MessageCounter:
 
         parts = urlsplit(mqtt_url)
         self.count = 0
+        self.by_topic: dict[str, int] = {}  # by the topic's last level: command, status, ...
         self._lock = threading.Lock()
         subscribed = threading.Event()
         self._client = paho.Client(
@@ -238,12 +239,15 @@ class MessageCounter:
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         if message.retain:  # a retained command replayed on subscribe was counted when it was sent
             return
+        kind = message.topic.rsplit("/", 1)[-1]
         with self._lock:
             self.count += 1
+            self.by_topic[kind] = self.by_topic.get(kind, 0) + 1
 
     def reset(self) -> int:
         with self._lock:
             value, self.count = self.count, 0
+            self.by_topic = {}
         return value
 
     def settled(self, quiet_seconds: float = 0.5, cap_seconds: float = 10.0) -> int:
@@ -333,6 +337,8 @@ def run_rollout(
     transitions = count_state_transitions(_history(runtime, job_id_of(job)))
     statuses = sorted({str(row.get("status")) for row in outcome.robots})
     progress(f"  {size:,} robots: job {outcome.status}, robots {statuses}")
+    per_topic = ", ".join(f"{kind} {n / size:.2f}" for kind, n in sorted(messages.by_topic.items()))
+    progress(f"  {size:,} robots: MQTT messages per robot by topic: {per_topic}")
     return BenchResult(
         robots=size,
         waves=waves_for(size, percent),
