@@ -131,7 +131,7 @@ def command(
 class Robot:
     def __init__(self, work: Path) -> None:
         self.reports: list[StatusReport] = []
-        self.launcher = ProcessLauncher(work, robot_name="robot-1", launch_grace_seconds=0.3)
+        self.launcher = ProcessLauncher(work, robot_name="robot-1", health_window_seconds=0.3)
         self.agent = RobotAgent("robot-1", self.launcher, self.reports.append)
         self.work = work
 
