@@ -76,6 +76,10 @@ class MqttChannel:
         mid, acked = self._send(robot_name, b"")
         self._await_ack(robot_name, mid, acked, self._ack_timeout)
 
+    def publish_reply(self, robot_name: str, topic: str, payload: bytes) -> None:
+        mid, acked = self._send(robot_name, payload, topic=topic, retain=False)
+        self._await_ack(robot_name, mid, acked, self._ack_timeout)
+
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
@@ -84,7 +88,9 @@ class MqttChannel:
             client.loop_stop()
 
     # --- plumbing --------------------------------------------------------------------------------
-    def _send(self, robot_name: str, payload: bytes) -> tuple[int, threading.Event]:
+    def _send(
+        self, robot_name: str, payload: bytes, *, topic: str | None = None, retain: bool = True
+    ) -> tuple[int, threading.Event]:
         import paho.mqtt.client as paho
 
         client = self._connection()
@@ -92,7 +98,7 @@ class MqttChannel:
         # Never call paho while holding self._lock: paho runs on_publish under its own message mutex,
         # which publish() also takes. The PUBACK may beat the registration below; on_publish then
         # leaves the mid in _early_acks.
-        info = client.publish(command_topic(robot_name), payload, qos=1, retain=True)
+        info = client.publish(topic or command_topic(robot_name), payload, qos=1, retain=retain)
         # Not connected right now is fine: paho keeps QoS 1 messages and sends them on reconnect.
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             raise ChannelError(robot_name, f"paho refused the publish: {paho.error_string(info.rc)}")
