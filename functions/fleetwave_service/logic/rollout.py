@@ -16,15 +16,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from fleetwave_service import ids
+from fleetwave_service.logic.bundle_links import bundle_link, download_condition_link
 from fleetwave_service.logic.rollout_policies import greengrass_command, is_greengrass, next_batch, policy_for
 from fleetwave_service.logic.rollout_ports import Ports
 from fleetwave_service.logic.rollout_reports import complete_wave_if_done
 from fleetwave_service.logic.rollout_rules import JOB_TIMEOUT_SECONDS, scaled_seconds
 from fleetwave_service.models.messages import (
     AbortCommand,
-    Bundle,
     DeploymentCommand,
-    DownloadCondition,
     FailureCode,
     LaunchConfig,
 )
@@ -514,23 +513,12 @@ def _build_commands(
         return [(member["robotName"], command) for member in members]
     config = job["deploymentApplicationConfigs"][0]
     sources = job.get("resolvedSources") or {}
-    bundles: dict[str, Bundle] = {}
-    for architecture, source in sources.items():
-        # One presigned URL per architecture per wave, not per robot.
-        bundles[architecture] = Bundle(
-            url=ports.signer.presign(source["s3Bucket"], source["s3Key"]),
-            etag=source.get("etag"),
-            architecture=architecture,
-            s3Bucket=source["s3Bucket"],
-            s3Key=source["s3Key"],
-        )
-    condition_file = _config(job).get("downloadConditionFile")
-    download_condition = None
-    if condition_file:
-        download_condition = DownloadCondition(
-            url=ports.signer.presign(condition_file["bucket"], condition_file["key"]),
-            etag=condition_file.get("etag"),
-        )
+    # One presigned URL per architecture per wave, not per robot.
+    bundles = {
+        architecture: bundle_link(architecture, source, ports.signer)
+        for architecture, source in sources.items()
+    }
+    download_condition = download_condition_link(job, ports.signer)
     launch = LaunchConfig(**config["launchConfig"]) if config.get("launchConfig") else None
     commands = []
     for member in members:
