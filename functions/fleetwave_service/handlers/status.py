@@ -1,8 +1,10 @@
 """Robot status reports: an SQS batch fed by the IoT rule on ``fleetwave/robots/+/status``.
 
-Each record body is the robot's StatusReport JSON plus ``robotName``, which the rule's SQL takes from the
+Each record body is the robot's message JSON plus ``robotName``, which the rule's SQL takes from the
 topic (``SELECT *, topic(3) AS robotName FROM 'fleetwave/robots/+/status'``): the IoT policy lets a robot
 publish only on its own topic, so the name is trustworthy; any robot name inside the payload is not.
+A message with a ``kind`` (health, presence, link request) goes to logic/robot_messages.py; one without is
+a StatusReport of a deployment.
 
 A record that can never be applied (not JSON, not a report, no robot name) is logged and dropped: retrying
 it cannot help. A record that hits a transient error is reported as a partial batch failure, so SQS
@@ -21,9 +23,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from fleetwave_service.logic.robot_messages import handle_robot_message
 from fleetwave_service.logic.rollout_ports import get_ports
 from fleetwave_service.logic.rollout_reports import handle_report
-from fleetwave_service.models.messages import StatusReport
+from fleetwave_service.models.messages import ROBOT_MESSAGE_KINDS, StatusReport
 
 logger = Logger(service="fleetwave-status")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -41,6 +44,8 @@ def record_handler(record: SQSRecord) -> str:
     if not isinstance(robot_name, str) or not _ROBOT_NAME.match(robot_name):
         logger.warning("status record dropped: no valid robotName", extra={"messageId": record.message_id})
         return "dropped"
+    if body.get("kind") in ROBOT_MESSAGE_KINDS:  # health, presence, link requests: not a deployment step
+        return handle_robot_message(robot_name, body, get_ports())
     try:
         report = StatusReport.model_validate(body)
     except ValidationError as error:

@@ -1,0 +1,44 @@
+"""What robots say about themselves, kept on the robot row: ``applicationHealth`` and ``connectivity``.
+
+Both are written with a condition on the time the robot (or the service, for a last will) stamped them,
+so a report that arrives late (QoS 1 redelivery, an outbox replayed after a restart) never overwrites a
+newer one; and only while the robot exists, so a report from a deleted robot does not bring its row back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from fleetwave_service.storage import dynamo
+from fleetwave_service.storage.robots import robot_key
+
+
+def _record(robot_name: str, attribute: str, value: dict[str, Any]) -> bool:
+    try:
+        dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=dynamo.key(*robot_key(robot_name)),
+            UpdateExpression="SET #attribute = :value",
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(#attribute) OR #attribute.updatedAt < :at)"
+            ),
+            ExpressionAttributeNames={"#attribute": attribute},
+            ExpressionAttributeValues=dynamo.values(value=value, at=value["updatedAt"]),
+        )
+    except ClientError as error:
+        if dynamo.is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def record_health(robot_name: str, health: dict[str, Any]) -> bool:
+    """Keep the robot's application health (``updatedAt`` required); False when older than the one kept."""
+    return _record(robot_name, "applicationHealth", health)
+
+
+def record_connectivity(robot_name: str, connectivity: dict[str, Any]) -> bool:
+    """Keep whether the robot's agent is connected (``updatedAt`` required)."""
+    return _record(robot_name, "connectivity", connectivity)
