@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from fleetwave_service.models.wire import (
@@ -66,8 +68,34 @@ class RobotSummary(ResponseModel):
     lastDeploymentTime: float | None = None
 
 
+class ApplicationHealth(ResponseModel):
+    """Fleetwave's addition: what the robot's agent last said of the application it runs.
+
+    Clients built on the original API model (botocore's ``robomaker``) ignore members they do not know.
+    """
+
+    status: Literal["Running", "Restarting", "Broken", "Stopped"]
+    deploymentJob: str | None = None
+    application: str | None = None
+    applicationVersion: str | None = None
+    restartCount: int = 0
+    lastExitCode: int | None = None
+    reason: str | None = None
+    updatedAt: float
+
+
+class Connectivity(ResponseModel):
+    """Fleetwave's addition: whether the robot's agent is connected (its last will says when it is not)."""
+
+    status: Literal["Online", "Offline"]
+    agentVersion: str | None = None
+    updatedAt: float
+
+
 class DescribeRobotResponse(RobotSummary):
     tags: dict[str, str] = Field(default_factory=dict)
+    applicationHealth: ApplicationHealth | None = None
+    connectivity: Connectivity | None = None
 
 
 class ListRobotsResponse(ResponseModel):
