@@ -15,6 +15,8 @@ from constructs import Construct
 from fleetwave_service.models.messages import (
     COMMAND_TOPIC,
     COMMAND_TOPIC_FILTER,
+    LINKS_TOPIC,
+    LINKS_TOPIC_FILTER,
     STATUS_TOPIC,
     STATUS_TOPIC_FILTER,
 )
@@ -46,6 +48,7 @@ class RobotAccess(Construct):
 
         own_command = COMMAND_TOPIC.format(robot=THING_NAME_VARIABLE)
         own_status = STATUS_TOPIC.format(robot=THING_NAME_VARIABLE)
+        own_links = LINKS_TOPIC.format(robot=THING_NAME_VARIABLE)
         self.policy_document = {
             "Version": "2012-10-17",
             "Statement": [
@@ -70,6 +73,20 @@ class RobotAccess(Construct):
                     "Resource": arn(f"topic/{own_command}"),
                 },
                 {
+                    # Fresh download links, asked for on the status topic (docs/robot-protocol.md).
+                    "Sid": "SubscribeOwnLinks",
+                    "Effect": "Allow",
+                    "Action": "iot:Subscribe",
+                    "Resource": arn(f"topicfilter/{own_links}"),
+                },
+                {
+                    "Sid": "ReceiveOwnLinks",
+                    "Effect": "Allow",
+                    "Action": "iot:Receive",
+                    "Resource": arn(f"topic/{own_links}"),
+                },
+                {
+                    # Reports, health, presence (also the last will) and link requests.
                     "Sid": "PublishOwnStatus",
                     "Effect": "Allow",
                     "Action": "iot:Publish",
@@ -133,6 +150,21 @@ class RobotAccess(Construct):
             )
         )
 
+    def grant_publish_links(self, grantee: iam.IGrantable) -> None:
+        """The status function answers link requests on each robot's links topic (never its commands)."""
+        stack = Stack.of(self)
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishRobotLinks",
+                actions=["iot:Publish"],
+                resources=[
+                    stack.format_arn(
+                        service="iot", resource="topic", resource_name=LINKS_TOPIC_FILTER.replace("+", "*")
+                    )
+                ],
+            )
+        )
+
 
 THING_WILDCARD_REASON = (
     "Robots and fleets are IoT things and thing groups created at run time under user-chosen names; the "
@@ -145,6 +177,13 @@ THING_WILDCARD_FINDINGS = [
 COMMAND_WILDCARD_FINDINGS = [
     "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/fleetwave/robots/*/deployment"
 ]
+LINKS_WILDCARD_FINDINGS = [
+    "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/fleetwave/robots/*/links"
+]
+LINKS_WILDCARD_REASON = (
+    "Link replies go to fleetwave/robots/<robotName>/links for robots named at run time; the wildcard "
+    "covers only that segment of Fleetwave's own links topics."
+)
 COMMAND_WILDCARD_REASON = (
     "Commands go to fleetwave/robots/<robotName>/deployment for robots named at run time; the wildcard "
     "covers only that segment of Fleetwave's own command topics."

@@ -18,6 +18,8 @@ from infra.functions import FunctionFactory, FunctionSpec
 from infra.iot import (
     COMMAND_WILDCARD_FINDINGS,
     COMMAND_WILDCARD_REASON,
+    LINKS_WILDCARD_FINDINGS,
+    LINKS_WILDCARD_REASON,
     THING_WILDCARD_FINDINGS,
     THING_WILDCARD_REASON,
     IotDataEndpoint,
@@ -182,8 +184,11 @@ class FleetwaveStack(Stack):
             )
         # Bundles: the API reads a source's ETag (storage/bundles.py); release wave presigns the bundle and
         # download-condition URLs robots fetch (storage/rollout_aws.py), which needs read access itself.
-        for name in ("api", "release_wave"):
+        # The status function answers robots' link requests with fresh presigned URLs, on their links topic.
+        for name in ("api", "release_wave", "status"):
             bundles.grant_read(functions[name])
+        robots.grant_publish_links(status_function)
+        acknowledge(status_function.role, "IAM5", LINKS_WILDCARD_REASON, findings=LINKS_WILDCARD_FINDINGS)
 
         # --- robot status path ---------------------------------------------------------------------
         ingest = StatusIngest(
