@@ -55,10 +55,8 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
 
 from fleetwave_service.models.messages import (
     ApplicationState,
@@ -72,6 +70,7 @@ from fleetwave_service.models.messages import (
 )
 from pydantic import ValidationError
 
+from fleetwave.agent.presigned import link_expired
 from fleetwave.agent.protocol import Recovered, StepFailed, plan_steps, time_budget
 from fleetwave.agent.state import StateStore
 from fleetwave.agent.supervisor import (
@@ -150,7 +149,9 @@ class _Deployment:
         command = self.command
         # An application ARN ends in robot-application/<name>/<created millis>: people know the name.
         parts = (command.application or "").split("/")
-        name = parts[-2] if len(parts) >= 3 and parts[0].endswith("robot-application") else command.application
+        name = (
+            parts[-2] if len(parts) >= 3 and parts[0].endswith("robot-application") else command.application
+        )
         return f"{name} version {command.applicationVersion} (job {command.jobId})"
 
 
@@ -720,7 +721,7 @@ class ProcessLauncher:
         link = getattr(command, which)
         assert link is not None
         url = link.url
-        if _link_expired(url, self._clock()):
+        if link_expired(url, self._clock()):
             logger.info("download link expired; asking the service for a fresh one", extra=self._log(command))
             url = await self._fresh_url(command, which, what, "it expired")
         try:
@@ -822,20 +823,6 @@ def _check_etag(what: str, etag: str | None, served_etag: str | None, digest: st
         raise StepFailed(
             FailureCode.ETAG_MISMATCH, f"the {what}'s MD5 is {digest}, the deployment expects {expected}"
         )
-
-
-def _link_expired(url: str, now: float) -> bool:
-    """A presigned S3 URL whose own expiry has passed (SigV4 X-Amz-Date + X-Amz-Expires, or SigV2 Expires)."""
-    query = {key.lower(): values[-1] for key, values in parse_qs(urlsplit(url).query).items()}
-    try:
-        if "x-amz-date" in query and "x-amz-expires" in query:
-            signed = datetime.strptime(query["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-            return now > signed.timestamp() + int(query["x-amz-expires"])
-        if "expires" in query and "signature" in query:
-            return now > int(query["expires"])
-    except ValueError:
-        return False
-    return False
 
 
 def _log_tail(log: Path, lines: int = 1) -> str:

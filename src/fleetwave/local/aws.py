@@ -25,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from fleetwave.local import moto_atomic
 from fleetwave.local.gateway import url_host
 from fleetwave.local.log import logger
+from fleetwave.local.s3_expiry import PresignedExpiry
 
 # Step Functions really executes the ASL; Lambda runs without docker (the adapter routes invokes in process).
 MOTO_CONFIG: dict[str, Any] = {
@@ -70,7 +71,8 @@ class MotoAws:
     def start(self) -> None:
         # werkzeug logs every request at INFO; a rollout makes thousands of them.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        app = DomainDispatcherApplication(create_backend_app)
+        # Presigned S3 URLs expire here as they do in S3 (moto would serve them forever).
+        app = PresignedExpiry(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
         )
