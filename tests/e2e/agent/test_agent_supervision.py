@@ -1,0 +1,51 @@
+"""An application that crashes after its health window: restarted with backoff, then broken past the
+restart limit; both visible through the API (DescribeRobot and the Greengrass core-device view)."""
+
+from __future__ import annotations
+
+from agent_harness import wait_for
+
+
+def test_application_crashing_after_its_window_is_restarted_then_broken_past_the_limit(
+    robot, agents, serve, api
+) -> None:
+    # Given a robot whose agent allows 2 restarts (within 10 minutes) and runs a deployed application
+    agent = agents.start(robot.name, serve.mqtt_url, "--restart-limit", "2", "--restart-delay", "0.2")
+    job = robot.release()
+    robot.wait_job(job, details=agent.all_logs)
+    wait_for("the application to run", robot.running)
+
+    # When the application crashes once
+    (robot.control / "crash-once").touch()
+
+    # Then it is restarted, and the API shows it running again after one restart
+    health = wait_for(
+        "the restart to be reported",
+        lambda: (
+            (h := robot.describe().get("applicationHealth"))
+            and h["restartCount"] == 1
+            and h["status"] == "Running"
+            and h
+        ),
+        details=agent.all_logs,
+    )
+    assert health["deploymentJob"] == job["arn"]
+    assert len(robot.starts()) == 2 and len(robot.running()) == 1
+
+    # When it keeps crashing
+    (robot.control / "crash-always").touch()
+
+    # Then after the limit it is broken: not restarted again, and the API says so
+    health = wait_for(
+        "the application to be reported broken",
+        lambda: (h := robot.describe().get("applicationHealth")) and h["status"] == "Broken" and h,
+        details=agent.all_logs,
+    )
+    assert health["restartCount"] == 2
+    assert health["lastExitCode"] == 6
+    assert "restart limit 2" in health["reason"]
+    assert robot.running() == [] and len(robot.starts()) == 3
+    # The deployment itself succeeded; the Greengrass view of the robot calls it UNHEALTHY
+    assert robot.describe()["status"] == "InSync"
+    device = api.greengrass.get_core_device(coreDeviceThingName=robot.name)
+    assert device["status"] == "UNHEALTHY"
