@@ -50,7 +50,7 @@ class Outbox:
             atomic_write_json(self._path(number), {"topic": topic, "payload": payload.decode()})
             numbers = self._numbers()
             for old in numbers[: max(0, len(numbers) - self._max)]:
-                logger.warning("outbox full: oldest report dropped", extra={"message": old})
+                logger.warning("outbox full: oldest report dropped", extra={"number": old})
                 self._unlink(old)
         return OutboxMessage(number, topic, payload)
 
