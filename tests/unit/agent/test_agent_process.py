@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import io
 import os
+import signal
+import subprocess
 import tarfile
 import threading
 import zipfile
@@ -19,12 +21,15 @@ from fleetwave_service.models.messages import (
     Bundle,
     DeploymentCommand,
     DownloadCondition,
+    HealthReport,
     LaunchConfig,
+    LinkReply,
     StatusReport,
 )
 
-from fleetwave.agent.process import ProcessLauncher
+from fleetwave.agent.process import MARKER_VARIABLE, ProcessLauncher
 from fleetwave.agent.protocol import RobotAgent
+from fleetwave.agent.state import STATE_FILE, StateStore
 
 WAIT = 60
 
@@ -42,7 +47,10 @@ class Files(BaseHTTPRequestHandler):
     send_etag = True
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.files.get(self.path)
+        if "expired" in self.path:  # what S3 answers for a link past its expiry
+            self.send_error(403, "Forbidden")
+            return
+        body = self.files.get(self.path.split("?", 1)[0])
         if body is None:
             self.send_error(404, "Not Found")
             return
@@ -129,10 +137,19 @@ def command(
 
 
 class Robot:
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, *, state: bool = False, links=None) -> None:
         self.reports: list[StatusReport] = []
-        self.launcher = ProcessLauncher(work, robot_name="robot-1", health_window_seconds=0.3)
-        self.agent = RobotAgent("robot-1", self.launcher, self.reports.append)
+        self.health: list[HealthReport] = []
+        self.state = StateStore(work, robot_name="robot-1").load() if state else None
+        self.launcher = ProcessLauncher(
+            work,
+            robot_name="robot-1",
+            health_window_seconds=0.3,
+            state=self.state,
+            links=links,
+            on_health=self.health.append,
+        )
+        self.agent = RobotAgent("robot-1", self.launcher, self.reports.append, state=self.state)
         self.work = work
 
     def deployment_dir(self, job: str = "deployment-aaaaaaaaaaaa", attempt: int = 1) -> Path:
@@ -326,3 +343,137 @@ def test_process_launcher_new_deployment_replaces_the_running_application(server
     assert robot.last.jobId == "deployment-bbbbbbbbbbbb" and robot.last.status.value == "InSync"
     assert first is not None and not first_still_running
     assert second not in (None, first)
+
+
+def app_pids(robot: Robot, job: str = "deployment-aaaaaaaaaaaa", attempt: int = 1) -> list[int]:
+    path = robot.deployment_dir(job, attempt) / "app.pid"
+    return [int(path.read_text())] if path.exists() else []
+
+
+def test_process_launcher_new_version_failing_its_digest_leaves_the_running_one_untouched(server, tmp_path):
+    Files.files["/bundle.tar.gz"] = body = tar_gz(bundle_files())
+    robot = Robot(tmp_path)
+
+    async def scenario():
+        try:
+            await deploy(robot, command(server, etag=hashlib.md5(body).hexdigest()))
+            running = robot.launcher.application_pid
+            # When the next version's download does not match its digest
+            await deploy(robot, command(server, job="deployment-bbbbbbbbbbbb", etag="0" * 32))
+            return running, robot.launcher.application_pid, running is not None and pid_alive(running)
+        finally:
+            await robot.launcher.close()
+
+    before, after, still_alive = run(scenario())
+    assert (robot.last.failureCode, robot.last.step.value) == ("EtagMismatch", "DownloadingExtracting")
+    assert still_alive and before == after  # never stopped: the switch comes after download and pre-launch
+
+
+def test_process_launcher_recovers_after_an_agent_crash_adopting_its_application_and_stopping_orphans(
+    server, tmp_path
+):
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
+    first = Robot(tmp_path, state=True)
+
+    async def crashed_agent():
+        await first.agent.start()
+        await deploy(first, command(server))
+        # The agent dies here: its application runs on (no close()).
+
+    run(crashed_agent())
+    [pid] = app_pids(first)
+    assert pid_alive(pid)
+    # An orphan of this work directory (say a pre-launch script of a deployment cut short)
+    orphan = subprocess.Popen(
+        ["sleep", "600"], env={**os.environ, MARKER_VARIABLE: str(tmp_path.resolve())}, start_new_session=True
+    )
+    second = Robot(tmp_path, state=True)
+
+    async def restarted_agent():
+        try:
+            await second.agent.start()
+            second.agent.receive(encode_command(command(server)))  # the retained command, again
+            await second.agent.idle()
+            return second.launcher.application_pid
+        finally:
+            await second.launcher.close()
+
+    try:
+        adopted = run(restarted_agent())
+        orphan.wait(timeout=WAIT)
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+    assert adopted == pid  # the same process, not a second copy
+    assert orphan.returncode == -signal.SIGKILL
+    assert second.reports == []  # nothing deployed again, nothing reported again
+    assert not pid_alive(pid)  # close() stopped it
+    assert [h.state.value for h in second.health] == ["Running", "Stopped"]
+
+
+def test_process_launcher_with_a_corrupt_state_file_stops_the_unknown_application_and_redeploys(
+    server, tmp_path
+):
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
+    first = Robot(tmp_path, state=True)
+
+    async def crashed_agent():
+        await first.agent.start()
+        await deploy(first, command(server))
+
+    run(crashed_agent())
+    [old] = app_pids(first)
+    (tmp_path / STATE_FILE).write_bytes(b'{"format": 1, "robot": "robot-1", "agent": {"acc')  # torn
+    second = Robot(tmp_path, state=True)
+
+    async def restarted_agent():
+        try:
+            await second.agent.start()
+            second.agent.receive(encode_command(command(server)))
+            await second.agent.idle()
+            pid = second.launcher.application_pid
+            return pid, pid is not None and pid_alive(pid)
+        finally:
+            await second.launcher.close()
+
+    new, running = run(restarted_agent())
+    assert second.state is not None and "not JSON" in (second.state.discarded or "")
+    assert not pid_alive(old) and running and new != old
+    assert second.last.status.value == "InSync"
+
+
+class Links:
+    """The service's answers to link requests, as the MQTT connection would deliver them."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.requests = 0
+
+    async def fresh_links(self, command: DeploymentCommand) -> LinkReply:
+        self.requests += 1
+        return LinkReply(
+            requestId="r",
+            jobId=command.jobId,
+            bundle=Bundle(url=self.base + "/bundle.tar.gz?fresh", architecture="X86_64"),
+            sentAt=1e9,
+        )
+
+
+@pytest.mark.parametrize(
+    "stale_query",
+    [
+        "?AWSAccessKeyId=AKIA&Signature=x&Expires=1000000000",  # its own expiry says it is over
+        "?expired",  # the server refuses it
+    ],
+    ids=["expiry-in-url", "http-403"],
+)
+def test_process_launcher_downloads_with_a_fresh_link_when_the_command_link_no_longer_works(
+    server, tmp_path, stale_query
+):
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
+    links = Links(server)
+    robot = deploy_once(
+        Robot(tmp_path, links=links), command(server, bundle_path="/bundle.tar.gz" + stale_query)
+    )
+    assert robot.last.status.value == "InSync", robot.last.failureReason
+    assert links.requests == 1
