@@ -83,6 +83,28 @@ def test_robot_health_is_shown_by_describe_robot_and_a_late_older_report_changes
     assert device["status"] == "UNHEALTHY" and device["lastStatusUpdateTimestamp"] == now + 1
 
 
+def test_robot_whose_deployed_application_no_longer_runs_is_not_shown_in_sync(api, robot, channel):
+    # Given a robot InSync with its last deployment
+    job_arn = f"arn:aws:robomaker:us-east-1:123456789012:deployment-job/{JOB}"
+    get_ports().store.update_robot_entity(
+        "r1", "warehouse", {"status": "InSync", "lastDeploymentJob": job_arn}
+    )
+    now = time.time()
+
+    def status() -> str:
+        return api.call("describeRobot", {"robot": robot["arn"]}).json["status"]
+
+    # When its application of that deployment is broken, it is Failed
+    deliver("r1", health("Broken", now, jobId=JOB, reason="restart limit 5"))
+    assert status() == "Failed"
+    # and the application of another (older) deployment running changes nothing
+    deliver("r1", health("Running", now + 1, jobId="deployment-000000000000"))
+    assert status() == "Failed"
+    # When it runs again (the agent restarted it), it is InSync again
+    deliver("r1", health("Running", now + 2, jobId=JOB))
+    assert status() == "InSync"
+
+
 def test_robot_presence_follows_connect_and_last_will(api, robot):
     deliver("r1", {"schemaVersion": "1", "kind": "presence", "connected": True, "agentVersion": "0.1.0"})
     online = api.call("describeRobot", {"robot": robot["arn"]}).json["connectivity"]

@@ -115,7 +115,7 @@ def test_only_dispatching_functions_publish_robot_commands(synthesized: Synthesi
 
 def test_status_function_publishes_link_replies_only(synthesized: Synthesized) -> None:
     resources = _resources_of(synthesized, "status", "iot:Publish")
-    assert resources and all(":topic/fleetwave/robots/*/links\"" in resource for resource in resources)
+    assert resources and all(':topic/fleetwave/robots/*/links"' in resource for resource in resources)
     assert "iot:RetainPublish" not in _actions_of(synthesized, "status")
 
 

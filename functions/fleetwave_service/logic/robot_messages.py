@@ -1,7 +1,9 @@
 """What robots tell the service besides deployment progress (docs/robot-protocol.md, status topic):
 
 - ``health``: the state of the application the robot runs (Running, Restarting, Broken, Stopped), kept on
-  the robot (``applicationHealth``), shown by DescribeRobot and the Greengrass core-device views;
+  the robot (``applicationHealth``), shown by DescribeRobot and the Greengrass core-device views. A robot
+  whose last deployment's application no longer runs (Broken, Stopped) is not shown InSync: it becomes
+  Failed, and InSync again when that application runs again;
 - ``presence``: the robot's agent connected, or went away (its last will), kept as ``connectivity``;
 - ``linkRequest``: the presigned links of a command have expired (a robot that was offline for longer than
   their lifetime): the service signs new ones and answers on the robot's links topic. Only for a job the
@@ -23,6 +25,7 @@ from fleetwave_service.logic.bundle_links import bundle_link, download_condition
 from fleetwave_service.logic.rollout_policies import is_greengrass
 from fleetwave_service.logic.rollout_ports import Ports
 from fleetwave_service.models.messages import (
+    ApplicationState,
     HealthReport,
     LinkReply,
     LinkRequest,
@@ -69,6 +72,15 @@ def _health(robot_name: str, report: HealthReport) -> str:
         "application health" if applied else "application health ignored (older than the one kept)",
         extra={"robot": robot_name, "state": report.state.value, "restarts": report.restartCount},
     )
+    job_arn = health["deploymentJob"]
+    if applied and job_arn:
+        if report.state in (ApplicationState.BROKEN, ApplicationState.STOPPED):
+            if robot_health.mark_not_running(robot_name, job_arn):
+                logger.warning(
+                    "robot no longer runs its deployment", extra={"robot": robot_name, "job": job_arn}
+                )
+        elif report.state is ApplicationState.RUNNING:
+            robot_health.mark_running_again(robot_name, job_arn)
     return "health" if applied else "stale health"
 
 

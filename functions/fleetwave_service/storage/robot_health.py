@@ -34,6 +34,47 @@ def _record(robot_name: str, attribute: str, value: dict[str, Any]) -> bool:
     return True
 
 
+def _set_status(robot_name: str, job_arn: str, update: str, condition: str, **values: Any) -> bool:
+    try:
+        dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=dynamo.key(*robot_key(robot_name)),
+            UpdateExpression=update,
+            ConditionExpression=f"attribute_exists(pk) AND lastDeploymentJob = :job AND {condition}",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=dynamo.values(job=job_arn, **values),
+        )
+    except ClientError as error:
+        if dynamo.is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def mark_not_running(robot_name: str, job_arn: str) -> bool:
+    """An InSync robot whose application of its last deployment no longer runs is Failed (remembering why)."""
+    return _set_status(
+        robot_name,
+        job_arn,
+        "SET #status = :failed, healthFailedJob = :job",
+        "#status = :insync",
+        failed="Failed",
+        insync="InSync",
+    )
+
+
+def mark_running_again(robot_name: str, job_arn: str) -> bool:
+    """Undo `mark_not_running` once that application runs again (never a deployment's own failure)."""
+    return _set_status(
+        robot_name,
+        job_arn,
+        "SET #status = :insync REMOVE healthFailedJob",
+        "#status = :failed AND healthFailedJob = :job",
+        failed="Failed",
+        insync="InSync",
+    )
+
+
 def record_health(robot_name: str, health: dict[str, Any]) -> bool:
     """Keep the robot's application health (``updatedAt`` required); False when older than the one kept."""
     return _record(robot_name, "applicationHealth", health)

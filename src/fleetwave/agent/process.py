@@ -500,6 +500,11 @@ class ProcessLauncher:
         self._window = None
         self._save()
         self._prune()
+        if self._app is None or not self._app.running:
+            # Nothing runs on this robot now (a first deployment failed, or one run again after the state
+            # was lost): the service must not go on showing it in sync with anything.
+            reason = current.failure["failureReason"]
+            self._report_health(current, ApplicationState.STOPPED, {"reason": reason})
         return suffix
 
     async def _roll_back(self, failed: _Deployment, *, force: bool = False) -> str:
@@ -518,9 +523,6 @@ class ProcessLauncher:
             await self._stop_app()
         good = self._good
         if good is None or good.key == failed.key:
-            self._report_health(
-                failed, ApplicationState.STOPPED, {"reason": "no earlier version to roll back to"}
-            )
             return "; no earlier version to roll back to: no application runs"
         if await self._relaunch(good):
             logger.warning("rolled back to the last-known-good version", extra=self._log(good.command))

@@ -45,7 +45,22 @@ def test_application_crashing_after_its_window_is_restarted_then_broken_past_the
     assert health["lastExitCode"] == 6
     assert "restart limit 2" in health["reason"]
     assert robot.running() == [] and len(robot.starts()) == 3
-    # The deployment itself succeeded; the Greengrass view of the robot calls it UNHEALTHY
-    assert robot.describe()["status"] == "InSync"
+    # The robot runs nothing: it is no longer shown InSync (the job keeps its history), and the Greengrass
+    # view of it is UNHEALTHY
+    assert robot.describe()["status"] == "Failed"
+    assert robot.job(job)["robotDeploymentSummary"][0]["status"] == "InSync"
     device = api.greengrass.get_core_device(coreDeviceThingName=robot.name)
     assert device["status"] == "UNHEALTHY"
+
+    # When the robot restarts its agent (a reboot), the application gets a fresh start and a fresh budget
+    (robot.control / "crash-always").unlink()
+    agent.stop()
+    agent.start()
+    wait_for(
+        "the robot to be InSync again, its application running",
+        lambda: (
+            (r := robot.describe())["status"] == "InSync" and r["applicationHealth"]["status"] == "Running"
+        ),
+        details=agent.all_logs,
+    )
+    assert len(robot.running()) == 1
