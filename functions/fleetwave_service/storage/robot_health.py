@@ -3,6 +3,8 @@
 Both are written with a condition on the time the robot (or the service, for a last will) stamped them,
 so a report that arrives late (QoS 1 redelivery, an outbox replayed after a restart) never overwrites a
 newer one; and only while the robot exists, so a report from a deleted robot does not bring its row back.
+`mark_not_running` / `mark_running_again` move the robot's own status between InSync and Failed while the
+application of its last deployment stops and starts running (logic/robot_messages.py).
 """
 
 from __future__ import annotations
@@ -15,40 +17,39 @@ from fleetwave_service.storage import dynamo
 from fleetwave_service.storage.robots import robot_key
 
 
-def _record(robot_name: str, attribute: str, value: dict[str, Any]) -> bool:
+def _update(robot_name: str, **request: Any) -> bool:
+    """One conditional UpdateItem on the robot row; False when its condition does not hold."""
     try:
         dynamo.client().update_item(
-            TableName=dynamo.table_name(),
-            Key=dynamo.key(*robot_key(robot_name)),
-            UpdateExpression="SET #attribute = :value",
-            ConditionExpression=(
-                "attribute_exists(pk) AND (attribute_not_exists(#attribute) OR #attribute.updatedAt < :at)"
-            ),
-            ExpressionAttributeNames={"#attribute": attribute},
-            ExpressionAttributeValues=dynamo.values(value=value, at=value["updatedAt"]),
+            TableName=dynamo.table_name(), Key=dynamo.key(*robot_key(robot_name)), **request
         )
     except ClientError as error:
         if dynamo.is_condition_failure(error):
             return False
         raise
     return True
+
+
+def _record(robot_name: str, attribute: str, value: dict[str, Any]) -> bool:
+    return _update(
+        robot_name,
+        UpdateExpression="SET #attribute = :value",
+        ConditionExpression=(
+            "attribute_exists(pk) AND (attribute_not_exists(#attribute) OR #attribute.updatedAt < :at)"
+        ),
+        ExpressionAttributeNames={"#attribute": attribute},
+        ExpressionAttributeValues=dynamo.values(value=value, at=value["updatedAt"]),
+    )
 
 
 def _set_status(robot_name: str, job_arn: str, update: str, condition: str, **values: Any) -> bool:
-    try:
-        dynamo.client().update_item(
-            TableName=dynamo.table_name(),
-            Key=dynamo.key(*robot_key(robot_name)),
-            UpdateExpression=update,
-            ConditionExpression=f"attribute_exists(pk) AND lastDeploymentJob = :job AND {condition}",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=dynamo.values(job=job_arn, **values),
-        )
-    except ClientError as error:
-        if dynamo.is_condition_failure(error):
-            return False
-        raise
-    return True
+    return _update(
+        robot_name,
+        UpdateExpression=update,
+        ConditionExpression=f"attribute_exists(pk) AND lastDeploymentJob = :job AND {condition}",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=dynamo.values(job=job_arn, **values),
+    )
 
 
 def mark_not_running(robot_name: str, job_arn: str) -> bool:

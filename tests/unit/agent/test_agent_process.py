@@ -369,77 +369,70 @@ def test_process_launcher_new_version_failing_its_digest_leaves_the_running_one_
     assert still_alive and before == after  # never stopped: the switch comes after download and pre-launch
 
 
-def test_process_launcher_recovers_after_an_agent_crash_adopting_its_application_and_stopping_orphans(
-    server, tmp_path
-):
+def deployed_then_crashed(server: str, tmp_path: Path) -> int:
+    """A robot whose agent deployed the command, then died (no close(): its application runs on)."""
     Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
     first = Robot(tmp_path, state=True)
 
     async def crashed_agent():
         await first.agent.start()
         await deploy(first, command(server))
-        # The agent dies here: its application runs on (no close()).
 
     run(crashed_agent())
     [pid] = app_pids(first)
+    return pid
+
+
+def restarted(server: str, tmp_path: Path) -> tuple[Robot, int | None, bool]:
+    """The agent started again on the same work directory, the retained command delivered again."""
+    robot = Robot(tmp_path, state=True)
+
+    async def restarted_agent():
+        try:
+            await robot.agent.start()
+            robot.agent.receive(encode_command(command(server)))
+            await robot.agent.idle()
+            pid = robot.launcher.application_pid
+            return pid, pid is not None and pid_alive(pid)
+        finally:
+            await robot.launcher.close()
+
+    return robot, *run(restarted_agent())
+
+
+def test_process_launcher_recovers_after_an_agent_crash_adopting_its_application_and_stopping_orphans(
+    server, tmp_path
+):
+    pid = deployed_then_crashed(server, tmp_path)
     assert pid_alive(pid)
     # An orphan of this work directory (say a pre-launch script of a deployment cut short)
     orphan = subprocess.Popen(
         ["sleep", "600"], env={**os.environ, MARKER_VARIABLE: str(tmp_path.resolve())}, start_new_session=True
     )
-    second = Robot(tmp_path, state=True)
-
-    async def restarted_agent():
-        try:
-            await second.agent.start()
-            second.agent.receive(encode_command(command(server)))  # the retained command, again
-            await second.agent.idle()
-            return second.launcher.application_pid
-        finally:
-            await second.launcher.close()
-
     try:
-        adopted = run(restarted_agent())
+        robot, adopted, running = restarted(server, tmp_path)
         orphan.wait(timeout=WAIT)
     finally:
         if orphan.poll() is None:
             orphan.kill()
-    assert adopted == pid  # the same process, not a second copy
+    assert adopted == pid and running  # the same process, not a second copy
     assert orphan.returncode == -signal.SIGKILL
-    assert second.reports == []  # nothing deployed again, nothing reported again
+    assert robot.reports == []  # nothing deployed again, nothing reported again
     assert not pid_alive(pid)  # close() stopped it
-    assert [h.state.value for h in second.health] == ["Running", "Stopped"]
+    assert [h.state.value for h in robot.health] == ["Running", "Stopped"]
 
 
 def test_process_launcher_with_a_corrupt_state_file_stops_the_unknown_application_and_redeploys(
     server, tmp_path
 ):
-    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
-    first = Robot(tmp_path, state=True)
-
-    async def crashed_agent():
-        await first.agent.start()
-        await deploy(first, command(server))
-
-    run(crashed_agent())
-    [old] = app_pids(first)
+    old = deployed_then_crashed(server, tmp_path)
     (tmp_path / STATE_FILE).write_bytes(b'{"format": 1, "robot": "robot-1", "agent": {"acc')  # torn
-    second = Robot(tmp_path, state=True)
 
-    async def restarted_agent():
-        try:
-            await second.agent.start()
-            second.agent.receive(encode_command(command(server)))
-            await second.agent.idle()
-            pid = second.launcher.application_pid
-            return pid, pid is not None and pid_alive(pid)
-        finally:
-            await second.launcher.close()
+    robot, new, running = restarted(server, tmp_path)
 
-    new, running = run(restarted_agent())
-    assert second.state is not None and "not JSON" in (second.state.discarded or "")
+    assert robot.state is not None and "not JSON" in (robot.state.discarded or "")
     assert not pid_alive(old) and running and new != old
-    assert second.last.status.value == "InSync"
+    assert robot.last.status.value == "InSync"
 
 
 class Links:
