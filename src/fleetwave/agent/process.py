@@ -203,7 +203,6 @@ class ProcessLauncher:
         self._app_deployment: _Deployment | None = None
         self._window: _Window | None = None
         self._budget_end: float | None = None  # monotonic end of the current run's time budget
-        self._lock = asyncio.Lock()
 
     # --- the Launcher port -------------------------------------------------------------------------
     async def run_step(self, step: ProgressStep, command: DeploymentCommand) -> None:
@@ -231,12 +230,26 @@ class ProcessLauncher:
     async def recover(self) -> Recovered | None:
         """Put the robot back as the state on disk says (see the module docstring)."""
         saved = self._state.section("launcher") if self._state is not None else {}
-        self._current = _Deployment.from_dict(saved.get("current"))
-        self._good = _Deployment.from_dict(saved.get("lastKnownGood"))
-        running_key = saved.get("running")
+        current = self._current = _Deployment.from_dict(saved.get("current"))
+        good = self._good = _Deployment.from_dict(saved.get("lastKnownGood"))
         process = saved.get("process") if isinstance(saved.get("process"), dict) else {}
         identity = ProcessIdentity.from_dict(process)
-        running = self._deployment(running_key)
+        running = self._deployment(saved.get("running"))
+
+        if current is not None and current.phase in (INSTALLING, LAUNCHED):
+            # The agent died before the new version proved itself (or before it even switched): the robot
+            # goes back to its last-known-good version, and the deployment will be run again.
+            if running is current:
+                logger.warning(
+                    "deployment interrupted during its health window; rolling back",
+                    extra=self._log(current.command),
+                )
+                if identity is not None and process.get("deployment") == current.key:
+                    await self._stop_unproven(current, identity)
+                running = good
+            current.phase = ABANDONED
+        if running is None:
+            running = good  # the switch was cut short between stopping one version and starting the next
 
         adopted = None
         if running is not None and identity is not None and process.get("deployment") == running.key:
@@ -245,20 +258,6 @@ class ProcessLauncher:
                 if supervisor.adopt(identity):
                     adopted = supervisor
         self._stop_strays(adopted.identity.pgid if adopted and adopted.identity else None)
-
-        current = self._current
-        if current is not None and current.phase == LAUNCHED:
-            # The agent died during the new version's health window: it never proved itself.
-            logger.warning(
-                "deployment interrupted during its health window; rolling back",
-                extra=self._log(current.command),
-            )
-            if adopted is not None and running is current:
-                await adopted.stop()
-                adopted, running = None, self._good
-            current.phase = ABANDONED
-        if current is not None and current.phase == INSTALLING:
-            current.phase = ABANDONED
 
         if adopted is not None and running is not None:
             self._app, self._app_deployment = adopted, running
@@ -280,6 +279,13 @@ class ProcessLauncher:
             failure.get("failureCode"),
             failure.get("failureReason"),
         )
+
+    async def _stop_unproven(self, deployment: _Deployment, identity: ProcessIdentity) -> None:
+        """Stop, gracefully, a new version a previous agent had launched but not committed."""
+        with contextlib.suppress(StepFailed):
+            supervisor = self._supervisor(deployment)
+            if supervisor.adopt(identity):
+                await supervisor.stop()
 
     @property
     def application_pid(self) -> int | None:
@@ -403,15 +409,16 @@ class ProcessLauncher:
         # The switch: the old version ran until now, while the new one downloaded and ran its pre-launch.
         await self._stop_app()
         supervisor = self._supervisor(deployment)
+        deployment.phase = LAUNCHED  # from here on, a failure or an abort rolls back
+        self._app = supervisor  # before it starts: an abort during the start still stops it
         try:
             await supervisor.start()
         except OSError as error:
+            self._app = None
             raise StepFailed(
                 FailureCode.MISSING_ROBOT_DEPLOYMENT_RESOURCE, f"cannot start {argv[0]}: {error}"
             ) from None
-        finally:
-            deployment.phase = LAUNCHED
-        self._app, self._app_deployment = supervisor, deployment
+        self._app_deployment = deployment
         started = supervisor.started_at or time.monotonic()
         seconds = self._window_seconds
         ends = started + seconds
@@ -519,8 +526,8 @@ class ProcessLauncher:
                     with contextlib.suppress(OSError):
                         await app.start()
             return "; failureHandlingPolicy DO_NOTHING: the failed version stays in place"
-        if self._app_deployment is failed:
-            await self._stop_app()
+        if self._app is not None and (self._app_deployment is None or self._app_deployment is failed):
+            await self._stop_app()  # None: it was still starting when the deployment was abandoned
         good = self._good
         if good is None or good.key == failed.key:
             return "; no earlier version to roll back to: no application runs"

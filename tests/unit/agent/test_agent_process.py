@@ -137,14 +137,14 @@ def command(
 
 
 class Robot:
-    def __init__(self, work: Path, *, state: bool = False, links=None) -> None:
+    def __init__(self, work: Path, *, state: bool = False, links=None, window: float = 0.3) -> None:
         self.reports: list[StatusReport] = []
         self.health: list[HealthReport] = []
         self.state = StateStore(work, robot_name="robot-1").load() if state else None
         self.launcher = ProcessLauncher(
             work,
             robot_name="robot-1",
-            health_window_seconds=0.3,
+            health_window_seconds=window,
             state=self.state,
             links=links,
             on_health=self.health.append,
@@ -433,6 +433,42 @@ def test_process_launcher_with_a_corrupt_state_file_stops_the_unknown_applicatio
     assert robot.state is not None and "not JSON" in (robot.state.discarded or "")
     assert not pid_alive(old) and running and new != old
     assert robot.last.status.value == "InSync"
+
+
+def test_process_launcher_restarted_during_a_health_window_rolls_back_then_deploys_again(server, tmp_path):
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
+    good_pid = deployed_then_crashed(server, tmp_path)
+    new = command(server, job="deployment-bbbbbbbbbbbb")
+    slow = Robot(tmp_path, state=True, window=120)
+
+    async def crashed_during_the_window():
+        await slow.agent.start()
+        slow.agent.receive(encode_command(new))
+        while not app_pids(slow, "deployment-bbbbbbbbbbbb"):
+            await asyncio.sleep(0.01)
+        for task in list(slow.agent._tasks):  # the agent dies inside the new version's window
+            task.cancel()
+
+    run(crashed_during_the_window())
+    [unproven] = app_pids(slow, "deployment-bbbbbbbbbbbb")
+    assert not pid_alive(good_pid) and pid_alive(unproven)  # the switch had happened
+    robot = Robot(tmp_path, state=True)
+
+    async def restarted():
+        try:
+            await robot.agent.start()
+            # At once: the unproven version is gone, the last-known-good one runs again
+            back = app_pids(robot)
+            state = (not pid_alive(unproven), back != [good_pid] and pid_alive(back[0]))
+            await robot.agent.idle()  # then the interrupted deployment is run again, to the end
+            return state, robot.launcher.application_pid
+        finally:
+            await robot.launcher.close()
+
+    (unproven_gone, good_back), final = run(restarted())
+    assert unproven_gone and good_back
+    assert robot.last.jobId == "deployment-bbbbbbbbbbbb" and robot.last.status.value == "InSync"
+    assert final == app_pids(robot, "deployment-bbbbbbbbbbbb")[0] != unproven
 
 
 class Links:
