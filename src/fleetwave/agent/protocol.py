@@ -202,12 +202,19 @@ class RobotAgent:
         recover = getattr(self._launcher, "recover", None)
         recovered: Recovered | None = await recover() if recover is not None else None
         memory = self._state.section("agent") if self._state is not None else {}
-        accepted = memory.get("accepted")
-        if isinstance(accepted, list) and len(accepted) == 3:
-            self._accepted = (str(accepted[0]), int(accepted[1]), float(accepted[2]))
-        aborted = memory.get("aborted")
-        if isinstance(aborted, dict):
-            self._aborted = {str(job): int(attempt) for job, attempt in aborted.items()}
+        try:
+            accepted = memory.get("accepted")
+            if isinstance(accepted, list) and len(accepted) == 3:
+                self._accepted = (str(accepted[0]), int(accepted[1]), float(accepted[2]))
+            aborted = memory.get("aborted")
+            if isinstance(aborted, dict):
+                self._aborted = {str(job): int(attempt) for job, attempt in aborted.items()}
+        except (TypeError, ValueError) as error:
+            # Readable JSON with values that make no sense: forget them; the retained command runs again.
+            logger.warning(
+                "agent state unreadable; forgotten", extra={"robot": self.robot_name, "reason": str(error)}
+            )
+            self._accepted, self._aborted = None, {}
         self.installed = _installed_from(memory.get("installed"))
         saved = memory.get("run")
         if not isinstance(saved, dict) or saved.get("terminal"):

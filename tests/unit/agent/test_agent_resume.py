@@ -158,3 +158,12 @@ def test_agent_ignores_commands_for_another_robot_and_payloads_that_are_not_json
     assert "command for another robot ignored" in messages
     assert messages.count("unreadable command ignored") == 2
     assert [r.jobId for r in reports if r.status.value != "Deploying"] == ["deployment-aaaaaaaaaaaa"]
+
+
+def test_agent_with_nonsense_in_a_readable_state_file_forgets_it_and_deploys(tmp_path):
+    state = StateStore(tmp_path, robot_name="robot-1").load()
+    state.save(
+        "agent", {"accepted": ["job", "not a number", None], "aborted": {"j": "x"}, "run": {"seq": "?"}}
+    )
+    reports, launcher = restart(tmp_path, None)
+    assert reports[-1].status.value == "InSync" and launcher.steps[0] is ProgressStep.VALIDATING
