@@ -21,6 +21,9 @@ import logging
 import shlex
 import signal
 import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 from fleetwave_service.models.messages import DeploymentCommand, HealthReport, LinkReply, StatusReport
@@ -92,6 +95,10 @@ async def run_agent(
         loop.add_signal_handler(signum, stop.set)
     loop.set_exception_handler(_log_loop_error)
     robot = config.robot
+    if config.simulate is not None and config.work_dir is None:
+        # A rehearsal keeps nothing between runs unless asked to (--work-dir).
+        with tempfile.TemporaryDirectory(prefix=f"fleetwave-agent-{robot}-") as scratch:
+            return await run_agent(replace(config, work_dir=Path(scratch)), stop=stop, out=out)
     lock = AgentLock(config.home)
     try:
         lock.acquire()

@@ -46,7 +46,7 @@ def _add_agent_options(parser: argparse.ArgumentParser, *, robot_required: bool)
         type=Path,
         default=None,
         help="state, bundles and logs (default: ~/.fleetwave/agent/<robot>; the service: "
-        "/var/lib/fleetwave/<robot>)",
+        "/var/lib/fleetwave/<robot>; with --simulate: a temporary directory, nothing kept)",
     )
     parser.add_argument(
         "--launch-command",
