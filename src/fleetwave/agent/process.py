@@ -79,6 +79,7 @@ from fleetwave.agent.supervisor import (
     RestartPolicy,
     RotatingLog,
     Supervisor,
+    identify,
     kill_group,
     marked_processes,
 )
@@ -88,6 +89,7 @@ logger = logging.getLogger("fleetwave.agent.process")
 DEFAULT_HEALTH_WINDOW_SECONDS = 10.0
 MARKER_VARIABLE = "FLEETWAVE_AGENT_HOME"
 APPLICATION_LOG = "application.log"
+STRAY_KILL_WAIT_SECONDS = 10.0  # SIGKILL is not refusable; this only bounds a process stuck in the kernel
 SCRIPTS_LOG = "scripts.log"
 
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -257,7 +259,7 @@ class ProcessLauncher:
                 supervisor = self._supervisor(running)
                 if supervisor.adopt(identity):
                     adopted = supervisor
-        self._stop_strays(adopted.identity.pgid if adopted and adopted.identity else None)
+        await self._stop_strays(adopted.identity.pgid if adopted and adopted.identity else None)
 
         if adopted is not None and running is not None:
             self._app, self._app_deployment = adopted, running
@@ -584,9 +586,11 @@ class ProcessLauncher:
             await app.stop()
         self._save()
 
-    def _stop_strays(self, keep_pgid: int | None) -> None:
-        """Stop every process of this work directory that is not the adopted application's group."""
+    async def _stop_strays(self, keep_pgid: int | None) -> None:
+        """Kill every process of this work directory that is not the adopted application's group, and wait
+        until they are gone: whatever starts next never overlaps with them."""
         own = {os.getpid(), os.getpgrp()}
+        killed = []
         for pid in marked_processes(MARKER_VARIABLE, self._home):
             with contextlib.suppress(ProcessLookupError):
                 pgid = os.getpgid(pid)
@@ -596,6 +600,10 @@ class ProcessLauncher:
                     "orphaned process of a previous agent stopped", extra={"pid": pid, "pgid": pgid}
                 )
                 kill_group(pgid, signal.SIGKILL)
+                killed.append(pid)
+        deadline = time.monotonic() + STRAY_KILL_WAIT_SECONDS
+        while any(identify(pid) is not None for pid in killed) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     def _report_health(
         self, deployment: _Deployment, state: ApplicationState, detail: Mapping[str, Any]

@@ -49,6 +49,16 @@ def alive(pid: int) -> bool:
     return identity is not None
 
 
+def gone(pid: int) -> bool:
+    """The process has died (signals are delivered asynchronously: poll, with a cap)."""
+    deadline = time.monotonic() + WAIT
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 async def until(condition, what: str) -> None:
     deadline = time.monotonic() + WAIT
     while not condition():
@@ -73,7 +83,7 @@ def test_supervisor_stop_ends_the_whole_process_group(tmp_path):
         return identity, child, supervisor.state
 
     identity, child, state = run(scenario())
-    assert not alive(identity.pid) and not alive(child)
+    assert gone(identity.pid) and gone(child)
     assert state == STOPPED
 
 
@@ -96,7 +106,7 @@ def test_supervisor_restarts_with_backoff_then_marks_broken_past_the_limit(tmp_p
     assert supervisor.restarts == 2 and supervisor.last_exit == 7
     assert "restart limit 2" in states[-1][1]["reason"] and states[-1][1]["exitCode"] == 7
     # Whatever it had started went with it each time
-    assert not alive(int((tmp_path / "child").read_text()))
+    assert gone(int((tmp_path / "child").read_text()))
     assert "crashing" in (tmp_path / "app.log").read_text()
 
 
