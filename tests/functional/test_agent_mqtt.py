@@ -76,26 +76,40 @@ class Watcher:
         self.client.loop_stop()
 
 
+class GatedBackoff(Backoff):
+    """Holds the connection's retries until the test opens the gate (then retries at once)."""
+
+    def __init__(self) -> None:
+        super().__init__(0.01, 0.01)
+        self.failed = threading.Event()  # an attempt failed: the connection asks how long to wait
+        self.gate = threading.Event()
+
+    def next(self) -> float:
+        self.failed.set()
+        self.gate.wait(WAIT)
+        return super().next()
+
+
 def test_robot_connection_waits_for_a_late_broker_then_sends_what_its_outbox_kept(tmp_path, caplog):
     port = free_port()
     outbox = Outbox(tmp_path / "outbox")
     outbox.put("fleetwave/robots/r1/status", b'{"jobId":"kept-before-restart"}')
+    backoff = GatedBackoff()
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
         connection = RobotConnection(
             f"mqtt://127.0.0.1:{port}", "r1", loop=loop, on_command=lambda t, p: None, outbox=outbox,
-            backoff=Backoff(0.05, 0.2),
+            backoff=backoff,
         )  # fmt: skip
         connection.start()
         try:
             connection.publish_status(b'{"jobId":"sent-while-offline"}')
             deadline = time.monotonic() + WAIT
-            while not logged(caplog, "connection refused"):  # it tried, and said why it failed
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
+            assert await asyncio.to_thread(backoff.failed.wait, WAIT)  # no broker: its attempt failed
             with EmbeddedBroker(port=port) as broker:
                 watcher = Watcher(broker.port, "r1")
+                backoff.gate.set()  # the broker is up: the robot's next attempt gets through
                 try:
                     got = {watcher.next(lambda m: "jobId" in m)["jobId"] for _ in range(2)}
                     assert got == {"kept-before-restart", "sent-while-offline"}
@@ -105,11 +119,13 @@ def test_robot_connection_waits_for_a_late_broker_then_sends_what_its_outbox_kep
                 finally:
                     watcher.close()
         finally:
+            backoff.gate.set()
             await asyncio.to_thread(connection.stop)
 
     with caplog.at_level(logging.INFO, logger="fleetwave.agent"):
         asyncio.run(asyncio.wait_for(scenario(), WAIT))
-    assert "mqtt connection failed; retrying" in caplog.text
+    # and it said why it could not connect before
+    assert logged(caplog, "mqtt connection failed; retrying") and logged(caplog, "connection refused")
 
 
 def test_agent_killed_is_reported_offline_by_its_last_will(tmp_path):

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import tarfile
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,7 @@ from fleetwave_service.models.messages import (
 from fleetwave.agent.process import MARKER_VARIABLE, ProcessLauncher
 from fleetwave.agent.protocol import RobotAgent
 from fleetwave.agent.state import STATE_FILE, StateStore
+from fleetwave.agent.supervisor import marked_processes
 
 WAIT = 60
 
@@ -369,10 +371,16 @@ def test_process_launcher_new_version_failing_its_digest_leaves_the_running_one_
     assert still_alive and before == after  # never stopped: the switch comes after download and pre-launch
 
 
+# Agents these tests "crash" (they stop without closing anything). Kept referenced: asyncio kills a
+# subprocess whose transport is garbage-collected, which a dead agent process would never do.
+CRASHED: list[Robot] = []
+
+
 def deployed_then_crashed(server: str, tmp_path: Path) -> int:
     """A robot whose agent deployed the command, then died (no close(): its application runs on)."""
     Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
     first = Robot(tmp_path, state=True)
+    CRASHED.append(first)
 
     async def crashed_agent():
         await first.agent.start()
@@ -410,6 +418,11 @@ def test_process_launcher_recovers_after_an_agent_crash_adopting_its_application
         ["sleep", "600"], env={**os.environ, MARKER_VARIABLE: str(tmp_path.resolve())}, start_new_session=True
     )
     try:
+        # Until it has exec'd, the new process still shows this test's environment, without the marker
+        deadline = time.monotonic() + WAIT
+        while orphan.pid not in marked_processes(MARKER_VARIABLE, str(tmp_path.resolve())):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         robot, adopted, running = restarted(server, tmp_path)
         orphan.wait(timeout=WAIT)
     finally:
@@ -440,6 +453,7 @@ def test_process_launcher_restarted_during_a_health_window_rolls_back_then_deplo
     good_pid = deployed_then_crashed(server, tmp_path)
     new = command(server, job="deployment-bbbbbbbbbbbb")
     slow = Robot(tmp_path, state=True, window=120)
+    CRASHED.append(slow)
 
     async def crashed_during_the_window():
         await slow.agent.start()

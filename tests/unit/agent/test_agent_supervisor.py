@@ -76,7 +76,8 @@ def test_supervisor_stop_ends_the_whole_process_group(tmp_path):
         recorded = []
         supervisor = Supervisor("app", spec(tmp_path), RestartPolicy(), on_started=recorded.append)
         identity = await supervisor.start()
-        await until(lambda: (tmp_path / "child").exists(), "the app's child to start")
+        await until(lambda: (tmp_path / "child").read_text().strip() if (tmp_path / "child").exists() else "",
+                    "the app's child to start")  # fmt: skip
         child = int((tmp_path / "child").read_text())
         assert recorded == [identity] and identity.pgid == identity.pid  # its own group, recorded at once
         await supervisor.stop()
