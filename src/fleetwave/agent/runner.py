@@ -22,6 +22,7 @@ import shlex
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -57,7 +58,9 @@ class _Links:
         return await self.connection.request_links(command)
 
 
-def build_launcher(config: AgentConfig, state: StateStore, links: _Links, on_health) -> Launcher:  # noqa: ANN001
+def build_launcher(
+    config: AgentConfig, state: StateStore, links: _Links, on_health: Callable[[HealthReport], None]
+) -> Launcher:
     if config.simulate is not None:
         from fleetwave.agent.simulated import Behavior, SimulatedLauncher
 
