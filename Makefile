@@ -13,11 +13,11 @@ help:
 	@echo "make demo    run the local stack, a simulated fleet and a rollout end to end"
 	@echo "make test    run the whole test suite (unit, functional, state machine, infra, e2e)"
 	@echo "make serve   run the local stack (fleetwave serve) in the foreground"
-	@echo "make bench   rollouts on simulated fleets of 10, 100 and 1,000 robots"
+	@echo "make bench   the robot's install size, then rollouts on simulated fleets of 10, 100, 1,000 robots"
 	@echo "make synth   cdk synth offline (no AWS credentials, no docker)"
 	@echo "make lint    ruff"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[infra,dev]'
@@ -37,7 +37,7 @@ test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow and not e2e and not infra"
+	$(PY) -m pytest -m "not slow and not e2e and not infra and not dist"
 
 serve: $(STAMP)
 	$(VENV)/bin/fleetwave serve
@@ -45,7 +45,10 @@ serve: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/fleetwave demo
 
+# First the robot's install (wheel built, fleetwave[agent] in a fresh venv: size, package count), then
+# rollouts on simulated fleets.
 bench: $(STAMP)
+	$(PY) tests/dist/agent_install_report.py
 	$(PY) -m fleetwave.bench
 
 # Offline and without credentials: the stack is environment-agnostic, nothing is looked up, and
@@ -55,8 +58,8 @@ synth: $(STAMP) $(NODE_STAMP)
 		npx --no-install cdk synth --quiet --no-notices
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check functions src infra tests
-	$(VENV)/bin/ruff format --check functions src infra tests
+	$(VENV)/bin/ruff check functions src infra statemachines tests setup.py
+	$(VENV)/bin/ruff format --check functions src infra statemachines tests setup.py
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules .pytest_cache

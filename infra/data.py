@@ -1,4 +1,4 @@
-"""DynamoDB: the main table and the Powertools idempotency table, shaped by storage/schema.py.
+"""DynamoDB: the main table and the Powertools idempotency table, shaped by core/schema.py.
 
 The key schema, indexes and TTL attributes are read from the runtime's own table definitions, so the
 tables the local runtime creates and the ones CloudFormation creates cannot drift apart.
@@ -11,7 +11,7 @@ from typing import Any
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
-from fleetwave_service.storage.schema import (
+from fleetwave_service.core.schema import (
     IDEMPOTENCY_TTL_ATTRIBUTE,
     TTL_ATTRIBUTE,
     idempotency_table_definition,

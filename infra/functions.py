@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -10,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from fleetwave_service.lambdas import LambdaFunction
 
 from infra.nag import XRAY_REASON, acknowledge
 
@@ -29,15 +29,8 @@ SERVICE_NAME = "fleetwave"
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/*.egg-info"]
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
-    """What differs between Fleetwave's functions; everything else is the factory's default."""
-
-    name: str
-    handler: str
-    description: str
-    timeout_seconds: int = 30
-    memory_mb: int = 512
+# What differs between Fleetwave's functions (fleetwave_service/lambdas.py); the rest is the factory's.
+FunctionSpec = LambdaFunction
 
 
 class FunctionFactory(Construct):

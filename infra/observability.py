@@ -1,4 +1,4 @@
-"""Job status events, alarms and the dashboard."""
+"""Alarms and the dashboard."""
 
 from __future__ import annotations
 
@@ -8,21 +8,12 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-
-
-class JobEvents(Construct):
-    """The bus every job status change is published on; subscribers add their own rules to it."""
-
-    def __init__(self, scope: Construct, construct_id: str) -> None:
-        super().__init__(scope, construct_id)
-        self.bus = events.EventBus(self, "Bus", description="Fleetwave deployment job status changes")
 
 
 class Monitoring(Construct):

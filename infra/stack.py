@@ -2,88 +2,38 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 from aws_cdk import Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
-from fleetwave_service.models.messages import COMMAND_TOPIC, STATUS_TOPIC
+from fleetwave_service.engine.messages import COMMAND_TOPIC, STATUS_TOPIC
+from fleetwave_service.lambdas import BY_NAME, STEP_FUNCTIONS
 
 from infra.api import Api
-from infra.bundles import Bundles
 from infra.config import StageConfig
 from infra.data import Data
-from infra.functions import FunctionFactory, FunctionSpec
-from infra.iot import (
+from infra.engine import (
+    ASL_PATH,
     COMMAND_WILDCARD_FINDINGS,
     COMMAND_WILDCARD_REASON,
     LINKS_WILDCARD_FINDINGS,
     LINKS_WILDCARD_REASON,
-    THING_WILDCARD_FINDINGS,
-    THING_WILDCARD_REASON,
     IotDataEndpoint,
-    RobotAccess,
+    JobEvents,
+    Rollout,
     StatusIngest,
 )
+from infra.fleet import THING_WILDCARD_FINDINGS, THING_WILDCARD_REASON, RobotAccess
+from infra.functions import FunctionFactory, FunctionSpec
 from infra.nag import acknowledge, arn_of
-from infra.observability import JobEvents, Monitoring
-from infra.rollout import ASL_PATH, Rollout
+from infra.observability import Monitoring
+from infra.robomaker import Bundles
 from infra.routes import ROUTES
 
-_ROLLOUT = "fleetwave_service.handlers.rollout."
-# Every function of the service. Handler names are a fixed contract shared with the local runtime.
-FUNCTION_SPECS: dict[str, FunctionSpec] = {
-    spec.name: spec
-    for spec in (
-        FunctionSpec(
-            "api",
-            "fleetwave_service.handlers.api.lambda_handler",
-            "Fleetwave REST API (RoboMaker and Greengrass V2 front doors)",
-            timeout_seconds=29,
-        ),
-        FunctionSpec(
-            "prepare",
-            _ROLLOUT + "prepare_handler",
-            "Rollout: resolve targets, snapshot robots, plan waves",
-            900,
-            1024,
-        ),
-        FunctionSpec(
-            "release_wave",
-            _ROLLOUT + "release_wave_handler",
-            "Rollout: publish one wave's commands and park its task token",
-            900,
-            1024,
-        ),
-        FunctionSpec(
-            "sweep",
-            _ROLLOUT + "sweep_handler",
-            "Rollout: mark robots that never answered within the timeout",
-            300,
-            1024,
-        ),
-        FunctionSpec(
-            "evaluate",
-            _ROLLOUT + "evaluate_handler",
-            "Rollout: apply the failure threshold, pick next wave, abort or done",
-            60,
-        ),
-        FunctionSpec(
-            "finalize",
-            _ROLLOUT + "finalize_handler",
-            "Rollout: final job, fleet and robot statuses and the job event",
-            900,
-            1024,
-        ),
-        FunctionSpec(
-            "status",
-            "fleetwave_service.handlers.status.lambda_handler",
-            "Robot status reports (IoT rule -> SQS batches)",
-            60,
-        ),
-    )
-}
+# Every function of the service, from the one table the local runtime and the tests read too.
+FUNCTION_SPECS: dict[str, FunctionSpec] = dict(BY_NAME)
 STATUS_BATCH_SIZE = 100
 # SQS guidance: visibility timeout of at least six times the consumer's timeout.
 STATUS_VISIBILITY_FACTOR = 6
@@ -96,7 +46,7 @@ class FleetwaveStack(Stack):
         construct_id: str,
         *,
         config: StageConfig,
-        asl_path: Path = ASL_PATH,
+        asl_path: Traversable = ASL_PATH,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -125,10 +75,7 @@ class FleetwaveStack(Stack):
                 "FLEETWAVE_THING_TYPE_NAME": robots.thing_type.ref,
             },
         )
-        steps = {
-            name: factory.make(FUNCTION_SPECS[name])
-            for name in ("prepare", "release_wave", "sweep", "evaluate", "finalize")
-        }
+        steps = {function.name: factory.make(function) for function in STEP_FUNCTIONS.values()}
         rollout = Rollout(self, "Rollout", step_functions=steps, log_retention=retention, asl_path=asl_path)
         machine = rollout.state_machine
         api_function = factory.make(
@@ -149,16 +96,16 @@ class FleetwaveStack(Stack):
             )
         # Idempotency records: the Greengrass front door's client tokens.
         data.idempotency_table.grant_read_write_data(api_function)
-        # The job status event for subscribers (logic/rollout.py finalize).
+        # The job status event for subscribers (engine/steps.py finalize).
         job_events.bus.grant_put_events_to(functions["finalize"])
-        # Start a rollout (logic/rollout_starter.py), fail the outstanding wave token on cancel
-        # (logic/rollout_cancel.py), complete a wave when its last robot reports (logic/rollout_reports.py).
+        # Start a rollout (engine/starter.py), fail the outstanding wave token on cancel
+        # (engine/cancel.py), complete a wave when its last robot reports (engine/reports.py).
         machine.grant_start_execution(api_function)
         machine.grant_task_response(api_function)
         machine.grant_task_response(status_function)
         # Release wave fails its own token when the job was canceled meanwhile, and completes it when the
         # wave ends inside the step (every command undeliverable, or every robot answered before the step
-        # returned: logic/rollout.py release_wave -> complete_wave_if_done). The machine already
+        # returned: engine/steps.py release_wave -> complete_wave_if_done). The machine already
         # depends on this function (its ARN is substituted into the definition), so the grant goes in a
         # policy of its own: in the function's default policy it would close a dependency cycle.
         iam.Policy(
@@ -172,7 +119,7 @@ class FleetwaveStack(Stack):
                 )
             ],
         )
-        # Robots are things, fleets are thing groups (logic/robots.py, logic/fleets.py).
+        # Robots are things, fleets are thing groups (fleet/robots.py, fleet/fleets.py).
         robots.grant_registry(api_function)
         acknowledge(api_function.role, "IAM5", THING_WILDCARD_REASON, findings=THING_WILDCARD_FINDINGS)
         # Commands to robots: release a wave (and abort it on cancel), stop unfinished robots (finalize),
@@ -182,8 +129,8 @@ class FleetwaveStack(Stack):
             acknowledge(
                 functions[name].role, "IAM5", COMMAND_WILDCARD_REASON, findings=COMMAND_WILDCARD_FINDINGS
             )
-        # Bundles: the API reads a source's ETag (storage/bundles.py); release wave presigns the bundle and
-        # download-condition URLs robots fetch (storage/rollout_aws.py), which needs read access itself.
+        # Bundles: the API reads a source's ETag (robomaker/bundles.py); release wave presigns the bundle and
+        # download-condition URLs robots fetch (engine/aws.py), which needs read access itself.
         # The status function answers robots' link requests with fresh presigned URLs, on their links topic.
         for name in ("api", "release_wave", "status"):
             bundles.grant_read(functions[name])

@@ -3,7 +3,7 @@
 - ``aws``  moto in-process (``mock_aws``) with Fleetwave's tables created and every cached AWS client of
            the service reset, so each test starts from empty AWS. Yields a ``boto3.Session``.
 - ``given`` RoboMaker resources made through ``api`` (fakes/robomaker.py): ``given.fleet("warehouse")``.
-- ``api``  the REST front door Lambda (``handlers.api.lambda_handler``) driven with API Gateway proxy
+- ``api``  the API Lambda (``fleetwave_service.handlers.api_handler``) driven with API Gateway proxy
            events: ``api.call("createFleet", {...})`` -> ApiResponse(status, headers, json).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import boto3
+import fleetwave_service.handlers  # noqa: F401 - plugs the front doors into the engine, as every Lambda does
 import pytest
 from fakes.api_events import HandlerApi
 from fakes.moto_atomic import serialized_dynamodb
@@ -35,16 +36,18 @@ TEST_ENVIRONMENT = {
 
 def reset_service_clients() -> None:
     """Forget settings and every lazily created client of the service (they bind to the environment)."""
-    from fleetwave_service.channels import reset_channel
-    from fleetwave_service.logic import rollout_starter
-    from fleetwave_service.settings import reset_settings
-    from fleetwave_service.storage import bundles, dynamo, registry
+    from fleetwave_service.core import dynamo
+    from fleetwave_service.core.settings import reset_settings
+    from fleetwave_service.engine import starter
+    from fleetwave_service.engine.channels import reset_channel
+    from fleetwave_service.fleet import registry
+    from fleetwave_service.robomaker import bundles
 
     reset_settings()
     reset_channel()
     dynamo.reset()
     bundles.reset()
-    rollout_starter.reset()
+    starter.reset()
     registry.set_registry(None)
 
 
@@ -57,8 +60,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
     monkeypatch.delenv("FLEETWAVE_STATE_MACHINE_ARN", raising=False)
     reset_service_clients()
     with mock_aws(), serialized_dynamodb():
-        from fleetwave_service.settings import get_settings
-        from fleetwave_service.storage.schema import create_tables
+        from fleetwave_service.core.schema import create_tables
+        from fleetwave_service.core.settings import get_settings
 
         settings = get_settings()
         session = boto3.Session(region_name=settings.region)
@@ -69,9 +72,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
 
 @pytest.fixture
 def api(aws: boto3.Session) -> HandlerApi:
-    from fleetwave_service.handlers.api import lambda_handler
+    from fleetwave_service.handlers import api_handler
 
-    return HandlerApi(lambda_handler)
+    return HandlerApi(api_handler)
 
 
 @pytest.fixture

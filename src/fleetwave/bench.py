@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from fleetwave.commands import arguments
+
 DEFAULT_SIZES = (10, 100, 1000)
 DEFAULT_PERCENT = 25
 DEFAULT_ROBOT_SECONDS = 20.0  # simulated; x time scale = real seconds per robot
@@ -43,7 +45,7 @@ WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items
 ROBOT_TOPIC_FILTER = "fleetwave/robots/#"
 
 
-# --- figures (pure; tested in tests/unit/test_bench.py) ----------------------------------------------
+# --- figures (pure; tested in tests/unit/cli/test_bench.py) ----------------------------------------------
 def count_state_transitions(events: Iterable[Mapping[str, Any]]) -> int:
     """States entered in an execution history (``TaskStateEntered``, ``ChoiceStateEntered``, ...)."""
     return sum(1 for event in events if str(event.get("type", "")).endswith("StateEntered"))
@@ -247,8 +249,8 @@ class MessageCounter:
 @contextmanager
 def local_stack(time_scale: float) -> Iterator[Any]:
     """The local runtime in this process on free ports, handler logs at WARNING."""
-    from fleetwave.commands.demo import free_port
     from fleetwave.local.runtime import LocalConfig, LocalRuntime
+    from fleetwave.local.serve_process import free_port
 
     config = LocalConfig(port=free_port(), aws_port=free_port(), mqtt_port=free_port(), time_scale=time_scale)
     with LocalRuntime(config) as runtime:
@@ -267,7 +269,7 @@ def run_rollout(
 ) -> BenchResult:
     import boto3
 
-    from fleetwave.commands.demo import BackgroundSimulator
+    from fleetwave.local.simulator import BackgroundSimulator
     from fleetwave.sdk import FleetwaveClient, local_credentials
 
     client = FleetwaveClient(runtime.api_url, credentials=local_credentials(), timeout=120)
@@ -436,18 +438,10 @@ def run_bench(
     return results
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 10,100,1000, not {text!r}") from None
-    if not sizes or any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"sizes must be positive whole numbers, not {text!r}")
-    return sizes
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), help="default: 10,100,1000")
+    parser.add_argument(
+        "--sizes", type=arguments.sizes, default=list(DEFAULT_SIZES), help="default: 10,100,1000"
+    )
     parser.add_argument(
         "--percent", type=_percent, default=DEFAULT_PERCENT, help="wave size, %% of the fleet (default: 25)"
     )
@@ -465,24 +459,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be greater than zero, not {text}")
-    return value
-
-
-def _percent(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be 1-100, not {value}")
-    return value
+_positive = arguments.positive_number("must be greater than zero, not {text}")
+_percent = arguments.whole_number(1, 100, "must be 1-100, not {value}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """Request-validation case tables of the RoboMaker API, shared by the in-process functional tests
-(tests/functional/test_api_validation.py) and the end-to-end tests over HTTP
-(tests/e2e/test_http_validation.py).
+(tests/functional/robomaker/test_validation.py) and the end-to-end tests over HTTP
+(tests/e2e/robomaker/test_validation.py).
 
 Every case breaks exactly one constraint of the seeds/reference in an otherwise valid request; the API must
 answer 400 InvalidParameterException with a message starting with the offending field (never a 500).

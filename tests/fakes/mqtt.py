@@ -7,9 +7,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as paho
-from fleetwave_service.models.messages import STATUS_TOPIC_FILTER, StatusReport
+from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, StatusReport
 
 WAIT = 30.0
 
@@ -22,6 +23,15 @@ def eventually(condition: Callable[[], object], timeout: float = WAIT) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def run_scenario(scenario: Callable[[], Any], *close: Any) -> Any:
+    """``asyncio.run(scenario())``, then ``close()`` each helper (collectors, channels) whatever happened."""
+    try:
+        return asyncio.run(scenario())
+    finally:
+        for helper in close:
+            helper.close()
 
 
 async def until(condition: Callable[[], object], timeout: float = WAIT) -> None:

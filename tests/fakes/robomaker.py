@@ -16,6 +16,20 @@ from typing import Any
 BUCKET = "fleetwave-bundles"
 
 
+def list_pages(api: Any, operation: str, body: dict[str, Any], key: str) -> tuple[list[dict[str, Any]], int]:
+    """Every item a List operation returns under ``key``, following nextToken: (items, pages read)."""
+    items: list[dict[str, Any]] = []
+    token, pages = None, 0
+    while True:
+        page = api.call(operation, {**body, **({"nextToken": token} if token else {})})
+        assert page.status == 200, page.json
+        items += page.json[key]
+        pages += 1
+        token = page.json.get("nextToken")
+        if not token:
+            return items, pages
+
+
 def unique(prefix: str) -> str:
     """A name no other test uses (end-to-end tests share one `fleetwave serve` for the whole session)."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

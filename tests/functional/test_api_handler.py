@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cases.robomaker_validation import MALFORMED_BODIES, MALFORMED_BODY_IDS
 from fakes.api_events import rest_event
-from fleetwave_service.logic import fleets as fleets_logic
+from fleetwave_service.fleet import fleets as fleets_logic
 
 
 @pytest.mark.parametrize("raw_body,reason", MALFORMED_BODIES, ids=MALFORMED_BODY_IDS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from infra_template import Synthesized, synthesize
+from support.infra_template import Synthesized, synthesize
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 from fakes.channel import FakeRobotChannel
 from fakes.robomaker import Given
 from moto.core.config import default_user_config
-from rollout_harness import RolloutDriver, SimulatedRobots
+from support.rollout_harness import RolloutDriver, SimulatedRobots
 
 from fleetwave.local import lambda_adapter
 from fleetwave.local.stepfunctions import deploy_rollout_machine
@@ -36,8 +36,8 @@ class RolloutFixture(RolloutDriver):
 
     def time_scale(self, scale: float) -> None:
         """Scale every wait of the engine (FLEETWAVE_TIME_SCALE), as the local runtime does."""
-        from fleetwave_service.logic.rollout_ports import use_ports
-        from fleetwave_service.settings import reset_settings
+        from fleetwave_service.core.settings import reset_settings
+        from fleetwave_service.engine.ports import use_ports
 
         self._monkeypatch.setenv("FLEETWAVE_TIME_SCALE", str(scale))
         reset_settings()
@@ -46,9 +46,9 @@ class RolloutFixture(RolloutDriver):
 
 @pytest.fixture
 def rollout(aws: Any, api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[RolloutFixture]:
-    from fleetwave_service.logic import rollout_starter
-    from fleetwave_service.logic.rollout_ports import reset_ports, use_ports
-    from fleetwave_service.settings import get_settings, reset_settings
+    from fleetwave_service.core.settings import get_settings, reset_settings
+    from fleetwave_service.engine import starter as rollout_starter
+    from fleetwave_service.engine.ports import reset_ports, use_ports
 
     channel = FakeRobotChannel()
     robots = SimulatedRobots(channel)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from fnmatch import fnmatch
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 
 
-def test_suite_layout_test_module_basenames_are_unique():
-    # pytest's default (prepend) import mode imports test modules by basename: two test_x.py files in
-    # different folders make the whole run fail at collection, but only when both are collected.
-    names = Counter(path.name for path in TESTS.rglob("test_*.py") if ".venv" not in path.parts)
-    assert [name for name, count in names.items() if count > 1] == []
+def test_suite_layout_every_test_folder_is_collected(pytestconfig):
+    # pytest skips folders matching norecursedirs (by default also build/ and dist/) without a word:
+    # a whole suite there would never run in `make test`.
+    skipped = pytestconfig.getini("norecursedirs")
+    folders = {path.parent for path in TESTS.rglob("test_*.py") if ".venv" not in path.parts}
+    hidden = sorted(
+        str(folder.relative_to(TESTS))
+        for folder in folders
+        for part in folder.relative_to(TESTS).parts
+        if any(fnmatch(part, pattern) for pattern in skipped)
+    )
+    assert hidden == []

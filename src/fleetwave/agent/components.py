@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from fleetwave_service.models.messages import ComponentSpec, DeploymentCommand
+from fleetwave_service.engine.messages import ComponentSpec, DeploymentCommand
 
 
 class ConfigurationError(ValueError):

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-from fleetwave_service.channels.mqtt_client import parse_mqtt_url
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.channels.mqtt_client import parse_mqtt_url
+from fleetwave_service.engine.messages import (
     DeploymentCommand,
     LinkReply,
     LinkRequest,

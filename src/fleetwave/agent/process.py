@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.messages import (
     ApplicationState,
     Bundle,
     DeploymentCommand,

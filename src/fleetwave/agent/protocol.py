@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.messages import (
     AbortCommand,
     ComponentResult,
     DeploymentCommand,

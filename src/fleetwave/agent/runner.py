@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from fleetwave_service.models.messages import DeploymentCommand, HealthReport, LinkReply, StatusReport
+from fleetwave_service.engine.messages import DeploymentCommand, HealthReport, LinkReply, StatusReport
 
 from fleetwave import __version__
 from fleetwave.agent.backoff import Backoff

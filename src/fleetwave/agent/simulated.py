@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.messages import (
     FAILURE_CODES,
     STEP_ORDER,
     DeploymentCommand,

@@ -9,6 +9,8 @@ import sys
 import threading
 from typing import Any
 
+from fleetwave.commands.arguments import port, positive_number
+
 DESCRIPTION = """\
 Run Fleetwave locally: moto in server mode holds DynamoDB, S3, IoT and Step Functions; the API is served
 at http://HOST:PORT/ (no stage segment) and verifies SigV4 for service execute-api, region us-east-1,
@@ -18,24 +20,7 @@ fleetwave-bundles). Prints one line with the endpoints when ready; stops cleanly
 """
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535 (0 picks a free one), not {value}")
-    return value
-
-
-def _time_scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"time scale must be a positive number, not {text}")
-    return value
+_time_scale = positive_number("time scale must be a positive number, not {text}")
 
 
 def register(subparsers: Any) -> None:
@@ -46,15 +31,15 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=_port, default=8787, help="API port (default: %(default)s)")
+    parser.add_argument("--port", type=port, default=8787, help="API port (default: %(default)s)")
     parser.add_argument(
         "--aws-port",
-        type=_port,
+        type=port,
         default=8788,
         help="embedded AWS endpoint port, for S3 uploads and AWS tools (default: %(default)s)",
     )
     parser.add_argument(
-        "--mqtt-port", type=_port, default=1883, help="MQTT broker port (default: %(default)s)"
+        "--mqtt-port", type=port, default=1883, help="MQTT broker port (default: %(default)s)"
     )
     parser.add_argument(
         "--time-scale",

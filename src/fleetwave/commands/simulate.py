@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol, TextIO
 from urllib.parse import urlsplit
 
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.messages import (
     COMMAND_TOPIC_FILTER,
     LOCAL_RUNTIME_TOPIC,
     LocalRuntimeInfo,
@@ -34,6 +34,7 @@ from fleetwave_service.models.messages import (
 from pydantic import ValidationError
 
 from fleetwave.agent.simulated import BEHAVIOR_HELP, Behavior, RobotEvent, SimulatedFleet
+from fleetwave.commands.arguments import positive_number
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8787/"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
@@ -291,14 +292,7 @@ def _robot_behavior(text: str) -> tuple[str, Behavior]:
     return robot, _behavior(behavior)
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than zero: {text!r}")
-    return value
+_positive = positive_number("must be greater than zero: {text!r}", finite=False)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

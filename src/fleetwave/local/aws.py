@@ -23,7 +23,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from fleetwave.local import moto_atomic
-from fleetwave.local.gateway import url_host
+from fleetwave.local.gateway import Listener
 from fleetwave.local.log import logger
 from fleetwave.local.s3_expiry import PresignedExpiry
 
@@ -34,7 +34,7 @@ MOTO_CONFIG: dict[str, Any] = {
 }
 
 
-class MotoAws:
+class MotoAws(Listener):
     """moto server on ``host:port`` with the tables and bucket the API needs."""
 
     name = "aws"
@@ -58,15 +58,9 @@ class MotoAws:
         self._thread: threading.Thread | None = None
 
     @property
-    def port(self) -> int:
-        if self._server is None:
-            return self._port
-        return int(self._server.server_address[1])
-
-    @property
     def url(self) -> str:
         """Where clients (and the in-process runtime) reach it."""
-        return f"http://{url_host(self._host)}:{self.port}"
+        return self.origin
 
     def start(self) -> None:
         # werkzeug logs every request at INFO; a rollout makes thousands of them.
@@ -91,11 +85,7 @@ class MotoAws:
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
+        self._shut_down()
         moto_atomic.uninstall()
 
     def client(self, service: str) -> Any:
@@ -121,7 +111,7 @@ class MotoAws:
             answer.read()
 
     def _provision(self) -> None:
-        from fleetwave_service.storage.schema import create_tables
+        from fleetwave_service.core.schema import create_tables
 
         create_tables(self.client("dynamodb"), self._table_name, self._idempotency_table_name)
         s3 = self.client("s3")

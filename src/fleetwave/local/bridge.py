@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import importlib.util
 import itertools
 import json
 import logging
@@ -30,8 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetwave_service.channels.mqtt import new_paho_client, parse_mqtt_url
-from fleetwave_service.models.messages import STATUS_TOPIC_FILTER, robot_from_topic
+from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url
+from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, robot_from_topic
+from fleetwave_service.lambdas import BY_NAME, HANDLERS_MODULE, load_handler
 
 logger = logging.getLogger("fleetwave.bridge")
 
@@ -123,9 +125,7 @@ class StatusBridge:
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> StatusBridge:
         if self._handler is None:
-            from fleetwave_service.handlers.status import lambda_handler
-
-            self._handler = lambda_handler
+            self._handler = load_handler(BY_NAME["status"].handler)
         self._stopping = False
         self._worker = threading.Thread(target=self._work, name="fleetwave-status-bridge", daemon=True)
         self._worker.start()
@@ -310,11 +310,9 @@ def _failed_ids(response: Any) -> set[str]:
 
 def create_component(runtime: Any) -> StatusBridge | None:
     """`fleetwave serve` hook (fleetwave.local.runtime): feed the status handler from the broker."""
-    import importlib.util
-
-    if importlib.util.find_spec("fleetwave_service.handlers.status") is None:
+    if importlib.util.find_spec(HANDLERS_MODULE) is None:
         logger.warning("status handler not available; robot status reports are not processed")
         return None
-    broker = runtime.component("mqtt")
-    url = broker.url if broker is not None else runtime.config.mqtt_url
-    return StatusBridge(mqtt_url=url, region=runtime.config.region, account_id=runtime.config.account_id)
+    return StatusBridge(
+        mqtt_url=runtime.mqtt_url, region=runtime.config.region, account_id=runtime.config.account_id
+    )

@@ -185,7 +185,7 @@ class _RuntimeBroker(EmbeddedBroker):
 
     def stop(self, timeout: float = 10.0) -> None:
         # The dispatch side's MQTT channel would otherwise keep reconnecting to a broker that is gone.
-        from fleetwave_service.channels import reset_channel
+        from fleetwave_service.engine.channels import reset_channel
 
         reset_channel()
         super().stop(timeout)
@@ -194,7 +194,7 @@ class _RuntimeBroker(EmbeddedBroker):
 def publish_runtime_info(host: str, port: int, time_scale: float, timeout: float = 10.0) -> None:
     """Retain the stack's time scale on LOCAL_RUNTIME_TOPIC, for `fleetwave simulate` to follow."""
     import paho.mqtt.publish as mqtt_publish
-    from fleetwave_service.models.messages import LOCAL_RUNTIME_TOPIC, LocalRuntimeInfo
+    from fleetwave_service.engine.messages import LOCAL_RUNTIME_TOPIC, LocalRuntimeInfo
 
     mqtt_publish.single(
         LOCAL_RUNTIME_TOPIC,

@@ -189,11 +189,39 @@ def proxy_response(result: Any, request_id: str) -> GatewayResponse:
     return GatewayResponse(status=result["statusCode"], headers=pairs, body=raw)
 
 
-class ApiGateway:
+class Listener:
+    """A server of the local runtime that may bind port 0 (any free port): ``port`` is the one it bound
+    once started, the one asked for before."""
+
+    _host: str
+    _port: int
+    _server: Any
+    _thread: threading.Thread | None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            return self._port
+        return int(self._server.server_address[1])
+
+    @property
+    def origin(self) -> str:
+        return f"http://{url_host(self._host)}:{self.port}"
+
+    def _shut_down(self) -> None:
+        """Stop serving and join the serving thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+
+
+class ApiGateway(Listener):
     """A threaded HTTP server that verifies SigV4 and calls ``handler(event, context)`` in process.
 
     ``handler`` is any Lambda-style callable; ``fleetwave serve`` passes
-    ``fleetwave_service.handlers.api.lambda_handler``, tests pass fakes.
+    ``fleetwave_service.api.lambda_handler``, tests pass fakes.
     """
 
     name = "api"
@@ -217,14 +245,8 @@ class ApiGateway:
         self._invoke_lock = threading.Lock()
 
     @property
-    def port(self) -> int:
-        if self._server is None:
-            return self._port
-        return int(self._server.server_address[1])
-
-    @property
     def url(self) -> str:
-        return f"http://{url_host(self._host)}:{self.port}/"
+        return f"{self.origin}/"
 
     def start(self) -> None:
         """Bind and serve in a daemon thread. Raises OSError when the port cannot be bound."""
@@ -236,13 +258,8 @@ class ApiGateway:
         self._thread.start()
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
+        if self._server is not None:
+            self._shut_down()
 
     def handle(self, request: SignedRequest, source_ip: str = "127.0.0.1") -> GatewayResponse:
         """Verify, build the event, call the handler: the whole gateway minus the socket."""

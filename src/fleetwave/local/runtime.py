@@ -4,10 +4,10 @@ Components start in order and stop in reverse:
 
 1. ``aws``      moto server (DynamoDB, S3, IoT, Step Functions, ...) with the tables and bundle bucket;
                 then the process environment points the in-process runtime at it.
-2. ``engine``   hook: ``fleetwave.local.lambda_adapter``  (Lambda functions + state machine in moto).
+2. ``engine``   hook: ``fleetwave.local.stepfunctions``   (Lambda functions + state machine in moto).
 3. ``mqtt``     hook: ``fleetwave.local.broker``          (embedded MQTT broker, stands in for IoT Core).
 4. ``bridge``   hook: ``fleetwave.local.bridge``          (status topics -> status handler, like rule -> SQS).
-5. ``api``      the API Gateway stand-in (SigV4) in front of ``fleetwave_service.handlers.api``.
+5. ``api``      the API Gateway stand-in (SigV4) in front of the API Lambda handler.
 
 Hook contract (so that those modules plug in without editing this file): the module defines
 ``create_component(runtime: LocalRuntime) -> Component | None``. It is called after every earlier
@@ -39,11 +39,11 @@ DEFAULT_CREDENTIAL = "testing"
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: the one moto files everything under
 LOCAL_REGION = "us-east-1"
 BUNDLE_BUCKET = "fleetwave-bundles"
-API_HANDLER = "fleetwave_service.handlers.api"
+API_HANDLER = "fleetwave_service.handlers.api_handler"  # fleetwave_service/lambdas.py, function "api"
 
 # name -> module; order is start order (see the module docstring).
 HOOKS: tuple[tuple[str, str], ...] = (
-    ("engine", "fleetwave.local.lambda_adapter"),  # ENGINE: Lambda adapter + rollout state machine
+    ("engine", "fleetwave.local.stepfunctions"),  # ENGINE: Lambda adapter + rollout state machine
     ("mqtt", "fleetwave.local.broker"),  # MQTT: embedded broker
     ("bridge", "fleetwave.local.bridge"),  # MQTT: status topics -> status handler
 )
@@ -117,11 +117,16 @@ class LocalRuntime:
         assert self.gateway is not None, "start() first"
         return self.gateway.url
 
+    @property
+    def mqtt_url(self) -> str:
+        """The embedded broker's URL once it listens (``--mqtt-port 0`` lets it pick the port)."""
+        return getattr(self.component("mqtt"), "url", None) or self.config.mqtt_url
+
     def component(self, name: str) -> Any | None:
         return next((c for c in self.components if getattr(c, "name", None) == name), None)
 
     def environment(self) -> dict[str, str]:
-        """The environment the in-process handlers read (fleetwave_service.settings)."""
+        """The environment the in-process handlers read (fleetwave_service.core.settings)."""
         c = self.config
         return {
             "AWS_ENDPOINT_URL": self.aws_url,
@@ -134,15 +139,14 @@ class LocalRuntime:
             "FLEETWAVE_IDEMPOTENCY_TABLE_NAME": c.idempotency_table_name,
             "FLEETWAVE_BUNDLE_BUCKET": c.bundle_bucket,
             "FLEETWAVE_CHANNEL": "mqtt",
-            "FLEETWAVE_MQTT_URL": c.mqtt_url,
+            "FLEETWAVE_MQTT_URL": self.mqtt_url,
             "FLEETWAVE_TIME_SCALE": f"{c.time_scale:g}",
         }
 
     def ready_line(self) -> str:
         parts = [f"fleetwave serve: API {self.api_url}", f"AWS {self.aws_url}/"]
-        broker = self.component("mqtt")
-        if broker is not None:
-            parts.append(f"MQTT {getattr(broker, 'url', self.config.mqtt_url)}")
+        if self.component("mqtt") is not None:
+            parts.append(f"MQTT {self.mqtt_url}")
         parts.append(f"(time scale {self.config.time_scale:g})")
         return "  ".join(parts)
 
@@ -166,6 +170,9 @@ class LocalRuntime:
                 component = _hook_component(name, module, self)
                 if component is not None:
                     self._start(component, ports)
+                    if name == "mqtt":
+                        # The service publishes robot commands here: the port the broker really took.
+                        self.set_environment({"FLEETWAVE_MQTT_URL": self.mqtt_url})
             handler = self._api_handler or _load_api_handler()
             self.gateway = ApiGateway(
                 handler,
@@ -259,10 +266,11 @@ def _hook_component(name: str, module_name: str, runtime: LocalRuntime) -> Any |
 
 def _load_api_handler() -> LambdaHandler:
     """Import the API handler after the environment points at moto (it builds boto3 clients on import)."""
+    module_name, _, attribute = API_HANDLER.rpartition(".")
     try:
-        module = importlib.import_module(API_HANDLER)
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name != API_HANDLER:
+        if error.name is None or not module_name.startswith(error.name):
             raise
         logger.warning(
             "API handler not available; every signed request gets 502", extra={"handler": API_HANDLER}
@@ -272,10 +280,10 @@ def _load_api_handler() -> LambdaHandler:
             raise RuntimeError(f"{API_HANDLER} is not available")
 
         return missing
-    return module.lambda_handler
+    return getattr(module, attribute)
 
 
 def _reset_settings() -> None:
-    from fleetwave_service.settings import reset_settings
+    from fleetwave_service.core.settings import reset_settings
 
     reset_settings()

@@ -1,10 +1,10 @@
 """The rollout state machine on moto: the same ASL file as in AWS, with Lambda steps run in process.
 
-``deploy_rollout_machine()`` creates the five step functions in moto's Lambda (a placeholder zip; the Handler
-attribute names the real code, which ``lambda_adapter`` runs in process), substitutes their ARNs into
-statemachines/rollout.asl.json and creates the state machine. The CDK stack fills the same placeholders with
-its own function ARNs; a parity test checks that ASL placeholders, CDK substitutions and
-``LOCAL_SUBSTITUTION_NAMES`` are the same set.
+``deploy_rollout_machine()`` creates the step functions (fleetwave_service/lambdas.py) in moto's Lambda (a
+placeholder zip; the Handler attribute names the real code, which ``lambda_adapter`` runs in process),
+substitutes their ARNs into statemachines/rollout.asl.json and creates the state machine. The CDK stack
+fills the same placeholders with its own function ARNs; a parity test checks that ASL placeholders, CDK
+substitutions and ``LOCAL_SUBSTITUTION_NAMES`` are the same set.
 """
 
 from __future__ import annotations
@@ -13,35 +13,27 @@ import io
 import json
 import re
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from fleetwave_service.core.settings import get_settings
+from fleetwave_service.engine import ports
+from fleetwave_service.lambdas import STEP_FUNCTIONS
 
 from fleetwave.local import lambda_adapter
+from fleetwave.local.log import logger
+from fleetwave.statemachines import ROLLOUT
 
-ASL_PATH = Path(__file__).resolve().parents[3] / "statemachines" / "rollout.asl.json"
+# Read through importlib.resources: the same file in a checkout, an editable install and a wheel.
+ASL_PATH = ROLLOUT
 STATE_MACHINE_NAME = "fleetwave-rollout"
 ROLE_NAME = "fleetwave-local-rollout"
 RUNTIME = "python3.12"
 
-# placeholder -> (function name in moto, handler). The handler strings are the fixed Lambda entry points.
+# placeholder -> (function name in moto, handler), from the one table of the service's functions.
 ROLLOUT_FUNCTIONS: dict[str, tuple[str, str]] = {
-    "PrepareFunctionArn": ("fleetwave-rollout-prepare", "fleetwave_service.handlers.rollout.prepare_handler"),
-    "ReleaseWaveFunctionArn": (
-        "fleetwave-rollout-release-wave",
-        "fleetwave_service.handlers.rollout.release_wave_handler",
-    ),
-    "SweepFunctionArn": ("fleetwave-rollout-sweep", "fleetwave_service.handlers.rollout.sweep_handler"),
-    "EvaluateFunctionArn": (
-        "fleetwave-rollout-evaluate",
-        "fleetwave_service.handlers.rollout.evaluate_handler",
-    ),
-    "FinalizeFunctionArn": (
-        "fleetwave-rollout-finalize",
-        "fleetwave_service.handlers.rollout.finalize_handler",
-    ),
+    placeholder: (function.local_name, function.handler) for placeholder, function in STEP_FUNCTIONS.items()
 }
 LOCAL_SUBSTITUTION_NAMES: frozenset[str] = frozenset(ROLLOUT_FUNCTIONS)
 
@@ -156,3 +148,35 @@ def deploy_rollout_machine(
     return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn, type="STANDARD")[
         "stateMachineArn"
     ]
+
+
+# --- `fleetwave serve` wiring (the ``engine`` hook of fleetwave.local.runtime) -------------------------
+
+
+class RolloutEngine:
+    """Local runtime component: in-process Lambdas + the rollout state machine on the embedded moto server."""
+
+    name = "engine"
+
+    def __init__(self, runtime: Any) -> None:
+        self._runtime = runtime
+        self.state_machine_arn: str | None = None
+
+    def start(self) -> None:
+        lambda_adapter.install()
+        # moto's Step Functions interpreter calls Lambda at http://localhost:$MOTO_PORT when it is not
+        # intercepting boto3 in process (server mode): it must be this server's port, not moto's 5000.
+        self._runtime.set_environment({"MOTO_PORT": str(self._runtime.aws.port)})
+        self.state_machine_arn = deploy_rollout_machine(self._runtime.aws_url, get_settings())
+        self._runtime.set_environment({"FLEETWAVE_STATE_MACHINE_ARN": self.state_machine_arn})
+        ports.reset_ports()
+        logger.info("rollout engine ready", extra={"stateMachineArn": self.state_machine_arn})
+
+    def stop(self) -> None:
+        ports.reset_ports()
+        lambda_adapter.uninstall()
+
+
+def create_component(runtime: Any) -> RolloutEngine:
+    """`fleetwave serve` hook: called after the moto server started and the environment points at it."""
+    return RolloutEngine(runtime)

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fleetwave_service.channels.port import encode_command
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.channels.port import encode_command
+from fleetwave_service.engine.messages import (
     AbortCommand,
     Bundle,
     DeploymentCommand,

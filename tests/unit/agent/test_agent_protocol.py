@@ -6,8 +6,8 @@ import asyncio
 import json
 
 import pytest
-from fleetwave_service.channels.port import encode_command
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.channels.port import encode_command
+from fleetwave_service.engine.messages import (
     AbortCommand,
     Bundle,
     ComponentSpec,

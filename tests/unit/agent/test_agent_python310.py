@@ -117,7 +117,7 @@ def test_agent_runs_with_only_its_own_dependencies(tmp_path):
 def test_agent_and_the_shared_modules_it_imports_are_python_310_compatible(agent_import_graph):
     pytest.importorskip("vermin", reason="vermin checks Python 3.10 compatibility: pip install -e '.[dev]'")
     files = agent_import_graph["files"]
-    assert any(f.endswith("fleetwave_service/models/messages.py") for f in files)
+    assert any(f.endswith("fleetwave_service/engine/messages.py") for f in files)
     result = subprocess.run(
         [sys.executable, "-c", VERMIN, "-t=3.10-", "--violations", "--no-tips", "--eval-annotations", *files],
         capture_output=True,
@@ -130,7 +130,7 @@ def test_agent_and_the_shared_modules_it_imports_are_python_310_compatible(agent
 def test_message_enums_on_python_310_read_and_print_as_on_311(monkeypatch):
     # messages.py as Python 3.10 executes it (enum.StrEnum does not exist there)
     spec = importlib.util.spec_from_file_location(
-        "messages_as_on_310", REPO / "functions/fleetwave_service/models/messages.py"
+        "messages_as_on_310", REPO / "functions/fleetwave_service/engine/messages.py"
     )
     assert spec is not None and spec.loader is not None
     on_310 = importlib.util.module_from_spec(spec)
@@ -138,7 +138,7 @@ def test_message_enums_on_python_310_read_and_print_as_on_311(monkeypatch):
     with monkeypatch.context() as as_on_310:
         as_on_310.setattr(sys, "version_info", (3, 10, 12, "final", 0))
         spec.loader.exec_module(on_310)
-    from fleetwave_service.models import messages
+    from fleetwave_service.engine import messages
 
     assert "enum.StrEnum" not in repr(type(on_310.FailureCode).__mro__)
     for ours, theirs in [

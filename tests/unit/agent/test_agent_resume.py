@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fleetwave_service.channels.port import encode_command
-from fleetwave_service.models.messages import (
+from fleetwave_service.engine.channels.port import encode_command
+from fleetwave_service.engine.messages import (
     Bundle,
     DeploymentCommand,
     LaunchConfig,

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from fleetwave_service.models.messages import ComponentSpec, DeploymentCommand, FailureCode, StatusReport
+from fleetwave_service.engine.messages import ComponentSpec, DeploymentCommand, FailureCode, StatusReport
 
 from fleetwave.agent.components import ConfigurationError, apply_configuration_update
 from fleetwave.agent.protocol import RobotAgent

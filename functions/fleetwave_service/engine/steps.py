@@ -1,0 +1,624 @@
+"""The rollout engine: the steps the state machine runs (docs/rollout.md).
+
+Each public function is one Lambda step and takes/returns the small JSON state the machine carries
+(``jobId`` plus a decision); robot lists never travel through state, they live in DynamoDB.
+
+    prepare -> evaluate -> [release wave -> (sweep on timeout) -> evaluate]* -> finalize
+
+Every step is safe to run twice (Lambda retries, redrive): writes are idempotent or conditional. Where a
+front door's rollouts differ (targets, wave plan, batches, commands, sweep), the step asks the job's
+policy (engine/policy.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from fleetwave_service.core import ids
+from fleetwave_service.core.dynamo import Row
+from fleetwave_service.core.keys import Key, member_key, queue_key, robot_deployment_key, wave_key
+from fleetwave_service.engine.messages import AbortCommand, FailureCode
+from fleetwave_service.engine.policy import Abort, Release, RolloutPolicy, policy_for
+from fleetwave_service.engine.ports import Ports
+from fleetwave_service.engine.reports import complete_wave_if_done
+from fleetwave_service.engine.rules import JOB_TIMEOUT_SECONDS, scaled_seconds
+from fleetwave_service.engine.store import COUNTER_FOR_STATUS
+
+logger = Logger(service="fleetwave-rollout", child=True)
+
+# Actions the machine's Choice states route on.
+RELEASE = "release"
+DONE = "done"
+ABORT = "abort"
+CANCELED = "canceled"
+EVALUATE = "evaluate"
+# What finalize is told happened.
+OUTCOME_ERROR = "error"
+
+
+def _totals(store: Any, job: Row) -> dict[str, int]:
+    """Job counters from the wave rows (authoritative) plus robots failed before release."""
+    totals = {"succeededCount": 0, "failedCount": int(job.get("prepareFailedCount", 0)), "noResponseCount": 0}
+    for wave in store.waves(job["id"]):
+        if int(wave.get("wave", 0)) < 1:
+            continue  # robots dispatched outside the waves (wave 0: a robot that joined a target later)
+        # A swept wave's recount is authoritative; its live counters may still move (a report racing it).
+        counts = wave.get("sweptCounts") or wave
+        for name in totals:
+            totals[name] += int(counts.get(name, 0))
+    return totals
+
+
+def _new_wave(job: Row, number: int, size: int) -> tuple[Key, Row]:
+    row = {
+        "wave": number,
+        "size": size,
+        "status": "Planned",
+        "succeededCount": 0,
+        "failedCount": 0,
+        "noResponseCount": 0,
+        "expiresAt": job["expiresAt"],
+    }
+    return wave_key(job["id"], number), row
+
+
+def _pending(
+    job: Row, robot: Row, place: Key, *, wave: int | None = None, position: int | None = None
+) -> list[tuple[Key, Row]]:
+    """A target's rows until it is released: its robot deployment row (PendingNewDeployment) and its place,
+    in a wave (``MEMBER#``, ``wave``) or in the queue (``QUEUE#``, ``position``)."""
+    common = {
+        "robotName": robot["name"],
+        "arn": robot["arn"],
+        "architecture": robot.get("architecture"),
+        **({"wave": wave} if wave is not None else {}),
+        "expiresAt": job["expiresAt"],
+    }
+    place_row = common if position is None else {**common, "position": position}
+    return [
+        (robot_deployment_key(job["id"], robot["name"]), {**common, "status": "PendingNewDeployment"}),
+        (place, place_row),
+    ]
+
+
+def _is_queued(job: Row) -> bool:
+    """The job's robots wait in a queue whose batches evaluate sizes when due (engine/policy.py Plan)."""
+    return job.get("queuedCount") is not None
+
+
+# --- prepare --------------------------------------------------------------------------------------
+def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
+    """Pending -> Preparing: snapshot targets as robot rows, check architectures, plan waves -> InProgress."""
+    store = ports.store
+    if not store.claim_job_for_preparing(job_id, ids.now()):
+        job = store.get_job(job_id)
+        logger.info("job not preparable", extra={"jobId": job_id, "status": (job or {}).get("status")})
+        return {"jobId": job_id, "action": CANCELED}
+    job = store.get_job(job_id)
+    assert job is not None  # the claim above just matched it
+    policy = policy_for(job)
+    targets = policy.targets(job, ports)
+    if isinstance(targets, Abort):
+        return _abort(job_id, targets.code, targets.reason)
+
+    job_id, expires_at, now = job["id"], job["expiresAt"], ids.now()
+    rows: list[tuple[Key, Row]] = []
+    failed_entities = []
+    for robot, code, reason in targets.failed:
+        rows.append(
+            (
+                robot_deployment_key(job_id, robot["name"]),
+                {
+                    "robotName": robot["name"],
+                    "arn": robot["arn"],
+                    "architecture": robot.get("architecture"),
+                    "status": "Failed",
+                    "failureCode": code.value,
+                    "failureReason": reason,
+                    "deploymentStartTime": now,
+                    "deploymentFinishTime": now,
+                    "wave": 0,
+                    "expiresAt": expires_at,
+                },
+            )
+        )
+        failed_entities.append(
+            (
+                robot["name"],
+                job.get("fleetName"),
+                {"status": "Failed", "lastDeploymentJob": job["arn"], "lastDeploymentTime": job["createdAt"]},
+                None,
+            )
+        )
+
+    releasable = {r["name"]: r for r in targets.releasable}
+    plan = policy.plan(job, list(releasable), len(targets.robots))
+    # A queue holds the targets in release order; each batch of it is planned when due (evaluate).
+    for position, name in enumerate(plan.queue or []):
+        rows += _pending(job, releasable[name], queue_key(job_id, position), position=position)
+    for number, names in enumerate(plan.waves, start=1):
+        rows.append(_new_wave(job, number, len(names)))
+        for name in names:
+            rows += _pending(job, releasable[name], member_key(job_id, number, name), wave=number)
+    store.put_rows(rows)
+    store.update_robot_entities(failed_entities)
+
+    job_timeout = scaled_seconds(JOB_TIMEOUT_SECONDS, ports.settings.time_scale)
+    size = len(plan.waves[0]) if plan.waves else 0
+    fields = {
+        "targetCount": len(targets.robots),
+        "waveCount": len(plan.waves),
+        "waveSize": size,
+        "currentWave": 0,
+        "prepareFailedCount": len(failed_entities),
+        "succeededCount": 0,
+        "failedCount": len(failed_entities),
+        "noResponseCount": 0,
+        "resolvedSources": targets.sources,
+        "startedAt": now,
+        "jobDeadline": job["createdAt"] + job_timeout,
+    }
+    if plan.queue is not None:
+        fields.update({"queuedCount": len(plan.queue), "releasedCount": 0})
+    if not store.mark_job_in_progress(job_id, fields):
+        logger.info("job canceled while preparing", extra={"jobId": job_id})
+        return {"jobId": job_id, "action": CANCELED}
+    logger.info(
+        "job prepared",
+        extra={
+            "jobId": job_id,
+            "targets": len(targets.robots),
+            "waves": len(plan.waves),
+            "waveSize": size,
+            "failedBeforeRelease": len(failed_entities),
+            "sync": bool(job.get("syncOf")),
+        },
+    )
+    return {"jobId": job_id, "action": EVALUATE}
+
+
+def _abort(job_id: str, code: FailureCode, reason: str) -> dict[str, Any]:
+    logger.info("job cannot start", extra={"jobId": job_id, "failureCode": code.value, "reason": reason})
+    return {"jobId": job_id, "action": ABORT, "failureCode": code.value, "failureReason": reason}
+
+
+# --- evaluate -------------------------------------------------------------------------------------
+def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
+    """Decide after prepare and after each wave: release the next wave, abort (threshold/timeout) or done."""
+    store, settings = ports.store, ports.settings
+    job = store.get_job(job_id)
+    if job is None or job["status"] != "InProgress":
+        logger.info("job no longer in progress", extra={"jobId": job_id, "status": (job or {}).get("status")})
+        return {"jobId": job_id, "action": CANCELED}
+    policy = policy_for(job)
+    totals = _totals(store, job)
+    store.record_job_totals(job_id, totals)
+    failed = totals["failedCount"] + totals["noResponseCount"]
+    targeted = int(job.get("targetCount", 0))
+    current = int(job.get("currentWave", 0))
+    log = {"jobId": job_id, "wave": current, "failed": failed, "targeted": targeted, **totals}
+
+    reason = policy.breach(job, totals)
+    if reason is not None:
+        logger.info("failure threshold breached", extra={**log, "reason": reason})
+        return {
+            "jobId": job_id,
+            "action": ABORT,
+            "failureCode": FailureCode.FAILURE_THRESHOLD_BREACHED.value,
+            "failureReason": reason,
+        }
+    now = ids.now()
+    remaining = float(job["jobDeadline"]) - now
+    if remaining <= 0:
+        logger.info("job deadline passed", extra=log)
+        return {
+            "jobId": job_id,
+            "action": ABORT,
+            "failureCode": FailureCode.FLEET_DEPLOYMENT_TIMEOUT.value,
+            "failureReason": "The deployment job did not finish within 30 days.",
+        }
+    if _is_queued(job):
+        job = _plan_next_batch(job, totals, policy, ports)
+        if job is None:
+            return {"jobId": job_id, "action": CANCELED}
+    if current < int(job.get("waveCount", 0)):
+        wave_timeout = policy.wave_timeout_seconds(job, current + 1, settings.time_scale)
+        timeout = min(wave_timeout, max(1, math.ceil(remaining)))
+        logger.info("next wave", extra={**log, "next": current + 1, "timeoutSeconds": timeout})
+        return {"jobId": job_id, "action": RELEASE, "wave": current + 1, "timeoutSeconds": timeout}
+    logger.info("all waves done", extra=log)
+    return {"jobId": job_id, "action": DONE}
+
+
+def _plan_next_batch(job: Row, totals: dict[str, int], policy: RolloutPolicy, ports: Ports) -> Row | None:
+    """Plan the next batch of a queued job from the counters: its size, its MEMBER rows and WAVE row.
+
+    Returns the job as planned (``waveCount`` is the next batch, plus one while robots remain queued), the
+    job unchanged when nobody is left, or None when it is no longer InProgress. The plan is recorded on the
+    job once (conditional); a retried evaluate rewrites the same rows from the recorded plan.
+    """
+    store, job_id = ports.store, job["id"]
+    current = int(job.get("currentWave", 0))
+    batch = current + 1
+    if int(job.get("plannedWave", 0)) < batch:
+        start = int(job.get("releasedCount", 0))
+        queued = int(job.get("queuedCount", 0))
+        if start >= queued:
+            return job
+        decision = policy.next_batch(job, batch, start, totals["succeededCount"], queued - start)
+        size = decision.pop("size")
+        fields = {
+            **decision,
+            "plannedStart": start,
+            "plannedSize": size,
+            "releasedCount": start + size,
+            "waveCount": batch + (1 if start + size < queued else 0),
+        }
+        if store.plan_next_batch(job_id, batch, fields):
+            logger.info(
+                "batch planned",
+                extra={"jobId": job_id, "wave": batch, "size": size, "rate": decision.get("currentRate")},
+            )
+        job = store.get_job(job_id)
+        if job is None or job.get("status") != "InProgress":
+            return None
+    start, size = int(job["plannedStart"]), int(job["plannedSize"])
+    rows: list[tuple[Key, Row]] = [_new_wave(job, batch, size)]
+    for queued_robot in store.queued_robots(job_id, start, size):
+        member = {k: queued_robot.get(k) for k in ("robotName", "arn", "architecture", "expiresAt")}
+        rows.append((member_key(job_id, batch, member["robotName"]), {**member, "wave": batch}))
+    store.put_rows(rows)
+    return job
+
+
+# --- release wave ---------------------------------------------------------------------------------
+def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports: Ports) -> dict[str, Any]:
+    """Hold the wave's task token on the job, mark the wave's robots Deploying, publish their commands.
+
+    The token is stored before any robot can report, so the report that completes the wave always finds it.
+    """
+    store = ports.store
+    now = ids.now()
+    attempt = store.open_wave(
+        job_id,
+        wave,
+        token,
+        {
+            "status": "Released",
+            "releasedAt": now,
+            "deadline": now + timeout_seconds,
+            "timeoutSeconds": timeout_seconds,
+            # A re-release (retried step) starts the wave over with a new attempt: counting starts over too.
+            "succeededCount": 0,
+            "failedCount": 0,
+            "noResponseCount": 0,
+        },
+    )
+    if attempt is None:
+        # Canceled between evaluate and here: nobody was released; end the wait the same way cancel does.
+        logger.info("wave not released: job canceled", extra={"jobId": job_id, "wave": wave})
+        ports.tokens.fail(token, "DeploymentCanceled", "The deployment job was canceled.")
+        return {"jobId": job_id, "wave": wave, "released": 0}
+
+    job = store.get_job(job_id)
+    assert job is not None
+    policy = policy_for(job)
+    robot_seconds = policy.robot_seconds(job, timeout_seconds, ports.settings.time_scale)
+    deadline = now + robot_seconds
+    members = store.wave_members(job_id, wave)
+    rows = []
+    for member in members:
+        rows.append(
+            (
+                robot_deployment_key(job_id, member["robotName"]),
+                {
+                    "robotName": member["robotName"],
+                    "arn": member["arn"],
+                    "architecture": member["architecture"],
+                    "wave": wave,
+                    "status": "Deploying",
+                    "attempt": attempt,
+                    "seq": -1,
+                    "deploymentStartTime": now,
+                    "deadline": deadline,
+                    "expiresAt": job["expiresAt"],
+                    "progressDetail": {"percentDone": 0.0},
+                },
+            )
+        )
+    store.put_rows(rows)
+    store.update_robot_entities(
+        [
+            (
+                m["robotName"],
+                job.get("fleetName"),
+                # From now on this job is the robot's last deployment; later updates of this job check it.
+                {
+                    "status": "Deploying",
+                    "lastDeploymentJob": job["arn"],
+                    "lastDeploymentTime": job["createdAt"],
+                },
+                None,
+            )
+            for m in members
+        ]
+    )
+
+    commands = policy.commands(Release(job, members, attempt, now, deadline, robot_seconds), ports)
+    failures = ports.channel.publish_commands(commands)
+    for failure in failures:
+        _fail_undeliverable(job, failure.robot_name, failure.reason, ports)
+
+    # Cancel may have landed while the commands went out; robots must not keep a deploy command of a
+    # canceled job as their retained command.
+    latest = store.get_job(job_id) or {}
+    if latest.get("status") == "Canceled":
+        _abort_robots(job, [m["robotName"] for m in members], "The deployment job was canceled.", ports)
+    logger.info(
+        "wave released",
+        extra={
+            "jobId": job_id,
+            "wave": wave,
+            "robots": len(members),
+            "attempt": attempt,
+            "undelivered": len(failures),
+            "timeoutSeconds": timeout_seconds,
+        },
+    )
+    # An empty wave, or one whose robots all failed delivery (or answered already), is complete now.
+    complete_wave_if_done(job_id, wave, ports)
+    return {"jobId": job_id, "wave": wave, "released": len(members)}
+
+
+def _fail_undeliverable(job: Row, robot_name: str, reason: str, ports: Ports) -> None:
+    now = ids.now()
+    changed = ports.store.finish_robot(
+        job["id"],
+        robot_name,
+        status="NoResponse",
+        fields={
+            "failureCode": FailureCode.ROBOT_DEPLOYMENT_NO_RESPONSE.value,
+            "failureReason": f"The deployment command could not be delivered: {reason}"[:1024],
+            "deploymentFinishTime": now,
+        },
+    )
+    if changed:
+        ports.store.update_robot_entity(
+            robot_name, job.get("fleetName"), {"status": "NoResponse"}, job["arn"]
+        )
+    logger.warning("command not delivered", extra={"jobId": job["id"], "robot": robot_name, "reason": reason})
+
+
+def _abort_robots(job: Row, robot_names: list[str], reason: str, ports: Ports) -> list[str]:
+    """Replace the retained deploy command of robots still deploying with an abort. Returns who was told."""
+    rows = ports.store.batch_get([robot_deployment_key(job["id"], name) for name in robot_names])
+    deploying = [row for row in rows if row.get("status") == "Deploying"]
+    ports.channel.publish_commands(_abort_commands(job, deploying, reason))
+    return [row["robotName"] for row in deploying]
+
+
+def _abort_commands(job: Row, rows: list[Row], reason: str) -> list[tuple[str, AbortCommand]]:
+    """(robot, abort of ``job``) for each robot deployment row, at the attempt the robot is running."""
+    now = ids.now()
+    return [
+        (
+            row["robotName"],
+            AbortCommand(jobId=job["id"], attempt=int(row.get("attempt", 1)), reason=reason, issuedAt=now),
+        )
+        for row in rows
+    ]
+
+
+# --- sweep ----------------------------------------------------------------------------------------
+def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
+    """After the wave's timeout: the robots the job's policy names (those that have not finished) are
+    NoResponse; the wave is recounted from its rows when the policy says so."""
+    store = ports.store
+    job = store.get_job(job_id)
+    if job is None:
+        return {"jobId": job_id, "wave": wave, "noResponse": 0}
+    # Nobody may claim this wave's token any more: it is finished (timed out).
+    store.claim_wave_token(job_id, wave)
+    now = ids.now()
+    plan = policy_for(job).sweep(job, wave, now, ports)
+    silent = []
+    for row in plan.rows:
+        changed = store.finish_robot(
+            job_id,
+            row["robotName"],
+            status="NoResponse",
+            fields={
+                "failureCode": FailureCode.ROBOT_DEPLOYMENT_NO_RESPONSE.value,
+                "failureReason": plan.reason,
+                "deploymentFinishTime": now,
+            },
+            from_statuses=plan.from_statuses,
+        )
+        if changed:
+            silent.append(row["robotName"])
+    store.update_robot_entities(
+        [(name, job.get("fleetName"), {"status": "NoResponse"}, job["arn"]) for name in silent]
+    )
+    fields: dict[str, Any] = {"status": plan.wave_status, "sweptAt": now}
+    if plan.recount:
+        # The sweep's counts are authoritative: recount the wave from its rows, which are all terminal now.
+        counts = dict.fromkeys(COUNTER_FOR_STATUS.values(), 0)
+        for row in store.wave_robot_deployments(job_id, wave):
+            if row.get("status") in COUNTER_FOR_STATUS:
+                counts[COUNTER_FOR_STATUS[row["status"]]] += 1
+        fields["sweptCounts"] = counts
+    store.set_wave_fields(job_id, wave, fields)
+    logger.info(
+        "wave timed out",
+        extra={"jobId": job_id, "wave": wave, "waveStatus": plan.wave_status, "noResponse": len(silent)},
+    )
+    return {"jobId": job_id, "wave": wave, "noResponse": len(silent)}
+
+
+# --- finalize -------------------------------------------------------------------------------------
+_FINAL_STATUS = {DONE: "Succeeded", ABORT: "Failed", OUTCOME_ERROR: "Failed", CANCELED: "Canceled"}
+
+
+def finalize(
+    job_id: str,
+    outcome: str,
+    ports: Ports,
+    failure_code: str | None = None,
+    failure_reason: str | None = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Job status and failure, robots still deploying told to abort, fleet's last deployment, lock, event."""
+    store = ports.store
+    job = store.get_job(job_id)
+    if job is None:
+        logger.warning("finalize: job not found", extra={"jobId": job_id, "outcome": outcome})
+        return {"jobId": job_id, "status": None}
+    now = ids.now()
+    status = _FINAL_STATUS.get(outcome, "Failed")
+    if outcome == OUTCOME_ERROR:
+        error_name = (error or {}).get("Error") or "Unknown"
+        logger.error(
+            "rollout stopped on an internal error",
+            extra={"jobId": job_id, "error": error_name, "cause": str((error or {}).get("Cause"))[:4000]},
+        )
+        failure_code = FailureCode.INTERNAL_SERVER_ERROR.value
+        failure_reason = f"The rollout stopped on an internal error ({error_name})."
+    elif outcome not in _FINAL_STATUS:
+        logger.error("finalize: unknown outcome", extra={"jobId": job_id, "outcome": outcome})
+        failure_code = FailureCode.INTERNAL_SERVER_ERROR.value
+        failure_reason = "The rollout stopped on an internal error."
+
+    fields: dict[str, Any] = {"finishedAt": now}
+    if status == "Failed":
+        fields.update({"failureCode": failure_code, "failureReason": (failure_reason or "")[:1024]})
+    if store.finish_job(job_id, status, fields):
+        final_status = status
+    else:
+        final_status = (store.get_job(job_id) or job)["status"]
+
+    reason = {
+        "Canceled": "The deployment job was canceled.",
+        "Failed": f"The deployment job stopped: {failure_reason or failure_code}",
+    }.get(final_status, "The deployment job ended.")
+    aborted = _stop_unfinished_robots(job, reason, ports, keep_continuous=final_status == "Succeeded")
+    if final_status == "Canceled":
+        _withdraw_from_timed_out_robots(job, reason, ports)
+
+    totals = _final_totals(store, job_id)
+    store.update_finished_job(job_id, totals)
+    policy = policy_for(job)
+    policy.finished(job, final_status, ports)
+    finished = store.get_job(job_id) or job
+    detail = {
+        "jobId": job_id,
+        "arn": job["arn"],
+        "fleet": policy.target_arn(job),
+        "status": final_status,
+        "failureCode": finished.get("failureCode"),
+        "failureReason": finished.get("failureReason"),
+        "targetCount": job.get("targetCount", 0),
+        **totals,
+    }
+    try:
+        ports.events.publish(
+            "Deployment Job Status Change",
+            {k: v for k, v in detail.items() if v is not None},
+            [job["arn"], policy.target_arn(job)],
+        )
+    except Exception:
+        # Subscribers are told best effort; the job row is the record and the rollout is over.
+        logger.exception("job event not published", extra={"jobId": job_id})
+    logger.info("job finished", extra={**detail, "abortedRobots": aborted})
+    return {"jobId": job_id, "status": final_status}
+
+
+def _final_totals(store: Any, job_id: str) -> dict[str, int]:
+    """The job's final counts, recounted from its robot rows (exact, whatever the counters say)."""
+    totals = {"succeededCount": 0, "failedCount": 0, "noResponseCount": 0, "notReleasedCount": 0}
+    for row in store.job_robot_deployments(job_id):
+        if row.get("notReleased"):
+            totals["notReleasedCount"] += 1
+        elif row.get("status") in COUNTER_FOR_STATUS:
+            totals[COUNTER_FOR_STATUS[row["status"]]] += 1
+    return totals
+
+
+def _withdraw_from_timed_out_robots(job: Row, reason: str, ports: Ports) -> None:
+    """A canceled job's deploy command must not stay retained for robots that timed out: one that comes
+    back would install a deployment its user canceled. Their history stays NoResponse; only the retained
+    command becomes an abort. (After a success or a threshold stop the command stays: docs/rollout.md.)"""
+    if job.get("supersededBy"):
+        return  # a newer revision's command already replaced theirs
+    silent = ports.store.job_robot_deployments(job["id"], ("NoResponse",))
+    if silent:
+        _publish_aborts(job, silent, reason, ports)
+
+
+def _publish_aborts(job: Row, rows: list[Row], reason: str, ports: Ports) -> None:
+    """Replace these robots' retained command for ``job`` with an abort, best effort."""
+    aborts = _abort_commands(job, rows, reason)
+    try:
+        undelivered = ports.channel.publish_commands(aborts)
+    except Exception:
+        # The job must end whatever the channel does; the robots' deadlines stop them in the worst case.
+        logger.exception("abort commands not published", extra={"jobId": job["id"], "robots": len(aborts)})
+        return
+    for failure in undelivered:
+        logger.warning("abort not delivered", extra={"jobId": job["id"], "robot": failure.robot_name})
+
+
+def _stop_unfinished_robots(job: Row, reason: str, ports: Ports, keep_continuous: bool = False) -> int:
+    """Robots in flight get an abort and end Failed; robots never released end Failed without a message.
+
+    ``keep_continuous``: a robot that joined a Greengrass group after the rollout began (dispatched outside
+    the waves) keeps deploying when the rollout itself succeeded.
+    """
+    store = ports.store
+    unfinished = [
+        row
+        for row in store.job_robot_deployments(job["id"], ("Deploying", "PendingNewDeployment"))
+        if not (keep_continuous and row.get("continuous"))
+    ]
+    if not unfinished:
+        return 0
+    now = ids.now()
+    in_flight = [row for row in unfinished if row["status"] == "Deploying"]
+    if job.get("supersededBy"):
+        # A newer revision's command replaces theirs; an abort published now could land after it.
+        in_flight = []
+    if in_flight:
+        _publish_aborts(job, in_flight, reason, ports)
+    aborted_entities = []
+    for row in unfinished:
+        released = row["status"] == "Deploying"
+        # Robots in flight count as failed; robots never released are not counted: nothing was tried.
+        changed = store.finish_robot(
+            job["id"],
+            row["robotName"],
+            count=released,
+            status="Failed",
+            fields={
+                "failureCode": FailureCode.ROBOT_DEPLOYMENT_ABORTED.value,
+                "failureReason": (reason if released else f"Not released. {reason}")[:1024],
+                "deploymentFinishTime": now,
+                "notReleased": None if released else True,
+            },
+            from_statuses=(row["status"],),
+        )
+        if changed and released:
+            aborted_entities.append(
+                (row["robotName"], job.get("fleetName"), {"status": "Failed"}, job["arn"])
+            )
+    store.update_robot_entities(aborted_entities)
+    logger.info(
+        "unfinished robots stopped",
+        extra={
+            "jobId": job["id"],
+            "aborted": len(in_flight),
+            "neverReleased": len(unfinished) - len(in_flight),
+        },
+    )
+    return len(in_flight)

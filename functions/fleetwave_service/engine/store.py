@@ -1,0 +1,443 @@
+"""DynamoDB access for the rollout engine (docs/storage.md, docs/rollout.md), on core/dynamo.py.
+
+Rows this module writes, all under the job's partition ``JOB#<id>`` (so they share its TTL):
+- ``JOB``: engine attributes on the job row (status transitions, counters, ``waveToken``, ``currentWave``).
+- ``ROBOT#<name>``: one robot's deployment in this job; the API returns it as ``robotDeploymentSummary``.
+- ``WAVE#<n:06>``: one wave: ``size`` and the counters ``succeededCount``/``failedCount``/``noResponseCount``.
+- ``MEMBER#<n:06>#<name>``: membership of a robot in wave n, so a step reads one wave's robots without
+  reading the whole fleet (cost O(N) per deployment, not O(N x waves)).
+- ``QUEUE#<position:09>``: a target waiting for its batch (queued plans, engine/policy.py ``Plan``).
+And on a robot's own row (``ROBOT#<name>`` / ``ROBOT``) its status as its deployments go, and what its
+agent says of itself (``applicationHealth``, ``connectivity``: engine/robot_messages.py).
+
+Rows read here come without their keys, and a row past its ``expiresAt`` is not returned (TTL deletion
+lags by days). A robot row moves into a terminal state with one conditional write, and only that success
+bumps the wave's counter: counters never count a robot twice (they can only fall short, see
+``finish_robot``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fleetwave_service.core import dynamo, keys
+from fleetwave_service.core.dynamo import KeyLike, Row
+from fleetwave_service.core.ids import now as clock_now
+from fleetwave_service.core.keys import job_key, robot_deployment_key, robot_key, wave_key
+
+COUNTER_FOR_STATUS = {"InSync": "succeededCount", "Failed": "failedCount", "NoResponse": "noResponseCount"}
+
+# The exactly-once conditions on a robot's own report: its live attempt, a newer seq, a step that does not
+# go backwards, before the deadline the service gave it.
+_REPORT_CONDITION = (
+    "attempt = :attempt AND seq < :seq AND deadline > :now"
+    " AND (attribute_not_exists(stepIndex) OR stepIndex <= :step)"
+)
+
+
+class RolloutStore:
+    """The engine's repository over the one Fleetwave table."""
+
+    def __init__(self, table_name: str, workers: int = 8) -> None:
+        self._table_name = table_name
+        self._workers = workers
+
+    # --- reading ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _live(row: Row | None, at: float | None = None) -> Row | None:
+        if row is None or dynamo.is_expired(row, clock_now() if at is None else at):
+            return None
+        return dynamo.without_keys(row)
+
+    def _get(self, key: keys.Key) -> Row | None:
+        return self._live(dynamo.get(*key, table=self._table_name))
+
+    def _query(
+        self,
+        condition: str,
+        values: Mapping[str, Any],
+        *,
+        filter_expression: str | None = None,
+        names: dict[str, str] | None = None,
+    ) -> Iterator[Row]:
+        """The job partition's rows matching ``condition`` (consistent reads), page by page."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table_name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": {k: dynamo.attribute_value(v) for k, v in values.items()},
+            "ConsistentRead": True,
+        }
+        if filter_expression:
+            kwargs["FilterExpression"] = filter_expression
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        for page, _ in dynamo.query_pages(**kwargs):
+            now = clock_now()
+            for row in page:
+                live = self._live(row, now)
+                if live is not None:
+                    yield live
+
+    def batch_get(self, row_keys: list[KeyLike]) -> list[Row]:
+        now = clock_now()
+        rows = (self._live(row, now) for row in dynamo.batch_get(row_keys, table=self._table_name))
+        return [row for row in rows if row is not None]
+
+    def get_job(self, job_id: str) -> Row | None:
+        return self._get(job_key(job_id))
+
+    def job_robot_deployments(self, job_id: str, statuses: Iterable[str] = ()) -> Iterator[Row]:
+        wanted = list(statuses)
+        values: dict[str, Any] = {":pk": keys.job_partition(job_id), ":prefix": keys.ROBOT_PREFIX}
+        filter_expression = None
+        names = None
+        if wanted:
+            values.update({f":w{i}": status for i, status in enumerate(wanted)})
+            filter_expression = f"#st IN ({', '.join(f':w{i}' for i in range(len(wanted)))})"
+            names = {"#st": "status"}
+        return self._query(
+            "pk = :pk AND begins_with(sk, :prefix)", values, filter_expression=filter_expression, names=names
+        )
+
+    def get_robot_deployment(self, job_id: str, robot_name: str) -> Row | None:
+        return self._get(robot_deployment_key(job_id, robot_name))
+
+    def wave_members(self, job_id: str, wave: int) -> list[Row]:
+        return list(
+            self._query(
+                "pk = :pk AND begins_with(sk, :prefix)",
+                {":pk": keys.job_partition(job_id), ":prefix": keys.member_prefix(wave)},
+            )
+        )
+
+    def queued_robots(self, job_id: str, start: int, count: int) -> list[Row]:
+        """The queued targets at positions start .. start + count - 1 (one query)."""
+        if count <= 0:
+            return []
+        return list(
+            self._query(
+                "pk = :pk AND sk BETWEEN :first AND :last",
+                {
+                    ":pk": keys.job_partition(job_id),
+                    ":first": keys.queue_key(job_id, start).sk,
+                    ":last": keys.queue_key(job_id, start + count - 1).sk,
+                },
+            )
+        )
+
+    def plan_next_batch(self, job_id: str, wave: int, fields: dict[str, Any]) -> bool:
+        """Record the plan of batch ``wave`` on the job, once: False when it is already planned or the job is
+        no longer InProgress (a retried evaluate then reuses the recorded plan)."""
+        return self._update(
+            job_key(job_id),
+            sets={**fields, "plannedWave": wave},
+            condition="#st = :ip AND (attribute_not_exists(plannedWave) OR plannedWave < :wave)",
+            names={"#st": "status"},
+            values={":ip": "InProgress", ":wave": wave},
+        )
+
+    def wave_robot_deployments(self, job_id: str, wave: int) -> list[Row]:
+        members = self.wave_members(job_id, wave)
+        return self.batch_get([robot_deployment_key(job_id, m["robotName"]) for m in members])
+
+    def get_wave(self, job_id: str, wave: int) -> Row | None:
+        return self._get(wave_key(job_id, wave))
+
+    def waves(self, job_id: str) -> list[Row]:
+        return list(
+            self._query(
+                "pk = :pk AND sk BETWEEN :first AND :last",
+                {":pk": keys.job_partition(job_id), ":first": keys.FIRST_WAVE_SK, ":last": keys.LAST_WAVE_SK},
+            )
+        )
+
+    # --- writing helpers ----------------------------------------------------------------------------------
+    def _update(self, key: KeyLike, **kwargs: Any) -> bool:
+        """One conditional UpdateItem; False when its condition does not hold."""
+        return self._update_returning(key, **kwargs) is not None
+
+    def _update_returning(self, key: KeyLike, **kwargs: Any) -> Row | None:
+        """One conditional UpdateItem returning the row as it is now; None when its condition fails."""
+        row = dynamo.update_returning(key, table=self._table_name, **kwargs)
+        return None if row is None else dynamo.without_keys(row)
+
+    def put_rows(self, rows: Iterable[tuple[KeyLike, Mapping[str, Any]]]) -> int:
+        """Batch-write whole rows, 25 per request, retrying what DynamoDB leaves unprocessed."""
+        return dynamo.put_rows(rows, table=self._table_name)
+
+    # --- job row ------------------------------------------------------------------------------------------
+    def claim_job_for_preparing(self, job_id: str, now: float) -> bool:
+        """Pending -> Preparing (a retried prepare finds it Preparing and goes on). False: not preparable."""
+        return self._update(
+            job_key(job_id),
+            sets={"status": "Preparing", "preparingAt": now},
+            condition="attribute_exists(pk) AND #st IN (:pending, :preparing)",
+            names={"#st": "status"},
+            values={":pending": "Pending", ":preparing": "Preparing"},
+        )
+
+    def mark_job_in_progress(self, job_id: str, fields: dict[str, Any]) -> bool:
+        return self._update(
+            job_key(job_id),
+            sets={**fields, "status": "InProgress"},
+            condition="#st = :preparing",
+            names={"#st": "status"},
+            values={":preparing": "Preparing"},
+        )
+
+    def record_job_totals(self, job_id: str, totals: dict[str, Any]) -> None:
+        self._update(job_key(job_id), sets=dict(totals), condition="attribute_exists(pk)")
+
+    def finish_job(self, job_id: str, status: str, fields: dict[str, Any]) -> bool:
+        """Active -> terminal status. False when the job is already terminal (never overwritten)."""
+        return self._update(
+            job_key(job_id),
+            sets={**fields, "status": status},
+            removes=("waveToken",),
+            condition="#st IN (:p, :pr, :ip)",
+            names={"#st": "status"},
+            values={":p": "Pending", ":pr": "Preparing", ":ip": "InProgress"},
+        )
+
+    def update_status(
+        self, job_id: str, status: str, from_statuses: tuple[str, ...], fields: dict[str, Any] | None = None
+    ) -> bool:
+        """Move a job to ``status`` (and set ``fields``) only from one of ``from_statuses``: a front door's
+        cancel (Canceled), or a start that failed (Failed). The wave token stays for the cancel hook."""
+        allowed = {f":from{i}": value for i, value in enumerate(from_statuses)}
+        return self._update(
+            job_key(job_id),
+            sets={"status": status, **(fields or {})},
+            condition=f"#status IN ({', '.join(allowed)})",
+            names={"#status": "status"},
+            values=allowed,
+        )
+
+    def update_finished_job(self, job_id: str, fields: dict[str, Any]) -> None:
+        """Counters and finish time on a job that something else (cancel) already made terminal."""
+        self._update(job_key(job_id), sets=fields, removes=("waveToken",), condition="attribute_exists(pk)")
+
+    # --- wave token ---------------------------------------------------------------------------------------
+    def open_wave(self, job_id: str, wave: int, token: str, fields: dict[str, Any]) -> int | None:
+        """Store the wave's task token on the job (only while InProgress) and stamp the wave row.
+
+        Returns the release attempt (1 on the first release of this wave), or None when the job is no longer
+        InProgress (canceled): the caller must then fail the token itself.
+        """
+        opened = dynamo.transact_updates(
+            [
+                dynamo.update_params(
+                    job_key(job_id),
+                    sets={"waveToken": token, "currentWave": wave},
+                    condition="#st = :ip",
+                    names={"#st": "status"},
+                    values={":ip": "InProgress"},
+                    table=self._table_name,
+                ),
+                dynamo.update_params(
+                    wave_key(job_id, wave), sets=fields, adds={"releaseCount": 1}, table=self._table_name
+                ),
+            ]
+        )
+        if not opened:
+            return None
+        return int((self.get_wave(job_id, wave) or {}).get("releaseCount", 1))
+
+    def claim_wave_token(self, job_id: str, wave: int | None = None) -> str | None:
+        """Take the job's current task token exactly once (conditional remove). None: nobody holds one."""
+        job = self.get_job(job_id) or {}
+        token = job.get("waveToken")
+        if not token or (wave is not None and job.get("currentWave") != wave):
+            return None
+        claimed = self._update(
+            job_key(job_id),
+            removes=("waveToken",),
+            condition="waveToken = :token AND currentWave = :wave",
+            values={":token": token, ":wave": job.get("currentWave")},
+        )
+        return token if claimed else None
+
+    def restore_wave_token(self, job_id: str, wave: int, token: str) -> None:
+        """Put back a claimed token whose SendTask* call failed transiently, so a retry can claim it again."""
+        self._update(
+            job_key(job_id),
+            sets={"waveToken": token},
+            condition="attribute_not_exists(waveToken) AND currentWave = :wave AND #st = :ip",
+            names={"#st": "status"},
+            values={":wave": wave, ":ip": "InProgress"},
+        )
+
+    def set_wave_fields(self, job_id: str, wave: int, fields: dict[str, Any]) -> None:
+        self._update(wave_key(job_id, wave), sets=fields, condition="attribute_exists(pk)")
+
+    # --- robot rows ---------------------------------------------------------------------------------------
+    def update_robot_progress(
+        self,
+        job_id: str,
+        robot_name: str,
+        *,
+        attempt: int,
+        seq: int,
+        step_index: int,
+        progress: dict[str, Any],
+        now: float,
+    ) -> bool:
+        """A non-terminal report; False when the exactly-once conditions reject it (nothing changed)."""
+        return self._update(
+            robot_deployment_key(job_id, robot_name),
+            sets={"progressDetail": progress, "seq": seq, "stepIndex": step_index, "lastReportAt": now},
+            condition="#st = :deploying AND " + _REPORT_CONDITION,
+            names={"#st": "status"},
+            values={
+                ":deploying": "Deploying",
+                ":attempt": attempt,
+                ":seq": seq,
+                ":now": now,
+                ":step": step_index,
+            },
+        )
+
+    def finish_robot(
+        self,
+        job_id: str,
+        robot_name: str,
+        *,
+        status: str,
+        fields: dict[str, Any],
+        report: dict[str, Any] | None = None,
+        now: float | None = None,
+        from_statuses: tuple[str, ...] = ("Deploying",),
+        count: bool = True,
+    ) -> Row | None:
+        """Move one robot row into a terminal status (conditional: exactly once), then count it on its wave.
+
+        ``report`` ({attempt, seq, stepIndex}) adds the exactly-once conditions of a robot's own report.
+        Returns the row as it is now, or None when the row was not in a state that allows this transition
+        (duplicate, stale, late, unknown): then nothing changed.
+
+        The counter is bumped only after the transition succeeded, and the transition succeeds once per
+        robot, so a wave counter never counts a robot twice. A crash between the two writes leaves the
+        counter one short: the wave then ends on its timeout, whose sweep recounts from the rows. (One
+        transaction would make the two writes atomic, but moto copies every table on each transaction,
+        which makes the local runtime quadratic in fleet size; under-counting is the safe direction: it can
+        delay a wave, never end it early or breach a threshold falsely.)
+        """
+        values: dict[str, Any] = {f":from{i}": s for i, s in enumerate(from_statuses)}
+        condition = f"#st IN ({', '.join(values)})"
+        if report is not None:
+            condition += " AND " + _REPORT_CONDITION
+            values.update(
+                {
+                    ":attempt": report["attempt"],
+                    ":seq": report["seq"],
+                    ":now": now,
+                    ":step": report["stepIndex"],
+                }
+            )
+        row = self._update_returning(
+            robot_deployment_key(job_id, robot_name),
+            sets={**fields, "status": status},
+            condition=condition,
+            names={"#st": "status"},
+            values=values,
+        )
+        if row is not None and count:
+            self._update(wave_key(job_id, int(row.get("wave", 0))), adds={COUNTER_FOR_STATUS[status]: 1})
+        return row
+
+    # --- robot and fleet entities -------------------------------------------------------------------------
+    def update_robot_entity(
+        self, robot_name: str, fleet_name: str | None, fields: dict[str, Any], job_arn: str | None = None
+    ) -> bool:
+        """Status/last deployment on the robot itself, only while it still exists in this fleet.
+
+        ``job_arn``: only while the robot's last deployment is still that job, so that a late report of an
+        older job never overwrites what a newer job did to the robot.
+        """
+        if not fleet_name:
+            return False  # a Greengrass deployment to a robot outside any fleet: the robot row is not its
+        condition = "attribute_exists(pk) AND fleetName = :fleet"
+        values = {":fleet": fleet_name}
+        if job_arn:
+            condition += " AND lastDeploymentJob = :job"
+            values[":job"] = job_arn
+        return self._update(robot_key(robot_name), sets=fields, condition=condition, values=values)
+
+    def settle_robot_after_timeout(
+        self, robot_name: str, fleet_name: str | None, job_arn: str, fields: dict[str, Any]
+    ) -> bool:
+        """A robot that timed out in ``job_arn`` finished it after all: its own row takes the outcome, once.
+
+        Only while the robot is still NoResponse from that job (its last deployment, still in this fleet):
+        a duplicate report, or one of an older job, finds the condition false and changes nothing.
+        """
+        if not fleet_name:
+            return False
+        return self._update(
+            robot_key(robot_name),
+            sets=fields,
+            condition=(
+                "attribute_exists(pk) AND fleetName = :fleet AND lastDeploymentJob = :job AND #st = :silent"
+            ),
+            names={"#st": "status"},
+            values={":fleet": fleet_name, ":job": job_arn, ":silent": "NoResponse"},
+        )
+
+    def update_robot_entities(self, updates: list[tuple[str, str, dict[str, Any], str | None]]) -> None:
+        """Many robot updates, in parallel: one UpdateItem each (DynamoDB has no batch update)."""
+        if len(updates) <= 1 or self._workers <= 1:
+            for update in updates:
+                self.update_robot_entity(*update)
+            return
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            list(pool.map(lambda update: self.update_robot_entity(*update), updates))
+
+    # --- what robots say about themselves -----------------------------------------------------------------
+    # Kept on the robot row with a condition on the time the robot (or the service, for a last will) stamped
+    # them, so a report that arrives late (QoS 1 redelivery, an outbox replayed after a restart) never
+    # overwrites a newer one; and only while the robot exists, so a deleted robot's report does not bring
+    # its row back.
+    def _record_robot_attribute(self, robot_name: str, attribute: str, value: dict[str, Any]) -> bool:
+        return self._update(
+            robot_key(robot_name),
+            sets={attribute: value},
+            condition="attribute_exists(pk) AND (attribute_not_exists(#a) OR #a.updatedAt < :at)",
+            names={"#a": attribute},
+            values={":at": value["updatedAt"]},
+        )
+
+    def record_health(self, robot_name: str, health: dict[str, Any]) -> bool:
+        """Keep the robot's application health (``updatedAt`` required); False when older than the one
+        kept."""
+        return self._record_robot_attribute(robot_name, "applicationHealth", health)
+
+    def record_connectivity(self, robot_name: str, connectivity: dict[str, Any]) -> bool:
+        """Keep whether the robot's agent is connected (``updatedAt`` required)."""
+        return self._record_robot_attribute(robot_name, "connectivity", connectivity)
+
+    def mark_not_running(self, robot_name: str, job_arn: str) -> bool:
+        """An InSync robot whose application of its last deployment (``job_arn``) no longer runs is Failed,
+        remembering why (``healthFailedJob``); False when the robot is not InSync with that job."""
+        return self._update(
+            robot_key(robot_name),
+            sets={"status": "Failed", "healthFailedJob": job_arn},
+            condition="attribute_exists(pk) AND lastDeploymentJob = :job AND #st = :insync",
+            names={"#st": "status"},
+            values={":job": job_arn, ":insync": "InSync"},
+        )
+
+    def mark_running_again(self, robot_name: str, job_arn: str) -> bool:
+        """Undo `mark_not_running` once that application runs again (never a deployment's own failure)."""
+        return self._update(
+            robot_key(robot_name),
+            sets={"status": "InSync"},
+            removes=("healthFailedJob",),
+            condition=(
+                "attribute_exists(pk) AND lastDeploymentJob = :job AND #st = :failed"
+                " AND healthFailedJob = :job"
+            ),
+            names={"#st": "status"},
+            values={":job": job_arn, ":failed": "Failed"},
+        )

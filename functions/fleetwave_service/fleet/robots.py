@@ -1,0 +1,110 @@
+"""Robots: create, describe, list, delete, and membership of a fleet. A robot is also an IoT thing, named
+by ids.iot_name (the robot's name unless that is longer than IoT allows)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from fleetwave_service.core import ids, listing
+from fleetwave_service.core.errors import (
+    InvalidParameterError,
+)
+from fleetwave_service.core.wire import RobotStatus
+from fleetwave_service.fleet import events, lookup, models, registry, store
+
+logger = Logger(service="fleetwave", child=True)
+
+DEFAULT_PAGE_SIZE = 200
+_STATUSES = RobotStatus.__args__  # type: ignore[attr-defined]
+
+
+def create_robot(request: models.CreateRobotRequest) -> models.CreateRobotResponse:
+    thing = ids.iot_name(request.name)
+    if len(request.name) >= ids.IOT_NAME_MAX_LENGTH:
+        registry.check_iot_name_free(request.name, thing, store.find_by_thing_name(thing), "thing")
+    created_at = ids.now()
+    row = {
+        "name": request.name,
+        "thingName": thing,
+        "arn": ids.robot_arn(request.name, ids.epoch_millis(created_at)),
+        "architecture": request.architecture,
+        "greengrassGroupId": request.greengrassGroupId,
+        "createdAt": created_at,
+        "status": "Available",
+        "tags": request.tags or {},
+    }
+    things = registry.get_registry()
+    registry.create_mirrored(
+        "robot",
+        row,
+        store.create_robot,
+        "thing",
+        lambda: things.create_thing(thing, request.architecture),
+        store.delete_robot,
+    )
+    return models.CreateRobotResponse.model_validate(row)
+
+
+def describe_robot(request: models.RobotRequest) -> models.DescribeRobotResponse:
+    return models.DescribeRobotResponse.model_validate(lookup.robot(request.robot))
+
+
+def list_robots(request: models.ListRobotsRequest) -> models.ListRobotsResponse:
+    rows, token = listing.status_or_fleet_page(
+        request, "ListRobots", _STATUSES, "robot status", store.list_robots_page, DEFAULT_PAGE_SIZE
+    )
+    return models.ListRobotsResponse(
+        robots=[models.RobotSummary.model_validate(row) for row in rows], nextToken=token
+    )
+
+
+def delete_robot(request: models.RobotRequest) -> None:
+    """Allowed even during a deployment: the rollout treats a robot that is gone as one that failed."""
+    row = lookup.robot(request.robot)
+    store.delete_robot(row["name"])
+    things = registry.get_registry()
+    thing = store.thing_name(row)
+    if row.get("fleetName"):
+        registry.best_effort(things.remove_thing_from_group, thing, ids.iot_name(row["fleetName"]))
+    registry.best_effort(things.delete_thing, thing)
+    events.robot_deleted(row)
+    logger.info("robot deleted", extra={"robot": row["name"]})
+
+
+def register_robot(request: models.RobotMembershipRequest) -> models.RobotMembershipResponse:
+    """A robot belongs to at most one fleet; registering it again in the same fleet is a no-op."""
+    fleet = lookup.fleet(request.fleet)
+    robot = lookup.robot(request.robot)
+    response = models.RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])
+    if robot.get("fleetName") == fleet["name"]:
+        return response
+    if not robot.get("fleetName") and store.register(
+        robot["name"], robot["arn"], fleet["name"], fleet["arn"]
+    ):
+        registry.best_effort(
+            registry.get_registry().add_thing_to_group, store.thing_name(robot), store.thing_group_name(fleet)
+        )
+        logger.info("robot registered", extra={"robot": robot["name"], "fleet": fleet["name"]})
+        events.robot_joined(robot, fleet)
+        return response
+    # In another fleet, or registered by a concurrent request: the row now says which.
+    current = lookup.robot(request.robot)
+    if current.get("fleetName") == fleet["name"]:
+        return response
+    raise InvalidParameterError(
+        f"robot: {robot['name']} is registered in fleet {current.get('fleetName')}; deregister it there first"
+    )
+
+
+def deregister_robot(request: models.RobotMembershipRequest) -> models.RobotMembershipResponse:
+    fleet = lookup.fleet(request.fleet)
+    robot = lookup.robot(request.robot)
+    if not store.deregister(robot["name"], fleet["name"]):
+        raise InvalidParameterError(f"robot: {robot['name']} is not registered in fleet {fleet['name']}")
+    registry.best_effort(
+        registry.get_registry().remove_thing_from_group,
+        store.thing_name(robot),
+        store.thing_group_name(fleet),
+    )
+    logger.info("robot deregistered", extra={"robot": robot["name"], "fleet": fleet["name"]})
+    return models.RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])

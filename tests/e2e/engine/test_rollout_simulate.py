@@ -1,0 +1,291 @@
+"""Rollouts as a user runs them: `fleetwave serve` and `fleetwave simulate` as subprocesses, driven over HTTP.
+
+The session's serve runs at a small time scale (conftest: FLEETWAVE_E2E_TIME_SCALE, default 0.01), so a
+robot timeout of 300 s lasts 3 s. Each test makes its own fleet (unique names) and runs its own simulator
+for it. Waits poll the API with a deadline; nothing asserts on elapsed time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from support.simulate_process import SimulateProcess, wait_for
+
+BUCKET = "fleetwave-bundles"
+# Caps, not expectations: each rollout here ends in a few seconds.
+DEADLINE_SECONDS = 60.0
+# The wave wait, in production seconds: long enough that a loaded machine never makes an ok robot late.
+SAFE_TIMEOUT = 300
+FINAL_JOB = ("Succeeded", "Failed", "Canceled")
+FINAL_ROBOT = ("InSync", "Failed", "NoResponse")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def robot_name(arn: str) -> str:
+    return arn.split(":", 5)[-1].split("/")[1]
+
+
+class Rollouts:
+    """Resources made through the signed SDK (raises on any error answer), and polling helpers."""
+
+    def __init__(self, api: Any, serve: Any) -> None:
+        self.client = api.client
+        self.serve = serve
+
+    def fleet(self, robots: list[str], architecture: str = "X86_64") -> dict[str, Any]:
+        fleet = self.client.call("createFleet", {"name": unique("e2e-rollout")})
+        for name in robots:
+            self.add_robot(fleet, name, architecture)
+        return fleet
+
+    def add_robot(self, fleet: dict[str, Any], name: str, architecture: str = "X86_64") -> dict[str, Any]:
+        robot = self.client.call(
+            "createRobot", {"name": name, "architecture": architecture, "greengrassGroupId": "gg-e2e"}
+        )
+        self.client.call("registerRobot", {"fleet": fleet["arn"], "robot": robot["arn"]})
+        return robot
+
+    def version(self) -> dict[str, Any]:
+        name = unique("e2e-app")
+        key = f"{name}/x86_64.tar.gz"
+        s3 = self.serve.aws_client("s3")
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"a bundle for " + name.encode())
+        application = self.client.call(
+            "createRobotApplication",
+            {
+                "name": name,
+                "sources": [{"s3Bucket": BUCKET, "s3Key": key, "architecture": "X86_64"}],
+                "robotSoftwareSuite": {"name": "ROS2", "version": "Foxy"},
+            },
+        )
+        return self.client.call("createRobotApplicationVersion", {"application": application["arn"]})
+
+    def job(self, fleet: dict[str, Any], version: dict[str, Any], **deployment_config: Any) -> dict[str, Any]:
+        return self.client.call(
+            "createDeploymentJob",
+            {
+                "clientRequestToken": unique("token"),
+                "fleet": fleet["arn"],
+                "deploymentConfig": deployment_config,
+                "deploymentApplicationConfigs": [
+                    {
+                        "application": version["arn"],
+                        "applicationVersion": version["version"],
+                        "launchConfig": {"packageName": "nav", "launchFile": "nav.launch"},
+                    }
+                ],
+            },
+        )
+
+    def describe(self, job: dict[str, Any]) -> dict[str, Any]:
+        return self.client.call("describeDeploymentJob", {"job": job["arn"]})
+
+    def robots_of(self, job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        summary = self.describe(job).get("robotDeploymentSummary") or []
+        return {robot_name(item["arn"]): item for item in summary}
+
+    def wait_for(self, what: str, check: Callable[[], Any]) -> Any:
+        return wait_for(what, check, DEADLINE_SECONDS)
+
+    def finished(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The job once it ended, with every robot in a final state."""
+
+        def ended() -> dict[str, Any] | None:
+            described = self.describe(job)
+            robots = described.get("robotDeploymentSummary") or []
+            if described["status"] in FINAL_JOB and all(r["status"] in FINAL_ROBOT for r in robots):
+                return described
+            return None
+
+        return self.wait_for(f"job {job['arn']} to end", ended)
+
+
+@pytest.fixture
+def rollouts(api: Any, serve: Any) -> Rollouts:
+    return Rollouts(api, serve)
+
+
+@pytest.fixture
+def simulate(serve: Any) -> Iterator[Callable[..., SimulateProcess]]:
+    started: list[SimulateProcess] = []
+
+    def start(
+        fleet: dict[str, Any], behaviors: dict[str, str], robots: int, pass_time_scale: bool = True
+    ) -> SimulateProcess:
+        simulator = SimulateProcess(
+            serve, fleet["name"], behaviors, robots=robots, pass_time_scale=pass_time_scale
+        )
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+def names(prefix: str, count: int) -> list[str]:
+    """Robot names whose name order is their index order (the engine releases in name order)."""
+    return [f"{prefix}-{i:02d}" for i in range(1, count + 1)]
+
+
+def test_rollout_waves_release_each_wave_after_the_previous_one_finished(rollouts, simulate):
+    # Given 8 robots in waves of 25% (2 each), robots taking different times, one silent robot in wave 2
+    robots = names(unique("wave"), 8)
+    fleet = rollouts.fleet(robots)
+    behaviors = {name: f"delay:{(i % 3) * 20 + 5}" for i, name in enumerate(robots)}
+    behaviors[robots[2]] = "silent"
+    simulate(fleet, behaviors, robots=8)
+
+    # When the version is rolled out
+    job = rollouts.job(
+        fleet,
+        rollouts.version(),
+        concurrentDeploymentPercentage=25,
+        robotDeploymentTimeoutInSeconds=SAFE_TIMEOUT,
+    )
+    done = rollouts.finished(job)
+
+    # Then the job succeeded, the silent robot is NoResponse and every other robot InSync
+    assert done["status"] == "Succeeded", done
+    summary = {robot_name(item["arn"]): item for item in done["robotDeploymentSummary"]}
+    assert summary[robots[2]]["status"] == "NoResponse"
+    assert summary[robots[2]]["failureCode"] == "RobotDeploymentNoResponse"
+    assert all(summary[n]["status"] == "InSync" for n in robots if n != robots[2]), summary
+    # And no robot of wave k+1 started before every robot of wave k had finished or timed out
+    waves = [robots[i : i + 2] for i in range(0, 8, 2)]
+    for earlier, later in zip(waves, waves[1:], strict=False):
+        last_finish = max(summary[n]["deploymentFinishTime"] for n in earlier)
+        first_start = min(summary[n]["deploymentStartTime"] for n in later)
+        assert first_start >= last_finish, (earlier, later, summary)
+
+
+def test_rollout_simulate_without_a_time_scale_runs_on_the_stacks_clock(rollouts, simulate, monkeypatch):
+    # Given `fleetwave serve` at a small time scale, and `fleetwave simulate` started the plain way, with
+    # no --time-scale and no FLEETWAVE_TIME_SCALE, for a robot that takes 30 simulated seconds
+    monkeypatch.delenv("FLEETWAVE_TIME_SCALE", raising=False)
+    robots = names(unique("clock"), 1)
+    fleet = rollouts.fleet(robots)
+    simulator = simulate(fleet, {robots[0]: "delay:30"}, robots=1, pass_time_scale=False)
+    assert f"time scale {float(rollouts.serve.time_scale):g}" in simulator.output()
+
+    # When it is deployed with the minimum robot timeout (60 s, as scaled by the stack)
+    job = rollouts.job(fleet, rollouts.version(), robotDeploymentTimeoutInSeconds=60)
+    done = rollouts.finished(job)
+
+    # Then the robot finished within its timeout on the same clock as the engine
+    assert done["status"] == "Succeeded", done
+    assert [item["status"] for item in done["robotDeploymentSummary"]] == ["InSync"], done
+
+
+def test_rollout_threshold_breach_stops_the_job_and_releases_nobody_further(rollouts, simulate):
+    # Given 4 robots in waves of one, a failure threshold of 20%, and a first robot that fails
+    robots = names(unique("threshold"), 4)
+    fleet = rollouts.fleet(robots)
+    simulator = simulate(fleet, {robots[0]: "fail:PreLaunchFileFailure"}, robots=4)
+
+    # When the version is rolled out
+    job = rollouts.job(
+        fleet,
+        rollouts.version(),
+        concurrentDeploymentPercentage=25,
+        failureThresholdPercentage=20,
+        robotDeploymentTimeoutInSeconds=SAFE_TIMEOUT,
+    )
+    done = rollouts.finished(job)
+
+    # Then the job failed on the threshold, and the later robots were never released
+    assert (done["status"], done["failureCode"]) == ("Failed", "FailureThresholdBreached"), done
+    summary = {robot_name(item["arn"]): item for item in done["robotDeploymentSummary"]}
+    assert (summary[robots[0]]["status"], summary[robots[0]]["failureCode"]) == (
+        "Failed",
+        "PreLaunchFileFailure",
+    )
+    for name in robots[1:]:
+        assert summary[name]["status"] == "Failed"
+        assert summary[name]["failureCode"] == "RobotDeploymentAborted"
+        assert summary[name].get("deploymentStartTime") is None, summary[name]
+    assert simulator.commanded() == {robots[0]}, simulator.output()
+
+
+def test_rollout_robot_reported_failure_code_shows_on_the_robot(rollouts, simulate):
+    # Given two robots, one whose download condition fails
+    robots = names(unique("code"), 2)
+    fleet = rollouts.fleet(robots)
+    simulate(fleet, {robots[1]: "fail:DownloadConditionFailed"}, robots=2)
+
+    # When the version is rolled out to both at once
+    job = rollouts.job(fleet, rollouts.version(), robotDeploymentTimeoutInSeconds=SAFE_TIMEOUT)
+    done = rollouts.finished(job)
+
+    # Then that robot shows the code it reported, with a reason; the other is InSync
+    summary = {robot_name(item["arn"]): item for item in done["robotDeploymentSummary"]}
+    failed = summary[robots[1]]
+    assert (failed["status"], failed["failureCode"]) == ("Failed", "DownloadConditionFailed"), failed
+    assert failed["failureReason"]
+    assert summary[robots[0]]["status"] == "InSync"
+
+
+def test_rollout_cancel_mid_wave_ends_the_job_and_releases_nobody_further(rollouts, simulate):
+    # Given 4 robots in waves of one, a first robot that never answers and the default (5 h) timeout
+    robots = names(unique("cancel"), 4)
+    fleet = rollouts.fleet(robots)
+    simulator = simulate(fleet, {robots[0]: "silent"}, robots=4)
+    job = rollouts.job(fleet, rollouts.version(), concurrentDeploymentPercentage=25)
+    rollouts.wait_for(
+        "the first robot to be released",
+        lambda: rollouts.robots_of(job).get(robots[0], {}).get("status") == "Deploying",
+    )
+
+    # When the job is canceled while its first wave waits
+    rollouts.client.call("cancelDeploymentJob", {"job": job["arn"]})
+
+    # Then it is Canceled and every robot ends (well before the wave's timeout), nobody further released
+    done = rollouts.finished(job)
+    assert done["status"] == "Canceled", done
+    summary = {robot_name(item["arn"]): item for item in done["robotDeploymentSummary"]}
+    assert summary[robots[0]]["status"] == "Failed"
+    for name in robots[1:]:
+        assert summary[name]["status"] == "Failed"
+        assert summary[name].get("deploymentStartTime") is None, summary[name]
+    assert "received deploy" not in "".join(
+        line for line in simulator.output().splitlines() if not line.startswith(robots[0])
+    ), simulator.output()
+
+
+def test_rollout_sync_deploys_to_new_robots_and_leaves_the_others_untouched(rollouts, simulate):
+    # Given a fleet of three robots that all took a deployment
+    prefix = unique("sync")
+    first, later = names(prefix, 5)[:3], names(prefix, 5)[3:]
+    fleet = rollouts.fleet(first)
+    simulator = simulate(fleet, {}, robots=3)
+    job = rollouts.job(fleet, rollouts.version(), robotDeploymentTimeoutInSeconds=SAFE_TIMEOUT)
+    assert rollouts.finished(job)["status"] == "Succeeded"
+
+    # When two robots join and the fleet is synchronised
+    for name in later:
+        rollouts.add_robot(fleet, name)
+    sync = rollouts.client.call(
+        "syncDeploymentJob", {"clientRequestToken": unique("sync"), "fleet": fleet["arn"]}
+    )
+    done = rollouts.finished(sync)
+
+    # Then only the new robots are targeted, and they are InSync with the sync job
+    assert done["status"] == "Succeeded", done
+    summary = {robot_name(item["arn"]): item["status"] for item in done["robotDeploymentSummary"]}
+    assert summary == {name: "InSync" for name in later}
+    robots = rollouts.client.call(
+        "listRobots", {"filters": [{"name": "fleetName", "values": [fleet["name"]]}]}
+    )["robots"]
+    last_job = {robot["name"]: (robot["status"], robot.get("lastDeploymentJob")) for robot in robots}
+    # And the robots that already had the deployment still show the first job
+    assert last_job == {
+        **{name: ("InSync", job["arn"]) for name in first},
+        **{name: ("InSync", sync["arn"]) for name in later},
+    }
+    assert simulator.commanded() == set(first + later)

@@ -1,0 +1,238 @@
+"""What robots tell the service besides deployment steps: application health, presence, link requests.
+
+Through the status handler (SQS records as the IoT rule sends them), moto for the table, the fake robot
+channel for replies; read back through the API the way users read it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fakes.channel import FakeRobotChannel
+from fleetwave_service.core.keys import job_key, robot_deployment_key
+from fleetwave_service.engine.messages import LinkReply
+from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
+from fleetwave_service.handlers import status_handler as lambda_handler
+
+from fleetwave.local.lambda_adapter import LocalLambdaContext
+
+CONTEXT = LocalLambdaContext(
+    function_name="status", invoked_function_arn="arn:aws:lambda:us-east-1:1:function:s"
+)
+JOB = "deployment-0123456789ab"
+
+
+@pytest.fixture
+def channel(aws):
+    fake = FakeRobotChannel()
+    use_ports(channel=fake)
+    yield fake
+    reset_ports()
+
+
+@pytest.fixture
+def robot(given, channel):
+    fleet = given.fleet("warehouse")
+    return given.robot("r1", fleet=fleet)
+
+
+def deliver(robot_name: str, message: dict) -> dict:
+    """One message published on the robot's status topic, as the IoT rule hands it to the handler."""
+    record = {
+        "messageId": f"m-{time.monotonic_ns()}",
+        "receiptHandle": "h",
+        "body": json.dumps({**message, "robotName": robot_name}),
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:status",
+        "awsRegion": "us-east-1",
+    }
+    return lambda_handler({"Records": [record]}, CONTEXT)
+
+
+def health(state: str, sent_at: float, **extra) -> dict:
+    return {"schemaVersion": "1", "kind": "health", "state": state, "sentAt": sent_at, **extra}
+
+
+def test_robot_health_is_shown_by_describe_robot_and_a_late_older_report_changes_nothing(api, robot):
+    # When the robot reports its application restarting, then broken
+    now = time.time()
+    deliver("r1", health("Restarting", now, jobId=JOB, attempt=1, applicationVersion="4", exitCode=6))
+    deliver("r1", health("Broken", now + 1, jobId=JOB, restartCount=5, exitCode=6, reason="restart limit 5"))
+    # and an older report arrives late (redelivered)
+    assert deliver("r1", health("Running", now - 5)) == {"batchItemFailures": []}
+
+    # Then DescribeRobot shows the newest
+    described = api.call("describeRobot", {"robot": robot["arn"]}).json
+    assert described["applicationHealth"] == {
+        "status": "Broken",
+        "deploymentJob": f"arn:aws:robomaker:us-east-1:123456789012:deployment-job/{JOB}",
+        "restartCount": 5,
+        "lastExitCode": 6,
+        "reason": "restart limit 5",
+        "updatedAt": now + 1,
+    }
+    assert described["status"] == "Registered"  # the deployment status is its own
+    # And the Greengrass view of the same robot is UNHEALTHY
+    device = api.request("GET", "/greengrass/v2/coreDevices/r1").json
+    assert device["status"] == "UNHEALTHY" and device["lastStatusUpdateTimestamp"] == now + 1
+
+
+def test_robot_whose_deployed_application_no_longer_runs_is_not_shown_in_sync(api, robot, channel):
+    # Given a robot InSync with its last deployment
+    job_arn = f"arn:aws:robomaker:us-east-1:123456789012:deployment-job/{JOB}"
+    get_ports().store.update_robot_entity(
+        "r1", "warehouse", {"status": "InSync", "lastDeploymentJob": job_arn}
+    )
+    now = time.time()
+
+    def status() -> str:
+        return api.call("describeRobot", {"robot": robot["arn"]}).json["status"]
+
+    # When its application of that deployment is broken, it is Failed
+    deliver("r1", health("Broken", now, jobId=JOB, reason="restart limit 5"))
+    assert status() == "Failed"
+    # and the application of another (older) deployment running changes nothing
+    deliver("r1", health("Running", now + 1, jobId="deployment-000000000000"))
+    assert status() == "Failed"
+    # When it runs again (the agent restarted it), it is InSync again
+    deliver("r1", health("Running", now + 2, jobId=JOB))
+    assert status() == "InSync"
+
+
+def test_robot_presence_follows_connect_and_last_will(api, robot):
+    deliver("r1", {"schemaVersion": "1", "kind": "presence", "connected": True, "agentVersion": "0.1.0"})
+    online = api.call("describeRobot", {"robot": robot["arn"]}).json["connectivity"]
+    assert online["status"] == "Online" and online["agentVersion"] == "0.1.0"
+    deliver("r1", {"schemaVersion": "1", "kind": "presence", "connected": False})  # the last will
+    assert api.call("describeRobot", {"robot": robot["arn"]}).json["connectivity"]["status"] == "Offline"
+
+
+def test_robot_messages_for_an_unknown_robot_or_unreadable_change_nothing(api, robot):
+    assert deliver("ghost", health("Broken", time.time())) == {"batchItemFailures": []}
+    assert deliver("r1", {"kind": "health", "state": "Exploded", "sentAt": 1}) == {"batchItemFailures": []}
+    assert "applicationHealth" not in api.call("describeRobot", {"robot": robot["arn"]}).json
+    assert api.call("listRobots", {}).json["robots"][0]["name"] == "r1"  # no ghost row appeared
+
+
+CONDITION = {"bucket": "b", "key": "cond.sh", "etag": "e1"}
+SOURCES = {"ARM64": {"s3Bucket": "b", "s3Key": "nav/arm64.tar.gz", "etag": "e2"}}
+
+
+def _deployment_rows(robot_name: str = "r1") -> None:
+    now = time.time()
+    get_ports().store.put_rows(
+        [
+            (
+                job_key(JOB),
+                {
+                    "id": JOB,
+                    "arn": f"arn:aws:robomaker:us-east-1:123456789012:deployment-job/{JOB}",
+                    "status": "Succeeded",
+                    "createdAt": now,
+                    "expiresAt": int(now) + 86400,
+                    "deploymentConfig": {"downloadConditionFile": CONDITION},
+                    "resolvedSources": SOURCES,
+                },
+            ),
+            (
+                robot_deployment_key(JOB, robot_name),
+                {"robotName": robot_name, "architecture": "ARM64", "status": "NoResponse", "attempt": 1,
+                 "expiresAt": int(now) + 86400},
+            ),
+        ]
+    )  # fmt: skip
+
+
+def link_request(request_id: str = "req-1") -> dict:
+    return {"schemaVersion": "1", "kind": "linkRequest", "requestId": request_id, "jobId": JOB, "attempt": 1,
+            "sentAt": time.time()}  # fmt: skip
+
+
+def test_link_request_is_answered_with_fresh_links_of_the_robots_architecture(channel, robot):
+    _deployment_rows()
+
+    deliver("r1", link_request())
+
+    [(robot_name, topic, payload)] = channel.replies
+    assert (robot_name, topic) == ("r1", "fleetwave/robots/r1/links")
+    reply = LinkReply.model_validate_json(payload)
+    assert reply.requestId == "req-1" and reply.error is None
+    assert (reply.bundle.s3Key, reply.bundle.etag, reply.bundle.architecture) == (
+        "nav/arm64.tar.gz",
+        "e2",
+        "ARM64",
+    )
+    query = {key.lower() for key in parse_qs(urlsplit(reply.bundle.url).query)}
+    assert query & {"x-amz-signature", "signature"}  # presigned, no credentials needed on the robot
+    assert (
+        urlsplit(reply.downloadCondition.url).path.endswith("/cond.sh")
+        and reply.downloadCondition.etag == "e1"
+    )
+
+
+def test_link_request_of_a_robot_the_job_does_not_target_is_refused(channel, given):
+    _deployment_rows("r1")
+    given.robot("r2")
+
+    deliver("r2", link_request("req-2"))
+
+    reply = LinkReply.model_validate_json(channel.replies[0][2])
+    assert reply.bundle is None and reply.error == f"robot r2 has no deployment in job {JOB}"
+
+
+# The DescribeRobot output of the RoboMaker model that botocore shipped while the service existed
+# (written here from the API reference's field list): a client built on it must keep working.
+HISTORIC_DESCRIBE_ROBOT = {
+    "metadata": {"protocol": "rest-json", "apiVersion": "2018-06-29", "endpointPrefix": "robomaker"},
+    "operations": {
+        "DescribeRobot": {
+            "name": "DescribeRobot",
+            "http": {"method": "POST", "requestUri": "/describeRobot"},
+            "output": {"shape": "DescribeRobotResponse"},
+        }
+    },
+    "shapes": {
+        "DescribeRobotResponse": {
+            "type": "structure",
+            "members": {
+                "arn": {"shape": "String"},
+                "name": {"shape": "String"},
+                "fleetArn": {"shape": "String"},
+                "status": {"shape": "String"},
+                "greengrassGroupId": {"shape": "String"},
+                "createdAt": {"shape": "Timestamp"},
+                "architecture": {"shape": "String"},
+                "lastDeploymentJob": {"shape": "String"},
+                "lastDeploymentTime": {"shape": "Timestamp"},
+                "tags": {"shape": "TagMap"},
+            },
+        },
+        "String": {"type": "string"},
+        "Timestamp": {"type": "timestamp"},
+        "TagMap": {"type": "map", "key": {"shape": "String"}, "value": {"shape": "String"}},
+    },
+}
+
+
+def test_historic_botocore_robomaker_client_reads_describe_robot_with_the_added_members(api, robot):
+    from botocore.model import ServiceModel
+    from botocore.parsers import create_parser
+
+    deliver("r1", health("Broken", time.time(), restartCount=5))
+    deliver("r1", {"schemaVersion": "1", "kind": "presence", "connected": True})
+    response = api.call("describeRobot", {"robot": robot["arn"]})
+    assert {"applicationHealth", "connectivity"} <= set(response.json)
+
+    shape = ServiceModel(HISTORIC_DESCRIBE_ROBOT).operation_model("DescribeRobot").output_shape
+    parsed = create_parser("rest-json").parse(
+        {"status_code": 200, "headers": dict(response.headers), "body": json.dumps(response.json).encode()},
+        shape,
+    )
+    assert parsed["name"] == "r1" and parsed["status"] == "Registered" and parsed["arn"] == robot["arn"]
+    assert "applicationHealth" not in parsed and "connectivity" not in parsed  # ignored, not an error

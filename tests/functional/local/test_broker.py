@@ -1,0 +1,148 @@
+"""The embedded MQTT broker: what robots and the service rely on (retained commands, QoS 1, clean stop)."""
+
+from __future__ import annotations
+
+import errno
+import queue
+import socket
+
+import paho.mqtt.client as paho
+import pytest
+from fakes.mqtt import eventually
+from fleetwave_service.engine.channels.mqtt import MqttChannel
+from fleetwave_service.engine.messages import (
+    COMMAND_TOPIC_FILTER,
+    DeploymentCommand,
+    command_topic,
+    parse_command,
+    status_topic,
+)
+
+from fleetwave.local.broker import EmbeddedBroker
+
+WAIT = 20  # generous upper bound for a message to arrive; tests never assert on durations
+
+
+def retained(broker: EmbeddedBroker) -> set[str]:
+    return set(broker.retained_topics())
+
+
+def command(job: str = "deployment-aaaaaaaaaaaa", attempt: int = 1) -> DeploymentCommand:
+    return DeploymentCommand(jobId=job, attempt=attempt, timeoutSeconds=300, deadline=2e9, issuedAt=1e9)
+
+
+class Subscriber:
+    """A robot-like MQTT client that records (topic, payload, retain, qos) of what it receives."""
+
+    def __init__(self, url_port: int, topic_filter: str) -> None:
+        self.messages: queue.Queue[tuple[str, bytes, bool, int]] = queue.Queue()
+        self.subscribed: queue.Queue[bool] = queue.Queue()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-{id(self)}")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic_filter, qos=1)
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self.subscribed.put(True)
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain, m.qos))
+        self.client.connect("127.0.0.1", url_port)
+        self.client.loop_start()
+        assert self.subscribed.get(timeout=WAIT)
+
+    def next(self) -> tuple[str, bytes, bool, int]:
+        return self.messages.get(timeout=WAIT)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def broker():
+    with EmbeddedBroker(port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def channel(broker):
+    publisher = MqttChannel(broker.url, connect_timeout=WAIT)
+    yield publisher
+    publisher.close()
+
+
+def test_broker_delivers_the_retained_command_to_a_robot_that_subscribes_later(broker, channel):
+    # Given a command published while the robot is offline
+    channel.publish_command("robot-1", command())
+    assert eventually(lambda: command_topic("robot-1") in retained(broker))
+    # When the robot connects and subscribes to its command topic
+    robot = Subscriber(broker.port, command_topic("robot-1"))
+    try:
+        topic, payload, retain, qos = robot.next()
+    finally:
+        robot.close()
+    # Then it receives that command, flagged retained, at QoS 1
+    assert topic == "fleetwave/robots/robot-1/deployment"
+    assert (retain, qos) == (True, 1)
+    assert parse_command(payload) == command()
+
+
+def test_broker_retains_only_the_latest_command_per_robot(broker, channel):
+    channel.publish_command("robot-1", command(attempt=1))
+    channel.publish_command("robot-1", command(attempt=2))
+    channel.publish_command("robot-2", command(attempt=1))
+    expected = {command_topic("robot-1"), command_topic("robot-2")}
+    assert eventually(lambda: retained(broker) == expected)
+    assert eventually(lambda: parse_command(broker.retained_topics()[command_topic("robot-1")]).attempt == 2)
+    robot = Subscriber(broker.port, command_topic("robot-1"))
+    try:
+        _, payload, _, _ = robot.next()
+    finally:
+        robot.close()
+    assert parse_command(payload).attempt == 2
+
+
+def test_broker_clear_command_removes_the_retained_command(broker, channel):
+    channel.publish_command("robot-1", command())
+    channel.publish_command("robot-2", command())
+    channel.clear_command("robot-1")
+    assert eventually(lambda: retained(broker) == {command_topic("robot-2")})
+
+
+def test_broker_delivers_live_status_reports_at_qos1(broker):
+    service = Subscriber(broker.port, "fleetwave/robots/+/status")
+    robot = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="robot-3")
+    robot.connect("127.0.0.1", broker.port)
+    robot.loop_start()
+    try:
+        info = robot.publish(status_topic("robot-3"), b'{"seq": 0}', qos=1)
+        info.wait_for_publish(WAIT)
+        topic, payload, retain, qos = service.next()
+    finally:
+        robot.disconnect()
+        robot.loop_stop()
+        service.close()
+    assert (topic, payload, retain, qos) == ("fleetwave/robots/robot-3/status", b'{"seq": 0}', False, 1)
+
+
+def test_broker_wildcard_subscriber_receives_every_retained_command(broker, channel):
+    failures = channel.publish_commands([(f"robot-{i}", command()) for i in range(50)])
+    assert failures == []
+    assert eventually(lambda: len(retained(broker)) == 50)
+    simulator = Subscriber(broker.port, COMMAND_TOPIC_FILTER)
+    try:
+        topics = {simulator.next()[0] for _ in range(50)}
+    finally:
+        simulator.close()
+    assert topics == {command_topic(f"robot-{i}") for i in range(50)}
+
+
+def test_broker_on_a_port_in_use_fails_with_eaddrinuse(broker):
+    with pytest.raises(OSError) as raised:
+        EmbeddedBroker(port=broker.port).start()
+    assert raised.value.errno == errno.EADDRINUSE
+    assert str(broker.port) in str(raised.value)
+
+
+def test_broker_stop_closes_the_port():
+    broker = EmbeddedBroker(port=0).start()
+    port = broker.port
+    broker.stop()
+    assert not broker.running
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=WAIT):
+        pass

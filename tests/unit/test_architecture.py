@@ -1,0 +1,165 @@
+"""The service's dependency rule, read from the imports (docs/architecture.md).
+
+    core <- fleet <- robomaker / greengrass -> engine -> core
+
+- core imports nothing of ours; engine imports only core (no front door, not fleet);
+- fleet imports only core; each front door imports core, fleet and engine, never the other front door;
+- the top-level modules (api.py, handlers.py: the composition root) may import every context;
+  lambdas.py, which the CDK app reads at synth time, imports nothing of ours.
+
+An import inside a function is how a cycle hides from this test, so the service has none (a package's
+``__init__`` may defer loading its adapters, which keeps the package light to import).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SERVICE = Path(__file__).resolve().parents[2] / "functions" / "fleetwave_service"
+PACKAGE = "fleetwave_service"
+CONTEXTS = ("core", "fleet", "robomaker", "greengrass", "engine")
+ALLOWED: dict[str, set[str]] = {
+    "core": {"core"},
+    "engine": {"core", "engine"},
+    "fleet": {"core", "fleet"},
+    "robomaker": {"core", "fleet", "engine", "robomaker"},
+    "greengrass": {"core", "fleet", "engine", "greengrass"},
+    "lambdas": set(),
+}
+HEAVY = ("boto3", "botocore", "aws_lambda_powertools", "moto")
+
+
+def _modules() -> list[Path]:
+    return sorted(path for path in SERVICE.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def _context(path: Path) -> str:
+    relative = path.relative_to(SERVICE)
+    if len(relative.parts) > 1:
+        return relative.parts[0]
+    return relative.stem  # a top-level module: api, handlers, lambdas, __init__
+
+
+def _imported(node: ast.AST) -> list[str]:
+    """Our modules an import statement names, as dotted paths below fleetwave_service."""
+    names: list[str] = []
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return [name for name in names if name == PACKAGE or name.startswith(PACKAGE + ".")]
+
+
+def _context_of(module: str) -> str | None:
+    """The context (or top-level module) a dotted path is in; None for the package itself."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [(node.lineno, name) for node in ast.walk(tree) for name in _imported(node)]
+
+
+def test_architecture_every_module_belongs_to_a_context_or_the_top_level():
+    top_level = {"__init__", "api", "handlers", "lambdas"}
+    strays = [str(path) for path in _modules() if _context(path) not in (*CONTEXTS, *top_level)]
+    assert strays == []
+
+
+def test_architecture_contexts_import_only_what_the_dependency_rule_allows():
+    violations = []
+    for path in _modules():
+        context = _context(path)
+        allowed = ALLOWED.get(context)
+        if allowed is None:
+            continue  # api.py, handlers.py: the composition root
+        for line, module in _imports(path):
+            target = _context_of(module)
+            # `from fleetwave_service import x` names the context x (or a top-level module).
+            if target is not None and target not in allowed:
+                violations.append(f"{path.relative_to(SERVICE)}:{line} ({context}) imports {module}")
+    assert violations == []
+
+
+def test_architecture_the_engine_imports_no_front_door():
+    front_doors = ("robomaker", "greengrass")
+    found = [
+        f"{path.relative_to(SERVICE)}:{line} imports {module}"
+        for path in _modules()
+        if _context(path) == "engine"
+        for line, module in _imports(path)
+        if _context_of(module) in front_doors
+    ]
+    assert found == []
+
+
+def test_architecture_no_module_imports_ours_inside_a_function():
+    found = []
+    for path in _modules():
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                for node in ast.walk(function):
+                    found += [f"{path.relative_to(SERVICE)}:{node.lineno} {m}" for m in _imported(node)]
+    assert found == []
+
+
+def test_architecture_rule_check_sees_a_violation():
+    # The check above must be able to fail: an engine module importing a front door is caught.
+    sample = ast.parse("from fleetwave_service.greengrass.policy import GreengrassPolicy\n")
+    modules = [name for node in ast.walk(sample) for name in _imported(node)]
+    assert "fleetwave_service.greengrass.policy" in modules
+    assert _context_of(modules[0]) not in ALLOWED["engine"]
+
+
+_BLOCKER = """
+import importlib.abc, sys
+
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {heavy!r}:
+            raise ImportError(f"{{name}} is not installed on a robot")
+        return None
+
+sys.meta_path.insert(0, Blocked())
+import {module}
+print("imported")
+"""
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "fleetwave_service.engine.messages",
+        "fleetwave_service",
+        "fleetwave_service.core",
+        "fleetwave_service.fleet",
+        "fleetwave_service.robomaker",
+        "fleetwave_service.greengrass",
+        "fleetwave_service.engine",
+        "fleetwave_service.engine.channels",
+        "fleetwave_service.engine.channels.mqtt_client",
+        "fleetwave_service.lambdas",
+    ],
+)
+def test_architecture_packages_import_without_aws_libraries(module):
+    # A robot has pydantic and paho-mqtt, not boto3 or Powertools: the agent imports the protocol.
+    code = _BLOCKER.format(heavy=set(HEAVY), module=module)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "imported"
+
+
+def test_architecture_import_blocker_does_block():
+    code = _BLOCKER.format(heavy=set(HEAVY), module="fleetwave_service.core.dynamo")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "is not installed on a robot" in result.stderr
