@@ -1,4 +1,4 @@
-"""Fixtures for the robot-agent end-to-end tests (helpers in agent_harness.py)."""
+"""Fixtures for the robot-agent end-to-end tests (helpers in tests/support/agent_harness.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agent_harness import Agents, Robot
 from fakes.robomaker import Given
+from support.agent_harness import Agents, Robot
 
 
 @pytest.fixture

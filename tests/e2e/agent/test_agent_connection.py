@@ -13,8 +13,9 @@ import urllib.error
 import urllib.request
 
 import paho.mqtt.client as paho
-from agent_harness import Robot, given_for, wait_for
 from fakes.robomaker import unique
+from support.agent_harness import Robot, given_for
+from support.waiting import wait_for
 
 NO_BROKER_SECONDS = 20.0
 

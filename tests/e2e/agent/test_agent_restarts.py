@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 
-from agent_harness import BUCKET, wait_for
+from fakes.robomaker import BUCKET
+from support.waiting import wait_for
 
 
 def test_agent_killed_and_restarted_adopts_its_application_and_never_starts_a_second_copy(

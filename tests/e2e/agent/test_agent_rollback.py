@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_harness import CRASHING_APP, wait_for
+from support.agent_harness import CRASHING_APP
+from support.waiting import wait_for
 
 
 def _job_of(pid: int) -> str | None:

@@ -3,7 +3,7 @@ restart limit; both visible through the API (DescribeRobot and the Greengrass co
 
 from __future__ import annotations
 
-from agent_harness import wait_for
+from support.waiting import wait_for
 
 
 def test_application_crashing_after_its_window_is_restarted_then_broken_past_the_limit(

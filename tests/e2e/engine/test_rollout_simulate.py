@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from support.simulate_process import SimulateProcess, wait_for
+from support.simulate_process import SimulateProcess
+from support.waiting import wait_for
 
 BUCKET = "fleetwave-bundles"
 # Caps, not expectations: each rollout here ends in a few seconds.

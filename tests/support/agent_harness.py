@@ -1,6 +1,7 @@
 """Harness for real robots against `fleetwave serve`: the real `fleetwave agent` (ProcessLauncher) as a
 process, real bundles in the embedded S3, real application processes (docs/robot-agent.md). Fixtures in
-conftest.py; test modules import the helpers from here.
+tests/e2e/agent/conftest.py; test modules import the helpers from here (``wait_for`` from
+support/waiting.py).
 
 - ``robot``  (function) a fleet with one registered robot and what it takes to deploy to it:
              ``robot.release(APP)`` uploads a bundle whose launch file is ``APP`` (a shell script),
@@ -24,13 +25,13 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fakes.robomaker import BUCKET, Given, unique
+from support.waiting import wait_for
 
 from fleetwave.agent.process import MARKER_VARIABLE
 from fleetwave.agent.supervisor import marked_processes
@@ -58,19 +59,6 @@ sleep 0.3
 echo "cannot open /dev/lidar0" >&2
 exit 3
 """
-
-
-def wait_for(
-    what: str, check: Callable[[], Any], timeout: float = WAIT_SECONDS, details: Callable[[], str] = str
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s\n{details()}")
-        time.sleep(0.1)
 
 
 def bundle(launch_script: str, files: dict[str, str] | None = None) -> bytes:
@@ -182,7 +170,7 @@ class Robot:
     def job(self, job: dict[str, Any]) -> dict[str, Any]:
         return self.given.ok("describeDeploymentJob", {"job": job["arn"]})
 
-    def wait_job(self, job: dict[str, Any], details: Callable[[], str] = str) -> dict[str, Any]:
+    def wait_job(self, job: dict[str, Any], details: Callable[[], str] | None = None) -> dict[str, Any]:
         """The job once it has ended (the robot's summary final)."""
         return wait_for(
             f"job {job['arn']} to end",
