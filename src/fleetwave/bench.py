@@ -12,8 +12,8 @@ duration) on the local stack in this process, and prints:
 - makespan / ideal: from job creation to the last robot's finish, divided by waves x robot time (what a
   rollout with a free engine would take).
 
-Then the robot agent's idle RSS (`fleetwave.bench_agent`). These are measurements to print, not assertions;
-nothing here is timed in the test suite.
+These are measurements to print, not assertions; nothing here is timed in the test suite. (`make bench`
+prints the robot's install first: tests/dist/agent_install_report.py.)
 """
 
 from __future__ import annotations
@@ -467,9 +467,6 @@ def run(args: argparse.Namespace) -> int:
     results = run_bench(
         args.sizes, percent=args.percent, robot_seconds=args.robot_seconds, time_scale=args.time_scale
     )
-    from fleetwave.bench_agent import agent_idle_footprint
-
-    print(agent_idle_footprint().describe(), flush=True)  # what one robot's agent costs (bench_agent.py)
     return 0 if all(r.status == "Succeeded" for r in results) else 1
 
 

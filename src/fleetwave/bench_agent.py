@@ -3,11 +3,10 @@
 ``python -m fleetwave.bench_agent [--venv PATH]`` starts an MQTT broker in this process and one real
 ``fleetwave agent`` (ProcessLauncher, state, outbox) with the interpreter of ``--venv`` (default: this
 one), waits until it is connected and subscribed with nothing to do, lets it settle, and prints its RSS
-(and peak RSS) from /proc. ``make bench`` prints it after the rollout figures.
+(and peak RSS) from /proc.
 
-Hook for the agent-only install: build a virtual environment with only the agent's dependencies and call
-`agent_idle_footprint(venv)`; the installed size and package count of that environment are measured by the
-packaging tooling, next to this figure.
+``make bench`` prints it for the agent-only install (``fleetwave[agent]`` in a fresh venv), next to that
+install's size and package count: tests/dist/agent_install_report.py calls `agent_idle_footprint(venv)`.
 """
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ def agent_idle_footprint(venv: str | Path | None = None, *, settle_seconds: floa
             agent = subprocess.Popen(
                 [python, "-m", "fleetwave.cli", "agent", "--robot", "bench-robot", "--mqtt-url", broker.url,
                  "--work-dir", str(Path(work) / "agent")],
-                stdout=subprocess.DEVNULL, stderr=log, env=env,
+                stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=work,
             )  # fmt: skip
         try:
             deadline = time.monotonic() + START_CAP_SECONDS

@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from agent_install_report import report_on
 from wheel_installs import (
     AGENT_MAX_BYTES,
     AGENT_MAX_DISTRIBUTIONS,
@@ -211,6 +212,16 @@ def test_dist_agent_install_on_python_310(
     assert serve.returncode == 2
     assert serve.stderr.startswith("fleetwave serve: needs Python 3.11 or newer, this is Python 3.10")
     assert serve.stderr.count("\n") == 1, serve.stderr
+
+
+def test_dist_agent_install_report_prints_size_packages_and_idle_rss(agent_install: Install) -> None:
+    # `make bench`'s first lines, measured on the robot's install: the agent that runs is that install's
+    report = report_on(agent_install)
+    text = "\n".join(report.lines())
+    for figure in ("installed size", "distributions", "idle agent RSS"):
+        assert figure in text, text
+    assert report.footprint.python == str(agent_install.python)
+    assert 0 < report.footprint.rss_kib <= report.footprint.peak_rss_kib
 
 
 # --- the operator's install ---------------------------------------------------------------------------
