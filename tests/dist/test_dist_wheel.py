@@ -34,6 +34,7 @@ from wheel_installs import (
 )
 
 import fleetwave
+from fleetwave.bench_agent import agent_idle_footprint
 
 pytestmark = pytest.mark.dist
 
@@ -58,6 +59,16 @@ TIME_SCALE = "0.05"
 DEMO_TIMEOUT_SECONDS = 300
 COMMAND_TIMEOUT_SECONDS = 120
 READY_PREFIX = "fleetwave serve: API "
+# Imports every module of the agent, as `fleetwave agent` may load any of them; prints how many.
+IMPORT_AGENT_MODULES = """
+import importlib, pkgutil
+import fleetwave.agent
+names = ["fleetwave.commands.agent", "fleetwave.agent"]
+names += [module.name for module in pkgutil.walk_packages(fleetwave.agent.__path__, "fleetwave.agent.")]
+for name in names:
+    importlib.import_module(name)
+print(len(names))
+"""
 
 # Source directory -> where its files land in the wheel (setup.py: packages under src/ and functions/,
 # and the top-level statemachines/ as fleetwave.statemachines).
@@ -212,6 +223,14 @@ def test_dist_agent_install_on_python_310(
     assert serve.returncode == 2
     assert serve.stderr.startswith("fleetwave serve: needs Python 3.11 or newer, this is Python 3.10")
     assert serve.stderr.count("\n") == 1, serve.stderr
+    # And the agent runs there: its help, every one of its modules, and a real agent that connects to a
+    # broker and subscribes
+    agent_help = fleetwave_command(on_310, "agent", "--help", cwd=outside)
+    assert agent_help.returncode == 0, agent_help.stderr
+    assert "--robot" in agent_help.stdout and "install-service" in agent_help.stdout
+    assert int(on_310.ask(IMPORT_AGENT_MODULES)) > 10
+    footprint = agent_idle_footprint(on_310.root, settle_seconds=0)
+    assert footprint.python == str(on_310.python) and footprint.rss_kib > 0
 
 
 def test_dist_agent_install_report_prints_size_packages_and_idle_rss(agent_install: Install) -> None:
