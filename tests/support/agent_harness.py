@@ -12,6 +12,9 @@ support/waiting.py).
              `AgentProcess` (``kill``, ``stop``, ``restart``, ``wait_log``); all are stopped at the end, and
              every application process they left is killed.
 
+``run_first_release(robot, agents, mqtt_url)`` is the usual Given: the agent started, a release deployed
+and its application running (``Running``: agent, job, pid).
+
 Every wait polls a condition with a generous cap (the machine is shared and loaded); nothing sleeps to
 synchronise.
 """
@@ -28,7 +31,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fakes.robomaker import BUCKET, Given, unique
 from support.waiting import wait_for
@@ -276,6 +279,24 @@ class Agents:
             for pid in marked_processes(MARKER_VARIABLE, str(agent.work_dir.resolve())):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+class Running(NamedTuple):
+    """A robot whose agent deployed one release, InSync, and runs its application (``pid``)."""
+
+    agent: AgentProcess
+    job: dict[str, Any]
+    pid: int
+
+
+def run_first_release(robot: Robot, agents: Agents, mqtt_url: str, *agent_args: str) -> Running:
+    """Given a robot that runs a deployed application: start its agent, deploy, wait for the process."""
+    agent = agents.start(robot.name, mqtt_url, *agent_args)
+    job = robot.release()
+    done = robot.wait_job(job, details=agent.all_logs)
+    assert done["robotDeploymentSummary"][0]["status"] == "InSync", done
+    [pid] = wait_for("the application to run", robot.running, details=agent.all_logs)
+    return Running(agent, job, pid)
 
 
 def given_for(server: Any) -> Given:

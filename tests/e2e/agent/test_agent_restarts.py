@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from fakes.robomaker import BUCKET
+from support.agent_harness import run_first_release
 from support.waiting import wait_for
 
 
@@ -19,11 +20,7 @@ def test_agent_killed_and_restarted_adopts_its_application_and_never_starts_a_se
     robot, agents, serve
 ) -> None:
     # Given a robot that runs a deployed application
-    agent = agents.start(robot.name, serve.mqtt_url)
-    job = robot.release()
-    done = robot.wait_job(job, details=agent.all_logs)
-    assert done["robotDeploymentSummary"][0]["status"] == "InSync"
-    [pid] = wait_for("the application to run", robot.running)
+    agent, _, pid = run_first_release(robot, agents, serve.mqtt_url)
 
     # When its agent is killed with SIGKILL (the application runs on, in its own process group)
     agent.kill(signal.SIGKILL)
@@ -59,10 +56,7 @@ def test_robot_after_a_power_cut_runs_its_deployed_version_from_disk_without_its
     robot, agents, serve
 ) -> None:
     # Given a robot that runs a deployed application
-    agent = agents.start(robot.name, serve.mqtt_url)
-    job = robot.release()
-    robot.wait_job(job, details=agent.all_logs)
-    [pid] = wait_for("the application to run", robot.running)
+    agent, job, pid = run_first_release(robot, agents, serve.mqtt_url)
 
     # When agent and application die together (power cut)
     agent.kill(signal.SIGKILL)

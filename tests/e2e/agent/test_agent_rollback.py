@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.agent_harness import CRASHING_APP
+from support.agent_harness import CRASHING_APP, run_first_release
 from support.waiting import wait_for
 
 
@@ -26,10 +26,7 @@ def test_release_whose_application_crashes_in_its_health_window_fails_and_rolls_
     robot, agents, serve
 ) -> None:
     # Given a robot running version 1
-    agent = agents.start(robot.name, serve.mqtt_url)
-    good = robot.release()
-    robot.wait_job(good, details=agent.all_logs)
-    [first] = wait_for("version 1 to run", robot.running)
+    agent, good, first = run_first_release(robot, agents, serve.mqtt_url)
 
     # When version 2, whose application dies 0.3 s after launch, is deployed
     bad = robot.release(CRASHING_APP)
@@ -57,10 +54,7 @@ def test_release_whose_post_launch_script_fails_rolls_back_to_the_last_known_goo
     robot, agents, serve
 ) -> None:
     # Given a robot running version 1
-    agent = agents.start(robot.name, serve.mqtt_url)
-    good = robot.release()
-    robot.wait_job(good, details=agent.all_logs)
-    wait_for("version 1 to run", robot.running)
+    agent, good, _ = run_first_release(robot, agents, serve.mqtt_url)
 
     # When version 2 launches fine but its post-launch script fails
     bad = robot.release(post_launch="echo 'calibration failed' >&2\nexit 4\n")

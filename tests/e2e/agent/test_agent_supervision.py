@@ -3,6 +3,7 @@ restart limit; both visible through the API (DescribeRobot and the Greengrass co
 
 from __future__ import annotations
 
+from support.agent_harness import run_first_release
 from support.waiting import wait_for
 
 
@@ -10,10 +11,9 @@ def test_application_crashing_after_its_window_is_restarted_then_broken_past_the
     robot, agents, serve, api
 ) -> None:
     # Given a robot whose agent allows 2 restarts (within 10 minutes) and runs a deployed application
-    agent = agents.start(robot.name, serve.mqtt_url, "--restart-limit", "2", "--restart-delay", "0.2")
-    job = robot.release()
-    robot.wait_job(job, details=agent.all_logs)
-    wait_for("the application to run", robot.running)
+    agent, job, _ = run_first_release(
+        robot, agents, serve.mqtt_url, "--restart-limit", "2", "--restart-delay", "0.2"
+    )
 
     # When the application crashes once
     (robot.control / "crash-once").touch()

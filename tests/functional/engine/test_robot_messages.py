@@ -15,13 +15,8 @@ from fakes.channel import FakeRobotChannel
 from fleetwave_service.core.keys import job_key, robot_deployment_key
 from fleetwave_service.engine.messages import LinkReply
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
-from fleetwave_service.handlers import status_handler as lambda_handler
+from support.rollout_harness import call_status_handler
 
-from fleetwave.local.lambda_adapter import LocalLambdaContext
-
-CONTEXT = LocalLambdaContext(
-    function_name="status", invoked_function_arn="arn:aws:lambda:us-east-1:1:function:s"
-)
 JOB = "deployment-0123456789ab"
 
 
@@ -41,18 +36,7 @@ def robot(given, channel):
 
 def deliver(robot_name: str, message: dict) -> dict:
     """One message published on the robot's status topic, as the IoT rule hands it to the handler."""
-    record = {
-        "messageId": f"m-{time.monotonic_ns()}",
-        "receiptHandle": "h",
-        "body": json.dumps({**message, "robotName": robot_name}),
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:status",
-        "awsRegion": "us-east-1",
-    }
-    return lambda_handler({"Records": [record]}, CONTEXT)
+    return call_status_handler([(robot_name, message)])
 
 
 def health(state: str, sent_at: float, **extra) -> dict:

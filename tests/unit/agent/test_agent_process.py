@@ -25,6 +25,7 @@ from fleetwave_service.engine.messages import (
     HealthReport,
     LaunchConfig,
     LinkReply,
+    ProgressStep,
     StatusReport,
 )
 
@@ -211,17 +212,9 @@ def test_process_launcher_deploys_a_tar_gz_bundle_end_to_end(server, tmp_path):
         return pid, running
 
     pid, running = run(scenario())
-    # Then the robot is InSync after running every step, in order
+    # Then the robot is InSync after running every step, in the reference order
     assert robot.last.status.value == "InSync", robot.last.failureReason
-    assert [r.step.value for r in robot.reports] == [
-        "Validating",
-        "ExecutingDownloadCondition",
-        "DownloadingExtracting",
-        "ExecutingPreLaunch",
-        "Launching",
-        "ExecutingPostLaunch",
-        "Finished",
-    ]
+    assert [r.step for r in robot.reports] == list(ProgressStep)
     here = robot.deployment_dir()
     assert (here / "pre.txt").read_text().strip() == "pre demo"
     assert (here / "post.txt").read_text().strip() == "post"
