@@ -7,15 +7,16 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test test-fast serve demo simulate bench synth lint clean
+.PHONY: help install test test-fast serve demo simulate bench synth lint models clean
 
 help:
 	@echo "make demo    run the local stack, a simulated fleet and a rollout end to end"
 	@echo "make test    run the whole test suite (unit, functional, state machine, infra, e2e)"
 	@echo "make serve   run the local stack (fleetwave serve) in the foreground"
-	@echo "make bench   the robot's install size, then rollouts on simulated fleets of 10, 100, 1,000 robots"
+	@echo "make bench   the robot's install (size, packages, idle RSS), then rollouts on 10, 100, 1,000 robots"
 	@echo "make synth   cdk synth offline (no AWS credentials, no docker)"
 	@echo "make lint    ruff"
+	@echo "make models  regenerate the shipped botocore model from the routes (src/fleetwave/sdk/data)"
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +57,11 @@ bench: $(STAMP)
 synth: $(STAMP) $(NODE_STAMP)
 	CDK_DISABLE_CLI_TELEMETRY=true AWS_EC2_METADATA_DISABLED=true \
 		npx --no-install cdk synth --quiet --no-notices
+
+# The botocore service model is generated from the route table and the request/response models; a test
+# fails when the committed files are stale.
+models: $(STAMP)
+	$(PY) -m fleetwave.sdk.generate
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check functions src infra statemachines tests setup.py

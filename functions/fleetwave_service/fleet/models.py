@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fleetwave_service.core.wire import (
     Architecture,
@@ -20,6 +20,7 @@ from fleetwave_service.core.wire import (
     ResponseModel,
     RobotStatus,
     TagMap,
+    Timestamp,
 )
 
 
@@ -52,29 +53,41 @@ class ListRobotsRequest(RequestModel):
 class CreateRobotResponse(ResponseModel):
     arn: str
     name: str
-    createdAt: float
+    createdAt: Timestamp
     greengrassGroupId: str
     architecture: Architecture
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class RobotSummary(ResponseModel):
+class RobotFields(ResponseModel):
     arn: str
     name: str
     fleetArn: str | None = None
     status: RobotStatus
     greengrassGroupId: str | None = None
-    createdAt: float
+    createdAt: Timestamp
     architecture: Architecture
     lastDeploymentJob: str | None = None
-    lastDeploymentTime: float | None = None
+    lastDeploymentTime: Timestamp | None = None
+
+
+class RobotSummary(RobotFields):
+    """A robot in ListRobots and DescribeFleet. AWS's model spelled the group id ``greenGrassGroupId`` in
+    this shape (and ``greengrassGroupId`` in DescribeRobot): both are sent, so scripts written against
+    either spelling read it."""
+
+    greenGrassGroupId: str | None = None
+
+    @model_validator(mode="after")
+    def _both_spellings(self) -> RobotSummary:
+        if self.greenGrassGroupId is None:
+            self.greenGrassGroupId = self.greengrassGroupId
+        return self
 
 
 class ApplicationHealth(ResponseModel):
-    """Fleetwave's addition: what the robot's agent last said of the application it runs.
-
-    Clients built on the original API model (botocore's ``robomaker``) ignore members they do not know.
-    """
+    """Fleetwave extension: what the robot's agent last reported of the application it runs (Running,
+    Restarting, Broken, Stopped). Clients built on AWS's original model ignore it."""
 
     status: Literal["Running", "Restarting", "Broken", "Stopped"]
     deploymentJob: str | None = None
@@ -83,18 +96,19 @@ class ApplicationHealth(ResponseModel):
     restartCount: int = 0
     lastExitCode: int | None = None
     reason: str | None = None
-    updatedAt: float
+    updatedAt: Timestamp
 
 
 class Connectivity(ResponseModel):
-    """Fleetwave's addition: whether the robot's agent is connected (its last will says when it is not)."""
+    """Fleetwave extension: whether the robot's agent is connected (its MQTT last will says when it is
+    not). Clients built on AWS's original model ignore it."""
 
     status: Literal["Online", "Offline"]
     agentVersion: str | None = None
-    updatedAt: float
+    updatedAt: Timestamp
 
 
-class DescribeRobotResponse(RobotSummary):
+class DescribeRobotResponse(RobotFields):
     tags: dict[str, str] = Field(default_factory=dict)
     applicationHealth: ApplicationHealth | None = None
     connectivity: Connectivity | None = None
@@ -133,17 +147,17 @@ class ListFleetsRequest(RequestModel):
 class CreateFleetResponse(ResponseModel):
     arn: str
     name: str
-    createdAt: float
+    createdAt: Timestamp
     tags: dict[str, str] = Field(default_factory=dict)
 
 
 class FleetSummary(ResponseModel):
     name: str
     arn: str
-    createdAt: float
+    createdAt: Timestamp
     lastDeploymentStatus: DeploymentStatus | None = None
     lastDeploymentJob: str | None = None
-    lastDeploymentTime: float | None = None
+    lastDeploymentTime: Timestamp | None = None
 
 
 class DescribeFleetResponse(FleetSummary):

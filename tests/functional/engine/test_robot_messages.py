@@ -6,8 +6,10 @@ channel for replies; read back through the API the way users read it.
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,6 +18,8 @@ from fleetwave_service.core.keys import job_key, robot_deployment_key
 from fleetwave_service.engine.messages import LinkReply
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
 from support.rollout_harness import call_status_handler
+
+from fleetwave.sdk import service_models
 
 JOB = "deployment-0123456789ab"
 
@@ -170,53 +174,38 @@ def test_link_request_of_a_robot_the_job_does_not_target_is_refused(channel, giv
     assert reply.bundle is None and reply.error == f"robot r2 has no deployment in job {JOB}"
 
 
-# The DescribeRobot output of the RoboMaker model that botocore shipped while the service existed
-# (written here from the API reference's field list): a client built on it must keep working.
-HISTORIC_DESCRIBE_ROBOT = {
-    "metadata": {"protocol": "rest-json", "apiVersion": "2018-06-29", "endpointPrefix": "robomaker"},
-    "operations": {
-        "DescribeRobot": {
-            "name": "DescribeRobot",
-            "http": {"method": "POST", "requestUri": "/describeRobot"},
-            "output": {"shape": "DescribeRobotResponse"},
-        }
-    },
-    "shapes": {
-        "DescribeRobotResponse": {
-            "type": "structure",
-            "members": {
-                "arn": {"shape": "String"},
-                "name": {"shape": "String"},
-                "fleetArn": {"shape": "String"},
-                "status": {"shape": "String"},
-                "greengrassGroupId": {"shape": "String"},
-                "createdAt": {"shape": "Timestamp"},
-                "architecture": {"shape": "String"},
-                "lastDeploymentJob": {"shape": "String"},
-                "lastDeploymentTime": {"shape": "Timestamp"},
-                "tags": {"shape": "TagMap"},
-            },
-        },
-        "String": {"type": "string"},
-        "Timestamp": {"type": "timestamp"},
-        "TagMap": {"type": "map", "key": {"shape": "String"}, "value": {"shape": "String"}},
-    },
-}
+# AWS's own RoboMaker model as botocore shipped it while the service existed (tests/data/aws/README.md): a
+# client built on it must keep reading DescribeRobot.
+HISTORIC_MODEL = (
+    Path(__file__).resolve().parents[2] / "data" / "aws" / "robomaker" / "2018-06-29" / "service-2.json"
+)
 
 
-def test_historic_botocore_robomaker_client_reads_describe_robot_with_the_added_members(api, robot):
+def _parse_describe_robot(model: dict, response) -> dict:
+    """DescribeRobot's answer as a botocore client built on ``model`` reads it."""
     from botocore.model import ServiceModel
     from botocore.parsers import create_parser
 
+    shape = ServiceModel(model).operation_model("DescribeRobot").output_shape
+    return create_parser("rest-json").parse(
+        {"status_code": 200, "headers": dict(response.headers), "body": json.dumps(response.json).encode()},
+        shape,
+    )
+
+
+def test_historic_botocore_robomaker_client_reads_describe_robot_with_the_added_members(api, robot):
     deliver("r1", health("Broken", time.time(), restartCount=5))
     deliver("r1", {"schemaVersion": "1", "kind": "presence", "connected": True})
     response = api.call("describeRobot", {"robot": robot["arn"]})
     assert {"applicationHealth", "connectivity"} <= set(response.json)
 
-    shape = ServiceModel(HISTORIC_DESCRIBE_ROBOT).operation_model("DescribeRobot").output_shape
-    parsed = create_parser("rest-json").parse(
-        {"status_code": 200, "headers": dict(response.headers), "body": json.dumps(response.json).encode()},
-        shape,
-    )
+    # AWS's model: the added members are ignored, not an error
+    parsed = _parse_describe_robot(json.loads(HISTORIC_MODEL.read_text()), response)
     assert parsed["name"] == "r1" and parsed["status"] == "Registered" and parsed["arn"] == robot["arn"]
-    assert "applicationHealth" not in parsed and "connectivity" not in parsed  # ignored, not an error
+    assert "applicationHealth" not in parsed and "connectivity" not in parsed
+    # Fleetwave's shipped model reads them, times as datetimes
+    parsed = _parse_describe_robot(service_models.shipped_model(), response)
+    health_read = parsed["applicationHealth"]
+    assert (health_read["status"], health_read["restartCount"]) == ("Broken", 5)
+    assert isinstance(health_read["updatedAt"], datetime.datetime)
+    assert parsed["connectivity"]["status"] == "Online"
