@@ -78,7 +78,9 @@ def test_a_body_that_is_not_utf8_is_the_front_doors_400(api, method, path, error
 
 
 @pytest.mark.parametrize("method,path,error", DOORS, ids=DOOR_IDS)
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
 def test_a_body_of_another_content_type_is_the_front_doors_400(api, method, path, error, content_type):
     event = rest_event(method, path, raw_body="name=x", headers={"Content-Type": content_type})
 

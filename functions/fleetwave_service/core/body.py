@@ -1,4 +1,4 @@
-"""A request body read defensively: one JSON object, UTF-8, within documented limits, or a clear reason why not.
+"""A request body read defensively: one JSON object, UTF-8, within documented limits, or why not.
 
 Both front doors take bodies through this before their pydantic models see them, so no request can reach
 a RecursionError, a UnicodeDecodeError, Python's int-string limit or a number DynamoDB cannot store: each
