@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleetwave_service.core.settings import partition_of
 from fleetwave_service.engine.channels.mqtt import new_paho_client, parse_mqtt_url
 from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, robot_from_topic
 from fleetwave_service.lambdas import BY_NAME, HANDLERS_MODULE, load_handler
@@ -104,8 +105,9 @@ class StatusBridge:
         self._handler = handler
         self._mqtt_url = mqtt_url
         self._region = region
-        self._queue_arn = f"arn:aws:sqs:{region}:{account_id}:{queue_name}"
-        self._function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{STATUS_FUNCTION_NAME}"
+        partition = partition_of(region)
+        self._queue_arn = f"arn:{partition}:sqs:{region}:{account_id}:{queue_name}"
+        self._function_arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{STATUS_FUNCTION_NAME}"
         self._batch_size = batch_size
         self._linger = linger_seconds
         self._max_receives = max_receives

@@ -83,6 +83,8 @@ class LocalConfig:
     table_name: str = "fleetwave"
     idempotency_table_name: str = "fleetwave-idempotency"
     bundle_bucket: str = BUNDLE_BUCKET
+    # Robots' things get this type at CreateRobot, as in AWS (the stack's RobotThingType).
+    thing_type_name: str = "fleetwave-robot"
 
     @property
     def client_host(self) -> str:
@@ -141,6 +143,7 @@ class LocalRuntime:
             "FLEETWAVE_CHANNEL": "mqtt",
             "FLEETWAVE_MQTT_URL": self.mqtt_url,
             "FLEETWAVE_TIME_SCALE": f"{c.time_scale:g}",
+            "FLEETWAVE_THING_TYPE_NAME": c.thing_type_name,
         }
 
     def ready_line(self) -> str:
@@ -162,7 +165,13 @@ class LocalRuntime:
             _check_port_free(c.host, port, what, flag)
         try:
             self.aws = MotoAws(
-                c.host, c.aws_port, c.region, c.table_name, c.idempotency_table_name, c.bundle_bucket
+                c.host,
+                c.aws_port,
+                c.region,
+                c.table_name,
+                c.idempotency_table_name,
+                c.bundle_bucket,
+                c.thing_type_name,
             )
             self._start(self.aws, ports)
             self._apply_environment()
