@@ -145,8 +145,9 @@ class EmbeddedBroker:
     def _config(self) -> dict[str, Any]:
         return {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self._requested_port}"}},
-            # Only the anonymous auth plugin: no $SYS publishing, no per-packet logging.
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            # Only an auth plugin (no $SYS publishing, no per-packet logging): everyone may connect, and a
+            # client that names itself keeps a persistent session, like a client of IoT Core.
+            "plugins": {"fleetwave.local.broker_auth.OpenAuthPlugin": {}},
         }
 
     def _join(self, timeout: float) -> None:
