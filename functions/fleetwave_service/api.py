@@ -213,6 +213,27 @@ def _checked_body(event: dict[str, Any]) -> dict[str, Any] | FleetwaveError:
     return {**event, "body": text, "isBase64Encoded": False}
 
 
+# --- the API's own description -------------------------------------------------------------------------
+
+OPENAPI_TITLE = "Fleetwave"
+OPENAPI_VERSION = "2018-06-29"  # RoboMaker's API version; Greengrass's routes carry /greengrass/v2
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of both front doors, produced by the resolver from the routes and their models.
+
+    Committed as docs/openapi.json (a test fails when it drifts) and served by `fleetwave serve` at
+    ``/openapi.json``.
+    """
+    return json.loads(
+        app.get_openapi_json_schema(
+            title=OPENAPI_TITLE,
+            version=OPENAPI_VERSION,
+            summary="The RoboMaker fleet-management API and the Greengrass V2 deployments API (SigV4)",
+        )
+    )
+
+
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId")
     logger.set_correlation_id(request_id)

@@ -6,6 +6,10 @@ follows what API Gateway REST sends: ``path`` exactly as the caller sent it (sti
 no stage segment), ``pathParameters.proxy`` and the query string parameters decoded, ``requestContext.stage``
 ``$default`` so that Powertools' resolver strips no prefix.
 
+Documents (``documents``: path -> a function returning JSON bytes) are answered to a plain GET without a
+signature: ``fleetwave serve`` serves the API's OpenAPI document at ``/openapi.json`` that way. They are a
+local convenience; the deployed API serves none (docs/reliability.md).
+
 Errors produced here (before the handler) use API Gateway's names and words: 403 for SigV4 failures,
 413 for a body over 10 MB, 502 ``Internal server error`` when the handler raises or returns something that
 is not a proxy response. A malformed request never produces a 500.
@@ -236,8 +240,10 @@ class ApiGateway(Listener):
         port: int = 8787,
         identity: GatewayIdentity | None = None,
         clock: Callable[[], float] = time.time,
+        documents: Mapping[str, Callable[[], bytes]] | None = None,
     ) -> None:
         self._handler = handler
+        self._documents = dict(documents or {})
         self._identity = identity or GatewayIdentity()
         self._verifier = SigV4Verifier(credentials, region=self._identity.region, clock=clock)
         self._host = host
@@ -266,6 +272,13 @@ class ApiGateway(Listener):
     def handle(self, request: SignedRequest, source_ip: str = "127.0.0.1") -> GatewayResponse:
         """Verify, build the event, call the handler: the whole gateway minus the socket."""
         request_id = str(uuid.uuid4())
+        document = self._documents.get(request.path) if request.method in ("GET", "HEAD") else None
+        if document is not None:
+            return GatewayResponse(
+                200,
+                [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)],
+                document(),
+            )
         if len(request.body) > MAX_BODY_BYTES:
             return error_response(413, "RequestEntityTooLargeException", "Request Too Long", request_id)
         try:

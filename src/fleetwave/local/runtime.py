@@ -20,8 +20,10 @@ that adds environment (e.g. FLEETWAVE_STATE_MACHINE_ARN) calls ``runtime.set_env
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
 import importlib.util
+import json
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -189,6 +191,7 @@ class LocalRuntime:
                 host=c.host,
                 port=c.port,
                 identity=GatewayIdentity(account_id=c.account_id, region=c.region),
+                documents=_documents(),
             )
             self._start(self.gateway, ports)
         except BaseException:
@@ -271,6 +274,25 @@ def _hook_component(name: str, module_name: str, runtime: LocalRuntime) -> Any |
     if component is not None and not getattr(component, "name", None):
         component.name = name
     return component
+
+
+# Where `fleetwave serve` serves the API's OpenAPI document (both front doors), unsigned.
+OPENAPI_PATH = "/openapi.json"
+
+
+def _documents() -> dict[str, Callable[[], bytes]]:
+    """The gateway's documents: the OpenAPI document, produced once by the API's resolver when asked."""
+    if importlib.util.find_spec("fleetwave_service") is None:
+        return {}
+
+    @functools.cache
+    def openapi() -> bytes:
+        from fleetwave_service import handlers  # noqa: F401 - wires the routes' policies, as for a request
+        from fleetwave_service.api import openapi_document
+
+        return json.dumps(openapi_document(), indent=2, sort_keys=True).encode("utf-8")
+
+    return {OPENAPI_PATH: openapi}
 
 
 def _load_api_handler() -> LambdaHandler:
