@@ -169,6 +169,7 @@ def test_bridge_drops_what_the_iot_rule_would_not_forward(topic, payload):
     assert handler.events == []
 
 
+@pytest.mark.chaos
 def test_reports_published_while_the_bridge_is_down_arrive_when_it_reconnects(broker):
     # Given a bridge that subscribed once (its persistent session now exists on the broker) and went away
     handler = FakeStatusHandler()

@@ -11,9 +11,12 @@ from __future__ import annotations
 import random
 import threading
 
+import pytest
 from fakes.faults import FlakyStore
 from support.invariants import assert_rollout_consistent
 from support.rollout_harness import HOLD, SILENT, report
+
+pytestmark = pytest.mark.chaos
 
 STEPS_PER_ROBOT = 7
 

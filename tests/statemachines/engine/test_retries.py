@@ -13,6 +13,8 @@ from support.rollout_harness import HOLD
 
 from fleetwave.local import lambda_adapter
 
+pytestmark = pytest.mark.chaos
+
 TRANSIENT = [
     "Lambda.TooManyRequestsException",
     "Lambda.ServiceException",
