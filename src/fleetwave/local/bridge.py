@@ -156,6 +156,20 @@ class StatusBridge:
             self._worker.join(timeout)
             self._worker = None
 
+    def reconnect(self, timeout: float = 10.0) -> None:
+        """Reconnect to the broker now (after it restarted) and wait until subscribed again.
+
+        A restarted broker has no session for the bridge: a report published before the bridge subscribes
+        again has no subscriber. Reconnecting at once (robots back off at least a second before they
+        reconnect) keeps that window to the bridge's own reconnect."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        client.disconnect()
+        client.loop_stop()
+        self._subscribed.clear()
+        self._connect(timeout)
+
     def __enter__(self) -> StatusBridge:
         return self.start()
 

@@ -19,7 +19,7 @@ import logging
 import threading
 from typing import Any
 
-from amqtt.broker import Broker
+from amqtt.broker import Broker, RetainedApplicationMessage
 
 logger = logging.getLogger("fleetwave.broker")
 
@@ -94,6 +94,29 @@ class EmbeddedBroker:
                 logger.exception("mqtt broker shutdown failed")
         self._join(timeout)
         logger.info("mqtt broker stopped")
+
+    def restart(self, timeout: float = 10.0) -> EmbeddedBroker:
+        """Stop and start again on the same port, as a broker that crashed and came back.
+
+        Its retained messages survive (IoT Core keeps retained messages durably: a robot that reconnects
+        still finds its command); sessions, subscriptions and messages in flight do not.
+        """
+        retained = {
+            topic: (data, 1) for topic, data in self.retained_topics().items()
+        }  # QoS of a retained command is 1
+        self._requested_port = self.port
+        self.stop(timeout)
+        self.start(timeout)
+        broker, loop = self._broker, self._loop
+        assert broker is not None and loop is not None
+
+        async def restore() -> None:
+            for topic, (data, qos) in retained.items():
+                broker.retained_messages[topic] = RetainedApplicationMessage(None, topic, data, qos)
+
+        asyncio.run_coroutine_threadsafe(restore(), loop).result(timeout)
+        logger.info("mqtt broker restarted", extra={"url": self.url, "retained": len(retained)})
+        return self
 
     def retained_topics(self) -> dict[str, bytes]:
         """The retained message of every topic (for diagnostics and tests)."""

@@ -126,6 +126,16 @@ class LocalRuntime:
         """The embedded broker's URL once it listens (``--mqtt-port 0`` lets it pick the port)."""
         return getattr(self.component("mqtt"), "url", None) or self.config.mqtt_url
 
+    def restart_broker(self, timeout: float = 10.0) -> None:
+        """Restart the embedded MQTT broker on its port (its retained messages kept) and reconnect the
+        status bridge at once: what the fault-injection suite does mid-wave."""
+        broker, bridge = self.component("mqtt"), self.component("bridge")
+        if broker is None:
+            raise RuntimeError("no embedded broker to restart")
+        broker.restart(timeout)
+        if bridge is not None:
+            bridge.reconnect(timeout)
+
     def component(self, name: str) -> Any | None:
         return next((c for c in self.components if getattr(c, "name", None) == name), None)
 
