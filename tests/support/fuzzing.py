@@ -1,9 +1,8 @@
 """A fuzzer for the API as AWS describes it: requests generated from botocore service models, signed, sent.
 
 Two descriptions drive it:
-- AWS's own RoboMaker API description (botocore's robomaker 2018-06-29 service-2.json, Apache-2.0, the
-  operations Fleetwave serves: tests/fuzz/robomaker-2018-06-29.service-2.json, committed: nothing downloads
-  at test time);
+- AWS's own RoboMaker API description (botocore's robomaker 2018-06-29 service-2.json, Apache-2.0, cut to
+  the operations Fleetwave serves: tests/data/aws/, committed: nothing downloads at test time);
 - the installed botocore's greengrassv2 model (the operations Fleetwave serves).
 
 Each case is one operation with an input generated from the operation's shapes: usually within the model's
@@ -39,7 +38,8 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from fleetwave.sdk.client import sign_request
 
-ROBOMAKER_MODEL = Path(__file__).resolve().parents[1] / "fuzz" / "robomaker-2018-06-29.service-2.json"
+# AWS's historic RoboMaker model, cut to the operations Fleetwave serves (tests/data/aws/README.md).
+ROBOMAKER_MODEL = Path(__file__).resolve().parents[1] / "data/aws/robomaker/2018-06-29/service-2.json"
 # Errors the gateway answers itself, before any operation (API Gateway's, and the local gateway's).
 GATEWAY_ERRORS = {
     403: {"MissingAuthenticationTokenException"},

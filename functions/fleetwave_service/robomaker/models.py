@@ -26,6 +26,7 @@ from fleetwave_service.core.wire import (
     S3Etag,
     S3Key,
     TagMap,
+    Timestamp,
     Version,
 )
 
@@ -114,7 +115,7 @@ class RobotApplicationResponse(ResponseModel):
     version: str
     sources: list[Source]
     robotSoftwareSuite: RobotSoftwareSuite
-    lastUpdatedAt: float
+    lastUpdatedAt: Timestamp
     revisionId: str
 
 
@@ -128,7 +129,7 @@ class RobotApplicationSummary(ResponseModel):
     name: str
     arn: str
     version: str
-    lastUpdatedAt: float
+    lastUpdatedAt: Timestamp
     robotSoftwareSuite: RobotSoftwareSuite
 
 
@@ -231,7 +232,7 @@ class DeploymentJob(ResponseModel):
     deploymentConfig: DeploymentConfig | None = None
     failureReason: str | None = None
     failureCode: str | None = None
-    createdAt: float
+    createdAt: Timestamp
 
 
 class CreateDeploymentJobResponse(DeploymentJob):
@@ -247,8 +248,8 @@ class ProgressDetail(ResponseModel):
 
 class RobotDeployment(ResponseModel):
     arn: str
-    deploymentStartTime: float | None = None
-    deploymentFinishTime: float | None = None
+    deploymentStartTime: Timestamp | None = None
+    deploymentFinishTime: Timestamp | None = None
     status: RobotStatus | None = None
     progressDetail: ProgressDetail | None = None
     failureReason: str | None = None

@@ -6,10 +6,6 @@ follows what API Gateway REST sends: ``path`` exactly as the caller sent it (sti
 no stage segment), ``pathParameters.proxy`` and the query string parameters decoded, ``requestContext.stage``
 ``$default`` so that Powertools' resolver strips no prefix.
 
-Documents (``documents``: path -> a function returning JSON bytes) are answered to a plain GET without a
-signature: ``fleetwave serve`` serves the API's OpenAPI document at ``/openapi.json`` that way. They are a
-local convenience; the deployed API serves none (docs/reliability.md).
-
 Errors produced here (before the handler) use API Gateway's names and words: 403 for SigV4 failures,
 413 for a body over 10 MB, 502 ``Internal server error`` when the handler raises or returns something that
 is not a proxy response. A malformed request never produces a 500.
@@ -36,6 +32,9 @@ from fleetwave.local.log import logger
 from fleetwave.local.sigv4 import Caller, SignatureError, SignedRequest, SigV4Verifier, query_pairs
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
+# An unsigned app served beside the API under a path prefix (the web console at /console):
+# (method, path with query, headers, body) -> its response.
+Mount = Callable[[str, str, Mapping[str, str], bytes], "GatewayResponse"]
 
 # API Gateway's payload limit and integration timeout.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -240,10 +239,10 @@ class ApiGateway(Listener):
         port: int = 8787,
         identity: GatewayIdentity | None = None,
         clock: Callable[[], float] = time.time,
-        documents: Mapping[str, Callable[[], bytes]] | None = None,
+        mounts: Mapping[str, Mount] | None = None,
     ) -> None:
         self._handler = handler
-        self._documents = dict(documents or {})
+        self.mounts = dict(mounts or {})
         self._identity = identity or GatewayIdentity()
         self._verifier = SigV4Verifier(credentials, region=self._identity.region, clock=clock)
         self._host = host
@@ -272,13 +271,6 @@ class ApiGateway(Listener):
     def handle(self, request: SignedRequest, source_ip: str = "127.0.0.1") -> GatewayResponse:
         """Verify, build the event, call the handler: the whole gateway minus the socket."""
         request_id = str(uuid.uuid4())
-        document = self._documents.get(request.path) if request.method in ("GET", "HEAD") else None
-        if document is not None:
-            return GatewayResponse(
-                200,
-                [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)],
-                document(),
-            )
         if len(request.body) > MAX_BODY_BYTES:
             return error_response(413, "RequestEntityTooLargeException", "Request Too Long", request_id)
         try:
@@ -343,6 +335,10 @@ def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
                 self._send(error_response(bad.status, bad.error_type, bad.message, request_id), close=True)
                 return
             path, _, query = self.path.partition("?")
+            mount = next((app for prefix, app in gateway.mounts.items() if _under(path, prefix)), None)
+            if mount is not None:
+                self._send(mount(self.command, self.path, dict(self.headers.items()), body))
+                return
             request = SignedRequest(
                 method=self.command,
                 path=path or "/",
@@ -403,6 +399,10 @@ def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
     return Handler
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 class _BadRequest(Exception):

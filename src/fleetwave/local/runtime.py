@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from fleetwave.local.aws import MotoAws
-from fleetwave.local.gateway import ApiGateway, GatewayIdentity, LambdaHandler, url_host
+from fleetwave.local.gateway import (
+    ApiGateway,
+    GatewayIdentity,
+    GatewayResponse,
+    LambdaHandler,
+    error_response,
+    url_host,
+)
 from fleetwave.local.log import logger
 
 DEFAULT_PORT = 8787
@@ -201,12 +208,27 @@ class LocalRuntime:
                 host=c.host,
                 port=c.port,
                 identity=GatewayIdentity(account_id=c.account_id, region=c.region),
-                documents=_documents(),
+                mounts={"/console": self._console().handle, **_openapi_mount()},
             )
             self._start(self.gateway, ports)
         except BaseException:
             self.stop()
             raise
+
+    def _console(self) -> Any:
+        """The web console at /console/, signing its calls to this gateway with the local key pair."""
+        from fleetwave.console.app import ConsoleApp
+        from fleetwave.sdk import FleetwaveClient
+
+        c = self.config
+
+        def client() -> FleetwaveClient:
+            assert self.gateway is not None
+            return FleetwaveClient(
+                self.gateway.url, region=c.region, credentials=(c.access_key_id, c.secret_access_key)
+            )
+
+        return ConsoleApp(client, allowed_hosts={c.host})
 
     def stop(self) -> None:
         while self.components:
@@ -290,19 +312,27 @@ def _hook_component(name: str, module_name: str, runtime: LocalRuntime) -> Any |
 OPENAPI_PATH = "/openapi.json"
 
 
-def _documents() -> dict[str, Callable[[], bytes]]:
-    """The gateway's documents: the OpenAPI document, produced once by the API's resolver when asked."""
+def _openapi_mount() -> dict[str, Any]:
+    """The API's OpenAPI document, unsigned, as a gateway mount (a local convenience: the deployed API does
+    not serve it). Produced once, by the API's resolver, on the first GET."""
     if importlib.util.find_spec("fleetwave_service") is None:
         return {}
 
     @functools.cache
-    def openapi() -> bytes:
+    def document() -> bytes:
         from fleetwave_service import handlers  # noqa: F401 - wires the routes' policies, as for a request
         from fleetwave_service.api import openapi_document
 
         return json.dumps(openapi_document(), indent=2, sort_keys=True).encode("utf-8")
 
-    return {OPENAPI_PATH: openapi}
+    def serve(method: str, path: str, headers: Mapping[str, str], body: bytes) -> GatewayResponse:
+        if method not in ("GET", "HEAD") or path.partition("?")[0] != OPENAPI_PATH:
+            return error_response(
+                403, "MissingAuthenticationTokenException", "Missing Authentication Token", ""
+            )
+        return GatewayResponse(200, [("Content-Type", "application/json")], document())
+
+    return {OPENAPI_PATH: serve}
 
 
 def _load_api_handler() -> LambdaHandler:
