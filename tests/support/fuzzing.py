@@ -325,6 +325,115 @@ def generate(
         yield build_case(operation, params, rng)
 
 
+# --- from the API's own OpenAPI document ----------------------------------------------------------------
+
+
+@dataclass
+class OpenApiGenerator:
+    """Requests for every route of the API's OpenAPI document, from its JSON schemas (parameters and bodies),
+    within their constraints most of the time and mutated the rest (as ``Generator`` does for shapes)."""
+
+    document: dict[str, Any]
+    rng: random.Random
+    known_arns: list[str] = field(default_factory=list)
+    mutation_rate: float = 0.15
+
+    def routes(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [
+            (method.upper(), path, operation)
+            for path, methods in self.document["paths"].items()
+            for method, operation in methods.items()
+        ]
+
+    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            schema = self.document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        return schema
+
+    def value(self, schema: dict[str, Any], depth: int = 0) -> Any:
+        schema = self._resolve(schema)
+        if self.rng.random() < self.mutation_rate / (1 + depth):
+            return self.rng.choice(_WEIRD_STRINGS + _HUGE_NUMBERS + [None, [], {}, True])
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                return self.value(self.rng.choice(schema[key]), depth)
+        if "enum" in schema:
+            return self.rng.choice(schema["enum"])
+        kind = schema.get("type", "object")
+        if kind == "object":
+            properties = schema.get("properties", {})
+            required = set(schema.get("required", []))
+            result = {
+                name: self.value(sub, depth + 1)
+                for name, sub in properties.items()
+                if name in required or self.rng.random() < 0.6
+            }
+            if not properties and "maxProperties" in schema:
+                result = {f"k{i}": "v" for i in range(self.rng.randint(0, 3))}
+            return result
+        if kind == "array":
+            low = schema.get("minItems", 0)
+            high = min(schema.get("maxItems", low + 3), low + 3)
+            return [
+                self.value(schema.get("items", {}), depth + 1) for _ in range(self.rng.randint(low, high))
+            ]
+        if kind == "string":
+            if self.known_arns and "arn" in schema.get("pattern", "") and self.rng.random() < 0.5:
+                return self.rng.choice(self.known_arns)
+            low = schema.get("minLength", 1)
+            high = min(schema.get("maxLength", low + 20), low + 20)
+            alphabet = string.ascii_letters + string.digits + "-_"
+            return "".join(self.rng.choice(alphabet) for _ in range(self.rng.randint(low, high)))
+        if kind in ("integer", "number"):
+            low = schema.get("minimum", schema.get("exclusiveMinimum", -5))
+            high = schema.get("maximum", schema.get("exclusiveMaximum", 10_000))
+            number = self.rng.uniform(low, min(high, low + 10_000))
+            return int(number) if kind == "integer" else number
+        if kind == "boolean":
+            return self.rng.random() < 0.5
+        return None
+
+    def case(self) -> Case:
+        method, template, operation = self.rng.choice(self.routes())
+        labels: dict[str, str] = {}
+        query: list[tuple[str, str]] = []
+        for parameter in operation.get("parameters", []):
+            if not parameter.get("required") and self.rng.random() < 0.5:
+                continue
+            value = self.value(parameter.get("schema", {}))
+            if parameter["in"] == "path":
+                labels[parameter["name"]] = _scalar(value) if value not in (None, "") else "x"
+            elif parameter["in"] == "query":
+                values = value if isinstance(value, list) else [value]
+                query.extend((parameter["name"], _scalar(v)) for v in values)
+        path = _TEMPLATE.sub(lambda m: quote(labels.get(m.group(1), "x"), safe=""), template)
+        body = b""
+        content = (operation.get("requestBody") or {}).get("content", {}).get("application/json")
+        if content is not None:
+            body = json.dumps(self.value(content["schema"]), default=str).encode("utf-8")
+        return Case(
+            f"openapi:{method} {template}", method, path, query, {"Content-Type": "application/json"}, body
+        )
+
+
+def openapi_allowed_errors(
+    document: dict[str, Any], models: list[tuple[ServiceModel, list[OperationModel]]]
+) -> dict[str, set[str]]:
+    """For each OpenAPI route, the errors AWS's models list for the operation at that method and path."""
+    by_route: dict[tuple[str, str], set[str]] = {}
+    for _, served in models:
+        for operation in served:
+            uri = operation.http["requestUri"].split("?")[0]
+            key = (operation.http["method"], _TEMPLATE.sub("{}", uri))
+            by_route.setdefault(key, set()).update(modeled_errors(operation))
+    every = set().union(*by_route.values()) if by_route else set()
+    return {
+        f"openapi:{method.upper()} {path}": by_route.get((method.upper(), _TEMPLATE.sub("{}", path)), every)
+        for path, methods in document["paths"].items()
+        for method in methods
+    }
+
+
 # --- sending and judging ----------------------------------------------------------------------------------
 
 
@@ -372,9 +481,14 @@ class Report:
     seconds: float = 0.0
 
     def figures(self) -> str:
+        from_openapi = sum(n for name, n in self.operations.items() if name.startswith("openapi:"))
         lines = [
             f"cases: {self.cases} in {self.seconds:.1f} s ({self.cases / max(self.seconds, 1e-9):.0f}/s), "
-            f"operations: {len(self.operations)}, violations: {len(self.violations)}",
+            f"violations: {len(self.violations)}",
+            f"sources: {self.cases - from_openapi} from AWS's models "
+            f"({sum(1 for n in self.operations if not n.startswith('openapi:'))} operations), "
+            f"{from_openapi} from the OpenAPI document "
+            f"({sum(1 for n in self.operations if n.startswith('openapi:'))} routes)",
             "statuses: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items())),
             "error types: " + ", ".join(f"{k}: {v}" for k, v in self.errors.most_common()),
             "wire mutations: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.wire_mutations.items())),
@@ -420,11 +534,17 @@ def run(
             allowed.setdefault(operation.name, set()).update(modeled_errors(operation))
     # /tags/{resourceArn} is one route for both front doors: the ARN picks the semantics, so either door's
     # errors are modeled there (a Greengrass ARN sent through RoboMaker's TagResource gets Greengrass's).
+    allowed.update(openapi_allowed_errors(openapi, models))
+    from_models = generate(models, seed, known_arns)
+    from_openapi = OpenApiGenerator(openapi, random.Random(seed + 1), list(known_arns or []))
+    mix = random.Random(seed + 2)
     report = Report()
     started = time.monotonic()
-    for case in generate(models, seed, known_arns):
+    while True:
         if report.cases >= cases or (time_limit is not None and time.monotonic() - started > time_limit):
             break
+        # Two in three from AWS's descriptions, one in three from the API's own OpenAPI document
+        case = from_openapi.case() if mix.random() < 1 / 3 else next(from_models)
         answer = send(endpoint, case, credentials)
         report.cases += 1
         report.operations[case.operation] += 1
