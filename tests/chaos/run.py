@@ -23,6 +23,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _short(name: str, width: int = 100) -> str:
+    """A case's name within ``width``, its parameters (``[...]``) kept whole."""
+    base, bracket, params = name.partition("[")
+    params = bracket + params
+    return (base[: max(20, width - len(params) - 1)] + ("~" if len(base) + len(params) > width else "") + params)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -41,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"round {round_number}/{args.rounds}: {' '.join(command[3:])}", flush=True)
         subprocess.run(command, cwd=REPO, check=False)
         for case in ElementTree.parse(report).getroot().iter("testcase"):
-            name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
+            name = _short(f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}")
             durations[name].append(float(case.get("time", 0)))
             if case.find("failure") is not None or case.find("error") is not None:
                 failures[name] += 1
