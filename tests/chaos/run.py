@@ -27,7 +27,8 @@ def _short(name: str, width: int = 100) -> str:
     """A case's name within ``width``, its parameters (``[...]``) kept whole."""
     base, bracket, params = name.partition("[")
     params = bracket + params
-    return (base[: max(20, width - len(params) - 1)] + ("~" if len(base) + len(params) > width else "") + params)
+    cut = "~" if len(base) + len(params) > width else ""
+    return base[: max(20, width - len(params) - 1)] + cut + params
 
 
 def main(argv: list[str] | None = None) -> int:
