@@ -21,6 +21,11 @@ def _counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {counter: tally.get(status, 0) for status, counter in _COUNTER.items()}
 
 
+def job_id_of(job: dict[str, Any]) -> str:
+    """The job id at the end of a deployment job's ARN (a Greengrass deployment's id is its own)."""
+    return job["arn"].rsplit("/", 1)[-1]
+
+
 def job_rows(job_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     from fleetwave_service.engine.ports import get_ports
 

@@ -211,6 +211,13 @@ class RolloutDriver:
         job_id = job["arn"].rsplit("/", 1)[-1]
         return self.machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
 
+    def fleet_of(self, count: int, name: str = "warehouse", prefix: str = "r") -> dict:
+        """A fleet of ``count`` registered robots named ``<prefix>00``, ``<prefix>01``, ..."""
+        fleet = self.given.fleet(name)
+        for index in range(count):
+            self.given.robot(f"{prefix}{index:02d}", fleet=fleet)
+        return fleet
+
     def start(self, fleet: dict, version: dict, **extra: Any) -> dict:
         return self.given.job(fleet, version, **extra)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fakes.robomaker import Given, unique
-from support.invariants import assert_rollout_consistent
+from support.invariants import assert_rollout_consistent, job_id_of
 from support.simulate_process import SimulateProcess, wait_for
 
 from fleetwave.local.runtime import LocalConfig, LocalRuntime
@@ -107,7 +107,7 @@ def _assert_every_robot_in_sync(stack: Stack, job: dict, names: list[str]) -> No
     final = wait_for("the job to end", lambda: _job_status(stack, job) in FINAL and job, DEADLINE)
     described = stack.given.ok("describeDeploymentJob", {"job": final["arn"]})
     assert described["status"] == "Succeeded", described
-    outcome = assert_rollout_consistent(job["arn"].rsplit("/", 1)[-1], set(names))
+    outcome = assert_rollout_consistent(job_id_of(job), set(names))
     assert outcome == dict.fromkeys(names, "InSync")
 
 

@@ -13,23 +13,10 @@ import threading
 
 import pytest
 from fakes.faults import FlakyStore
-from support.invariants import assert_rollout_consistent
+from support.invariants import assert_rollout_consistent, job_id_of
 from support.rollout_harness import HOLD, SILENT, report
 
 pytestmark = pytest.mark.chaos
-
-STEPS_PER_ROBOT = 7
-
-
-def _fleet(rollout, count: int, name: str = "faults", prefix: str = "r"):
-    fleet = rollout.given.fleet(name)
-    for index in range(count):
-        rollout.given.robot(f"{prefix}{index:02d}", fleet=fleet)
-    return fleet
-
-
-def _job_id(job: dict) -> str:
-    return job["arn"].rsplit("/", 1)[-1]
 
 
 def _flaky_store(rollout) -> FlakyStore:
@@ -44,7 +31,7 @@ def test_a_status_batch_failing_part_way_is_redelivered_and_applied_exactly_once
     # Given 6 robots in one wave, and DynamoDB throttling some of the status writes: final reports of r01
     # and r04 before the write, a progress report of r02, and r03's final report after its write succeeded
     # (the answer lost: SQS will deliver it again)
-    fleet = _fleet(rollout, 6)
+    fleet = rollout.fleet_of(6, "faults")
     version = rollout.given.application_version("nav")
     store = _flaky_store(rollout)
     store.plan("finish_robot", robots={"r01"})
@@ -60,15 +47,15 @@ def test_a_status_batch_failing_part_way_is_redelivered_and_applied_exactly_once
     assert store.pending() == 0 and len(store.injected) == 5
     assert rollout.robots.redelivered == 5
     assert job["status"] == "Succeeded", job
-    outcome = assert_rollout_consistent(_job_id(job), {f"r{i:02d}" for i in range(6)})
+    outcome = assert_rollout_consistent(job_id_of(job), {f"r{i:02d}" for i in range(6)})
     assert set(outcome.values()) == {"InSync"}
 
 
 def test_duplicate_out_of_order_late_and_foreign_reports_change_nothing_they_should_not(rollout):
     # Given two fleets; job B runs on fleet B, and fleet A's six robots hold their command
     rollout.time_scale(0.01)
-    fleet_a = _fleet(rollout, 6, "hostile-a", "a")
-    fleet_b = _fleet(rollout, 1, "hostile-b", "b")
+    fleet_a = rollout.fleet_of(6, "hostile-a", "a")
+    fleet_b = rollout.fleet_of(1, "hostile-b", "b")
     version = rollout.given.application_version("nav")
     other = rollout.run(fleet_b, version)
     for index in range(6):
@@ -95,7 +82,7 @@ def test_duplicate_out_of_order_late_and_foreign_reports_change_nothing_they_sho
     hostile += [
         ("b00", report(jid, attempt, 6, "Finished", "InSync")),
         ("intruder", report(jid, attempt, 6, "Finished", "InSync")),
-        ("a04", report(_job_id(other), attempt, 6, "Finished", "InSync")),
+        ("a04", report(job_id_of(other), attempt, 6, "Finished", "InSync")),
         ("a04", report(jid, attempt + 1, 6, "Finished", "InSync")),
     ]
     rng.shuffle(hostile)
@@ -113,7 +100,7 @@ def test_duplicate_out_of_order_late_and_foreign_reports_change_nothing_they_sho
     # Then each robot's outcome is its own real one, counted once; the foreign and late reports changed
     # nothing in this job (a05 stays NoResponse in it: it came back after its timeout)
     assert job["status"] == "Failed" or job["status"] == "Succeeded"
-    outcome = assert_rollout_consistent(_job_id(job), {f"a{i:02d}" for i in range(6)})
+    outcome = assert_rollout_consistent(job_id_of(job), {f"a{i:02d}" for i in range(6)})
     assert outcome == {
         "a00": "InSync",
         "a01": "InSync",
@@ -125,20 +112,20 @@ def test_duplicate_out_of_order_late_and_foreign_reports_change_nothing_they_sho
     summary = rollout.robot_summary(job)
     assert "intruder" not in summary and "b00" not in summary
     # and the other job was not touched
-    assert assert_rollout_consistent(_job_id(other), {"b00"}) == {"b00": "InSync"}
+    assert assert_rollout_consistent(job_id_of(other), {"b00"}) == {"b00": "InSync"}
 
 
 def test_concurrent_create_deployment_job_makes_exactly_one_job_per_fleet_while_rollouts_run(rollout):
     # Given 20 fleets of 2 robots, and one more fleet already rolling out (its robots holding)
     version = rollout.given.application_version("nav")
-    fleets = [_fleet(rollout, 2, f"race-{n:02d}", f"f{n:02d}-") for n in range(20)]
-    busy = _fleet(rollout, 2, "race-busy", "busy-")
+    fleets = [rollout.fleet_of(2, f"race-{n:02d}", f"f{n:02d}-") for n in range(20)]
+    busy = rollout.fleet_of(2, "race-busy", "busy-")
     for name in ("busy-00", "busy-01"):
         rollout.robots.behave(name, HOLD)
     running = rollout.start(busy, version)
 
     # When 20 CreateDeploymentJob calls race on the 20 fleets and 8 race on one other fleet
-    target = _fleet(rollout, 2, "race-same", "same-")
+    target = rollout.fleet_of(2, "race-same", "same-")
     answers: list[tuple[str, int, dict]] = []
     lock = threading.Lock()
     barrier = threading.Barrier(28)
@@ -172,4 +159,4 @@ def test_concurrent_create_deployment_job_makes_exactly_one_job_per_fleet_while_
     for job in jobs:
         described = rollout.wait(job, limit=240)
         assert described["status"] == "Succeeded", described
-        assert set(assert_rollout_consistent(_job_id(job)).values()) == {"InSync"}
+        assert set(assert_rollout_consistent(job_id_of(job)).values()) == {"InSync"}

@@ -8,7 +8,7 @@ error of the function. The state machine is the real ASL, executed by moto.
 from __future__ import annotations
 
 import pytest
-from support.invariants import assert_rollout_consistent
+from support.invariants import assert_rollout_consistent, job_id_of
 from support.rollout_harness import HOLD
 
 from fleetwave.local import lambda_adapter
@@ -22,17 +22,6 @@ TRANSIENT = [
     "Lambda.SdkClientException",
     "Lambda.ClientExecutionTimeoutException",
 ]
-
-
-def _fleet(rollout, count: int, name: str = "retries"):
-    fleet = rollout.given.fleet(name)
-    for index in range(count):
-        rollout.given.robot(f"r{index:02d}", fleet=fleet)
-    return fleet
-
-
-def _job_id(job: dict) -> str:
-    return job["arn"].rsplit("/", 1)[-1]
 
 
 def _retried(rollout, job: dict, state_type: str = "TaskFailed") -> list[str]:
@@ -54,7 +43,7 @@ def _retried(rollout, job: dict, state_type: str = "TaskFailed") -> list[str]:
 )
 def test_a_transient_lambda_error_is_retried_and_the_rollout_succeeds(rollout, step, error):
     # Given a fleet of 4, and the step's next invoke throttled or failed by the Lambda service
-    fleet = _fleet(rollout, 4)
+    fleet = rollout.fleet_of(4, "retries")
     version = rollout.given.application_version("nav")
     lambda_adapter.inject_fault(step, error)
 
@@ -65,7 +54,7 @@ def test_a_transient_lambda_error_is_retried_and_the_rollout_succeeds(rollout, s
     assert job["status"] == "Succeeded", job
     assert error in _retried(rollout, job)
     assert lambda_adapter.pending_faults() == []
-    outcome = assert_rollout_consistent(_job_id(job), {f"r{i:02d}" for i in range(4)})
+    outcome = assert_rollout_consistent(job_id_of(job), {f"r{i:02d}" for i in range(4)})
     assert set(outcome.values()) == {"InSync"}
     assert sorted(rollout.robots.commanded("deploy")) == [f"r{i:02d}" for i in range(4)]
 
@@ -91,7 +80,7 @@ def test_a_release_retried_after_it_ran_publishes_once_and_counts_each_robot_onc
     # Given 4 robots in one wave, two answering at once and two holding; the release step runs, then its
     # answer is lost (the Lambda service fails the invoke after the function ran): Step Functions retries it
     # with a new task token
-    fleet = _fleet(rollout, 4)
+    fleet = rollout.fleet_of(4, "retries")
     version = rollout.given.application_version("nav")
     for robot in ("r02", "r03"):
         rollout.robots.behave(robot, HOLD)
@@ -113,12 +102,12 @@ def test_a_release_retried_after_it_ran_publishes_once_and_counts_each_robot_onc
     channel = rollout.robots.channel
     deploys = {robot: channel.deployments_for(robot) for robot in ("r00", "r01", "r02", "r03")}
     assert {(c.jobId, c.attempt, c.deadline) for cs in deploys.values() for c in cs} == {
-        (_job_id(job), 1, deploys["r00"][0].deadline)
+        (job_id_of(job), 1, deploys["r00"][0].deadline)
     }
     assert len(deploys["r02"]) == len(deploys["r03"]) == 2
     assert all(1 <= len(cs) <= 2 for cs in deploys.values())
     # and every robot was counted exactly once
-    outcome = assert_rollout_consistent(_job_id(job), {"r00", "r01", "r02", "r03"})
+    outcome = assert_rollout_consistent(job_id_of(job), {"r00", "r01", "r02", "r03"})
     assert set(outcome.values()) == {"InSync"}
 
 
@@ -127,7 +116,7 @@ def test_a_non_transient_error_fails_the_job_with_internal_server_error_and_unlo
     # Given a fleet of 3 whose robots never answer (so the wave times out and sweep runs), and the step's
     # next invoke failing with an error that is not the Lambda service's
     rollout.time_scale(0.005)
-    fleet = _fleet(rollout, 3)
+    fleet = rollout.fleet_of(3, "retries")
     version = rollout.given.application_version("nav")
     from support.rollout_harness import SILENT
 
@@ -143,7 +132,7 @@ def test_a_non_transient_error_fails_the_job_with_internal_server_error_and_unlo
     assert job["failureCode"] == "InternalServerError"
     assert "KeyError" in job["failureReason"]
     assert rollout.status(job) == "SUCCEEDED"
-    assert_rollout_consistent(_job_id(job))
+    assert_rollout_consistent(job_id_of(job))
     # and the fleet is unlocked: the next deployment runs
     described = rollout.given.ok("describeFleet", {"fleet": fleet["arn"]})
     assert described["lastDeploymentStatus"] == "Failed"
