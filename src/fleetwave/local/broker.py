@@ -15,8 +15,10 @@ next wave. That is the same contract the robots have with IoT Core.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import threading
+import time
 from typing import Any
 
 from amqtt.broker import Broker, RetainedApplicationMessage
@@ -106,7 +108,16 @@ class EmbeddedBroker:
         }  # QoS of a retained command is 1
         self._requested_port = self.port
         self.stop(timeout)
-        self.start(timeout)
+        # The old listener's socket may take a moment to be released: retry the bind, boundedly.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.start(timeout)
+                break
+            except BrokerStartError as error:
+                if error.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         broker, loop = self._broker, self._loop
         assert broker is not None and loop is not None
 
