@@ -34,9 +34,20 @@ from infra.routes import ROUTES
 
 # Every function of the service, from the one table the local runtime and the tests read too.
 FUNCTION_SPECS: dict[str, FunctionSpec] = dict(BY_NAME)
+# The status path's figures, consistent with the status function's timeout (docs/reliability.md):
+# - batches of up to 100 reports, gathered for at most 1 s;
+# - visibility timeout = 6 x the function's timeout (AWS's guidance for Lambda event sources: the poller may
+#   retry a throttled invoke within that time without the batch becoming visible again);
+# - a record is received at most STATUS_MAX_RECEIVES times before the dead-letter queue (AWS recommends at
+#   least 5, so a throttled or briefly failing handler does not dead-letter good reports): with the
+#   visibility timeout, a report is retried for at least 5 x 6 min before it is given up on;
+# - at most STATUS_MAX_CONCURRENCY concurrent batches (the event source's maximum concurrency), which bounds
+#   the write rate on the job's rows without a reserved concurrency (whose throttles count as receives).
 STATUS_BATCH_SIZE = 100
-# SQS guidance: visibility timeout of at least six times the consumer's timeout.
+STATUS_BATCH_WINDOW_SECONDS = 1
 STATUS_VISIBILITY_FACTOR = 6
+STATUS_MAX_RECEIVES = 5
+STATUS_MAX_CONCURRENCY = 50
 
 
 class FleetwaveStack(Stack):
@@ -144,14 +155,17 @@ class FleetwaveStack(Stack):
             visibility_timeout=Duration.seconds(
                 FUNCTION_SPECS["status"].timeout_seconds * STATUS_VISIBILITY_FACTOR
             ),
+            max_receive_count=STATUS_MAX_RECEIVES,
             log_retention=retention,
         )
         status_function.add_event_source(
             event_sources.SqsEventSource(
                 ingest.queue,
                 batch_size=STATUS_BATCH_SIZE,
-                max_batching_window=Duration.seconds(1),
+                max_batching_window=Duration.seconds(STATUS_BATCH_WINDOW_SECONDS),
+                # The handler answers batchItemFailures (engine/status.py): only failed records return.
                 report_batch_item_failures=True,
+                max_concurrency=STATUS_MAX_CONCURRENCY,
             )
         )
 

@@ -283,6 +283,7 @@ MALFORMED_BODIES = [
     ('["a", "list"]', "request body: must be a JSON object"),
     ('"a string"', "request body: must be a JSON object"),
     ("42", "request body: must be a JSON object"),
-    ("null", "request body: is required"),
+    ("null", "request body: must be a JSON object"),
+    ('[{"name": "a"}, {"name": "b"}]', "request body: must be a JSON object"),
 ]
-MALFORMED_BODY_IDS = ["garbled", "array", "string", "number", "null"]
+MALFORMED_BODY_IDS = ["garbled", "array", "string", "number", "null", "array-of-objects"]

@@ -279,10 +279,19 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     """Hold the wave's task token on the job, mark the wave's robots Deploying, publish their commands.
 
     The token is stored before any robot can report, so the report that completes the wave always finds it.
+    Idempotent: Step Functions retries this step (with a new token) after a transient Lambda error, which may
+    come after a run that already released robots. A retry stores the new token, releases only robots still
+    pending, re-sends the first release's command (same attempt: the agent ignores one it already has) only
+    to robots that have not reported yet, and counts nothing twice (the wave's counters are never reset).
     """
     store = ports.store
     now = ids.now()
-    attempt = store.open_wave(
+    job = store.get_job(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} does not exist")
+    policy = policy_for(job)
+    robot_seconds = policy.robot_seconds(job, timeout_seconds, ports.settings.time_scale)
+    opened = store.open_wave(
         job_id,
         wave,
         token,
@@ -291,27 +300,31 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
             "releasedAt": now,
             "deadline": now + timeout_seconds,
             "timeoutSeconds": timeout_seconds,
-            # A re-release (retried step) starts the wave over with a new attempt: counting starts over too.
+            "attempt": 1,
+            "robotDeadline": now + robot_seconds,
+            "robotSeconds": robot_seconds,
             "succeededCount": 0,
             "failedCount": 0,
             "noResponseCount": 0,
         },
     )
-    if attempt is None:
+    if opened is None:
         # Canceled between evaluate and here: nobody was released; end the wait the same way cancel does.
         logger.info("wave not released: job canceled", extra={"jobId": job_id, "wave": wave})
         ports.tokens.fail(token, "DeploymentCanceled", "The deployment job was canceled.")
         return {"jobId": job_id, "wave": wave, "released": 0}
 
-    job = store.get_job(job_id)
-    assert job is not None
-    policy = policy_for(job)
-    robot_seconds = policy.robot_seconds(job, timeout_seconds, ports.settings.time_scale)
-    deadline = now + robot_seconds
+    attempt = int(opened.get("attempt", 1))
+    issued_at = float(opened.get("releasedAt", now))
+    deadline = float(opened.get("robotDeadline", now + robot_seconds))
+    robot_seconds = int(opened.get("robotSeconds", robot_seconds))
     members = store.wave_members(job_id, wave)
-    rows = []
-    for member in members:
-        rows.append(
+    if opened["firstRelease"]:
+        to_mark, to_command = members, members
+    else:
+        to_mark, to_command = _unfinished_release(job_id, members, ports)
+    store.put_rows(
+        [
             (
                 robot_deployment_key(job_id, member["robotName"]),
                 {
@@ -322,14 +335,15 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
                     "status": "Deploying",
                     "attempt": attempt,
                     "seq": -1,
-                    "deploymentStartTime": now,
+                    "deploymentStartTime": issued_at,
                     "deadline": deadline,
                     "expiresAt": job["expiresAt"],
                     "progressDetail": {"percentDone": 0.0},
                 },
             )
-        )
-    store.put_rows(rows)
+            for member in to_mark
+        ]
+    )
     store.update_robot_entities(
         [
             (
@@ -343,12 +357,12 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
                 },
                 None,
             )
-            for m in members
+            for m in to_mark
         ]
     )
 
-    commands = policy.commands(Release(job, members, attempt, now, deadline, robot_seconds), ports)
-    failures = ports.channel.publish_commands(commands)
+    release = Release(job, to_command, attempt, issued_at, deadline, robot_seconds)
+    failures = ports.channel.publish_commands(policy.commands(release, ports)) if to_command else []
     for failure in failures:
         _fail_undeliverable(job, failure.robot_name, failure.reason, ports)
 
@@ -363,6 +377,9 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
             "jobId": job_id,
             "wave": wave,
             "robots": len(members),
+            "marked": len(to_mark),
+            "commanded": len(to_command),
+            "releaseCount": opened.get("releaseCount"),
             "attempt": attempt,
             "undelivered": len(failures),
             "timeoutSeconds": timeout_seconds,
@@ -371,6 +388,29 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     # An empty wave, or one whose robots all failed delivery (or answered already), is complete now.
     complete_wave_if_done(job_id, wave, ports)
     return {"jobId": job_id, "wave": wave, "released": len(members)}
+
+
+def _unfinished_release(job_id: str, members: list[Row], ports: Ports) -> tuple[list[Row], list[Row]]:
+    """On a retried release: (members still to be marked Deploying, members to send the command again).
+
+    A robot whose row is still pending was never released; one Deploying with no report yet may not have
+    received its command (the earlier run may have stopped before publishing); one that reported, or
+    finished, has it. Only a retry reads the rows: the first release writes them blind (batch).
+    """
+    rows = {
+        row["robotName"]: row
+        for row in ports.store.batch_get([robot_deployment_key(job_id, m["robotName"]) for m in members])
+    }
+    to_mark, to_command = [], []
+    for member in members:
+        row = rows.get(member["robotName"]) or {}
+        status = row.get("status", "PendingNewDeployment")
+        if status == "PendingNewDeployment":
+            to_mark.append(member)
+            to_command.append(member)
+        elif status == "Deploying" and int(row.get("seq", -1)) < 0:
+            to_command.append(member)
+    return to_mark, to_command
 
 
 def _fail_undeliverable(job: Row, robot_name: str, reason: str, ports: Ports) -> None:

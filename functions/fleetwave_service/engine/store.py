@@ -220,11 +220,13 @@ class RolloutStore:
         self._update(job_key(job_id), sets=fields, removes=("waveToken",), condition="attribute_exists(pk)")
 
     # --- wave token ---------------------------------------------------------------------------------------
-    def open_wave(self, job_id: str, wave: int, token: str, fields: dict[str, Any]) -> int | None:
-        """Store the wave's task token on the job (only while InProgress) and stamp the wave row.
+    def open_wave(self, job_id: str, wave: int, token: str, fields: dict[str, Any]) -> Row | None:
+        """Store the wave's task token on the job (only while InProgress) and return the wave row as released.
 
-        Returns the release attempt (1 on the first release of this wave), or None when the job is no longer
-        InProgress (canceled): the caller must then fail the token itself.
+        The first release of a wave stamps ``fields`` on its row (``releasedAt`` marks it); a retried release
+        (Step Functions retries the step with a new token) only replaces the token and counts the release,
+        and gets the first release's row back, so it re-sends the same commands (same attempt, deadline).
+        None when the job is no longer InProgress (canceled): the caller must then fail the token itself.
         """
         opened = dynamo.transact_updates(
             [
@@ -237,13 +239,17 @@ class RolloutStore:
                     table=self._table_name,
                 ),
                 dynamo.update_params(
-                    wave_key(job_id, wave), sets=fields, adds={"releaseCount": 1}, table=self._table_name
+                    wave_key(job_id, wave), adds={"releaseCount": 1}, table=self._table_name
                 ),
             ]
         )
         if not opened:
             return None
-        return int((self.get_wave(job_id, wave) or {}).get("releaseCount", 1))
+        first = self._update(
+            wave_key(job_id, wave), sets=fields, condition="attribute_not_exists(releasedAt)"
+        )
+        row = self.get_wave(job_id, wave) or {}
+        return {**row, "firstRelease": first}
 
     def claim_wave_token(self, job_id: str, wave: int | None = None) -> str | None:
         """Take the job's current task token exactly once (conditional remove). None: nobody holds one."""
