@@ -85,6 +85,14 @@ def test_jobs_watch_wrong_endpoint_or_no_credentials_is_one_line(serve: Any, tmp
     not_api = watch("jobs", "watch", "deployment-x", endpoint=serve.aws_url)
     assert not_api.returncode == 2
     assert not_api.stderr.strip().endswith("does not answer like a Fleetwave API (HTTP 404)")
+    # The API's host, but a path it has no route for (a deployed stack's URL with the wrong stage): API
+    # Gateway's 403 MissingAuthenticationTokenException, which names the URL, not the credentials
+    wrong_stage = watch("jobs", "watch", "deployment-x", endpoint=serve.api_url.rstrip("/") + "/prod/")
+    assert wrong_stage.returncode == 2
+    assert wrong_stage.stderr.splitlines() == [
+        f"fleetwave jobs watch: {serve.api_url.rstrip('/')}/prod/ has no Fleetwave API at that path "
+        "(HTTP 403 MissingAuthenticationTokenException); give the stack's ApiUrl output, stage included"
+    ]
     # A deployed stack's URL with no credentials anywhere
     bare = {
         "HOME": str(tmp_path),

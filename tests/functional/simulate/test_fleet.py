@@ -144,7 +144,9 @@ class FakeApi(BaseHTTPRequestHandler):
             name = body["filters"][0]["values"][0]
             self._answer(200, {"robots": [{"name": robot} for robot in self.fleets.get(name, [])]})
         else:
-            self._answer(404, {"message": "no such operation"}, "UnknownOperationException")
+            self._answer(
+                403, {"message": "Missing Authentication Token"}, "MissingAuthenticationTokenException"
+            )
 
     def _answer(self, status: int, body: dict, error: str | None = None) -> None:
         payload = json.dumps(body).encode()
