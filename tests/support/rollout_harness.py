@@ -188,7 +188,7 @@ class SimulatedRobots:
             self.timeline.extend(
                 ("finished", robot)
                 for robot, payload in batch
-                if payload["status"] in ("InSync", "Failed") and (robot, payload) not in retry
+                if payload.get("status") in ("InSync", "Failed") and (robot, payload) not in retry
             )
         return len(batch)
 

@@ -406,17 +406,19 @@ class RolloutStore:
     # overwrites a newer one; and only while the robot exists, so a deleted robot's report does not bring
     # its row back.
     def _record_robot_attribute(self, robot_name: str, attribute: str, value: dict[str, Any]) -> bool:
+        # ``<=``, not ``<``: the same report delivered again (SQS redelivers a record whose handling failed
+        # after this write) is applied again, so what the handler does after it is not skipped as stale.
         return self._update(
             robot_key(robot_name),
             sets={attribute: value},
-            condition="attribute_exists(pk) AND (attribute_not_exists(#a) OR #a.updatedAt < :at)",
+            condition="attribute_exists(pk) AND (attribute_not_exists(#a) OR #a.updatedAt <= :at)",
             names={"#a": attribute},
             values={":at": value["updatedAt"]},
         )
 
     def record_health(self, robot_name: str, health: dict[str, Any]) -> bool:
         """Keep the robot's application health (``updatedAt`` required); False when older than the one
-        kept."""
+        kept. The same report again is kept again (idempotent), so its follow-up writes happen on a retry."""
         return self._record_robot_attribute(robot_name, "applicationHealth", health)
 
     def record_connectivity(self, robot_name: str, connectivity: dict[str, Any]) -> bool:

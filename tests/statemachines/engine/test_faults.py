@@ -8,8 +8,10 @@ The longer, repeated version is `make chaos` (tests/chaos_run.py), which prints 
 
 from __future__ import annotations
 
+import json
 import random
 import threading
+import time
 
 import pytest
 from fakes.faults import FlakyStore
@@ -49,6 +51,47 @@ def test_a_status_batch_failing_part_way_is_redelivered_and_applied_exactly_once
     assert job["status"] == "Succeeded", job
     outcome = assert_rollout_consistent(job_id_of(job), {f"r{i:02d}" for i in range(6)})
     assert set(outcome.values()) == {"InSync"}
+
+
+def test_a_failing_link_request_is_redelivered_alone_beside_reports_health_and_presence(rollout):
+    # Given 3 robots holding their command, and DynamoDB throttling the first read of r01's link request
+    fleet = rollout.fleet_of(3, "mixed")
+    version = rollout.given.application_version("nav")
+    for index in range(3):
+        rollout.robots.behave(f"r{index:02d}", HOLD)
+    job = rollout.start(fleet, version)
+    rollout.pump_until(lambda: len(rollout.robots.held) == 3, "the commands")
+    command = rollout.robots.held["r01"]
+    store = _flaky_store(rollout)
+    store.plan("get_robot_deployment", robots={"r01"})
+    rollout.robots.redeliver = True
+
+    # When one status batch carries, in this order, r01's link request, a health and a presence message,
+    # and the robots' final reports
+    link_request = {"schemaVersion": "1", "kind": "linkRequest", "requestId": "req-1",
+                    "jobId": command.jobId, "attempt": command.attempt, "sentAt": time.time()}  # fmt: skip
+    rollout.robots.send("r01", link_request)
+    rollout.robots.send("r00", {"schemaVersion": "1", "kind": "health", "state": "Running",
+                                "jobId": command.jobId, "sentAt": time.time()})  # fmt: skip
+    rollout.robots.send("r02", {"schemaVersion": "1", "kind": "presence", "connected": True})
+    for robot in ("r00", "r01", "r02"):
+        rollout.robots.finish(robot)
+    job = rollout.wait(job)
+
+    # Then only the link request was delivered again, and answered once, with links; every report counted once
+    assert store.injected == [("get_robot_deployment", "r01")]
+    assert rollout.robots.redelivered == 1
+    [(robot, topic, payload)] = rollout.robots.channel.replies
+    assert (robot, topic) == ("r01", "fleetwave/robots/r01/links")
+    assert json.loads(payload)["requestId"] == "req-1" and "error" not in json.loads(payload)
+    assert job["status"] == "Succeeded", job
+    assert set(assert_rollout_consistent(job_id_of(job), {"r00", "r01", "r02"}).values()) == {"InSync"}
+    described = {
+        name: rollout.given.ok("describeRobot", {"robot": arn})
+        for name, arn in ((r["name"], r["arn"]) for r in rollout.given.ok("listRobots", {})["robots"])
+    }
+    assert described["r00"]["applicationHealth"]["status"] == "Running"
+    assert described["r02"]["connectivity"]["status"] == "Online"
 
 
 def test_duplicate_out_of_order_late_and_foreign_reports_change_nothing_they_should_not(rollout):
