@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from fleetwave_service.core.wire import EmptyResponse
 from fleetwave_service.fleet import fleets, robots
 from fleetwave_service.fleet import models as fleet_models
-from fleetwave_service.robomaker import applications, jobs, models
+from fleetwave_service.robomaker import applications, control, jobs, models
 
 router = APIGatewayRouter()
 
@@ -153,3 +153,35 @@ def list_deployment_jobs(
 def cancel_deployment_job(body: models.JobRequest) -> EmptyResponse:
     jobs.cancel_deployment_job(body)
     return EmptyResponse()
+
+
+# --- Fleetwave extension operations (docs/extensions.md) -----------------------------------------
+
+
+@router.post("/approveDeploymentWave")
+def approve_deployment_wave(
+    body: models.ApproveDeploymentWaveRequest,
+) -> models.ApproveDeploymentWaveResponse:
+    return control.approve_deployment_wave(body)
+
+
+@router.post("/pauseDeploymentJob")
+def pause_deployment_job(body: models.JobRequest) -> EmptyResponse:
+    control.pause_deployment_job(body)
+    return EmptyResponse()
+
+
+@router.post("/resumeDeploymentJob")
+def resume_deployment_job(body: models.JobRequest) -> EmptyResponse:
+    control.resume_deployment_job(body)
+    return EmptyResponse()
+
+
+@router.post("/retryDeploymentJob")
+def retry_deployment_job(body: models.RetryDeploymentJobRequest) -> models.DeploymentJob:
+    return control.retry_deployment_job(body)
+
+
+@router.post("/rollbackFleet")
+def rollback_fleet(body: models.RollbackFleetRequest) -> models.DeploymentJob:
+    return control.rollback_fleet(body)
