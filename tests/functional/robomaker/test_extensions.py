@@ -393,4 +393,3 @@ def test_rollout_control_on_a_finished_job_is_an_invalid_parameter(
 
     assert (response.status, response.error_type) == (400, "InvalidParameterException")
     assert f"is {status}" in response.message
-

@@ -33,9 +33,7 @@ def _fleet_of(rollout, count: int, name: str = "warehouse"):
 def _entered(rollout, job, state: str) -> int:
     """How many times the execution entered ``state``."""
     return sum(
-        1
-        for event in rollout.history(job)
-        if event.get("stateEnteredEventDetails", {}).get("name") == state
+        1 for event in rollout.history(job) if event.get("stateEnteredEventDetails", {}).get("name") == state
     )
 
 
@@ -210,7 +208,11 @@ def test_pause_mid_wave_lets_robots_in_flight_finish_then_resume_releases_the_re
     assert done["status"] == "Succeeded"
     assert "paused" not in done and "pausedAt" not in done
     assert set(_statuses(rollout, job).values()) == {"InSync"}
-    assert _types(events) == ["Deployment Job Paused", "Deployment Job Resumed", "Deployment Job Status Change"]
+    assert _types(events) == [
+        "Deployment Job Paused",
+        "Deployment Job Resumed",
+        "Deployment Job Status Change",
+    ]
     assert rollout.transitions(job) == 6 + 3 * 2 + 3
 
 
