@@ -3,7 +3,8 @@
 - `protocol`: `RobotAgent` (what a command means for a robot, the reports it sends), the `Launcher` port,
   `StepFailed`, `plan_steps`. Transport-agnostic: fed payloads, publishes through a callable.
 - `process`: `ProcessLauncher`, the real thing (download, etag check, extract, scripts, launch).
-- `simulated`: `SimulatedLauncher` and `Behavior` (ok, fail:<code>, silent, delay:<s>), `SimulatedFleet`.
+- `simulated`: `SimulatedLauncher` and `Behavior` (ok, fail:<code>, silent, delay:<s>, fail-once:<code>,
+  silent-once), `SimulatedFleet`.
 - `mqtt_link`: `MqttLink`, one MQTT connection shared by many agents on one asyncio loop.
 """
 
