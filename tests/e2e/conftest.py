@@ -14,6 +14,11 @@ Fixtures for e2e tests (every test under tests/e2e is marked ``e2e``):
 - ``given``  (function) RoboMaker resources made over HTTP (tests/fakes/robomaker.py), bundles uploaded to
              the embedded S3; client request tokens unique to the test. Pass unique names (``unique()``).
 
+- ``rollouts`` (function) a ``support.e2e_rollouts.Rollouts``: fleets, versions and jobs made through the
+             signed SDK, ``finished(job)`` polls until the job and its robots are final.
+- ``simulate`` (function) ``simulate(fleet, {"robot": "fail:EtagMismatch"}, robots=2)`` starts `fleetwave
+             simulate` for the fleet (support/simulate_process.py); each is stopped at the end of the test.
+
 - ``launcher`` (function) starts extra servers: ``launcher.start(*flags, ports=..., wait=...)``,
              ``launcher.stop(server, signal)`` -> exit code, ``launcher.free_port()``; whatever is still
              running at the end of the test is killed.
@@ -23,12 +28,14 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakes.robomaker import Given, unique
+from support.e2e_rollouts import Rollouts
+from support.simulate_process import SimulateProcess
 
 from fleetwave.local import serve_process
 from fleetwave.local.serve_process import ServeError, ServeProcess, free_port
@@ -163,3 +170,26 @@ def launcher() -> Iterator[Launcher]:
     helper = Launcher()
     yield helper
     helper.cleanup()
+
+
+@pytest.fixture
+def rollouts(api: Any, serve: Any) -> Rollouts:
+    return Rollouts(api, serve)
+
+
+@pytest.fixture
+def simulate(serve: Any) -> Iterator[Callable[..., SimulateProcess]]:
+    started: list[SimulateProcess] = []
+
+    def start(
+        fleet: dict[str, Any], behaviors: dict[str, str], robots: int, pass_time_scale: bool = True
+    ) -> SimulateProcess:
+        simulator = SimulateProcess(
+            serve, fleet["name"], behaviors, robots=robots, pass_time_scale=pass_time_scale
+        )
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
