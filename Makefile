@@ -13,7 +13,8 @@ help:
 	@echo "make demo    run the local stack, a simulated fleet and a rollout end to end"
 	@echo "make test    run the whole test suite (unit, functional, state machine, infra, e2e)"
 	@echo "make serve   run the local stack (fleetwave serve) in the foreground"
-	@echo "make bench   the robot's install size, then rollouts on simulated fleets of 10, 100, 1,000 robots"
+	@echo "make bench   the robot's install size, then rollouts on simulated fleets of 10, 100, 1,000 robots,"
+	@echo "             and one with approval gates and a pause"
 	@echo "make synth   cdk synth offline (no AWS credentials, no docker)"
 	@echo "make lint    ruff"
 
