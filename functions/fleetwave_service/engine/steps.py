@@ -246,19 +246,21 @@ def _held(
     """Why ``wave`` may not go out yet: its approval gate (until it is approved, or its time is up: then the
     job ends as the gate says) or a pause (until resumed). None: release it. A hold waits on a task token
     (step ``hold``) no longer than the gate's deadline or the job's 30 days, whichever comes first."""
+    job_id = job["id"]
     gate = policy.gate(job, wave)
     if gate is not None and wave not in (job.get("approvedWaves") or []):
         waiting = _gate_reached(job, wave, gate, ports)
         if waiting is not None:
             left = float(waiting["deadline"]) - ids.now()
             if left <= 0:
-                return _gate_timed_out(job["id"], wave, gate)
-            return _hold(job["id"], HOLD_FOR_APPROVAL, wave, min(left, remaining))
-        job = ports.store.get_job(job["id"]) or {}
+                return _gate_timed_out(job_id, wave, gate)
+            return _hold(job_id, HOLD_FOR_APPROVAL, wave, min(left, remaining))
+        # Approved meanwhile (go on) or no longer InProgress (finalize): the job as it is now says which.
+        job = ports.store.get_job(job_id) or {}
         if job.get("status") != "InProgress":
-            return {"jobId": job.get("id"), "action": CANCELED}
+            return {"jobId": job_id, "action": CANCELED}
     if job.get("paused"):
-        return _hold(job["id"], HOLD_FOR_PAUSE, wave, remaining)
+        return _hold(job_id, HOLD_FOR_PAUSE, wave, remaining)
     return None
 
 
