@@ -200,7 +200,7 @@ class FleetwaveStack(Stack):
             ("RobotPolicyName", robots.policy.ref, "IoT policy to attach to each robot's certificate"),
             ("RobotThingTypeName", robots.thing_type.ref, "Thing type of robots"),
             ("BundleBucketName", bundles.bucket.bucket_name, "Bucket for robot-application bundles"),
-            ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with job status changes"),
+            ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with deployment job events"),
             ("StateMachineArn", machine.state_machine_arn, "Rollout state machine"),
             ("TableName", data.table.table_name, "Main table (retained on stack deletion)"),
             ("AlarmTopicArn", monitoring.topic.topic_arn, "SNS topic the alarms notify"),
