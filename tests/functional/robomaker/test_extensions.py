@@ -45,18 +45,6 @@ def ordered_keys(text):
     return json.loads(text, object_pairs_hook=lambda pairs: [key for key, _ in pairs])
 
 
-@pytest.fixture
-def fleet(given):
-    fleet = given.fleet("warehouse")
-    given.robot("r1", fleet=fleet)
-    return fleet
-
-
-@pytest.fixture
-def version(given):
-    return given.application_version("nav")
-
-
 def gated(given, fleet, version, **approval):
     return given.job(
         fleet,

@@ -35,6 +35,23 @@ def command(job: str = "deployment-aaaaaaaaaaaa") -> DeploymentCommand:
     )
 
 
+def _simulate(lookup, broker, out, stop, behaviors: dict[str, str]) -> asyncio.Task:
+    """`run_simulation` for the fleet ``lookup`` names on ``broker``, fast steps, until ``stop``."""
+    return asyncio.create_task(
+        run_simulation(
+            lookup,
+            mqtt_url=broker.url,
+            fleet_label="demo",
+            default=Behavior.parse("ok"),
+            behaviors={robot: Behavior.parse(text) for robot, text in behaviors.items()},
+            step_seconds=0.01,
+            poll_seconds=0.05,
+            out=out,
+            stop=stop,
+        )
+    )
+
+
 def test_simulate_runs_each_robot_with_its_behaviour_and_picks_up_new_robots():
     with EmbeddedBroker(port=0) as broker:
         service = MqttChannel(broker.url, connect_timeout=WAIT)
@@ -46,21 +63,8 @@ def test_simulate_runs_each_robot_with_its_behaviour_and_picks_up_new_robots():
 
         async def scenario() -> int:
             stop = asyncio.Event()
-            simulation = asyncio.create_task(
-                run_simulation(
-                    lookup,
-                    mqtt_url=broker.url,
-                    fleet_label="demo",
-                    default=Behavior.parse("ok"),
-                    behaviors={
-                        "robot-2": Behavior.parse("fail:EtagMismatch"),
-                        "robot-3": Behavior.parse("silent"),
-                    },
-                    step_seconds=0.01,
-                    poll_seconds=0.05,
-                    out=out,
-                    stop=stop,
-                )
+            simulation = _simulate(
+                lookup, broker, out, stop, {"robot-2": "fail:EtagMismatch", "robot-3": "silent"}
             )
             await until(lambda: collector.final("robot-1") and collector.final("robot-2"))
             # When robot-4 is registered while the simulator runs and gets its command
@@ -112,21 +116,12 @@ def test_simulate_once_behaviours_fail_or_miss_the_first_deployment_then_deploy_
 
         async def scenario() -> int:
             stop = asyncio.Event()
-            simulation = asyncio.create_task(
-                run_simulation(
-                    lookup,
-                    mqtt_url=broker.url,
-                    fleet_label="demo",
-                    default=Behavior.parse("ok"),
-                    behaviors={
-                        "robot-1": Behavior.parse("fail-once:PreLaunchFileFailure"),
-                        "robot-2": Behavior.parse("silent-once"),
-                    },
-                    step_seconds=0.01,
-                    poll_seconds=0.05,
-                    out=out,
-                    stop=stop,
-                )
+            simulation = _simulate(
+                lookup,
+                broker,
+                out,
+                stop,
+                {"robot-1": "fail-once:PreLaunchFileFailure", "robot-2": "silent-once"},
             )
             # Given a first deployment: robot-1 fails it, robot-2 misses it
             await asyncio.to_thread(service.publish_commands, [(r, command(first)) for r in lookup.names])

@@ -14,15 +14,6 @@ from support.rollout_harness import HOLD
 HOLD_STATE = "Hold the rollout"
 
 
-@pytest.fixture
-def events(rollout):
-    from fleetwave_service.engine.ports import use_ports
-
-    sink = FakeEvents()
-    use_ports(events=sink)
-    return sink
-
-
 def _fleet_of(rollout, count: int, name: str = "warehouse"):
     fleet = rollout.given.fleet(name)
     for index in range(count):

@@ -4,18 +4,7 @@ statemachines/rollout.asl.json, driven through the API handler, robots answering
 
 from __future__ import annotations
 
-import pytest
-from fakes.rollout import FakeEvents
 from support.rollout_harness import SILENT, fail_at, report
-
-
-@pytest.fixture
-def events(rollout):
-    from fleetwave_service.engine.ports import use_ports
-
-    sink = FakeEvents()
-    use_ports(events=sink)
-    return sink
 
 
 def _fleet_of(rollout, count: int, name: str = "warehouse"):
