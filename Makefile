@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test test-fast serve demo simulate bench synth lint clean
+.PHONY: help install test test-fast serve demo simulate bench synth lint models clean
 
 help:
 	@echo "make demo    run the local stack, a simulated fleet and a rollout end to end"
@@ -17,6 +17,7 @@ help:
 	@echo "             and one with approval gates and a pause"
 	@echo "make synth   cdk synth offline (no AWS credentials, no docker)"
 	@echo "make lint    ruff"
+	@echo "make models  regenerate the shipped botocore model from the routes (src/fleetwave/sdk/data)"
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,11 @@ bench: $(STAMP)
 synth: $(STAMP) $(NODE_STAMP)
 	CDK_DISABLE_CLI_TELEMETRY=true AWS_EC2_METADATA_DISABLED=true \
 		npx --no-install cdk synth --quiet --no-notices
+
+# The botocore service model is generated from the route table and the request/response models; a test
+# fails when the committed files are stale.
+models: $(STAMP)
+	$(PY) -m fleetwave.sdk.generate
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check functions src infra statemachines tests setup.py

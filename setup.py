@@ -17,5 +17,10 @@ package_dir = {name: f"{root}/{name}" for root, names in found.items() for name 
 setup(
     packages=[*packages, "fleetwave.statemachines"],
     package_dir={**package_dir, "fleetwave.statemachines": "statemachines"},
-    package_data={"fleetwave.statemachines": ["*.asl.json"]},
+    package_data={
+        "fleetwave.statemachines": ["*.asl.json"],
+        # botocore service models (generated: fleetwave.sdk.generate) and the web console's files
+        "fleetwave.sdk": ["data/*/*/*.json"],
+        "fleetwave.console": ["static/*"],
+    },
 )

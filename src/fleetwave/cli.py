@@ -63,6 +63,30 @@ COMMANDS: dict[str, Command] = {
         OPERATOR,
         SERVICE_PYTHON,
     ),
+    "jobs": Command(
+        "fleetwave.commands.jobs",
+        "watch a RoboMaker deployment job roll out (jobs watch JOB)",
+        OPERATOR,
+        SERVICE_PYTHON,
+    ),
+    "deployments": Command(
+        "fleetwave.commands.deployments",
+        "watch a Greengrass deployment roll out (deployments watch ID)",
+        OPERATOR,
+        SERVICE_PYTHON,
+    ),
+    "console": Command(
+        "fleetwave.commands.console",
+        "serve the web console (fleets, robots, applications, deployments) on this machine",
+        OPERATOR,
+        SERVICE_PYTHON,
+    ),
+    "sdk": Command(
+        "fleetwave.commands.sdk",
+        "install Fleetwave's botocore models for boto3 and the AWS CLI (sdk install-models)",
+        OPERATOR,
+        SERVICE_PYTHON,
+    ),
 }
 
 DESCRIPTION = (

@@ -14,10 +14,10 @@ Fixtures for e2e tests (every test under tests/e2e is marked ``e2e``):
 - ``given``  (function) RoboMaker resources made over HTTP (tests/fakes/robomaker.py), bundles uploaded to
              the embedded S3; client request tokens unique to the test. Pass unique names (``unique()``).
 
-- ``rollouts`` (function) a ``support.e2e_rollouts.Rollouts``: fleets, versions and jobs made through the
-             signed SDK, ``finished(job)`` polls until the job and its robots are final.
-- ``simulate`` (function) ``simulate(fleet, {"robot": "fail:EtagMismatch"}, robots=2)`` starts `fleetwave
-             simulate` for the fleet (support/simulate_process.py); each is stopped at the end of the test.
+- ``rollouts`` (function) fleets, versions and jobs made through the signed SDK, and waiting for a job's end
+             (tests/support/rollouts.py).
+- ``simulate`` (function) ``simulate(fleet, behaviors, robots=N)`` runs `fleetwave simulate` for a fleet
+             (tests/support/simulate_process.py), stopped at the end of the test.
 
 - ``launcher`` (function) starts extra servers: ``launcher.start(*flags, ports=..., wait=...)``,
              ``launcher.stop(server, signal)`` -> exit code, ``launcher.free_port()``; whatever is still
@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from fakes.robomaker import Given, unique
-from support.e2e_rollouts import Rollouts
+from support.rollouts import Rollouts
 from support.simulate_process import SimulateProcess
 
 from fleetwave.local import serve_process

@@ -69,6 +69,9 @@ RevisionId = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-zA-
 S3Bucket = Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")]
 S3Key = Annotated[str, Field(min_length=1, max_length=1024)]
 S3Etag = Annotated[str, Field(max_length=1024)]
+# Epoch seconds (fractions allowed), the way botocore reads a rest-json timestamp. The schema's format marks
+# it, so the generated service models (fleetwave.sdk.generate) type it as a timestamp, not a float.
+Timestamp = Annotated[float, Field(json_schema_extra={"format": "unix-time"})]
 
 
 # --- list filters ---------------------------------------------------------------------------------

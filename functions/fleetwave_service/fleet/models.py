@@ -3,7 +3,7 @@ Register/DeregisterRobot; CreateFleet, DeleteFleet, DescribeFleet, ListFleets)."
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fleetwave_service.core.wire import (
     Architecture,
@@ -18,6 +18,7 @@ from fleetwave_service.core.wire import (
     ResponseModel,
     RobotStatus,
     TagMap,
+    Timestamp,
 )
 
 
@@ -50,25 +51,39 @@ class ListRobotsRequest(RequestModel):
 class CreateRobotResponse(ResponseModel):
     arn: str
     name: str
-    createdAt: float
+    createdAt: Timestamp
     greengrassGroupId: str
     architecture: Architecture
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class RobotSummary(ResponseModel):
+class RobotFields(ResponseModel):
     arn: str
     name: str
     fleetArn: str | None = None
     status: RobotStatus
     greengrassGroupId: str | None = None
-    createdAt: float
+    createdAt: Timestamp
     architecture: Architecture
     lastDeploymentJob: str | None = None
-    lastDeploymentTime: float | None = None
+    lastDeploymentTime: Timestamp | None = None
 
 
-class DescribeRobotResponse(RobotSummary):
+class RobotSummary(RobotFields):
+    """A robot in ListRobots and DescribeFleet. AWS's model spelled the group id ``greenGrassGroupId`` in
+    this shape (and ``greengrassGroupId`` in DescribeRobot): both are sent, so scripts written against
+    either spelling read it."""
+
+    greenGrassGroupId: str | None = None
+
+    @model_validator(mode="after")
+    def _both_spellings(self) -> RobotSummary:
+        if self.greenGrassGroupId is None:
+            self.greenGrassGroupId = self.greengrassGroupId
+        return self
+
+
+class DescribeRobotResponse(RobotFields):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
@@ -105,17 +120,17 @@ class ListFleetsRequest(RequestModel):
 class CreateFleetResponse(ResponseModel):
     arn: str
     name: str
-    createdAt: float
+    createdAt: Timestamp
     tags: dict[str, str] = Field(default_factory=dict)
 
 
 class FleetSummary(ResponseModel):
     name: str
     arn: str
-    createdAt: float
+    createdAt: Timestamp
     lastDeploymentStatus: DeploymentStatus | None = None
     lastDeploymentJob: str | None = None
-    lastDeploymentTime: float | None = None
+    lastDeploymentTime: Timestamp | None = None
 
 
 class DescribeFleetResponse(FleetSummary):

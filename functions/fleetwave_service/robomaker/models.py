@@ -26,6 +26,7 @@ from fleetwave_service.core.wire import (
     S3Etag,
     S3Key,
     TagMap,
+    Timestamp,
     Version,
 )
 
@@ -114,7 +115,7 @@ class RobotApplicationResponse(ResponseModel):
     version: str
     sources: list[Source]
     robotSoftwareSuite: RobotSoftwareSuite
-    lastUpdatedAt: float
+    lastUpdatedAt: Timestamp
     revisionId: str
 
 
@@ -128,7 +129,7 @@ class RobotApplicationSummary(ResponseModel):
     name: str
     arn: str
     version: str
-    lastUpdatedAt: float
+    lastUpdatedAt: Timestamp
     robotSoftwareSuite: RobotSoftwareSuite
 
 
@@ -263,12 +264,12 @@ class DeploymentJob(ResponseModel):
     deploymentConfig: DeploymentConfig | None = None
     failureReason: str | None = None
     failureCode: str | None = None
-    createdAt: float
+    createdAt: Timestamp
     # Fleetwave extensions (docs/extensions.md), present only on jobs that use them, so a job that uses
     # none reads byte for byte as before; clients that do not know them ignore them.
     waitingForApproval: WaitingForApproval | None = None
     paused: bool | None = None
-    pausedAt: float | None = None
+    pausedAt: Timestamp | None = None
     retryOf: str | None = None
     retriedBy: list[str] | None = None
     rollbackFrom: str | None = None
@@ -288,8 +289,8 @@ class ProgressDetail(ResponseModel):
 
 class RobotDeployment(ResponseModel):
     arn: str
-    deploymentStartTime: float | None = None
-    deploymentFinishTime: float | None = None
+    deploymentStartTime: Timestamp | None = None
+    deploymentFinishTime: Timestamp | None = None
     status: RobotStatus | None = None
     progressDetail: ProgressDetail | None = None
     failureReason: str | None = None

@@ -162,26 +162,34 @@ def cancel_deployment_job(body: models.JobRequest) -> EmptyResponse:
 def approve_deployment_wave(
     body: models.ApproveDeploymentWaveRequest,
 ) -> models.ApproveDeploymentWaveResponse:
+    """Releases the wave an approval gate (deploymentConfig.approval) holds back; with a wave number, approves
+    that wave, ahead of time too. Idempotent. See docs/extensions.md."""
     return control.approve_deployment_wave(body)
 
 
 @router.post("/pauseDeploymentJob")
 def pause_deployment_job(body: models.JobRequest) -> EmptyResponse:
+    """Stops releasing waves (robots in flight finish) until ResumeDeploymentJob. Idempotent."""
     control.pause_deployment_job(body)
     return EmptyResponse()
 
 
 @router.post("/resumeDeploymentJob")
 def resume_deployment_job(body: models.JobRequest) -> EmptyResponse:
+    """Releases waves of a paused job again. Idempotent."""
     control.resume_deployment_job(body)
     return EmptyResponse()
 
 
 @router.post("/retryDeploymentJob")
 def retry_deployment_job(body: models.RetryDeploymentJobRequest) -> models.DeploymentJob:
+    """Deploys a finished job's deployment again to its Failed and NoResponse robots only, as a new job with
+    the same deployment configuration, linked to it (retryOf, retriedBy)."""
     return control.retry_deployment_job(body)
 
 
 @router.post("/rollbackFleet")
 def rollback_fleet(body: models.RollbackFleetRequest) -> models.DeploymentJob:
+    """Deploys the fleet's previous successful deployment (application version and launch config) to every
+    robot not on it, as a normal deployment job (rollbackFrom, rollbackTo)."""
     return control.rollback_fleet(body)

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Protocol, TextIO
-from urllib.parse import urlsplit
 
 from fleetwave_service.engine.messages import (
     COMMAND_TOPIC_FILTER,
@@ -35,8 +34,8 @@ from pydantic import ValidationError
 
 from fleetwave.agent.simulated import BEHAVIOR_HELP, Behavior, RobotEvent, SimulatedFleet
 from fleetwave.commands.arguments import positive_number
+from fleetwave.commands.endpoint import EndpointError, add_endpoint_arguments, api_client
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:8787/"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 DEFAULT_POLL_SECONDS = 5.0
 DEFAULT_STEP_SECONDS = 0.5
@@ -305,11 +304,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--default-behavior ok --behavior robot-3=fail:EtagMismatch --behavior robot-4=silent"
         ),
     )
-    parser.add_argument(
-        "--endpoint",
-        default=os.environ.get("FLEETWAVE_ENDPOINT_URL") or DEFAULT_ENDPOINT,
-        help="Fleetwave API URL (default: %(default)s)",
-    )
     parser.add_argument("--fleet", required=True, help="fleet name or ARN")
     parser.add_argument(
         "--mqtt-url",
@@ -349,31 +343,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_POLL_SECONDS,
         help="how often the fleet is re-read for new robots (default: %(default)s)",
     )
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or "us-east-1")
-    parser.add_argument("--profile", default=None, help="AWS profile to sign with (deployed stacks)")
+    add_endpoint_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="print only outcomes and fleet changes")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from fleetwave.sdk import FleetwaveClient, local_credentials
-
     try:
         fleet_name_of(args.fleet)
     except ValueError as error:
         print(f"fleetwave simulate: {error}", file=sys.stderr)
         return 2
-    host = urlsplit(args.endpoint).hostname or ""
-    # `fleetwave serve` accepts its own local key pair; anything else signs with the AWS credential chain.
-    credentials = (
-        local_credentials() if host in ("127.0.0.1", "localhost", "::1") and not args.profile else None
-    )
     try:
-        client = FleetwaveClient(
-            args.endpoint, region=args.region, credentials=credentials, profile=args.profile
-        )
-    except Exception as error:  # botocore's NoCredentialsError, ProfileNotFound
-        print(f"fleetwave simulate: no credentials to sign with: {error}", file=sys.stderr)
+        client = api_client(args)
+    except EndpointError as error:
+        print(f"fleetwave simulate: {error}", file=sys.stderr)
         return 1
     lookup = ApiFleetLookup(client, args.fleet)
     return asyncio.run(_main_async(lookup, args))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import random
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
+
+from fleetwave.watch.view import wave_numbers
 
 DEFAULT_ROBOTS = 20
 DEFAULT_TIME_SCALE = 0.1
@@ -19,16 +20,6 @@ FAILURE_CODE = "PreLaunchFileFailure"
 
 class DemoError(Exception):
     """Something did not go as the demo expects; the message says what."""
-
-
-def plan_waves(robot_names: Sequence[str], percent: int | None) -> dict[str, int]:
-    """Wave number (from 1) of each targeted robot, by the engine's rule (docs/rollout.md): robots in name
-    order, waves of ceil(N x percent / 100)."""
-    names = sorted(robot_names)
-    if not names:
-        return {}
-    size = max(1, math.ceil(len(names) * (percent or 100) / 100))
-    return {name: index // size + 1 for index, name in enumerate(names)}
 
 
 @dataclass
@@ -60,7 +51,7 @@ class DemoPlan:
         names = [f"robot-{i:0{width}d}" for i in range(1, robots + 1)]
         new = [f"robot-{i:0{width}d}" for i in range(robots + 1, robots + NEW_ROBOTS + 1)]
         architectures = {name: ARCHITECTURES[i % len(ARCHITECTURES)] for i, name in enumerate(names + new)}
-        waves = plan_waves(names, WAVE_PERCENT)
+        waves = wave_numbers(names, WAVE_PERCENT)
         # The failure in the second wave and the silence in the third, so the first wave shows a clean run.
         second = [n for n in names if waves[n] == min(2, max(waves.values()))]
         failing = second[len(second) // 2]

@@ -4,16 +4,12 @@ sum up."""
 from __future__ import annotations
 
 import io
-import signal
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from fleetwave.demo.bundle import LAUNCH_FILE, PACKAGE, POST_LAUNCH, PRE_LAUNCH, build_bundle
-from fleetwave.demo.display import ProgressDisplay, summary_tables
 from fleetwave.demo.plan import (
     ARCHITECTURES,
     DEFAULT_ROBOTS,
@@ -23,9 +19,11 @@ from fleetwave.demo.plan import (
     DemoError,
     DemoPlan,
 )
-from fleetwave.demo.view import JobView, read_job
 from fleetwave.local.serve_process import ServeError, ServeProcess, start_serve
+from fleetwave.local.signals import wait_for_interrupt
 from fleetwave.local.simulator import BackgroundSimulator
+from fleetwave.watch.display import ProgressDisplay, make_console, summary_tables
+from fleetwave.watch.view import JobView, read_job
 
 ROBOT_TIMEOUT_SECONDS = 60  # the API's minimum; the time scale shrinks the wait for the silent robot
 SERVE_START_SECONDS = 120.0
@@ -231,7 +229,7 @@ def run_demo(
 ) -> int:
     from fleetwave.sdk import FleetwaveApiError, FleetwaveClient, local_credentials
 
-    console = console or _console()
+    console = console or make_console()
     started = time.monotonic()
     try:
         plan = DemoPlan.make(robots, time_scale, seed)
@@ -265,7 +263,7 @@ def run_demo(
                 f"  fleetwave simulate --fleet {plan.fleet}\n"
                 "Ctrl-C stops it."
             )
-            (wait_forever or _wait_for_interrupt)()
+            (wait_forever or wait_for_interrupt)()
     except DemoError as error:
         console.print(f"[red]fleetwave demo: {error}[/]", highlight=False)
         if serve is not None:
@@ -284,24 +282,3 @@ def run_demo(
                 console.print(f"fleetwave demo: fleetwave serve exited with {code}", markup=False)
                 status = 1
     return status
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    # Off a terminal (make, CI, a pipe) rich would wrap at 80 columns: wide enough for the tables instead.
-    if sys.stdout.isatty():
-        return Console()
-    return Console(width=160, no_color=True)
-
-
-def _wait_for_interrupt() -> None:
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)

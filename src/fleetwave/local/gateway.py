@@ -30,6 +30,9 @@ from fleetwave.local.log import logger
 from fleetwave.local.sigv4 import Caller, SignatureError, SignedRequest, SigV4Verifier, query_pairs
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
+# An unsigned app served beside the API under a path prefix (the web console at /console):
+# (method, path with query, headers, body) -> its response.
+Mount = Callable[[str, str, Mapping[str, str], bytes], "GatewayResponse"]
 
 # API Gateway's payload limit and integration timeout.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -234,8 +237,10 @@ class ApiGateway(Listener):
         port: int = 8787,
         identity: GatewayIdentity | None = None,
         clock: Callable[[], float] = time.time,
+        mounts: Mapping[str, Mount] | None = None,
     ) -> None:
         self._handler = handler
+        self.mounts = dict(mounts or {})
         self._identity = identity or GatewayIdentity()
         self._verifier = SigV4Verifier(credentials, region=self._identity.region, clock=clock)
         self._host = host
@@ -327,6 +332,10 @@ def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
                 self._send(error_response(bad.status, bad.error_type, bad.message, request_id), close=True)
                 return
             path, _, query = self.path.partition("?")
+            mount = next((app for prefix, app in gateway.mounts.items() if _under(path, prefix)), None)
+            if mount is not None:
+                self._send(mount(self.command, self.path, dict(self.headers.items()), body))
+                return
             request = SignedRequest(
                 method=self.command,
                 path=path or "/",
@@ -387,6 +396,10 @@ def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
     return Handler
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 class _BadRequest(Exception):

@@ -180,11 +180,27 @@ class LocalRuntime:
                 host=c.host,
                 port=c.port,
                 identity=GatewayIdentity(account_id=c.account_id, region=c.region),
+                mounts={"/console": self._console().handle},
             )
             self._start(self.gateway, ports)
         except BaseException:
             self.stop()
             raise
+
+    def _console(self) -> Any:
+        """The web console at /console/, signing its calls to this gateway with the local key pair."""
+        from fleetwave.console.app import ConsoleApp
+        from fleetwave.sdk import FleetwaveClient
+
+        c = self.config
+
+        def client() -> FleetwaveClient:
+            assert self.gateway is not None
+            return FleetwaveClient(
+                self.gateway.url, region=c.region, credentials=(c.access_key_id, c.secret_access_key)
+            )
+
+        return ConsoleApp(client, allowed_hosts={c.host})
 
     def stop(self) -> None:
         while self.components:

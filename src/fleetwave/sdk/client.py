@@ -189,9 +189,8 @@ class FleetwaveClient:
     ) -> Any:
         response = self.request(operation_or_path, body, method=method, query=query)
         if response.status >= 400:
-            message = (
-                response.json.get("message", "") if isinstance(response.json, dict) else str(response.json)
-            )
+            body = response.json
+            message = body.get("message", "") if isinstance(body, dict) else str(body or "")
             raise FleetwaveApiError(response.status, response.error_type or "UnknownError", message)
         return {} if response.json is None else response.json
 

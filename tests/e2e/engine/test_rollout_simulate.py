@@ -7,7 +7,7 @@ for it. Waits poll the API with a deadline; nothing asserts on elapsed time.
 
 from __future__ import annotations
 
-from support.e2e_rollouts import SAFE_TIMEOUT, names, robot_name, unique
+from support.rollouts import SAFE_TIMEOUT, names, robot_name, unique
 
 
 def test_rollout_waves_release_each_wave_after_the_previous_one_finished(rollouts, simulate):

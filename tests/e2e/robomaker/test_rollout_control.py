@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from support.e2e_rollouts import SAFE_TIMEOUT, names, robot_name, unique
+from support.rollouts import SAFE_TIMEOUT, names, robot_name, unique
 
 HOLD_STATE = "Hold the rollout"
 

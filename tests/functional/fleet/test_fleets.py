@@ -123,6 +123,7 @@ def test_describe_fleet_shows_its_robots(given, api):
                 "greengrassGroupId": "gg-1",
                 "createdAt": member["createdAt"],
                 "architecture": "X86_64",
+                "greenGrassGroupId": "gg-1",  # AWS's model spelled it so in this shape: both are sent
             }
         ],
         "tags": {},

@@ -8,6 +8,7 @@ the engine would; tests/statemachines/ run the extensions end to end.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from botocore.model import ServiceModel
@@ -92,127 +93,10 @@ def test_unknown_members_of_the_seed_shapes_are_still_ignored(given, api, fleet,
     assert response.json["deploymentConfig"] == {"robotDeploymentTimeoutInSeconds": 60}
 
 
-# A part of RoboMaker's historic botocore model (robomaker 2018-06-29), as the published model has it.
-_HISTORIC = {
-    "metadata": {
-        "apiVersion": "2018-06-29",
-        "endpointPrefix": "robomaker",
-        "protocol": "rest-json",
-        "serviceId": "RoboMaker",
-        "signatureVersion": "v4",
-    },
-    "operations": {
-        "DescribeDeploymentJob": {
-            "name": "DescribeDeploymentJob",
-            "http": {"method": "POST", "requestUri": "/describeDeploymentJob"},
-            "output": {"shape": "DescribeDeploymentJobResponse"},
-        },
-        "ListDeploymentJobs": {
-            "name": "ListDeploymentJobs",
-            "http": {"method": "POST", "requestUri": "/listDeploymentJobs"},
-            "output": {"shape": "ListDeploymentJobsResponse"},
-        },
-    },
-    "shapes": {
-        "String": {"type": "string"},
-        "Integer": {"type": "integer"},
-        "Float": {"type": "float"},
-        "Timestamp": {"type": "timestamp"},
-        "TagMap": {"type": "map", "key": {"shape": "String"}, "value": {"shape": "String"}},
-        "EnvironmentVariableMap": {"type": "map", "key": {"shape": "String"}, "value": {"shape": "String"}},
-        "DeploymentLaunchConfig": {
-            "type": "structure",
-            "members": {
-                "packageName": {"shape": "String"},
-                "preLaunchFile": {"shape": "String"},
-                "launchFile": {"shape": "String"},
-                "postLaunchFile": {"shape": "String"},
-                "environmentVariables": {"shape": "EnvironmentVariableMap"},
-            },
-        },
-        "DeploymentApplicationConfig": {
-            "type": "structure",
-            "members": {
-                "application": {"shape": "String"},
-                "applicationVersion": {"shape": "String"},
-                "launchConfig": {"shape": "DeploymentLaunchConfig"},
-            },
-        },
-        "DeploymentApplicationConfigs": {"type": "list", "member": {"shape": "DeploymentApplicationConfig"}},
-        "S3Object": {
-            "type": "structure",
-            "members": {
-                "bucket": {"shape": "String"},
-                "key": {"shape": "String"},
-                "etag": {"shape": "String"},
-            },
-        },
-        "DeploymentConfig": {
-            "type": "structure",
-            "members": {
-                "concurrentDeploymentPercentage": {"shape": "Integer"},
-                "failureThresholdPercentage": {"shape": "Integer"},
-                "robotDeploymentTimeoutInSeconds": {"shape": "Integer"},
-                "downloadConditionFile": {"shape": "S3Object"},
-            },
-        },
-        "ProgressDetail": {
-            "type": "structure",
-            "members": {
-                "currentProgress": {"shape": "String"},
-                "percentDone": {"shape": "Float"},
-                "estimatedTimeRemainingSeconds": {"shape": "Integer"},
-                "targetResource": {"shape": "String"},
-            },
-        },
-        "RobotDeployment": {
-            "type": "structure",
-            "members": {
-                "arn": {"shape": "String"},
-                "deploymentStartTime": {"shape": "Timestamp"},
-                "deploymentFinishTime": {"shape": "Timestamp"},
-                "status": {"shape": "String"},
-                "progressDetail": {"shape": "ProgressDetail"},
-                "failureReason": {"shape": "String"},
-                "failureCode": {"shape": "String"},
-            },
-        },
-        "RobotDeploymentSummary": {"type": "list", "member": {"shape": "RobotDeployment"}},
-        "DescribeDeploymentJobResponse": {
-            "type": "structure",
-            "members": {
-                "arn": {"shape": "String"},
-                "fleet": {"shape": "String"},
-                "status": {"shape": "String"},
-                "deploymentConfig": {"shape": "DeploymentConfig"},
-                "deploymentApplicationConfigs": {"shape": "DeploymentApplicationConfigs"},
-                "failureReason": {"shape": "String"},
-                "failureCode": {"shape": "String"},
-                "createdAt": {"shape": "Timestamp"},
-                "robotDeploymentSummary": {"shape": "RobotDeploymentSummary"},
-                "tags": {"shape": "TagMap"},
-            },
-        },
-        "DeploymentJob": {
-            "type": "structure",
-            "members": {
-                "arn": {"shape": "String"},
-                "fleet": {"shape": "String"},
-                "status": {"shape": "String"},
-                "deploymentApplicationConfigs": {"shape": "DeploymentApplicationConfigs"},
-                "deploymentConfig": {"shape": "DeploymentConfig"},
-                "failureReason": {"shape": "String"},
-                "failureCode": {"shape": "String"},
-                "createdAt": {"shape": "Timestamp"},
-            },
-        },
-        "DeploymentJobs": {"type": "list", "member": {"shape": "DeploymentJob"}},
-        "ListDeploymentJobsResponse": {
-            "type": "structure",
-            "members": {"deploymentJobs": {"shape": "DeploymentJobs"}, "nextToken": {"shape": "String"}},
-        },
-    },
-}
+# AWS's own botocore model of RoboMaker, as botocore 1.35.99 shipped it (tests/data/aws/README.md).
+HISTORIC_MODEL = (
+    Path(__file__).resolve().parents[2] / "data" / "aws" / "robomaker" / "2018-06-29" / "service-2.json"
+)
 
 
 def test_extension_members_are_ignored_by_robomakers_historic_botocore_model(given, api, fleet, version):
@@ -228,7 +112,7 @@ def test_extension_members_are_ignored_by_robomakers_historic_botocore_model(giv
         rollbackFrom=job["arn"],
         rollbackTo=job["arn"],
     )
-    model = ServiceModel(_HISTORIC, service_name="robomaker")
+    model = ServiceModel(json.loads(HISTORIC_MODEL.read_text()), service_name="robomaker")
 
     for operation, body, key in (
         ("DescribeDeploymentJob", {"job": job["arn"]}, None),

@@ -1,9 +1,5 @@
-"""Rollouts as a user drives them end to end: resources made through the signed SDK against `fleetwave serve`,
-and polling helpers (tests/e2e: the ``rollouts`` and ``simulate`` fixtures in tests/e2e/conftest.py).
-
-rollouts.fleet(names); rollouts.version(); rollouts.job(fleet, version, concurrentDeploymentPercentage=25)
-rollouts.finished(job)  # DescribeDeploymentJob once the job ended and every robot is final
-"""
+"""Rollouts made through the signed SDK for end-to-end tests (a fleet, a version, a job, waiting for its end);
+the ``rollouts`` and ``simulate`` fixtures in tests/e2e/conftest.py hand them out."""
 
 from __future__ import annotations
 

@@ -1,12 +1,23 @@
-"""Showing jobs: a live view while a job runs (rich on a terminal, plain lines otherwise) and the summary."""
+"""Showing rollouts: a live view while one runs (rich on a terminal, plain lines otherwise) and the demo's
+summary."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fleetwave.demo.view import JobView
+from fleetwave.watch.view import FAILED_ROBOT_STATUSES, JobView
+
+
+def make_console() -> Any:
+    from rich.console import Console
+
+    # Off a terminal (make, CI, a pipe) rich would wrap at 80 columns: wide enough for the tables instead.
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=160, no_color=True)
 
 
 class ProgressDisplay:
@@ -54,14 +65,17 @@ class ProgressDisplay:
             f"{view.arn.rsplit('/', 1)[-1]}  ",
             ("status ", "dim"),
             (view.status, _status_style(view.status)),
-            ("  wave ", "dim"),
-            f"{view.current_wave} of {view.wave_count}",
+            ("  wave ", "dim") if view.wave_count else "",
+            f"{view.current_wave} of {view.wave_count}" if view.wave_count else "",
         )
         bar = Table.grid(padding=(0, 1))
         bar.add_row(
             ProgressBar(total=max(total, 1), completed=view.finished, width=40),
             Text(f"{view.finished}/{total} robots finished"),
         )
+        facts = _facts(view)
+        if facts:
+            bar.add_row(Text(""), Text(facts, "dim"))
         table = Table(show_edge=False, pad_edge=False, expand=False)
         for column in ("robot", "arch", "wave", "status", "currentProgress", "percentDone"):
             table.add_column(column, justify="right" if column in ("wave", "percentDone") else "left")
@@ -83,15 +97,19 @@ class ProgressDisplay:
     def _plain(self, view: JobView) -> None:
         for robot in view.robots:
             key = f"{view.arn}/{robot['name']}"
-            if robot["status"] in ("Failed", "NoResponse") and key not in self._reported:
+            if robot["status"] in FAILED_ROBOT_STATUSES and key not in self._reported:
                 self._reported.add(key)
                 code = robot["failureCode"] or ""
-                self._print(f"  {robot['name']} (wave {robot['wave']}): {robot['status']} {code}".rstrip())
+                where = f" (wave {robot['wave']})" if robot["wave"] else ""
+                self._print(f"  {robot['name']}{where}: {robot['status']} {code}".rstrip())
+        wave = f"wave {view.current_wave} of {view.wave_count}  " if view.wave_count else ""
+        counts = ", ".join(f"{status} {number}" for status, number in view.counts().items())
+        facts = _facts(view)
         line = (
-            f"{view.label}: {view.status}  wave {view.current_wave} of {view.wave_count}  "
-            f"{_bar(view.finished, len(view.robots))} {view.finished}/{len(view.robots)} finished  "
-            f"(InSync {view.count('InSync')}, Failed {view.count('Failed')}, "
-            f"NoResponse {view.count('NoResponse')}, Deploying {view.count('Deploying')})"
+            f"{view.label}: {view.status}  {wave}"
+            f"{_bar(view.finished, len(view.robots))} {view.finished}/{len(view.robots)} finished"
+            + (f"  ({counts})" if counts else "")
+            + (f"  {facts}" if facts else "")
         )
         now = time.monotonic()
         moved = (view.status, view.current_wave) != self._last_stage
@@ -101,7 +119,7 @@ class ProgressDisplay:
             deploying = [
                 f"{r['name']} {r['currentProgress'] or 'released'} {r['percentDone'] or 0:.0f}%"
                 for r in view.robots
-                if r["status"] == "Deploying"
+                if r["status"] in ("Deploying", "IN_PROGRESS")
             ]
             if deploying and not view.done:
                 self._print("    deploying: " + ", ".join(deploying))
@@ -109,6 +127,26 @@ class ProgressDisplay:
 
     def _print(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _facts(view: JobView) -> str:
+    """The failure threshold gauge, the ETA, and any detail an extension adds to the job."""
+    parts = []
+    if view.threshold is not None:
+        parts.append(f"failed {view.failed_percent:.0f}% of {view.threshold}% allowed")
+    if view.eta_seconds is not None and not view.done:
+        parts.append(f"ETA {view.eta_seconds} s")
+    parts += [f"{key} {value}" for key, value in view.details.items() if isinstance(value, str | int | bool)]
+    return "  ".join(parts)
+
+
+def outcome_line(view: JobView) -> str:
+    """The last line of a watch: how the rollout ended."""
+    failure = f" ({view.failure_code}: {view.failure_reason})" if view.failure_code else ""
+    counts = ", ".join(f"{status} {number}" for status, number in view.counts().items())
+    return f"{view.label} {view.arn.rsplit('/', 1)[-1]} ended {view.status}{failure}" + (
+        f": {counts}" if counts else ""
+    )
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:
@@ -125,6 +163,13 @@ def _status_style(status: str) -> str:
         "Canceled": "yellow",
         "Deploying": "cyan",
         "InProgress": "cyan",
+        "COMPLETED": "green",
+        "SUCCEEDED": "green",
+        "FAILED": "red",
+        "TIMED_OUT": "yellow",
+        "CANCELED": "yellow",
+        "IN_PROGRESS": "cyan",
+        "ACTIVE": "cyan",
     }.get(status, "")
 
 
