@@ -65,6 +65,11 @@ def test_retry_deploys_again_to_the_failed_and_silent_robots_only(rollout):
     assert stale.status == 400
     assert stale.headers["x-amzn-ErrorType"] == "InvalidParameterException"
     assert retry["arn"] in stale.json["message"]
+    # and a sync now finds every robot in sync: on the first job, its retry, or back after its timeout
+    sync = rollout.wait(
+        rollout.given.ok("syncDeploymentJob", {"clientRequestToken": "sync", "fleet": fleet["arn"]})
+    )
+    assert (sync["status"], sync["robotDeploymentSummary"]) == ("Succeeded", [])
 
 
 def test_retry_reaches_robots_the_failed_job_never_released(rollout):
