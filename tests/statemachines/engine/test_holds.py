@@ -21,6 +21,16 @@ def _fleet_of(rollout, count: int, name: str = "warehouse"):
     return fleet
 
 
+def _gated(rollout, fleet, percent: int, after: str):
+    """A job on ``fleet`` in waves of ``percent``, gated ``after`` FirstWave or EveryWave; started."""
+    version = rollout.given.application_version("nav")
+    return rollout.start(
+        fleet,
+        version,
+        deploymentConfig={"concurrentDeploymentPercentage": percent, "approval": {"after": after}},
+    )
+
+
 def _entered(rollout, job, state: str) -> int:
     """How many times the execution entered ``state``."""
     return sum(
@@ -44,12 +54,7 @@ def _types(events: FakeEvents) -> list[str]:
 def test_gate_holds_the_next_wave_until_it_is_approved(rollout, events):
     # Given 4 robots in waves of 50% and an approval gate after the first wave
     fleet = _fleet_of(rollout, 4)
-    version = rollout.given.application_version("nav")
-    job = rollout.start(
-        fleet,
-        version,
-        deploymentConfig={"concurrentDeploymentPercentage": 50, "approval": {"after": "FirstWave"}},
-    )
+    job = _gated(rollout, fleet, 50, "FirstWave")
 
     # When the first wave has deployed
     _held(rollout, job)
@@ -138,12 +143,7 @@ def test_gate_nobody_approves_ends_the_job_as_configured(rollout, events, on_tim
 def test_gate_after_every_wave_takes_an_approval_ahead_of_time(rollout, events):
     # Given 3 waves with a gate before each wave after the first
     fleet = _fleet_of(rollout, 3)
-    version = rollout.given.application_version("nav")
-    job = rollout.start(
-        fleet,
-        version,
-        deploymentConfig={"concurrentDeploymentPercentage": 33, "approval": {"after": "EveryWave"}},
-    )
+    job = _gated(rollout, fleet, 33, "EveryWave")
     _held(rollout, job)
     assert rollout.describe(job)["waitingForApproval"]["wave"] == 2
 
@@ -237,12 +237,7 @@ def test_cancel_while_paused_ends_the_hold_and_the_job(rollout):
 def test_cancel_while_waiting_for_approval(rollout):
     # Given a job waiting at its gate
     fleet = _fleet_of(rollout, 2)
-    version = rollout.given.application_version("nav")
-    job = rollout.start(
-        fleet,
-        version,
-        deploymentConfig={"concurrentDeploymentPercentage": 50, "approval": {"after": "FirstWave"}},
-    )
+    job = _gated(rollout, fleet, 50, "FirstWave")
     _held(rollout, job)
 
     # When it is canceled
@@ -258,14 +253,9 @@ def test_cancel_while_waiting_for_approval(rollout):
 def test_gates_and_a_pause_cost_three_transitions_each(rollout):
     # Given 3 waves, a gate before each wave after the first, and a pause requested before the start
     fleet = _fleet_of(rollout, 3)
-    version = rollout.given.application_version("nav")
     for robot in ("r00", "r01", "r02"):
         rollout.robots.behave(robot, HOLD)
-    job = rollout.start(
-        fleet,
-        version,
-        deploymentConfig={"concurrentDeploymentPercentage": 33, "approval": {"after": "EveryWave"}},
-    )
+    job = _gated(rollout, fleet, 33, "EveryWave")
     rollout.given.ok("pauseDeploymentJob", {"job": job["arn"]})
 
     # When the pause holds wave 1, it is resumed, and each gate is approved in turn
