@@ -91,6 +91,13 @@ LAMBDAS: tuple[LambdaFunction, ...] = (
         ),
     ),
     LambdaFunction(
+        "hold",
+        _handler("hold_handler"),
+        "Rollout: park the task token of a rollout held by an approval gate or a pause",
+        60,
+        placeholder="HoldFunctionArn",
+    ),
+    LambdaFunction(
         "sweep",
         _handler("sweep_handler"),
         "Rollout: mark robots that never answered within the timeout",
