@@ -39,7 +39,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not e2e and not infra and not dist"
