@@ -13,6 +13,8 @@ from constructs import Construct
 from fleetwave_service.engine.messages import (
     COMMAND_TOPIC,
     COMMAND_TOPIC_FILTER,
+    LINKS_TOPIC,
+    LINKS_TOPIC_FILTER,
     STATUS_TOPIC,
 )
 
@@ -33,6 +35,7 @@ class RobotAccess(Construct):
 
         own_command = COMMAND_TOPIC.format(robot=THING_NAME_VARIABLE)
         own_status = STATUS_TOPIC.format(robot=THING_NAME_VARIABLE)
+        own_links = LINKS_TOPIC.format(robot=THING_NAME_VARIABLE)
         self.policy_document = {
             "Version": "2012-10-17",
             "Statement": [
@@ -57,6 +60,20 @@ class RobotAccess(Construct):
                     "Resource": arn(f"topic/{own_command}"),
                 },
                 {
+                    # Fresh download links, asked for on the status topic (docs/robot-protocol.md).
+                    "Sid": "SubscribeOwnLinks",
+                    "Effect": "Allow",
+                    "Action": "iot:Subscribe",
+                    "Resource": arn(f"topicfilter/{own_links}"),
+                },
+                {
+                    "Sid": "ReceiveOwnLinks",
+                    "Effect": "Allow",
+                    "Action": "iot:Receive",
+                    "Resource": arn(f"topic/{own_links}"),
+                },
+                {
+                    # Reports, health, presence (also the last will) and link requests.
                     "Sid": "PublishOwnStatus",
                     "Effect": "Allow",
                     "Action": "iot:Publish",
@@ -115,6 +132,21 @@ class RobotAccess(Construct):
                         resource="topic",
                         # IAM policies use '*' where MQTT filters use '+'.
                         resource_name=COMMAND_TOPIC_FILTER.replace("+", "*"),
+                    )
+                ],
+            )
+        )
+
+    def grant_publish_links(self, grantee: iam.IGrantable) -> None:
+        """The status function answers link requests on each robot's links topic (never its commands)."""
+        stack = Stack.of(self)
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishRobotLinks",
+                actions=["iot:Publish"],
+                resources=[
+                    stack.format_arn(
+                        service="iot", resource="topic", resource_name=LINKS_TOPIC_FILTER.replace("+", "*")
                     )
                 ],
             )

@@ -23,6 +23,8 @@ from infra.engine import (
     ASL_PATH,
     COMMAND_WILDCARD_FINDINGS,
     COMMAND_WILDCARD_REASON,
+    LINKS_WILDCARD_FINDINGS,
+    LINKS_WILDCARD_REASON,
     IotDataEndpoint,
     JobEvents,
     Rollout,
@@ -37,8 +39,19 @@ from infra.routes import ROUTES
 
 # Every function of the service, from the one table the local runtime and the tests read too.
 FUNCTION_SPECS: dict[str, FunctionSpec] = dict(BY_NAME)
-# SQS guidance: visibility timeout of at least six times the consumer's timeout.
+# The status path's figures, consistent with the status function's timeout (docs/reliability.md):
+# - batches of up to STATUS_BATCH_SIZE reports, gathered for at most STATUS_BATCHING_WINDOW_SECONDS
+#   (fleetwave_service.lambdas: the local bridge batches the same way);
+# - visibility timeout = 6 x the function's timeout (AWS's guidance for Lambda event sources: the poller may
+#   retry a throttled invoke within that time without the batch becoming visible again);
+# - a record is received at most STATUS_MAX_RECEIVES times before the dead-letter queue (AWS recommends at
+#   least 5, so a throttled or briefly failing handler does not dead-letter good reports): with the
+#   visibility timeout, a report is retried for at least 5 x 6 min before it is given up on;
+# - at most STATUS_MAX_CONCURRENCY concurrent batches (the event source's maximum concurrency), which bounds
+#   the write rate on the job's rows without a reserved concurrency (whose throttles count as receives).
 STATUS_VISIBILITY_FACTOR = 6
+STATUS_MAX_RECEIVES = 5
+STATUS_MAX_CONCURRENCY = 50
 
 
 class FleetwaveStack(Stack):
@@ -98,8 +111,10 @@ class FleetwaveStack(Stack):
             )
         # Idempotency records: the Greengrass front door's client tokens.
         data.idempotency_table.grant_read_write_data(api_function)
-        # The job status event for subscribers (engine/steps.py finalize).
-        job_events.bus.grant_put_events_to(functions["finalize"])
+        # Job events for subscribers (engine/job_events.py): status changes (finalize), an approval gate
+        # reached (evaluate), approvals, pauses, resumes and rollbacks (the API's extension operations).
+        for name in ("finalize", "evaluate", "api"):
+            job_events.bus.grant_put_events_to(functions[name])
         # Start a rollout (engine/starter.py), fail the outstanding wave token on cancel
         # (engine/cancel.py), complete a wave when its last robot reports (engine/reports.py).
         machine.grant_start_execution(api_function)
@@ -110,10 +125,11 @@ class FleetwaveStack(Stack):
         # returned: engine/steps.py release_wave -> complete_wave_if_done). The machine already
         # depends on this function (its ARN is substituted into the definition), so the grant goes in a
         # policy of its own: in the function's default policy it would close a dependency cycle.
+        # Hold does the same for its own token when the approval or resume it waits for came first.
         iam.Policy(
             self,
             "ReleaseWaveTaskResponse",
-            roles=[steps["release_wave"].role],
+            roles=[steps["release_wave"].role, steps["hold"].role],
             statements=[
                 iam.PolicyStatement(
                     actions=["states:SendTaskFailure", "states:SendTaskSuccess"],
@@ -133,8 +149,11 @@ class FleetwaveStack(Stack):
             )
         # Bundles: the API reads a source's ETag (robomaker/bundles.py); release wave presigns the bundle and
         # download-condition URLs robots fetch (engine/aws.py), which needs read access itself.
-        for name in ("api", "release_wave"):
+        # The status function answers robots' link requests with fresh presigned URLs, on their links topic.
+        for name in ("api", "release_wave", "status"):
             bundles.grant_read(functions[name])
+        robots.grant_publish_links(status_function)
+        acknowledge(status_function.role, "IAM5", LINKS_WILDCARD_REASON, findings=LINKS_WILDCARD_FINDINGS)
 
         # --- robot status path ---------------------------------------------------------------------
         ingest = StatusIngest(
@@ -143,6 +162,7 @@ class FleetwaveStack(Stack):
             visibility_timeout=Duration.seconds(
                 FUNCTION_SPECS["status"].timeout_seconds * STATUS_VISIBILITY_FACTOR
             ),
+            max_receive_count=STATUS_MAX_RECEIVES,
             log_retention=retention,
         )
         status_function.add_event_source(
@@ -150,7 +170,9 @@ class FleetwaveStack(Stack):
                 ingest.queue,
                 batch_size=STATUS_BATCH_SIZE,
                 max_batching_window=Duration.seconds(STATUS_BATCHING_WINDOW_SECONDS),
+                # The handler answers batchItemFailures (engine/status.py): only failed records return.
                 report_batch_item_failures=True,
+                max_concurrency=STATUS_MAX_CONCURRENCY,
             )
         )
 
@@ -201,7 +223,7 @@ class FleetwaveStack(Stack):
             ("RobotPolicyName", robots.policy.ref, "IoT policy to attach to each robot's certificate"),
             ("RobotThingTypeName", robots.thing_type.ref, "Thing type of robots"),
             ("BundleBucketName", bundles.bucket.bucket_name, "Bucket for robot-application bundles"),
-            ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with job status changes"),
+            ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with deployment job events"),
             ("StateMachineArn", machine.state_machine_arn, "Rollout state machine"),
             ("TableName", data.table.table_name, "Main table (retained on stack deletion)"),
             ("AlarmTopicArn", monitoring.topic.topic_arn, "SNS topic the alarms notify"),

@@ -50,6 +50,7 @@ events.robot_joined.subscribe(_on_robot_joined)
 prepare_handler = step_handlers.prepare_handler
 evaluate_handler = step_handlers.evaluate_handler
 release_wave_handler = step_handlers.release_wave_handler
+hold_handler = step_handlers.hold_handler
 sweep_handler = step_handlers.sweep_handler
 finalize_handler = step_handlers.finalize_handler
 status_handler = status.lambda_handler

@@ -18,7 +18,12 @@ Then, once: API throughput, 8 concurrent signed clients (in another process) cal
 the cold import time of each Lambda function's handler module, divided by ``import boto3`` in the same
 run (each in a fresh interpreter, several runs, medians).
 
-These are measurements to print, not assertions; nothing here is timed in the test suite.
+Also one rollout with rollout control on the smallest fleet: an approval gate before every wave after the
+first and one pause (docs/extensions.md), driven as an operator would (pause, resume, approve each gate),
+and its state transitions: 6 + 3 per wave + 3 per hold.
+
+These are measurements to print, not assertions; nothing here is timed in the test suite. (`make bench`
+prints the robot's install first: tests/dist/agent_install_report.py.)
 """
 
 from __future__ import annotations
@@ -352,6 +357,109 @@ def run_rollout(
     )
 
 
+# --- one rollout with rollout control (docs/extensions.md) ---------------------------------------------
+HOLD_STATE = "Hold the rollout"
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    robots: int
+    waves: int
+    holds: int
+    status: str
+    state_transitions: int
+
+    @property
+    def expected_transitions(self) -> int:
+        """docs/rollout.md: 6 + 3 per wave + 3 per hold, whatever the fleet's size."""
+        return 6 + 3 * self.waves + 3 * self.holds
+
+    def line(self) -> str:
+        return (
+            f"rollout control: {self.robots:,} robots, {self.waves} waves, an approval gate before every "
+            f"wave after the first and one pause: job {self.status}, {self.holds} holds, "
+            f"{self.state_transitions} state transitions (6 + 3 x {self.waves} waves + 3 x {self.holds} "
+            f"holds = {self.expected_transitions})"
+        )
+
+
+def count_holds(events: Iterable[Mapping[str, Any]]) -> int:
+    """How often an execution history entered the hold (an approval gate or a pause)."""
+    return sum(
+        1 for event in events if (event.get("stateEnteredEventDetails") or {}).get("name") == HOLD_STATE
+    )
+
+
+def run_controlled_rollout(
+    runtime: Any,
+    size: int,
+    *,
+    percent: int,
+    robot_seconds: float,
+    time_scale: float,
+    progress: Callable[[str], None],
+) -> ControlResult:
+    """A job with a gate before every wave after the first, paused as soon as it is created; the operator
+    (this loop) resumes it once the pause holds and approves each gate it reaches."""
+    from fleetwave.rehearse.plan import synthetic_fleet
+    from fleetwave.rehearse.robots import RobotsProcess
+    from fleetwave.rehearse.run import api_client, job_id_of, make_version, seed_fleet, start_job
+
+    client = api_client(runtime)
+    name = f"bench-control-{uuid.uuid4().hex[:6]}"
+    robots = synthetic_fleet(size, [("X86_64", 100.0)], prefix=name)
+    fleet = seed_fleet(client, name, robots)
+    version = make_version(runtime, client, name, ["X86_64"])
+    simulator = RobotsProcess(
+        name, {robot: f"delay:{robot_seconds:g}" for robot, _ in robots}, time_scale, runtime.mqtt_url
+    )
+    try:
+        simulator.wait_ready()
+        job = start_job(
+            client,
+            fleet["arn"],
+            version,
+            {
+                "concurrentDeploymentPercentage": percent,
+                "robotDeploymentTimeoutInSeconds": ROBOT_TIMEOUT_SECONDS,
+                "approval": {"after": "EveryWave"},
+            },
+        )
+        client.call("pauseDeploymentJob", {"job": job["arn"]})
+        job_id = job_id_of(job)
+        ended, deadline = 0, time.monotonic() + JOB_DEADLINE_SECONDS
+        paused = True
+        while True:
+            described = client.call("describeDeploymentJob", {"job": job["arn"]})
+            if described["status"] in ("Succeeded", "Failed", "Canceled"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"job {job['arn']} still {described['status']} after {JOB_DEADLINE_SECONDS:.0f} s"
+                )
+            waiting = described.get("waitingForApproval")
+            if waiting:
+                client.call("approveDeploymentWave", {"job": job["arn"], "wave": waiting["wave"]})
+                progress(f"  rollout control: wave {waiting['wave']} approved")
+                ended += 1
+            elif paused and count_holds(_history(runtime, job_id)) > ended:
+                # Holding, and not for an approval: the pause holds. Resume it.
+                client.call("resumeDeploymentJob", {"job": job["arn"]})
+                progress("  rollout control: resumed")
+                paused, ended = False, ended + 1
+            time.sleep(0.2)
+    finally:
+        simulator.stop()
+    history = _history(runtime, job_id)
+    return ControlResult(
+        robots=size,
+        waves=waves_for(size, percent),
+        holds=count_holds(history),
+        status=described["status"],
+        state_transitions=count_state_transitions(history),
+    )
+
+
 def _history(runtime: Any, job_id: str) -> list[dict[str, Any]]:
     import boto3
 
@@ -496,7 +604,7 @@ def run_bench(
     extras: bool = True,
     api_seconds: float = API_SECONDS,
     import_runs: int = IMPORT_RUNS,
-) -> list[BenchResult]:
+) -> tuple[list[BenchResult], ControlResult | None]:
     from fleetwave.rehearse.run import local_stack
 
     def progress(text: str) -> None:
@@ -509,6 +617,7 @@ def run_bench(
         f"{robot_seconds * time_scale:g} s; machine load {load[0]:.2f} (1 min), {os.cpu_count()} CPUs"
     )
     results = []
+    control: ControlResult | None = None
     throughput: ApiThroughput | None = None
     writes = WriteCounter()
     with local_stack(time_scale) as runtime:
@@ -530,10 +639,22 @@ def run_bench(
                 )
         finally:
             writes.uninstall()
+        if sizes:
+            control = run_controlled_rollout(
+                runtime,
+                min(sizes),
+                percent=percent,
+                robot_seconds=robot_seconds,
+                time_scale=time_scale,
+                progress=progress,
+            )
         if extras:
             throughput = api_throughput(runtime, seconds=api_seconds)
     print("", file=out)
     print(format_table(results), file=out, flush=True)
+    if control is not None:
+        print("", file=out)
+        print(control.line(), file=out, flush=True)
     if extras and throughput is not None:
         print(
             f"\nAPI: {throughput.clients} signed clients, DescribeRobot for {throughput.seconds:.0f} s: "
@@ -546,7 +667,7 @@ def run_bench(
             for name, handler in handler_modules().items()
         }
         print(format_imports(boto3_seconds, modules, import_runs), file=out, flush=True)
-    return results
+    return results, control
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -588,7 +709,7 @@ _runs = arguments.whole_number(1, 100, "must be 1-100, not {value}")
 
 
 def run(args: argparse.Namespace) -> int:
-    results = run_bench(
+    results, control = run_bench(
         args.sizes,
         percent=args.percent,
         robot_seconds=args.robot_seconds,
@@ -596,7 +717,8 @@ def run(args: argparse.Namespace) -> int:
         api_seconds=args.api_seconds,
         import_runs=args.import_runs,
     )
-    return 0 if all(r.status == "Succeeded" for r in results) else 1
+    statuses = [r.status for r in results] + ([control.status] if control else [])
+    return 0 if all(status == "Succeeded" for status in statuses) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

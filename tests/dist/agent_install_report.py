@@ -3,13 +3,11 @@
 Builds the wheel from this checkout, installs ``fleetwave[agent]`` into a fresh venv outside it (see
 wheel_installs.py: no pip in the venv, the whole dependency tree from the index) and prints what a robot
 carries: the size of site-packages, the number of distributions and their names, against the limits of
-issue 8 (at most 10 distributions, 40 MB).
+issue 8 (at most 10 distributions, 40 MB), and what that install's agent holds in memory while it waits
+for work (its idle RSS, `fleetwave.bench_agent`: a real `fleetwave agent` run by the venv's Python against
+an embedded broker).
 
     .venv/bin/python tests/dist/agent_install_report.py [--python /path/to/python3.10]
-
-Figures measured on the running agent (its idle RSS, say) belong in ``AGENT_FIGURES``: each entry gets
-the report, whose ``install.bin("fleetwave")`` is the agent-only install's command, and returns a
-(label, value) line to print.
 """
 
 from __future__ import annotations
@@ -17,11 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from wheel_installs import AGENT_MAX_BYTES, AGENT_MAX_DISTRIBUTIONS, Install, build, install
+
+from fleetwave.bench_agent import AgentFootprint, agent_idle_footprint
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,7 @@ class AgentInstallReport:
     python_version: str
     distributions: list[str]
     size_bytes: int
+    footprint: AgentFootprint
 
     def lines(self) -> list[str]:
         return [
@@ -38,19 +38,23 @@ class AgentInstallReport:
             f"(limit {AGENT_MAX_BYTES / 1e6:.0f} MB)",
             f"  distributions    {len(self.distributions)} (limit {AGENT_MAX_DISTRIBUTIONS}; "
             f"pip, setuptools, wheel not counted): {', '.join(self.distributions)}",
+            f"  idle agent RSS   {self.footprint.rss_kib / 1024:.1f} MiB "
+            f"(peak {self.footprint.peak_rss_kib / 1024:.1f} MiB), connected and subscribed, nothing to do",
         ]
 
 
-# Figures measured on the agent-only install, printed under the report: (label, value) each.
-AGENT_FIGURES: list[Callable[[AgentInstallReport], tuple[str, str]]] = []
+def report_on(agent: Install) -> AgentInstallReport:
+    """Measure an agent-only install: its size and distributions, then its agent running idle."""
+    version = agent.ask("import platform; print(platform.python_version())").strip()
+    return AgentInstallReport(
+        agent, version, agent.distributions(), agent.size_bytes(), agent_idle_footprint(agent.root)
+    )
 
 
 def measure_agent_install(workdir: Path, python: str = sys.executable) -> AgentInstallReport:
     """Build the wheel into ``workdir`` and install its agent extra there, in a venv of ``python``."""
     built = build(workdir / "dists")
-    agent = install(workdir / "agent-venv", built.wheel, "agent", python=python)
-    version = agent.ask("import platform; print(platform.python_version())").strip()
-    return AgentInstallReport(agent, version, agent.distributions(), agent.size_bytes())
+    return report_on(install(workdir / "agent-venv", built.wheel, "agent", python=python))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,9 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fleetwave-agent-install-") as workdir:
         report = measure_agent_install(Path(workdir), python=args.python)
-        lines = report.lines()
-        lines += [f"  {label:<16} {value}" for label, value in (figure(report) for figure in AGENT_FIGURES)]
-    print("\n".join(lines), flush=True)
+    print("\n".join(report.lines()), flush=True)
     return 0
 
 

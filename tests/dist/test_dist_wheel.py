@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from agent_install_report import report_on
 from wheel_installs import (
     AGENT_MAX_BYTES,
     AGENT_MAX_DISTRIBUTIONS,
@@ -33,6 +34,7 @@ from wheel_installs import (
 )
 
 import fleetwave
+from fleetwave.bench_agent import agent_idle_footprint
 
 pytestmark = pytest.mark.dist
 
@@ -57,6 +59,16 @@ TIME_SCALE = "0.05"
 DEMO_TIMEOUT_SECONDS = 300
 COMMAND_TIMEOUT_SECONDS = 120
 READY_PREFIX = "fleetwave serve: API "
+# Imports every module of the agent, as `fleetwave agent` may load any of them; prints how many.
+IMPORT_AGENT_MODULES = """
+import importlib, pkgutil
+import fleetwave.agent
+names = ["fleetwave.commands.agent", "fleetwave.agent"]
+names += [module.name for module in pkgutil.walk_packages(fleetwave.agent.__path__, "fleetwave.agent.")]
+for name in names:
+    importlib.import_module(name)
+print(len(names))
+"""
 
 # Source directory -> where its files land in the wheel (setup.py: packages under src/ and functions/,
 # and the top-level statemachines/ as fleetwave.statemachines).
@@ -211,6 +223,24 @@ def test_dist_agent_install_on_python_310(
     assert serve.returncode == 2
     assert serve.stderr.startswith("fleetwave serve: needs Python 3.11 or newer, this is Python 3.10")
     assert serve.stderr.count("\n") == 1, serve.stderr
+    # And the agent runs there: its help, every one of its modules, and a real agent that connects to a
+    # broker and subscribes
+    agent_help = fleetwave_command(on_310, "agent", "--help", cwd=outside)
+    assert agent_help.returncode == 0, agent_help.stderr
+    assert "--robot" in agent_help.stdout and "install-service" in agent_help.stdout
+    assert int(on_310.ask(IMPORT_AGENT_MODULES)) > 10
+    footprint = agent_idle_footprint(on_310.root, settle_seconds=0)
+    assert footprint.python == str(on_310.python) and footprint.rss_kib > 0
+
+
+def test_dist_agent_install_report_prints_size_packages_and_idle_rss(agent_install: Install) -> None:
+    # `make bench`'s first lines, measured on the robot's install: the agent that runs is that install's
+    report = report_on(agent_install)
+    text = "\n".join(report.lines())
+    for figure in ("installed size", "distributions", "idle agent RSS"):
+        assert figure in text, text
+    assert report.footprint.python == str(agent_install.python)
+    assert 0 < report.footprint.rss_kib <= report.footprint.peak_rss_kib
 
 
 # --- the operator's install ---------------------------------------------------------------------------

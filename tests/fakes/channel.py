@@ -8,6 +8,7 @@ robot could read. Use it wherever the rollout code publishes:
     channel.unreachable.add("robot-7")                # publishes to robot-7 now fail
     channel.retained["robot-1"]                       # the robot's current (retained) command
     channel.commands_for("robot-1")                   # everything sent to it, oldest first
+    channel.replies                                   # answers to robots' requests (fresh links)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class FakeRobotChannel:
         self.published: list[tuple[str, Command]] = []
         self.retained: dict[str, Command] = {}
         self.unreachable: set[str] = set()
+        self.replies: list[tuple[str, str, bytes]] = []  # (robot, topic, payload) of publish_reply
         self._listeners: list[Callable[[str, Command], None]] = []
 
     # --- the RobotChannel port -------------------------------------------------------------------
@@ -46,6 +48,11 @@ class FakeRobotChannel:
 
     def clear_command(self, robot_name: str) -> None:
         self.retained.pop(robot_name, None)
+
+    def publish_reply(self, robot_name: str, topic: str, payload: bytes) -> None:
+        if robot_name in self.unreachable:
+            raise ChannelError(robot_name, "robot unreachable (fake)")
+        self.replies.append((robot_name, topic, payload))
 
     # --- what tests look at ----------------------------------------------------------------------
     def on_publish(self, listener: Callable[[str, Command], None]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from support.infra_template import Synthesized, acknowledgements, as_list, as_nag_text, statements
 
@@ -47,7 +49,7 @@ def test_each_function_runs_with_its_own_role(synthesized: Synthesized) -> None:
         for f in synthesized.resources("AWS::Lambda::Function").values()
         if "fleetwave_service" in f["Properties"]["Handler"]
     ]
-    assert len(roles) == len(synthesized.stack.functions) == 7
+    assert len(roles) == len(synthesized.stack.functions) == 8
     assert len(set(roles)) == len(roles)
     for role in roles:
         properties = synthesized.template["Resources"][role]["Properties"]
@@ -63,6 +65,20 @@ def _actions_of(synthesized: Synthesized, function_name: str) -> set[str]:
         if {"Ref": role} in resource["Properties"]["Roles"]:
             for statement in statements(resource):
                 found.update(as_list(statement["Action"]))
+    return found
+
+
+def _resources_of(synthesized: Synthesized, function_name: str, action: str) -> list[str]:
+    """The resources ``action`` is allowed on for a function, as text (ARNs joined from Fn::Join)."""
+    role = synthesized.stack.get_logical_id(
+        synthesized.stack.functions[function_name].role.node.default_child
+    )
+    found: list[str] = []
+    for resource in synthesized.resources("AWS::IAM::Policy").values():
+        if {"Ref": role} in resource["Properties"]["Roles"]:
+            for statement in statements(resource):
+                if action in as_list(statement["Action"]):
+                    found.extend(json.dumps(item) for item in as_list(statement["Resource"]))
     return found
 
 
@@ -88,21 +104,38 @@ def test_dispatch_publishes_retained_commands_presigns_bundles_and_answers_its_o
 
 
 def test_only_dispatching_functions_publish_robot_commands(synthesized: Synthesized) -> None:
+    command_topics = ":topic/fleetwave/robots/*/deployment"
     publishers = {
-        name for name in synthesized.stack.functions if "iot:Publish" in _actions_of(synthesized, name)
+        name
+        for name in synthesized.stack.functions
+        if any(command_topics in resource for resource in _resources_of(synthesized, name, "iot:Publish"))
     }
     assert publishers == {"release_wave", "finalize", "api"}
 
 
-def test_only_finalize_publishes_job_events(synthesized: Synthesized) -> None:
+def test_status_function_publishes_link_replies_only(synthesized: Synthesized) -> None:
+    resources = _resources_of(synthesized, "status", "iot:Publish")
+    assert resources and all(':topic/fleetwave/robots/*/links"' in resource for resource in resources)
+    assert "iot:RetainPublish" not in _actions_of(synthesized, "status")
+
+
+def test_only_finalize_evaluate_and_the_api_publish_job_events(synthesized: Synthesized) -> None:
+    # status changes (finalize), an approval gate reached (evaluate), approvals, pauses, resumes and
+    # rollbacks (the API)
     senders = {
         name for name in synthesized.stack.functions if "events:PutEvents" in _actions_of(synthesized, name)
     }
-    assert senders == {"finalize"}
+    assert senders == {"finalize", "evaluate", "api"}
+
+
+def test_hold_answers_its_own_token_and_does_nothing_else(synthesized: Synthesized) -> None:
+    actions = _actions_of(synthesized, "hold")
+    assert {"states:SendTaskFailure", "states:SendTaskSuccess"} <= actions
+    assert not any(action.startswith(("iot:", "s3:", "events:")) for action in actions)
 
 
 def test_status_function_completes_waves_but_cannot_publish_commands(synthesized: Synthesized) -> None:
     actions = _actions_of(synthesized, "status")
     assert "states:SendTaskSuccess" in actions
     assert "sqs:ReceiveMessage" in actions
-    assert not any(action.startswith("iot:") for action in actions)
+    assert {action for action in actions if action.startswith("iot:")} == {"iot:Publish"}

@@ -6,7 +6,7 @@ import copy
 import re
 
 import pytest
-from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, command_topic, status_topic
+from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, command_topic, links_topic, status_topic
 from support.infra_template import Synthesized, iot_allows, resolve
 
 pytestmark = pytest.mark.infra
@@ -60,6 +60,9 @@ def test_robot_policy_lets_a_robot_use_its_own_topics(synthesized: Synthesized) 
     assert iot_allows(policy, "iot:Subscribe", f"{_PREFIX}:topicfilter/{command_topic(me)}", me)
     assert iot_allows(policy, "iot:Receive", f"{_PREFIX}:topic/{command_topic(me)}", me)
     assert iot_allows(policy, "iot:Publish", f"{_PREFIX}:topic/{status_topic(me)}", me)
+    # and the service's answers to its link requests
+    assert iot_allows(policy, "iot:Subscribe", f"{_PREFIX}:topicfilter/{links_topic(me)}", me)
+    assert iot_allows(policy, "iot:Receive", f"{_PREFIX}:topic/{links_topic(me)}", me)
 
 
 def test_robot_policy_denies_other_robots_topics(synthesized: Synthesized) -> None:
@@ -76,6 +79,10 @@ def test_robot_policy_denies_other_robots_topics(synthesized: Synthesized) -> No
     assert not iot_allows(policy, "iot:Publish", f"{_PREFIX}:topic/{status_topic(other)}", me)
     assert not iot_allows(policy, "iot:Publish", f"{_PREFIX}:topic/{command_topic(me)}", me)
     assert not iot_allows(policy, "iot:Publish", f"{_PREFIX}:topic/{command_topic(other)}", me)
+    # Not another robot's links, and no forging of links for itself
+    assert not iot_allows(policy, "iot:Subscribe", f"{_PREFIX}:topicfilter/{links_topic(other)}", me)
+    assert not iot_allows(policy, "iot:Receive", f"{_PREFIX}:topic/{links_topic(other)}", me)
+    assert not iot_allows(policy, "iot:Publish", f"{_PREFIX}:topic/{links_topic(me)}", me)
 
 
 def test_robot_policy_uses_no_wildcards(synthesized: Synthesized) -> None:

@@ -1,8 +1,7 @@
-"""`fleetwave simulate` as a user runs it, in a subprocess, for end-to-end tests; and waiting on a condition.
+"""`fleetwave simulate` as a user runs it, in a subprocess, for end-to-end tests.
 
 simulator = SimulateProcess(serve, fleet_name, {"r1": "fail:EtagMismatch"}, robots=2)  # waits until it runs
 simulator.output(); simulator.commanded(); simulator.stop()
-wait_for("the job to end", lambda: ...)  # polls until truthy, generous deadline
 """
 
 from __future__ import annotations
@@ -11,25 +10,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# A cap, not an expectation: what the tests wait for happens within seconds.
-DEADLINE_SECONDS = 60.0
-
-
-def wait_for(what: str, check: Callable[[], Any], deadline_seconds: float = DEADLINE_SECONDS) -> Any:
-    """``check()``'s first truthy value; at the deadline an AssertionError naming ``what``."""
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {deadline_seconds:.0f} s (last: {value!r})")
-        time.sleep(0.1)
+from support.waiting import wait_for
 
 
 class SimulateProcess:

@@ -151,6 +151,7 @@ print("imported")
         "fleetwave_service.greengrass",
         "fleetwave_service.engine",
         "fleetwave_service.engine.channels",
+        "fleetwave_service.engine.channels.mqtt_client",
         "fleetwave_service.lambdas",
     ],
 )

@@ -3,7 +3,11 @@
 Topics (QoS 1):
 - command: ``fleetwave/robots/{robotName}/deployment``, **retained**: the robot's latest desired deployment,
   or an abort of the job it is running. A robot that was offline receives it when it subscribes.
-- status:  ``fleetwave/robots/{robotName}/status``: progress and outcome of one attempt of one job.
+- status:  ``fleetwave/robots/{robotName}/status``: everything a robot tells the service: progress and
+  outcome of one attempt of one job (`StatusReport`, no ``kind``), its application's health
+  (`HealthReport`), whether its agent is connected (`PresenceReport`, also its last will), and requests
+  for fresh download links (`LinkRequest`).
+- links:   ``fleetwave/robots/{robotName}/links``: the service's answer to a `LinkRequest` (`LinkReply`).
 
 The service trusts the robot name in the topic, never one in a payload. Sample payloads live in
 tests/samples/messages/ and both sides are checked against them.
@@ -11,10 +15,22 @@ tests/samples/messages/ and both sides are checked against them.
 
 from __future__ import annotations
 
-from enum import StrEnum
+import sys
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+if sys.version_info >= (3, 11):  # noqa: UP036 - the agent side runs on 3.10
+    from enum import StrEnum  # novermin
+else:  # ROS 2 Humble's Python: the agent imports this module on robots (docs/robot-agent.md)
+    from enum import Enum
+
+    class StrEnum(str, Enum):  # noqa: UP042 - enum.StrEnum is 3.11+
+        """enum.StrEnum of 3.11: members are their values for str() and format() too."""
+
+        __str__ = str.__str__
+        __format__ = str.__format__
+
 
 SCHEMA_VERSION = "1"
 COMMAND_TOPIC = "fleetwave/robots/{robot}/deployment"
@@ -24,6 +40,8 @@ COMMAND_TOPIC_FILTER = "fleetwave/robots/+/deployment"
 # simulated robots run on the same clock as the engine's scaled waits and timeouts.
 LOCAL_RUNTIME_TOPIC = "fleetwave/local/runtime"
 STATUS_TOPIC_FILTER = "fleetwave/robots/+/status"
+LINKS_TOPIC = "fleetwave/robots/{robot}/links"
+LINKS_TOPIC_FILTER = "fleetwave/robots/+/links"
 
 
 def command_topic(robot_name: str) -> str:
@@ -32,6 +50,10 @@ def command_topic(robot_name: str) -> str:
 
 def status_topic(robot_name: str) -> str:
     return STATUS_TOPIC.format(robot=robot_name)
+
+
+def links_topic(robot_name: str) -> str:
+    return LINKS_TOPIC.format(robot=robot_name)
 
 
 def robot_from_topic(topic: str) -> str | None:
@@ -187,6 +209,65 @@ class StatusReport(_Message):
     components: dict[str, ComponentResult] | None = None
     sentAt: float
 
+
+class ApplicationState(StrEnum):
+    """What a robot says of the application it runs (docs/robot-agent.md, "Supervision")."""
+
+    RUNNING = "Running"
+    RESTARTING = "Restarting"  # it exited and is restarted after a backoff
+    BROKEN = "Broken"  # it exited more often than the restart limit allows; it stays down
+    STOPPED = "Stopped"  # nothing runs (a first deployment failed, or the agent stopped it)
+
+
+class HealthReport(_Message):
+    """Published by the robot on its status topic whenever its application changes state."""
+
+    kind: Literal["health"] = "health"
+    state: ApplicationState
+    jobId: str | None = Field(default=None, description="The deployment whose application this is")
+    attempt: int | None = Field(default=None, ge=1)
+    application: str | None = None
+    applicationVersion: str | None = None
+    restartCount: int = Field(default=0, ge=0)
+    exitCode: int | None = None
+    reason: str | None = Field(default=None, max_length=1024)
+    sentAt: float
+
+
+class PresenceReport(_Message):
+    """The robot's agent came online (``connected`` true, on every connect) or went away (its last will)."""
+
+    kind: Literal["presence"] = "presence"
+    connected: bool
+    agentVersion: str | None = None
+    # Absent in the last will: the broker publishes it whenever the connection is lost.
+    sentAt: float | None = None
+
+
+class LinkRequest(_Message):
+    """A robot asks for fresh presigned URLs of a deployment it was sent (the command's have expired)."""
+
+    kind: Literal["linkRequest"] = "linkRequest"
+    requestId: str = Field(min_length=1, max_length=64)
+    jobId: str
+    attempt: int = Field(ge=1)
+    sentAt: float
+
+
+class LinkReply(_Message):
+    """The service's answer on the robot's links topic: the links, or why there are none."""
+
+    kind: Literal["links"] = "links"
+    requestId: str
+    jobId: str
+    bundle: Bundle | None = None
+    downloadCondition: DownloadCondition | None = None
+    error: str | None = Field(default=None, max_length=1024)
+    sentAt: float
+
+
+#: ``kind`` of every robot-to-service message that is not a `StatusReport`.
+ROBOT_MESSAGE_KINDS = frozenset({"health", "presence", "linkRequest"})
 
 # Built once: parse_command runs for every command every simulated robot receives.
 Command = DeploymentCommand | AbortCommand

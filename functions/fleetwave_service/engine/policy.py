@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.engine.messages import DeploymentCommand, FailureCode
+from fleetwave_service.engine.messages import Bundle, DeploymentCommand, DownloadCondition, FailureCode
 from fleetwave_service.engine.ports import Ports
 
 FRONT_DOOR_ATTRIBUTE = "frontDoor"
@@ -80,6 +80,16 @@ class Sweep:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """An approval gate before a wave: the rollout holds until the wave is approved, at most
+    ``timeout_seconds`` (production seconds, before the local time scale); then the job ends as
+    ``on_timeout`` says: ``"canceled"`` (Canceled) or ``"abort"`` (Failed)."""
+
+    timeout_seconds: int
+    on_timeout: str
+
+
+@dataclass(frozen=True)
 class WaveEnd:
     """How the policy reads a wave after a report: ``wave`` (whose token to claim), whether it is
     ``complete``, whether the failure criteria are ``breached``. Either one ends the wait."""
@@ -87,6 +97,17 @@ class WaveEnd:
     wave: int
     complete: bool
     breached: bool
+
+
+@dataclass(frozen=True)
+class Links:
+    """Fresh download links for a robot whose command's links expired (engine/robot_messages.py, link
+    requests): the ``bundle`` of its architecture and the job's ``download_condition``; or, ``refused``, why
+    there are none."""
+
+    bundle: Bundle | None = None
+    download_condition: DownloadCondition | None = None
+    refused: str | None = None
 
 
 class RolloutPolicy(Protocol):
@@ -134,12 +155,20 @@ class RolloutPolicy(Protocol):
         """After a robot of ``wave`` finished: is the current wave's wait over? None: not this wave's."""
         ...
 
+    def gate(self, job: Row, wave: int) -> Gate | None:
+        """evaluate: the approval gate before ``wave`` (None: the wave goes out without one)."""
+        ...
+
     def finished(self, job: Row, status: str, ports: Ports) -> None:
         """finalize: record the job's outcome where the front door keeps it (besides the job row)."""
         ...
 
     def target_arn(self, job: Row) -> str:
         """What the job deploys to, as the job status event names it."""
+        ...
+
+    def links(self, job: Row, architecture: str | None, ports: Ports) -> Links:
+        """A robot of ``architecture`` (a target of ``job``) asks again for the links its command carried."""
         ...
 
 

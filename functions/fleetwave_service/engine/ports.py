@@ -61,7 +61,8 @@ class Ports:
         if name == "events":
             return EventBridgeEvents(s.region, s.event_bus_name)
         if name == "signer":
-            return S3BundleSigner(s.region, s.presigned_url_ttl_seconds)
+            # Links expire on the local runtime's clock too (time scale 1 in AWS).
+            return S3BundleSigner(s.region, max(1, round(s.presigned_url_ttl_seconds * s.time_scale)))
         raise KeyError(name)
 
     @property

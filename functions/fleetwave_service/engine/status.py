@@ -5,8 +5,8 @@ Each record body is the robot's message JSON plus ``robotName``, which the rule'
 only on its own topic, so the name is trustworthy; any robot name inside the payload is not.
 
 What a record is decides where it goes (``dispatch``): a deployment's StatusReport (no ``kind``) joins the
-batch's other reports, which engine/reports.py applies as one batch; a message of another kind goes, record
-by record, to the handler registered for its kind in ``MESSAGE_HANDLERS``.
+batch's other reports, which engine/reports.py applies as one batch; a message with a ``kind`` (health,
+presence, link request) goes, record by record, to engine/robot_messages.py.
 
 A record that can never be applied (not JSON, no robot name, not a message of a known kind) is logged and
 dropped: retrying it cannot help. A record whose processing failed (a transient error) is answered as a
@@ -18,25 +18,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from fleetwave_service.engine.messages import StatusReport
+from fleetwave_service.engine.messages import ROBOT_MESSAGE_KINDS, StatusReport
 from fleetwave_service.engine.ports import Ports, get_ports
 from fleetwave_service.engine.reports import Inbound, apply_reports
+from fleetwave_service.engine.robot_messages import handle_robot_message
 
 logger = Logger(service="fleetwave-status")
 
 _ROBOT_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,255}$")
-
-# kind -> handler(robot name, body, ports) for the status topic's messages that are not a deployment's
-# StatusReport (a report carries no ``kind``). Handled one record at a time; an exception fails the record.
-MessageHandler = Callable[[str, Mapping[str, Any], Ports], object]
-MESSAGE_HANDLERS: dict[str, MessageHandler] = {}
 
 
 def _robot_and_body(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -74,10 +70,11 @@ def dispatch(records: list[Mapping[str, Any]], ports: Ports) -> set[str]:
         if parsed is None:
             continue
         robot_name, body = parsed
-        handler = MESSAGE_HANDLERS.get(body["kind"]) if isinstance(body.get("kind"), str) else None
-        if handler is not None:
+        if body.get("kind") in ROBOT_MESSAGE_KINDS:  # health, presence, link requests: not a deployment step
+            # One record at a time: what fails here fails this record only (a link request is redelivered
+            # alone; a health report delivered again is kept again).
             try:
-                handler(robot_name, body, ports)
+                handle_robot_message(robot_name, body, ports)
             except Exception:
                 logger.exception(
                     "robot message not handled", extra={"messageId": message_id, "kind": body["kind"]}

@@ -3,6 +3,8 @@ Register/DeregisterRobot; CreateFleet, DeleteFleet, DescribeFleet, ListFleets)."
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from fleetwave_service.core.wire import (
@@ -83,8 +85,33 @@ class RobotSummary(RobotFields):
         return self
 
 
+class ApplicationHealth(ResponseModel):
+    """Fleetwave extension: what the robot's agent last reported of the application it runs (Running,
+    Restarting, Broken, Stopped). Clients built on AWS's original model ignore it."""
+
+    status: Literal["Running", "Restarting", "Broken", "Stopped"]
+    deploymentJob: str | None = None
+    application: str | None = None
+    applicationVersion: str | None = None
+    restartCount: int = 0
+    lastExitCode: int | None = None
+    reason: str | None = None
+    updatedAt: Timestamp
+
+
+class Connectivity(ResponseModel):
+    """Fleetwave extension: whether the robot's agent is connected (its MQTT last will says when it is
+    not). Clients built on AWS's original model ignore it."""
+
+    status: Literal["Online", "Offline"]
+    agentVersion: str | None = None
+    updatedAt: Timestamp
+
+
 class DescribeRobotResponse(RobotFields):
     tags: dict[str, str] = Field(default_factory=dict)
+    applicationHealth: ApplicationHealth | None = None
+    connectivity: Connectivity | None = None
 
 
 class ListRobotsResponse(ResponseModel):

@@ -95,14 +95,21 @@ _ARCHITECTURES = {"X86_64": "amd64", "ARM64": "aarch64", "ARMHF": "arm"}
 
 
 def _core_device_status(robot: Row) -> str:
-    return "UNHEALTHY" if robot.get("status") in ("Failed", "NoResponse") else "HEALTHY"
+    # Greengrass: UNHEALTHY when a component is in error (ERRORED, BROKEN); here, the robot's application.
+    health = (robot.get("applicationHealth") or {}).get("status")
+    failed = robot.get("status") in ("Failed", "NoResponse") or health in ("Restarting", "Broken")
+    return "UNHEALTHY" if failed else "HEALTHY"
 
 
 def _core_device(robot: Row) -> CoreDevice:
+    updates = (
+        robot.get("lastDeploymentTime") or robot.get("createdAt") or 0,
+        (robot.get("applicationHealth") or {}).get("updatedAt") or 0,
+    )
     return CoreDevice(
         coreDeviceThingName=fleet_store.thing_name(robot),
         status=_core_device_status(robot),
-        lastStatusUpdateTimestamp=robot.get("lastDeploymentTime") or robot.get("createdAt") or 0,
+        lastStatusUpdateTimestamp=max(updates),
         platform="linux",
         architecture=_ARCHITECTURES.get(robot.get("architecture") or "", robot.get("architecture")),
         runtime="fleetwave_agent",

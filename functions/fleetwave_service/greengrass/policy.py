@@ -14,7 +14,7 @@ from typing import Any
 
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.engine.messages import ComponentSpec, DeploymentCommand
-from fleetwave_service.engine.policy import Abort, Plan, Release, Sweep, Targets, WaveEnd
+from fleetwave_service.engine.policy import Abort, Gate, Links, Plan, Release, Sweep, Targets, WaveEnd
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.rules import DEFAULT_ROBOT_TIMEOUT_SECONDS, scaled_seconds
 from fleetwave_service.fleet import store as fleet_store
@@ -151,11 +151,19 @@ class GreengrassPolicy:
         complete = current >= int(job.get("waveCount", 0)) and finished
         return WaveEnd(current, complete, self.breach(job, totals) is not None)
 
+    def gate(self, job: Row, wave: int) -> Gate | None:
+        """Greengrass deployments have no approval gates: their batches follow the rollout rate."""
+        return None
+
     def finished(self, job: Row, status: str, ports: Ports) -> None:
         """A deployment's outcome lives on its own row (deploymentStatus): nothing else to record."""
 
     def target_arn(self, job: Row) -> str:
         return job["targetArn"]
+
+    def links(self, job: Row, architecture: str | None, ports: Ports) -> Links:
+        # A Greengrass command carries no presigned links (components' artifacts are not served yet).
+        return Links(refused="fresh links are served for robot application bundles only")
 
 
 def abort_reason(criteria: list[dict[str, Any]], totals: dict[str, int]) -> str | None:

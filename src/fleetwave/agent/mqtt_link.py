@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fleetwave_service.engine.channels.mqtt import new_paho_client, parse_mqtt_url
+from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url
 
 logger = logging.getLogger("fleetwave.agent.mqtt")
 

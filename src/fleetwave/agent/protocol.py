@@ -21,8 +21,8 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetwave_service.engine.messages import (
     AbortCommand,
@@ -33,14 +33,21 @@ from fleetwave_service.engine.messages import (
     RobotReportStatus,
     StatusReport,
     parse_command,
+    robot_from_topic,
 )
 from pydantic import ValidationError
 
 from fleetwave.agent.components import ConfigurationError, InstalledComponent, plan_components
 
+if TYPE_CHECKING:
+    from fleetwave.agent.state import StateStore
+
 logger = logging.getLogger("fleetwave.agent")
 
 MAX_REASON = 1024
+# A deployment the agent was restarted in the middle of is started again, at most this many times: an
+# application that takes the whole robot down with it must not keep the robot in a restart loop.
+MAX_INTERRUPTIONS = 3
 
 
 class StepFailed(Exception):
@@ -53,12 +60,17 @@ class StepFailed(Exception):
 
 
 class Launcher(Protocol):
-    """Does the work of each step for one robot. Raise StepFailed to fail the step."""
+    """Does the work of each step for one robot. Raise StepFailed to fail the step.
+
+    A launcher may also have ``async recover() -> Recovered | None``: called once when the agent starts,
+    before any command, to put the robot back the way its state on disk says (``ProcessLauncher``).
+    """
 
     async def run_step(self, step: ProgressStep, command: DeploymentCommand) -> None: ...
 
     async def stop(self) -> None:
-        """Stop whatever the current command started (it was aborted, superseded or timed out)."""
+        """Abandon the deployment of the last ``run_step`` (aborted, superseded or timed out): whatever it
+        changed on the robot is undone (a real robot goes back to its last-known-good application)."""
         ...
 
     def expected_seconds(self, step: ProgressStep, command: DeploymentCommand) -> float:
@@ -84,6 +96,23 @@ def plan_steps(command: DeploymentCommand) -> list[ProgressStep]:
 Publish = Callable[[StatusReport], None]
 
 
+@dataclass(frozen=True)
+class Recovered:
+    """What a launcher found on disk about the last deployment it worked on (`Launcher.recover`)."""
+
+    job_id: str
+    attempt: int
+    phase: str  # "committed" | "failed" | anything else: it did not finish
+    failure_code: str | None = None
+    failure_reason: str | None = None
+
+
+def time_budget(command: DeploymentCommand, now: float) -> float:
+    """Seconds a run of ``command`` may take from ``now``: until its deadline, or, for a robot catching up
+    after being offline (the deadline has passed), the per-robot timeout."""
+    return command.deadline - now if command.deadline > now else command.timeoutSeconds
+
+
 @dataclass
 class _Run:
     command: DeploymentCommand
@@ -95,8 +124,11 @@ class _Run:
     # Set when another command took over: a superseded run never reports again.
     superseded: bool = False
     abort: AbortCommand | None = None
+    abort_task: asyncio.Task[None] | None = None
+    interruptions: int = 0
     # Greengrass commands: the component set this run installs (known once Validating passed).
     planned: dict[str, InstalledComponent] | None = None
+    terminal: dict[str, Any] | None = None
 
 
 @dataclass
@@ -121,11 +153,15 @@ class RobotAgent:
         publish: Publish,
         *,
         clock: Callable[[], float] = time.time,
+        state: StateStore | None = None,
     ) -> None:
+        """``state``: where a real robot keeps what it accepted and ran (None: memory only, as simulated
+        robots do)."""
         self.robot_name = robot_name
         self._launcher = launcher
         self._publish = publish
         self._clock = clock
+        self._state = state
         self._run: _Run | None = None
         # The newest deploy command accepted: (jobId, attempt, issuedAt).
         self._accepted: tuple[str, int, float] | None = None
@@ -137,8 +173,13 @@ class RobotAgent:
         self.installed: dict[str, InstalledComponent] = {}
 
     # --- inputs ------------------------------------------------------------------------------------
-    def receive(self, payload: bytes | str) -> None:
-        """Handle one payload from the command topic (retained or live)."""
+    def receive(self, payload: bytes | str, topic: str | None = None) -> None:
+        """Handle one payload from the command topic (retained or live); ``topic`` when known."""
+        if topic is not None and robot_from_topic(topic) != self.robot_name:
+            logger.warning(
+                "command for another robot ignored", extra={"robot": self.robot_name, "topic": topic}
+            )
+            return
         if not payload:
             return  # an empty retained payload only clears the topic
         try:
@@ -150,6 +191,88 @@ class RobotAgent:
             self._abort(command)
         else:
             self._deploy(command)
+
+    async def start(self) -> None:
+        """Pick up where the robot was (call once, before the first `receive`).
+
+        The launcher puts the robot back first (``recover``: adopt or relaunch its application). Then a
+        deployment that was interrupted is finished: reported when the launcher had finished it, else run
+        again from the start with its ``seq`` continuing (the service applies one outcome per attempt).
+        """
+        recover = getattr(self._launcher, "recover", None)
+        recovered: Recovered | None = await recover() if recover is not None else None
+        memory = self._state.section("agent") if self._state is not None else {}
+        try:
+            accepted = memory.get("accepted")
+            if isinstance(accepted, list) and len(accepted) == 3:
+                self._accepted = (str(accepted[0]), int(accepted[1]), float(accepted[2]))
+            aborted = memory.get("aborted")
+            if isinstance(aborted, dict):
+                self._aborted = {str(job): int(attempt) for job, attempt in aborted.items()}
+        except (TypeError, ValueError) as error:
+            # Readable JSON with values that make no sense: forget them; the retained command runs again.
+            logger.warning(
+                "agent state unreadable; forgotten", extra={"robot": self.robot_name, "reason": str(error)}
+            )
+            self._accepted, self._aborted = None, {}
+        self.installed = _installed_from(memory.get("installed"))
+        saved = memory.get("run")
+        if not isinstance(saved, dict) or saved.get("terminal"):
+            return
+        try:
+            command = DeploymentCommand.model_validate(saved["command"])
+            run = _Run(
+                command=command,
+                seq=int(saved.get("seq", 0)),
+                step=ProgressStep(saved.get("step", ProgressStep.VALIDATING.value)),
+                interruptions=int(saved.get("interruptions", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            logger.warning(
+                "interrupted deployment unreadable; the retained command starts it again",
+                extra={"robot": self.robot_name, "reason": str(error)[:300]},
+            )
+            self._accepted = None
+            return
+        self._run = run
+        self.outcome = AgentOutcome(command.jobId, command.attempt, RobotReportStatus.DEPLOYING)
+        key = (command.jobId, command.attempt)
+        if recovered is not None and (recovered.job_id, recovered.attempt) == key:
+            if recovered.phase == "committed":
+                logger.info("interrupted deployment had finished; reporting it", extra=self._log(command))
+                run.step, run.percent = ProgressStep.FINISHED, 100.0
+                self._finish(run, RobotReportStatus.IN_SYNC, None, None, self.outcome.reports)
+                return
+            if recovered.phase == "failed":
+                logger.info("interrupted deployment had failed; reporting it", extra=self._log(command))
+                self._finish(
+                    run,
+                    RobotReportStatus.FAILED,
+                    recovered.failure_code or FailureCode.ENVIRONMENT_SETUP_ERROR.value,
+                    recovered.failure_reason,
+                    self.outcome.reports,
+                )
+                return
+        run.interruptions += 1
+        if run.interruptions > MAX_INTERRUPTIONS:
+            reason = (
+                f"the agent was restarted {run.interruptions} times during this deployment "
+                f"(at step {run.step}); giving up"
+            )
+            self._finish(
+                run,
+                RobotReportStatus.FAILED,
+                FailureCode.ENVIRONMENT_SETUP_ERROR.value,
+                reason,
+                self.outcome.reports,
+            )
+            return
+        logger.warning(
+            "deployment interrupted by an agent restart; starting it again",
+            extra={**self._log(command), "step": run.step.value, "interruptions": run.interruptions},
+        )
+        self._remember()
+        run.task = self._spawn(self._execute(run))
 
     async def idle(self) -> None:
         """Wait until every run and abort this agent started has ended."""
@@ -179,7 +302,7 @@ class RobotAgent:
         if accepted is not None:
             job_id, attempt, issued_at = accepted
             if command.jobId == job_id and command.attempt <= attempt:
-                logger.debug("duplicate command ignored", extra=self._log(command))
+                logger.info("command already handled; ignored", extra=self._log(command))
                 return
             if command.jobId != job_id and command.issuedAt < issued_at:
                 logger.info("stale command ignored", extra=self._log(command))
@@ -194,23 +317,34 @@ class RobotAgent:
             # (an abort in the same tick), the old run must still be stopped.
             previous.superseded = True
             previous.task.cancel()
-        else:
+        elif previous is None or previous.abort_task is None or previous.abort_task.done():
             previous = None
         run = _Run(command=command)
         self._run = run
+        logger.info(
+            "deployment accepted",
+            extra={
+                **self._log(command),
+                "application": command.application,
+                "version": command.applicationVersion,
+            },
+        )
+        self._remember()
         run.task = self._spawn(self._supersede_then_execute(previous, run))
 
     def _abort(self, command: AbortCommand) -> None:
         self._aborted[command.jobId] = max(self._aborted.get(command.jobId, 0), command.attempt)
+        self._remember()
         run = self._run
         if run is None or run.finished or run.command.jobId != command.jobId:
             return
         if run.command.attempt > command.attempt or run.abort is not None:
             return  # meant for an earlier attempt than the one running, or already being aborted
+        logger.info("deployment aborted by the service", extra=self._log(command))
         run.abort = command
         if run.task is not None:
             run.task.cancel()
-        self._spawn(self._report_abort(run, command))
+        run.abort_task = self._spawn(self._report_abort(run, command))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -224,7 +358,10 @@ class RobotAgent:
             raw = json.loads(payload)
             job_id, attempt = str(raw["jobId"]), int(raw["attempt"])
         except (ValueError, KeyError, TypeError):
-            logger.warning("unreadable command ignored", extra={"robot": self.robot_name})
+            logger.warning(
+                "unreadable command ignored",
+                extra={"robot": self.robot_name, "reason": str(error.errors()[0].get("msg"))[:300]},
+            )
             return
         if attempt < 1 or (self._accepted is not None and self._accepted[:2] == (job_id, attempt)):
             return
@@ -236,6 +373,10 @@ class RobotAgent:
             where = ".".join(str(part) for part in first.get("loc", ()))
             reason = f"command could not be read: {where}: {first.get('msg')}"
         self._accepted = (job_id, attempt, self._clock())
+        self._remember()
+        logger.warning(
+            "command rejected", extra={"robot": self.robot_name, "jobId": job_id, "reason": reason}
+        )
         report = StatusReport(
             jobId=job_id,
             attempt=attempt,
@@ -253,7 +394,10 @@ class RobotAgent:
 
     # --- a run -------------------------------------------------------------------------------------
     async def _supersede_then_execute(self, previous: _Run | None, run: _Run) -> None:
-        if previous is not None and previous.task is not None:
+        if previous is not None and previous.abort_task is not None:
+            # The abort of the previous run undoes what it changed first (launcher.stop()).
+            await asyncio.gather(previous.abort_task, return_exceptions=True)
+        elif previous is not None and previous.task is not None:
             await asyncio.gather(previous.task, return_exceptions=True)
             await self._launcher.stop()
         await self._execute(run)
@@ -266,26 +410,29 @@ class RobotAgent:
             command.jobId, command.attempt, RobotReportStatus.DEPLOYING, reports=reports
         )
         durations: list[float] = []
-        now = self._clock()
         # A robot catching up after being offline finds a command whose deadline has passed: it still
         # deploys (that is how it comes back InSync), with the per-robot timeout as its budget.
-        budget = command.deadline - now if command.deadline > now else command.timeoutSeconds
+        budget = time_budget(command, self._clock())
+
+        async def steps_in_order() -> None:
+            for index, step in enumerate(steps):
+                run.step = step
+                run.percent = round(100.0 * index / len(steps), 1)
+                eta = self._estimate(steps[index:], command, durations)
+                reports.append(self._report(run, step, RobotReportStatus.DEPLOYING, eta=eta))
+                started = time.monotonic()
+                if step is ProgressStep.VALIDATING and command.components is not None:
+                    run.planned = self._plan_components(command)
+                await self._launcher.run_step(step, command)
+                durations.append(time.monotonic() - started)
+
         try:
-            async with asyncio.timeout(budget):
-                for index, step in enumerate(steps):
-                    run.step = step
-                    run.percent = round(100.0 * index / len(steps), 1)
-                    eta = self._estimate(steps[index:], command, durations)
-                    reports.append(self._report(run, step, RobotReportStatus.DEPLOYING, eta=eta))
-                    started = time.monotonic()
-                    if step is ProgressStep.VALIDATING and command.components is not None:
-                        run.planned = self._plan_components(command)
-                    await self._launcher.run_step(step, command)
-                    durations.append(time.monotonic() - started)
+            # wait_for, not asyncio.timeout: the agent runs on Python 3.10 (ROS 2 Humble).
+            await asyncio.wait_for(steps_in_order(), budget)
         except StepFailed as failure:
             self._finish(run, RobotReportStatus.FAILED, failure.code.value, failure.reason, reports)
             return
-        except TimeoutError:
+        except asyncio.TimeoutError:
             await self._launcher.stop()
             reason = (
                 f"the deployment did not finish within its time budget ({budget:.0f} s) at step {run.step}"
@@ -342,6 +489,7 @@ class RobotAgent:
         if run.abort is not None and code != FailureCode.ROBOT_DEPLOYMENT_ABORTED.value:
             return  # a launcher that swallowed the cancel must not report past the abort
         run.finished = True
+        run.terminal = {"status": status.value, "failureCode": code}
         self._settle_components(run, status)
         report = self._report(
             run,
@@ -355,9 +503,11 @@ class RobotAgent:
         self.outcome = AgentOutcome(
             run.command.jobId, run.command.attempt, status, code, report.failureReason, reports
         )
-        logger.info(
+        self._remember()
+        logger.log(
+            logging.INFO if status is RobotReportStatus.IN_SYNC else logging.WARNING,
             "deployment finished",
-            extra={**self._log(run.command), "status": status.value, "failureCode": code},
+            extra={**self._log(run.command), "status": status.value, "failureCode": code, "reason": reason},
         )
 
     def _report(
@@ -385,8 +535,48 @@ class RobotAgent:
             sentAt=self._clock(),
         )
         run.seq += 1
+        if status is RobotReportStatus.DEPLOYING:
+            self._remember()  # the next seq survives a restart: the service only takes increasing ones
+        logger.info(
+            "report",
+            extra={
+                **self._log(command),
+                "seq": report.seq,
+                "step": step.value,
+                "status": status.value,
+                "percent": report.percentDone,
+            },
+        )
         self._send(report)
         return report
+
+    def _remember(self) -> None:
+        """Write what must survive a restart: the newest command accepted, aborts, the run and its seq."""
+        if self._state is None:
+            return
+        run = self._run
+        saved_run = None
+        if run is not None:
+            saved_run = {
+                "command": run.command.model_dump(mode="json", exclude_none=True),
+                "seq": run.seq,
+                "step": run.step.value,
+                "interruptions": run.interruptions,
+                "terminal": run.terminal,
+            }
+        try:
+            self._state.save(
+                "agent",
+                {
+                    "accepted": list(self._accepted) if self._accepted is not None else None,
+                    "aborted": dict(self._aborted),
+                    "run": saved_run,
+                    "installed": {name: asdict(component) for name, component in self.installed.items()},
+                },
+            )
+        except OSError:
+            # Not fatal for this deployment; after a restart it would run again (and report once more).
+            logger.exception("agent state not saved", extra={"robot": self.robot_name})
 
     def _send(self, report: StatusReport) -> None:
         try:
@@ -420,3 +610,20 @@ class RobotAgent:
 
     def _log(self, command: DeploymentCommand | AbortCommand) -> dict[str, object]:
         return {"robot": self.robot_name, "jobId": command.jobId, "attempt": command.attempt}
+
+
+def _installed_from(saved: Any) -> dict[str, InstalledComponent]:
+    """The Greengrass component set kept on disk ({} when absent or unreadable)."""
+    if not isinstance(saved, dict):
+        return {}
+    installed = {}
+    for name, entry in saved.items():
+        try:
+            installed[str(name)] = InstalledComponent(
+                version=str(entry["version"]),
+                configuration=dict(entry.get("configuration") or {}),
+                run_with=entry.get("run_with"),
+            )
+        except (KeyError, TypeError, AttributeError):
+            logger.warning("installed component unreadable; forgotten", extra={"component": name})
+    return installed

@@ -2,41 +2,39 @@
 
 It connects as the robot (client id = robot name, as IoT Core's per-thing policy requires), subscribes to
 ``fleetwave/robots/<robot>/deployment`` (the retained command arrives at once: offline catch-up) and runs
-each deployment with the ProcessLauncher in ``--work-dir``: download, extract, scripts, launch. With
-``--simulate B`` it plays a simulated behaviour instead of touching files and processes.
+each deployment with the ProcessLauncher in ``--work-dir``: download beside the running version, scripts,
+switch, health window, rollback to the last-known-good version, supervision. State survives restarts
+(docs/robot-agent.md). With ``--simulate B`` it plays a simulated behaviour instead of touching files and
+processes. ``fleetwave agent install-service`` writes a systemd unit that runs it.
+
+This module imports only the standard library at module level: ``fleetwave agent --help`` works on a
+robot that has only the agent's dependencies (pydantic, paho-mqtt).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import shlex
-import signal
 import sys
 from pathlib import Path
 
-from fleetwave_service.engine.messages import StatusReport, command_topic, status_topic
-
-from fleetwave.agent.simulated import BEHAVIOR_HELP, Behavior, RobotEvent
-
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
+BEHAVIOR_HELP = "ok | silent | fail:<FailureCode> | delay:<seconds>"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _behavior(text: str) -> Behavior:
+def _behavior(text: str) -> str:
+    from fleetwave.agent.simulated import Behavior
+
     try:
-        return Behavior.parse(text)
+        Behavior.parse(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "agent",
-        help="run one robot agent (real deployments, or --simulate)",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
-    parser.add_argument("--robot", required=True, help="this robot's name (its IoT thing name)")
+def _add_agent_options(parser: argparse.ArgumentParser, *, robot_required: bool) -> None:
+    parser.add_argument("--robot", required=robot_required, help="this robot's name (its IoT thing name)")
     parser.add_argument(
         "--mqtt-url",
         default=os.environ.get("FLEETWAVE_MQTT_URL") or DEFAULT_MQTT_URL,
@@ -44,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: %(default)s)",
     )
     parser.add_argument(
-        "--work-dir", default=None, help="where bundles are extracted (default: ~/.fleetwave/agent/<robot>)"
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="state, bundles and logs (default: ~/.fleetwave/agent/<robot>; the service: "
+        "/var/lib/fleetwave/<robot>; with --simulate: a temporary directory, nothing kept)",
     )
     parser.add_argument(
         "--launch-command",
@@ -52,72 +54,153 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="how to launch, with {package} {launch_file} {launch_path} {bundle_dir}, "
         'e.g. "roslaunch {package} {launch_file}" (default: run the launch file)',
     )
-    parser.add_argument("--ca-file", default=None)
-    parser.add_argument("--cert-file", default=None)
-    parser.add_argument("--key-file", default=None)
+    parser.add_argument("--ca-file", default=None, help="CA certificate(s) to trust for the broker")
+    parser.add_argument("--cert-file", default=None, help="this robot's X.509 certificate")
+    parser.add_argument("--key-file", default=None, help="this robot's private key")
+    parser.add_argument(
+        "--health-window",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a new application must keep running this long after launch, or the robot rolls back to its "
+        "last-known-good version (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--restart-limit",
+        type=int,
+        default=5,
+        metavar="N",
+        help="restarts allowed within --restart-window; one more and it is broken (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--restart-window", type=float, default=600.0, metavar="SECONDS", help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--restart-delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="first restart delay, doubled each time up to --restart-max-delay (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--restart-max-delay", type=float, default=60.0, metavar="SECONDS", help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--reconnect-max-delay",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="longest wait between two connection attempts to the broker (jittered; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--app-log-max-bytes", type=int, default=10 * 1024 * 1024, help="rotate application.log beyond this"
+    )
+    parser.add_argument("--app-log-backups", type=int, default=3, help="rotated application logs kept")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiplies the health window and restart timings (and, with --simulate, every duration)",
+    )
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
     parser.add_argument(
         "--simulate", type=_behavior, default=None, metavar="B", help=f"simulate instead: {BEHAVIOR_HELP}"
     )
-    parser.add_argument("--time-scale", type=float, default=1.0, help="with --simulate: duration multiplier")
-    parser.set_defaults(handler=main)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "agent",
+        help="run one robot agent (real deployments, or --simulate); install it as a systemd service",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    _add_agent_options(parser, robot_required=False)
+    parser.set_defaults(handler=main, agent_parser=parser)
+    actions = parser.add_subparsers(dest="agent_action", metavar="ACTION")
+    install = actions.add_parser(
+        "install-service",
+        help="write a systemd unit that runs this agent (Restart=always, work dir under /var/lib)",
+        description="Write a systemd unit running `fleetwave agent` with the options given here, and print "
+        "how to enable it. The unit's work directory is /var/lib/fleetwave/<robot> unless --work-dir says "
+        "otherwise.",
+    )
+    _add_agent_options(install, robot_required=True)
+    install.add_argument("--unit-name", default="fleetwave-agent", help="(default: %(default)s)")
+    install.add_argument(
+        "--unit-dir", type=Path, default=Path("/etc/systemd/system"), help="(default: %(default)s)"
+    )
+    install.add_argument("--user", default=None, help="run the agent as this user (default: root)")
+    install.add_argument("--print", action="store_true", help="print the unit instead of writing it")
+    install.set_defaults(handler=install_service)
+
+
+def config_from(args: argparse.Namespace):  # -> fleetwave.agent.config.AgentConfig
+    from fleetwave.agent.config import AgentConfig
+
+    return AgentConfig(
+        robot=args.robot,
+        mqtt_url=args.mqtt_url,
+        work_dir=args.work_dir.expanduser().absolute() if args.work_dir else None,
+        launch_command=args.launch_command,
+        ca_file=args.ca_file,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+        health_window=args.health_window,
+        restart_limit=args.restart_limit,
+        restart_window=args.restart_window,
+        restart_delay=args.restart_delay,
+        restart_max_delay=args.restart_max_delay,
+        reconnect_max_delay=args.reconnect_max_delay,
+        app_log_max_bytes=args.app_log_max_bytes,
+        app_log_backups=args.app_log_backups,
+        time_scale=args.time_scale,
+        log_level=args.log_level,
+        simulate=args.simulate,
+    )
+
+
+def _checked(args: argparse.Namespace):  # -> AgentConfig | None
+    if not args.robot:
+        args.agent_parser.error("the following arguments are required: --robot")
+    config = config_from(args)
+    problems = config.problems()
+    for problem in problems:
+        print(f"fleetwave agent: {problem}", file=sys.stderr)
+    return None if problems else config
 
 
 def main(args: argparse.Namespace) -> int:
-    if (args.cert_file is None) != (args.key_file is None):
-        print("fleetwave agent: --cert-file and --key-file go together", file=sys.stderr)
+    import asyncio
+
+    from fleetwave.agent.logs import configure_logging
+    from fleetwave.agent.runner import run_agent
+
+    config = _checked(args)
+    if config is None:
         return 2
-    return asyncio.run(run_agent(args))
+    configure_logging(config.log_level)
+    return asyncio.run(run_agent(config))
 
 
-async def run_agent(args: argparse.Namespace) -> int:
-    from fleetwave.agent.mqtt_link import MqttLink
-    from fleetwave.agent.process import ProcessLauncher
-    from fleetwave.agent.protocol import RobotAgent
-    from fleetwave.agent.simulated import SimulatedLauncher
-    from fleetwave.commands.simulate import EventPrinter
+def install_service(args: argparse.Namespace) -> int:
+    from fleetwave.agent.systemd import enable_instructions, render_unit
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    printer = EventPrinter(sys.stdout)
-    robot = args.robot
-    topic = status_topic(robot)
-    if args.simulate is not None:
-        launcher = SimulatedLauncher(args.simulate, time_scale=args.time_scale, step_seconds=0.5)
-    else:
-        work_dir = Path(args.work_dir or Path.home() / ".fleetwave" / "agent" / robot)
-        command = shlex.split(args.launch_command) if args.launch_command else None
-        launcher = ProcessLauncher(work_dir, robot_name=robot, launch_command=command)
-    link: MqttLink | None = None
-
-    def publish(report: StatusReport) -> None:
-        assert link is not None
-        link.publish(topic, report.model_dump_json(exclude_none=True).encode(), qos=1)
-        printer(RobotEvent(robot, "report", report.jobId, report.attempt, report=report))
-
-    agent = RobotAgent(robot, launcher, publish)
-    link = MqttLink(
-        args.mqtt_url,
-        loop=loop,
-        on_message=lambda _topic, payload: agent.receive(payload),
-        subscriptions=[command_topic(robot)],
-        client_id=robot,
-        tls_files=(args.ca_file, args.cert_file, args.key_file),
-    )
+    config = _checked(args)
+    if config is None:
+        return 2
+    unit = render_unit(config, user=args.user)
+    if args.print:
+        sys.stdout.write(unit)
+        return 0
+    path = args.unit_dir / f"{args.unit_name}.service"
     try:
-        await asyncio.to_thread(link.start)
-    except ConnectionError as error:
-        print(f"fleetwave agent: {error}", file=sys.stderr)
+        args.unit_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(unit)
+    except OSError as error:
+        print(
+            f"fleetwave agent install-service: cannot write {path}: {error} (run it with sudo?)",
+            file=sys.stderr,
+        )
         return 1
-    print(f"agent {robot} listening on {command_topic(robot)} at {args.mqtt_url}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await agent.shutdown()
-        close = getattr(launcher, "close", None)
-        if close is not None:
-            await close()
-        link.stop()
-    print(f"agent {robot} stopped", flush=True)
+    sys.stdout.write(enable_instructions(path, args.unit_name))
     return 0

@@ -28,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from fleetwave.local import inprocess, moto_atomic
 from fleetwave.local.gateway import Listener
 from fleetwave.local.log import logger
+from fleetwave.local.s3_expiry import PresignedExpiry
 
 # Step Functions really executes the ASL; Lambda runs without docker (the adapter routes invokes in process).
 MOTO_CONFIG: dict[str, Any] = {
@@ -92,6 +93,7 @@ class MotoAws(Listener):
         table_name: str,
         idempotency_table_name: str,
         bundle_bucket: str,
+        thing_type_name: str = "",
     ) -> None:
         self._host = host
         self._port = port
@@ -99,6 +101,7 @@ class MotoAws(Listener):
         self._table_name = table_name
         self._idempotency_table_name = idempotency_table_name
         self._bundle_bucket = bundle_bucket
+        self._thing_type_name = thing_type_name
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.route: inprocess.InProcessRoute | None = None
@@ -112,7 +115,8 @@ class MotoAws(Listener):
         # werkzeug logs every request at INFO; a rollout makes thousands of them.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         _remember_action_names()
-        app = CachedDispatcher(create_backend_app)
+        # Presigned S3 URLs expire here as they do in S3 (moto would serve them forever), on both routes.
+        app = PresignedExpiry(CachedDispatcher(create_backend_app))
         self._server = make_server(
             self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
         )
@@ -170,3 +174,11 @@ class MotoAws(Listener):
         existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
         if self._bundle_bucket not in existing:
             s3.create_bucket(Bucket=self._bundle_bucket)
+        if self._thing_type_name:
+            iot = self.client("iot")
+            known = {t["thingTypeName"] for t in iot.list_thing_types().get("thingTypes", [])}
+            if self._thing_type_name not in known:
+                iot.create_thing_type(
+                    thingTypeName=self._thing_type_name,
+                    thingTypeProperties={"thingTypeDescription": "A robot managed by Fleetwave"},
+                )

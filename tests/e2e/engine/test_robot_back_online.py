@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import uuid
 
-from support.simulate_process import SimulateProcess, wait_for
+from support.simulate_process import SimulateProcess
+from support.waiting import wait_for
 
 
 def _unique(prefix: str) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from support.simulate_process import SimulateProcess, wait_for
+from support.simulate_process import SimulateProcess
+from support.waiting import wait_for
 
 DEADLINE_SECONDS = 60.0
 ACCOUNT = "123456789012"

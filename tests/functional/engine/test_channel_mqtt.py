@@ -8,7 +8,8 @@ import pytest
 from fakes.mqtt import eventually
 from fleetwave_service.core.settings import Settings
 from fleetwave_service.engine.channels import ChannelError, get_channel, reset_channel
-from fleetwave_service.engine.channels.mqtt import MqttChannel, parse_mqtt_url
+from fleetwave_service.engine.channels.mqtt import MqttChannel
+from fleetwave_service.engine.channels.mqtt_client import parse_mqtt_url
 from fleetwave_service.engine.messages import AbortCommand, DeploymentCommand, command_topic, parse_command
 
 from fleetwave.local.broker import EmbeddedBroker

@@ -17,7 +17,7 @@ from fleetwave.local.broker import EmbeddedBroker
 WAIT = 30
 
 
-def test_agent_command_catches_up_on_its_retained_command_and_exits_0_on_sigterm():
+def test_agent_command_catches_up_on_its_retained_command_and_exits_0_on_sigterm(tmp_path):
     with EmbeddedBroker(port=0) as broker:
         # Given a command retained for robot-1 while it was off
         service = MqttChannel(broker.url, connect_timeout=WAIT)
@@ -30,7 +30,9 @@ def test_agent_command_catches_up_on_its_retained_command_and_exits_0_on_sigterm
         watcher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="watcher")
         watcher.on_connect = lambda c, u, f, rc, p: c.subscribe("fleetwave/robots/robot-1/status", qos=1)
         watcher.on_subscribe = lambda *a: subscribed.put(True)
-        watcher.on_message = lambda c, u, m: reports.put(StatusReport.model_validate_json(m.payload))
+        watcher.on_message = lambda c, u, m: (
+            None if b'"kind"' in m.payload else reports.put(StatusReport.model_validate_json(m.payload))
+        )
         watcher.connect("127.0.0.1", broker.port)
         watcher.loop_start()
         assert subscribed.get(timeout=WAIT)
@@ -50,6 +52,8 @@ def test_agent_command_catches_up_on_its_retained_command_and_exits_0_on_sigterm
                 "ok",
                 "--time-scale",
                 "0.01",
+                "--work-dir",
+                str(tmp_path / "work"),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -72,8 +76,12 @@ def test_agent_command_catches_up_on_its_retained_command_and_exits_0_on_sigterm
     assert (final.jobId, final.status.value) == ("deployment-aaaaaaaaaaaa", "InSync")
     assert process.returncode == 0, err
     assert "agent robot-1 listening on fleetwave/robots/robot-1/deployment" in out
-    assert "Finished" in out and "InSync" in out
     assert out.rstrip().endswith("agent robot-1 stopped")
+    # And its log (stderr, one line per event) shows the final report of the job
+    assert any(
+        "report robot=robot-1 jobId=deployment-aaaaaaaaaaaa" in line and "status=InSync" in line
+        for line in err.splitlines()
+    ), err
 
 
 def test_agent_command_needs_both_cert_and_key():

@@ -57,3 +57,10 @@ def test_bench_run_prints_the_figures_for_a_ten_robot_fleet():
     assert "import boto3" in imports[0]
     names = {line.split()[0] for line in imports[1:] if "x import boto3" in line}
     assert names == {function.name for function in LAMBDAS}
+    # And the rollout with a gate before waves 2-4 and one pause held 4 times: 6 + 3 x 4 + 3 x 4 transitions
+    control = next(
+        line for line in result.stdout.splitlines() if line.startswith("rollout control: 10 robots")
+    )
+    assert control.endswith(
+        "job Succeeded, 4 holds, 30 state transitions (6 + 3 x 4 waves + 3 x 4 holds = 30)"
+    )

@@ -15,6 +15,10 @@ from fleetwave_service.engine.messages import (
     FAILURE_CODES,
     AbortCommand,
     DeploymentCommand,
+    HealthReport,
+    LinkReply,
+    LinkRequest,
+    PresenceReport,
     StatusReport,
     parse_command,
     status_topic,
@@ -30,6 +34,10 @@ KINDS = {
     "abort_command": AbortCommand,
     "status_report": StatusReport,
     "status_rule_record": StatusReport,
+    "health_report": HealthReport,
+    "presence_report": PresenceReport,
+    "link_request": LinkRequest,
+    "link_reply": LinkReply,
 }
 
 
@@ -43,7 +51,15 @@ def sample_files() -> list[Path]:
 
 def test_samples_cover_every_message_kind():
     found = {kind_of(path) for path in sample_files()}
-    assert found == {DeploymentCommand, AbortCommand, StatusReport}
+    assert found == {
+        DeploymentCommand,
+        AbortCommand,
+        StatusReport,
+        HealthReport,
+        PresenceReport,
+        LinkRequest,
+        LinkReply,
+    }
     assert {"deployment_command.json", "abort_command.json", "status_rule_record.json"} <= {
         p.name for p in sample_files()
     }

@@ -83,6 +83,12 @@ class IotDataChannel:
         except (ClientError, BotoCoreError) as error:
             raise ChannelError(robot_name, str(error)) from error
 
+    def publish_reply(self, robot_name: str, topic: str, payload: bytes) -> None:
+        try:
+            self._client.publish(topic=topic, qos=1, payload=payload)
+        except (ClientError, BotoCoreError) as error:
+            raise ChannelError(robot_name, str(error)) from error
+
     def _try_publish(self, item: tuple[str, Command]) -> PublishFailure | None:
         robot_name, command = item
         try:

@@ -11,69 +11,14 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 from aws_lambda_powertools import Logger
 
+from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url
 from fleetwave_service.engine.channels.port import ChannelError, Command, PublishFailure, encode_command
 from fleetwave_service.engine.messages import command_topic
 
 logger = Logger(service="fleetwave", child=True)
-
-
-@dataclass(frozen=True)
-class MqttTarget:
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-
-
-def parse_mqtt_url(url: str) -> MqttTarget:
-    """``mqtt://[user[:password]@]host[:port]`` (default 1883) or ``mqtts://...`` (TLS, default 8883)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
-        raise ValueError(f"not an MQTT URL: {url!r} (expected mqtt://host:port or mqtts://host:port)")
-    tls = parts.scheme in ("mqtts", "ssl")
-    return MqttTarget(
-        host=parts.hostname,
-        port=parts.port or (8883 if tls else 1883),
-        tls=tls,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
-
-
-def new_paho_client(
-    target: MqttTarget,
-    client_id: str,
-    *,
-    ca_file: str | None = None,
-    cert_file: str | None = None,
-    key_file: str | None = None,
-):  # -> paho.mqtt.client.Client
-    """A paho client configured for Fleetwave: MQTT 3.1.1, clean session, backoff on reconnect.
-
-    ``cert_file``/``key_file`` are a robot's X.509 identity for IoT Core (mqtts://<endpoint>:8883).
-    """
-    import paho.mqtt.client as paho
-
-    client = paho.Client(
-        callback_api_version=paho.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=paho.MQTTv311,
-        clean_session=True,
-    )
-    if target.username:
-        client.username_pw_set(target.username, target.password)
-    if target.tls or cert_file:
-        client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
-    client.reconnect_delay_set(min_delay=1, max_delay=10)
-    # IoT Core allows 100 unacknowledged QoS 1 messages per connection; the same bound suits any broker.
-    client.max_inflight_messages_set(100)
-    return client
 
 
 class MqttChannel:
@@ -129,6 +74,10 @@ class MqttChannel:
         mid, acked = self._send(robot_name, b"")
         self._await_ack(robot_name, mid, acked, self._ack_timeout)
 
+    def publish_reply(self, robot_name: str, topic: str, payload: bytes) -> None:
+        mid, acked = self._send(robot_name, payload, topic=topic, retain=False)
+        self._await_ack(robot_name, mid, acked, self._ack_timeout)
+
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
@@ -137,7 +86,9 @@ class MqttChannel:
             client.loop_stop()
 
     # --- plumbing --------------------------------------------------------------------------------
-    def _send(self, robot_name: str, payload: bytes) -> tuple[int, threading.Event]:
+    def _send(
+        self, robot_name: str, payload: bytes, *, topic: str | None = None, retain: bool = True
+    ) -> tuple[int, threading.Event]:
         import paho.mqtt.client as paho
 
         client = self._connection()
@@ -145,7 +96,7 @@ class MqttChannel:
         # Never call paho while holding self._lock: paho runs on_publish under its own message mutex,
         # which publish() also takes. The PUBACK may beat the registration below; on_publish then
         # leaves the mid in _early_acks.
-        info = client.publish(command_topic(robot_name), payload, qos=1, retain=True)
+        info = client.publish(topic or command_topic(robot_name), payload, qos=1, retain=retain)
         # Not connected right now is fine: paho keeps QoS 1 messages and sends them on reconnect.
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             raise ChannelError(robot_name, f"paho refused the publish: {paho.error_string(info.rc)}")

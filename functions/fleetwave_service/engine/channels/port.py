@@ -44,6 +44,10 @@ class RobotChannel(Protocol):
         """Remove the robot's retained command (robot deleted), so a later robot of that name starts clean."""
         ...
 
+    def publish_reply(self, robot_name: str, topic: str, payload: bytes) -> None:
+        """An answer to one robot's request (QoS 1, not retained), e.g. fresh links; raises ChannelError."""
+        ...
+
 
 def encode_command(command: Command) -> bytes:
     """The wire payload: compact JSON, absent optionals omitted (the agent parses it with parse_command)."""

@@ -6,8 +6,11 @@ import asyncio
 import hashlib
 import io
 import os
+import signal
+import subprocess
 import tarfile
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,12 +22,17 @@ from fleetwave_service.engine.messages import (
     Bundle,
     DeploymentCommand,
     DownloadCondition,
+    HealthReport,
     LaunchConfig,
+    LinkReply,
+    ProgressStep,
     StatusReport,
 )
 
-from fleetwave.agent.process import ProcessLauncher
+from fleetwave.agent.process import MARKER_VARIABLE, ProcessLauncher
 from fleetwave.agent.protocol import RobotAgent
+from fleetwave.agent.state import STATE_FILE, StateStore
+from fleetwave.agent.supervisor import marked_processes
 
 WAIT = 60
 
@@ -42,7 +50,10 @@ class Files(BaseHTTPRequestHandler):
     send_etag = True
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.files.get(self.path)
+        if "expired" in self.path:  # what S3 answers for a link past its expiry
+            self.send_error(403, "Forbidden")
+            return
+        body = self.files.get(self.path.split("?", 1)[0])
         if body is None:
             self.send_error(404, "Not Found")
             return
@@ -129,10 +140,19 @@ def command(
 
 
 class Robot:
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, *, state: bool = False, links=None, window: float = 0.3) -> None:
         self.reports: list[StatusReport] = []
-        self.launcher = ProcessLauncher(work, robot_name="robot-1", launch_grace_seconds=0.3)
-        self.agent = RobotAgent("robot-1", self.launcher, self.reports.append)
+        self.health: list[HealthReport] = []
+        self.state = StateStore(work, robot_name="robot-1").load() if state else None
+        self.launcher = ProcessLauncher(
+            work,
+            robot_name="robot-1",
+            health_window_seconds=window,
+            state=self.state,
+            links=links,
+            on_health=self.health.append,
+        )
+        self.agent = RobotAgent("robot-1", self.launcher, self.reports.append, state=self.state)
         self.work = work
 
     def deployment_dir(self, job: str = "deployment-aaaaaaaaaaaa", attempt: int = 1) -> Path:
@@ -192,17 +212,9 @@ def test_process_launcher_deploys_a_tar_gz_bundle_end_to_end(server, tmp_path):
         return pid, running
 
     pid, running = run(scenario())
-    # Then the robot is InSync after running every step, in order
+    # Then the robot is InSync after running every step, in the reference order
     assert robot.last.status.value == "InSync", robot.last.failureReason
-    assert [r.step.value for r in robot.reports] == [
-        "Validating",
-        "ExecutingDownloadCondition",
-        "DownloadingExtracting",
-        "ExecutingPreLaunch",
-        "Launching",
-        "ExecutingPostLaunch",
-        "Finished",
-    ]
+    assert [r.step for r in robot.reports] == list(ProgressStep)
     here = robot.deployment_dir()
     assert (here / "pre.txt").read_text().strip() == "pre demo"
     assert (here / "post.txt").read_text().strip() == "post"
@@ -326,3 +338,178 @@ def test_process_launcher_new_deployment_replaces_the_running_application(server
     assert robot.last.jobId == "deployment-bbbbbbbbbbbb" and robot.last.status.value == "InSync"
     assert first is not None and not first_still_running
     assert second not in (None, first)
+
+
+def app_pids(robot: Robot, job: str = "deployment-aaaaaaaaaaaa", attempt: int = 1) -> list[int]:
+    path = robot.deployment_dir(job, attempt) / "app.pid"
+    return [int(path.read_text())] if path.exists() else []
+
+
+def test_process_launcher_new_version_failing_its_digest_leaves_the_running_one_untouched(server, tmp_path):
+    Files.files["/bundle.tar.gz"] = body = tar_gz(bundle_files())
+    robot = Robot(tmp_path)
+
+    async def scenario():
+        try:
+            await deploy(robot, command(server, etag=hashlib.md5(body).hexdigest()))
+            running = robot.launcher.application_pid
+            # When the next version's download does not match its digest
+            await deploy(robot, command(server, job="deployment-bbbbbbbbbbbb", etag="0" * 32))
+            return running, robot.launcher.application_pid, running is not None and pid_alive(running)
+        finally:
+            await robot.launcher.close()
+
+    before, after, still_alive = run(scenario())
+    assert (robot.last.failureCode, robot.last.step.value) == ("EtagMismatch", "DownloadingExtracting")
+    assert still_alive and before == after  # never stopped: the switch comes after download and pre-launch
+
+
+# Agents these tests "crash" (they stop without closing anything). Kept referenced: asyncio kills a
+# subprocess whose transport is garbage-collected, which a dead agent process would never do.
+CRASHED: list[Robot] = []
+
+
+def deployed_then_crashed(server: str, tmp_path: Path) -> int:
+    """A robot whose agent deployed the command, then died (no close(): its application runs on)."""
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
+    first = Robot(tmp_path, state=True)
+    CRASHED.append(first)
+
+    async def crashed_agent():
+        await first.agent.start()
+        await deploy(first, command(server))
+
+    run(crashed_agent())
+    [pid] = app_pids(first)
+    return pid
+
+
+def restarted(server: str, tmp_path: Path) -> tuple[Robot, int | None, bool]:
+    """The agent started again on the same work directory, the retained command delivered again."""
+    robot = Robot(tmp_path, state=True)
+
+    async def restarted_agent():
+        try:
+            await robot.agent.start()
+            robot.agent.receive(encode_command(command(server)))
+            await robot.agent.idle()
+            pid = robot.launcher.application_pid
+            return pid, pid is not None and pid_alive(pid)
+        finally:
+            await robot.launcher.close()
+
+    return robot, *run(restarted_agent())
+
+
+def test_process_launcher_recovers_after_an_agent_crash_adopting_its_application_and_stopping_orphans(
+    server, tmp_path
+):
+    pid = deployed_then_crashed(server, tmp_path)
+    assert pid_alive(pid)
+    # An orphan of this work directory (say a pre-launch script of a deployment cut short)
+    orphan = subprocess.Popen(
+        ["sleep", "600"], env={**os.environ, MARKER_VARIABLE: str(tmp_path.resolve())}, start_new_session=True
+    )
+    try:
+        # Until it has exec'd, the new process still shows this test's environment, without the marker
+        deadline = time.monotonic() + WAIT
+        while orphan.pid not in marked_processes(MARKER_VARIABLE, str(tmp_path.resolve())):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        robot, adopted, running = restarted(server, tmp_path)
+        orphan.wait(timeout=WAIT)
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+    assert adopted == pid and running  # the same process, not a second copy
+    assert orphan.returncode == -signal.SIGKILL
+    assert robot.reports == []  # nothing deployed again, nothing reported again
+    assert not pid_alive(pid)  # close() stopped it
+    assert [h.state.value for h in robot.health] == ["Running", "Stopped"]
+
+
+def test_process_launcher_with_a_corrupt_state_file_stops_the_unknown_application_and_redeploys(
+    server, tmp_path
+):
+    old = deployed_then_crashed(server, tmp_path)
+    (tmp_path / STATE_FILE).write_bytes(b'{"format": 1, "robot": "robot-1", "agent": {"acc')  # torn
+
+    robot, new, running = restarted(server, tmp_path)
+
+    assert robot.state is not None and "not JSON" in (robot.state.discarded or "")
+    assert not pid_alive(old) and running and new != old
+    assert robot.last.status.value == "InSync"
+
+
+def test_process_launcher_restarted_during_a_health_window_rolls_back_then_deploys_again(server, tmp_path):
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
+    good_pid = deployed_then_crashed(server, tmp_path)
+    new = command(server, job="deployment-bbbbbbbbbbbb")
+    slow = Robot(tmp_path, state=True, window=120)
+    CRASHED.append(slow)
+
+    async def crashed_during_the_window():
+        await slow.agent.start()
+        slow.agent.receive(encode_command(new))
+        while not app_pids(slow, "deployment-bbbbbbbbbbbb"):
+            await asyncio.sleep(0.01)
+        for task in list(slow.agent._tasks):  # the agent dies inside the new version's window
+            task.cancel()
+
+    run(crashed_during_the_window())
+    [unproven] = app_pids(slow, "deployment-bbbbbbbbbbbb")
+    assert not pid_alive(good_pid) and pid_alive(unproven)  # the switch had happened
+    robot = Robot(tmp_path, state=True)
+
+    async def restarted():
+        try:
+            await robot.agent.start()
+            # At once: the unproven version is gone, the last-known-good one runs again
+            back = app_pids(robot)
+            state = (not pid_alive(unproven), back != [good_pid] and pid_alive(back[0]))
+            await robot.agent.idle()  # then the interrupted deployment is run again, to the end
+            return state, robot.launcher.application_pid
+        finally:
+            await robot.launcher.close()
+
+    (unproven_gone, good_back), final = run(restarted())
+    assert unproven_gone and good_back
+    assert robot.last.jobId == "deployment-bbbbbbbbbbbb" and robot.last.status.value == "InSync"
+    assert final == app_pids(robot, "deployment-bbbbbbbbbbbb")[0] != unproven
+
+
+class Links:
+    """The service's answers to link requests, as the MQTT connection would deliver them."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.requests = 0
+
+    async def fresh_links(self, command: DeploymentCommand) -> LinkReply:
+        self.requests += 1
+        return LinkReply(
+            requestId="r",
+            jobId=command.jobId,
+            bundle=Bundle(url=self.base + "/bundle.tar.gz?fresh", architecture="X86_64"),
+            sentAt=1e9,
+        )
+
+
+@pytest.mark.parametrize(
+    "stale_query",
+    [
+        "?AWSAccessKeyId=AKIA&Signature=x&Expires=1000000000",  # its own expiry says it is over
+        "?expired",  # the server refuses it
+    ],
+    ids=["expiry-in-url", "http-403"],
+)
+def test_process_launcher_downloads_with_a_fresh_link_when_the_command_link_no_longer_works(
+    server, tmp_path, stale_query
+):
+    Files.files["/bundle.tar.gz"] = tar_gz(bundle_files())
+    links = Links(server)
+    robot = deploy_once(
+        Robot(tmp_path, links=links), command(server, bundle_path="/bundle.tar.gz" + stale_query)
+    )
+    assert robot.last.status.value == "InSync", robot.last.failureReason
+    assert links.requests == 1
