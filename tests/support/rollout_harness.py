@@ -130,6 +130,7 @@ class SimulatedRobots:
     # SQS redelivery of failed records (partial batch response); how many records were delivered again.
     redeliver: bool = False
     redelivered: int = 0
+    redelivered_robots: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.channel.on_publish(self._on_command)
@@ -185,6 +186,7 @@ class SimulatedRobots:
         with self._lock:
             self._pending.extend(retry)
             self.redelivered += len(retry)
+            self.redelivered_robots.update(robot for robot, _ in retry)
             self.timeline.extend(
                 ("finished", robot)
                 for robot, payload in batch

@@ -192,7 +192,7 @@ def _apply_robot(
             played.mark_applied(ReportOutcome.NOT_WRITTEN)
             break
         assert row is not None  # a report is accepted only against a row
-        written = _write(batch.job_id, robot, played.applied.report, row, now, ports)
+        written = _write_or_read_back(batch.job_id, robot, played.applied.report, row, now, ports)
         if written is not None:
             if written.get("status") in COUNTER_FOR_STATUS:
                 wave = int(written.get("wave", 0))
@@ -227,6 +227,34 @@ _APPLIED = (
     ReportOutcome.SUPERSEDED,
     ReportOutcome.NOT_WRITTEN,
 )
+
+
+def _write_or_read_back(
+    job_id: str, robot: str, report: StatusReport, row: Row, now: float, ports: Ports
+) -> Row | None:
+    """``_write``; when it raises, the write may still have happened (its answer lost, a timeout after
+    DynamoDB applied it): a robot's outcome is then read back, and a row that holds exactly this report's
+    outcome (its attempt, its seq, a terminal status) counts as written. Otherwise the error stands and the
+    robot's records are redelivered. Without this, the redelivered report would find its outcome already
+    applied and nobody would count it: the wave would wait for its timeout."""
+    try:
+        return _write(job_id, robot, report, row, now, ports)
+    except Exception:
+        if report.status is RobotReportStatus.DEPLOYING:
+            raise
+        now_row = ports.store.get_robot_deployment(job_id, robot)
+        if (
+            now_row is not None
+            and now_row.get("status") == _terminal_status(report)
+            and now_row.get("attempt") == report.attempt
+            and now_row.get("seq") == report.seq
+        ):
+            logger.warning(
+                "robot's outcome written, its answer lost: counted",
+                extra={"robot": robot, "jobId": job_id, "status": now_row.get("status")},
+            )
+            return now_row
+        raise
 
 
 def _persists(report: StatusReport, row: Row | None, now: float, ports: Ports) -> bool:

@@ -88,8 +88,11 @@ def test_a_hold_retried_after_a_transient_error_still_waits_for_its_approval(rol
     )
 
     # When the first wave has deployed, the throttled hold was retried and the job waits for wave 2
-    rollout.pump_until(lambda: "waitingForApproval" in rollout.describe(job), "the gate")
-    assert lambda_adapter.pending_faults() == []
+    # (evaluate starts the gate's clock before the machine invokes the hold: wait for both)
+    rollout.pump_until(
+        lambda: "waitingForApproval" in rollout.describe(job) and not lambda_adapter.pending_faults(),
+        "the gate and the throttled hold",
+    )
     assert sorted(rollout.robots.commanded("deploy")) == ["r00", "r01"]
 
     # Then the approval reaches the retried hold's token (not the throttled one's) and the rollout succeeds
