@@ -18,7 +18,8 @@ Rehearse a deployment before it runs for real: the local stack starts in this pr
 a simulated fleet is made (N robots in an architecture mix, or a copy of an existing fleet's robots with
 --like), every robot runs the real agent code with a deployment time drawn from --duration (some fail or
 stay silent, at the rates given), and the job rolls out with your deploymentConfig through the same state
-machine and handlers as in AWS, every wait scaled by --time-scale.
+machine and handlers as in AWS, every wait scaled by --time-scale. An approval gate in the deploymentConfig
+(Fleetwave's extension) is approved as soon as the job reaches it.
 
 It prints the waves, how many robots fail or time out, whether the failure threshold stops the job (and at
 which wave), and the predicted makespan in real time. Exit status: 0 the job would succeed, 1 it would end

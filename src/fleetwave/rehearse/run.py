@@ -120,6 +120,7 @@ class Progress:
     succeeded: int
     failed: int
     no_response: int
+    waiting_for_approval: int | None = None  # the wave an approval gate holds, if one does
 
     @property
     def finished(self) -> int:
@@ -149,6 +150,7 @@ def read_progress(job_id: str) -> Progress:
         succeeded=totals["succeededCount"],
         failed=totals["failedCount"],
         no_response=totals["noResponseCount"],
+        waiting_for_approval=int((job.get("waitingForApproval") or {}).get("wave", 0)) or None,
     )
 
 
@@ -157,12 +159,19 @@ def follow_job(
     on_progress: Callable[[Progress], None],
     deadline_seconds: float,
     every: float = FOLLOW_EVERY_SECONDS,
+    approve: Callable[[int], None] | None = None,
 ) -> Progress:
-    """Read the rollout's progress until the job ends; RehearsalError past ``deadline_seconds``."""
+    """Read the rollout's progress until the job ends; RehearsalError past ``deadline_seconds``. An
+    approval gate the job reaches is passed to ``approve`` (its wave), once."""
     deadline = time.monotonic() + deadline_seconds
+    approved: set[int] = set()
     while True:
         progress = read_progress(job_id)
         on_progress(progress)
+        gate = progress.waiting_for_approval
+        if approve is not None and gate is not None and gate not in approved:
+            approve(gate)
+            approved.add(gate)
         if progress.done:
             return progress
         if time.monotonic() > deadline:
@@ -425,7 +434,14 @@ def rehearse(
             job = start_job(client, fleet["arn"], version, plan.deployment_config)
             on_stage(f"deployment job {job_id_of(job)} created")
             limit = deadline_seconds or rehearsal_deadline(plan)
-            follow_job(job_id_of(job), on_progress, limit)
+
+            def approve(wave: int) -> None:
+                # An approval gate in the deploymentConfig: the rehearsal approves it at once, as an operator
+                # who is there would; the wait it adds in real life is the operator's.
+                client.call("approveDeploymentWave", {"job": job["arn"], "wave": wave})
+                on_stage(f"approval gate before wave {wave}: approved at once")
+
+            follow_job(job_id_of(job), on_progress, limit, approve=approve)
             outcome = read_outcome(job_id_of(job))
         finally:
             simulator.stop()

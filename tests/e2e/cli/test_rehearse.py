@@ -87,6 +87,20 @@ def test_rehearse_says_where_the_failure_threshold_stops_the_job():
     assert sum(wave["notReleased"] for wave in data["waves"][1:]) == 6
 
 
+def test_rehearse_approves_the_deployment_configs_gates_as_they_are_reached():
+    # When the deploymentConfig holds the rollout for an approval before every wave after the first
+    config = '{"concurrentDeploymentPercentage": 50, "approval": {"after": "EveryWave"}}'
+    result = rehearse(
+        "--robots", "4", "--deployment-config", config, "--duration", "5", "--time-scale", "0.01"
+    )
+
+    # Then the rehearsal approves the gate at once and the job would succeed (it does not wait for the gate's
+    # timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "approval gate before wave 2: approved at once" in result.stdout
+    assert "Result: the job would succeed, 2 waves" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
