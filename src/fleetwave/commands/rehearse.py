@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ examples:
 """
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# After Ctrl-C, how long stopping the robots and the stack may take before the process just exits.
+STOP_GRACE_SECONDS = 30.0
 DEFAULT_ROBOTS = 100
 DEFAULT_TIME_SCALE = 0.05
 DEFAULT_DURATION = "20"
@@ -274,10 +277,10 @@ def run(plan: Any, json_path: str | None) -> int:
     out = sys.stderr if json_path == "-" else sys.stdout
     for line in plan_lines(plan):
         print(line, file=out, flush=True)
-    _second_interrupt_exits()
+    stop = _stop_on_interrupt()
     try:
         with ProgressView(out, len(plan.robots), interactive=out.isatty()) as view:
-            rehearsal = rehearse(plan, on_progress=view.update, on_stage=view.stage)
+            rehearsal = rehearse(plan, on_progress=view.update, on_stage=view.stage, stop=stop)
     except KeyboardInterrupt:
         print(
             "fleetwave rehearse: interrupted; the local stack and the simulated robots are stopped",
@@ -305,16 +308,24 @@ def run(plan: Any, json_path: str | None) -> int:
     return EXIT_SUCCEEDED if rehearsal.outcome.status == "Succeeded" else EXIT_FAILED
 
 
-def _second_interrupt_exits() -> None:
-    """The first Ctrl-C stops the rehearsal cleanly (KeyboardInterrupt); a second one while it stops exits
-    at once. Either way nothing outlives the process: the stack and the robots are threads of it."""
-    default = signal.getsignal(signal.SIGINT)
-    if default is not signal.default_int_handler:
-        return
+def _stop_on_interrupt() -> threading.Event:
+    """Ctrl-C (or SIGTERM) sets the returned event: the rehearsal stops between two steps and stops the
+    robots and the stack on its way out (an exception raised at any point instead could land inside the
+    stack, holding one of its locks, and hang the way out). If that takes longer than STOP_GRACE_SECONDS, or
+    on a second Ctrl-C, the process exits at once; the robots' process ends on its own when this one is
+    gone, and the stack is threads of this one, so nothing outlives it either way."""
+    stop = threading.Event()
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return stop  # not the main program (embedded, tests): leave its signals alone
 
     def interrupted(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_INTERRUPTED))
-        raise KeyboardInterrupt
+        if stop.is_set():
+            os._exit(EXIT_INTERRUPTED)
+        stop.set()
+        watchdog = threading.Timer(STOP_GRACE_SECONDS, os._exit, args=(EXIT_INTERRUPTED,))
+        watchdog.daemon = True
+        watchdog.start()
 
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
+    return stop

@@ -118,11 +118,12 @@ class RobotsProcess:
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
 
-    def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
-        from fleetwave.rehearse.run import RehearsalError
+    def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS, stop: Any = None) -> None:
+        from fleetwave.rehearse.run import RehearsalError, stopped
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            stopped(stop)
             if READY_PREFIX in self.output():
                 return
             if self.process.poll() is not None:

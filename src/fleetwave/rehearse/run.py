@@ -160,12 +160,16 @@ def follow_job(
     deadline_seconds: float,
     every: float = FOLLOW_EVERY_SECONDS,
     approve: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Progress:
     """Read the rollout's progress until the job ends; RehearsalError past ``deadline_seconds``. An
-    approval gate the job reaches is passed to ``approve`` (its wave), once."""
+    approval gate the job reaches is passed to ``approve`` (its wave), once. ``stop`` set: KeyboardInterrupt
+    (raised here, between two reads, never in the middle of a call into the stack)."""
     deadline = time.monotonic() + deadline_seconds
     approved: set[int] = set()
+    stop = stop or threading.Event()
     while True:
+        stopped(stop)
         progress = read_progress(job_id)
         on_progress(progress)
         gate = progress.waiting_for_approval
@@ -176,7 +180,13 @@ def follow_job(
             return progress
         if time.monotonic() > deadline:
             raise RehearsalError(f"job {job_id} still {progress.status} after {deadline_seconds:.0f} s")
-        time.sleep(every)
+        stop.wait(every)
+
+
+def stopped(stop: threading.Event | None) -> None:
+    """KeyboardInterrupt when ``stop`` is set (Ctrl-C: fleetwave.commands.rehearse)."""
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt
 
 
 # --- what happened ------------------------------------------------------------------------------------------
@@ -406,10 +416,11 @@ def rehearse(
     on_progress: Callable[[Progress], None] = lambda progress: None,
     on_stage: Callable[[str], None] = lambda text: None,
     deadline_seconds: float | None = None,
+    stop: threading.Event | None = None,
 ) -> Rehearsal:
     """Run the plan on the local stack in this process, the robots in a process of their own
-    (fleetwave.rehearse.robots); returns what happened. Ctrl-C (KeyboardInterrupt) stops the robots and the
-    stack on its way out: nothing keeps running."""
+    (fleetwave.rehearse.robots); returns what happened. ``stop`` set (Ctrl-C) ends it between two steps
+    with KeyboardInterrupt, which stops the robots and the stack on its way out: nothing keeps running."""
     from fleetwave.rehearse.robots import RobotsProcess
 
     started = time.monotonic()
@@ -429,7 +440,9 @@ def rehearse(
             runtime.mqtt_url,
         )
         try:
-            simulator.wait_ready()
+            stopped(stop)
+            simulator.wait_ready(stop=stop)
+            stopped(stop)
             on_stage(f"{len(robots):,} simulated robots listening (process {simulator.process.pid})")
             job = start_job(client, fleet["arn"], version, plan.deployment_config)
             on_stage(f"deployment job {job_id_of(job)} created")
@@ -441,7 +454,7 @@ def rehearse(
                 client.call("approveDeploymentWave", {"job": job["arn"], "wave": wave})
                 on_stage(f"approval gate before wave {wave}: approved at once")
 
-            follow_job(job_id_of(job), on_progress, limit, approve=approve)
+            follow_job(job_id_of(job), on_progress, limit, approve=approve, stop=stop)
             outcome = read_outcome(job_id_of(job))
         finally:
             simulator.stop()
