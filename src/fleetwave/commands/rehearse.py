@@ -315,8 +315,10 @@ def _stop_on_interrupt() -> threading.Event:
     on a second Ctrl-C, the process exits at once; the robots' process ends on its own when this one is
     gone, and the stack is threads of this one, so nothing outlives it either way."""
     stop = threading.Event()
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return stop  # not the main program (embedded, tests): leave its signals alone
+    if threading.current_thread() is not threading.main_thread():
+        return stop  # signals are the main thread's; embedded in another program, leave them to it
+    # Installed even when SIGINT came ignored from the parent (a test runner's worker, a background job of a
+    # script): the user who interrupts a rehearsal means it.
 
     def interrupted(signum: int, frame: Any) -> None:
         if stop.is_set():
