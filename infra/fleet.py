@@ -10,17 +10,8 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from constructs import Construct
-from fleetwave_service.engine.messages import (
-    COMMAND_TOPIC,
-    COMMAND_TOPIC_FILTER,
-    LINKS_TOPIC,
-    LINKS_TOPIC_FILTER,
-    STATUS_TOPIC,
-)
-
-# IoT policy variable: the thing name the connecting certificate is attached to. A robot can only
-# connect as, subscribe to and publish on topics carrying its own name.
-THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"
+from fleetwave_service.engine.messages import COMMAND_TOPIC_FILTER, LINKS_TOPIC_FILTER
+from fleetwave_service.fleet.iot_policies import robot_policy
 
 
 class RobotAccess(Construct):
@@ -33,54 +24,7 @@ class RobotAccess(Construct):
         def arn(resource: str) -> str:
             return stack.format_arn(service="iot", resource=resource)
 
-        own_command = COMMAND_TOPIC.format(robot=THING_NAME_VARIABLE)
-        own_status = STATUS_TOPIC.format(robot=THING_NAME_VARIABLE)
-        own_links = LINKS_TOPIC.format(robot=THING_NAME_VARIABLE)
-        self.policy_document = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "ConnectAsItself",
-                    "Effect": "Allow",
-                    "Action": "iot:Connect",
-                    "Resource": arn(f"client/{THING_NAME_VARIABLE}"),
-                    # The certificate must be attached to the thing whose name it claims.
-                    "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
-                },
-                {
-                    "Sid": "SubscribeOwnCommands",
-                    "Effect": "Allow",
-                    "Action": "iot:Subscribe",
-                    "Resource": arn(f"topicfilter/{own_command}"),
-                },
-                {
-                    "Sid": "ReceiveOwnCommands",
-                    "Effect": "Allow",
-                    "Action": "iot:Receive",
-                    "Resource": arn(f"topic/{own_command}"),
-                },
-                {
-                    # Fresh download links, asked for on the status topic (docs/robot-protocol.md).
-                    "Sid": "SubscribeOwnLinks",
-                    "Effect": "Allow",
-                    "Action": "iot:Subscribe",
-                    "Resource": arn(f"topicfilter/{own_links}"),
-                },
-                {
-                    "Sid": "ReceiveOwnLinks",
-                    "Effect": "Allow",
-                    "Action": "iot:Receive",
-                    "Resource": arn(f"topic/{own_links}"),
-                },
-                {
-                    # Reports, health, presence (also the last will) and link requests.
-                    "Sid": "PublishOwnStatus",
-                    "Effect": "Allow",
-                    "Action": "iot:Publish",
-                    "Resource": arn(f"topic/{own_status}"),
-                },
-            ],
-        }
+        self.policy_document = robot_policy(arn)
         self.policy = iot.CfnPolicy(self, "RobotPolicy", policy_document=self.policy_document)
         # No fixed name: thing type names are account-wide, and two stages (or a redeploy after a
         # teardown) must not collide.

@@ -13,7 +13,7 @@ from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.settings import get_settings
 from fleetwave_service.engine import policy, status, step_handlers
 from fleetwave_service.engine.channels import get_channel
-from fleetwave_service.fleet import events, registry
+from fleetwave_service.fleet import events, provisioning, registry
 from fleetwave_service.greengrass import continuous
 from fleetwave_service.greengrass.policy import GreengrassPolicy
 from fleetwave_service.robomaker import jobs
@@ -38,3 +38,8 @@ release_wave_handler = step_handlers.release_wave_handler
 sweep_handler = step_handlers.sweep_handler
 finalize_handler = step_handlers.finalize_handler
 status_handler = status.lambda_handler
+
+
+def provisioning_hook_handler(event: dict, context: object) -> dict:
+    """IoT Core's pre-provisioning hook (the stack's provisioning template): ``allowProvisioning``."""
+    return provisioning.pre_provisioning_hook(event)

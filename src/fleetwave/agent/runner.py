@@ -128,11 +128,11 @@ async def run_agent(
             connection.publish_status(message.model_dump_json(exclude_none=True).encode())
 
         launcher = build_launcher(config, state, links, send)
-        agent = RobotAgent(robot, launcher, send, state=state)
+        agent = RobotAgent(robot, launcher, send, state=state, thing_name=config.thing)
         try:
             connection = RobotConnection(
                 config.mqtt_url,
-                robot,
+                config.thing,
                 loop=loop,
                 on_command=lambda topic, payload: agent.receive(payload, topic),
                 outbox=outbox,
@@ -158,7 +158,7 @@ async def run_agent(
         await agent.start()
         connection.start()
         print(
-            f"agent {robot} listening on fleetwave/robots/{robot}/deployment at {config.mqtt_url}",
+            f"agent {robot} listening on fleetwave/robots/{config.thing}/deployment at {config.mqtt_url}",
             file=out,
             flush=True,
         )

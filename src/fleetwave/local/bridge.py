@@ -343,5 +343,5 @@ def create_component(runtime: Any) -> StatusBridge | None:
         logger.warning("status handler not available; robot status reports are not processed")
         return None
     return StatusBridge(
-        mqtt_url=runtime.mqtt_url, region=runtime.config.region, account_id=runtime.config.account_id
+        mqtt_url=runtime.service_mqtt_url, region=runtime.config.region, account_id=runtime.config.account_id
     )

@@ -1,20 +1,235 @@
-"""The embedded broker's authentication: every client may connect, named clients keep persistent sessions.
+"""The embedded broker's authentication and topic rules (amqtt plugins), and the broker class they run in.
 
-A local broker has no credentials to check. amqtt keeps the QoS 1 messages of a disconnected persistent
-session (``clean_session=False``) only for a client that is not anonymous, so a client that gives a username
-(the status bridge) is not: what is published while it is away waits for it, as IoT Core keeps messages for
-a persistent session. Its own module because amqtt loads plugins by dotted path, and importing
-fleetwave.local.broker must not need amqtt.
+Two listeners, two ways in:
+
+- the **plain** listener (``--mqtt-port``): the stack's own clients (the status bridge, the dispatch
+  channel) and, unless ``--mtls-only``, anyone, as before: a local broker has no credentials to check.
+  With ``--mtls-only`` only a client that gives the stack's per-run service secret gets in.
+- the **mTLS** listener (``--mqtts-port``): a client must present a certificate signed by the local CA,
+  and IoT's registry decides who it is (``fleetwave.local.identity.registry_identity``): a robot may then
+  publish only on its own status topic and subscribe only to its own command and links topics (the robot
+  policy of infra/fleet.py, ``${iot:Connection.Thing.ThingName}`` = its client id); a claim certificate
+  may only provision (``$aws/certificates/create/json``, ``$aws/provisioning-templates/.../provision/json``,
+  answered by the stack itself: ``fleetwave.local.claim``). A publish it may not make disconnects it, as
+  IoT Core does.
+
+amqtt keeps the QoS 1 messages of a disconnected persistent session (``clean_session=False``) only for a
+client that is not anonymous, so a client that gives a username (the status bridge) or a certificate is not.
+Its own module because amqtt loads plugins by dotted path, and importing fleetwave.local.broker must not
+need amqtt.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.broker import Action, Broker
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from fleetwave_service.engine.messages import LOCAL_RUNTIME_TOPIC, command_topic, links_topic, status_topic
+from fleetwave_service.fleet.iot_policies import CERTIFICATES_CREATE, PROVISION
+
+from fleetwave.local.identity import Identity, Refused
+
+logger = logging.getLogger("fleetwave.broker")
+
+IDENTITY_ATTRIBUTE = "fleetwave.identity"
+SERVICE = Identity("service")
+REPLIES = ("accepted", "rejected")
+
+# (der certificate, client id) -> Identity, or Refused
+Identify = Callable[[bytes, str], Identity]
+# (session, topic, payload, reply(topic, payload)): the claim exchange answers this connection only
+ClaimHandler = Callable[[Any, str, bytes, Callable[[str, bytes], Awaitable[None]]], Awaitable[None]]
+
+
+@dataclass
+class BrokerAccess:
+    """Who may connect, and what each client may do. ``identify`` None: no mTLS listener."""
+
+    identify: Identify | None = None
+    service_secret: str | None = None  # None: the plain listener is open to anyone
+    provisioning_template: str | None = None
+    claim_handler: ClaimHandler | None = None
+
+    def authenticate(self, session: Any) -> bool:
+        client = session.client_id or ""
+        ssl_object = session.ssl_object
+        if ssl_object is not None:
+            der = ssl_object.getpeercert(binary_form=True)
+            if not der:
+                logger.warning("mqtt client refused: no client certificate", extra={"clientId": client})
+                return False
+            if self.identify is None:
+                return False
+            try:
+                identity = self.identify(der, client)
+            except Refused as refusal:
+                logger.warning("mqtt client refused", extra={"clientId": client, "reason": str(refusal)})
+                return False
+            if session.will_flag and not self.allowed(identity, session.will_topic or "", Action.PUBLISH):
+                logger.warning(
+                    "mqtt client refused: its last will is on a topic it may not publish",
+                    extra={"clientId": client, "topic": session.will_topic},
+                )
+                return False
+        elif self.service_secret is not None:
+            password = session.password or ""
+            if isinstance(password, bytes):
+                password = password.decode("utf-8", "replace")
+            if not hmac.compare_digest(password.encode(), self.service_secret.encode()):
+                logger.warning(
+                    "mqtt client refused: robots connect with a certificate (mTLS); this listener is the "
+                    "stack's own",
+                    extra={"clientId": client},
+                )
+                return False
+            identity = SERVICE
+        else:
+            identity = SERVICE
+        session.attributes[IDENTITY_ATTRIBUTE] = identity
+        session.is_anonymous = identity is SERVICE and not session.username
+        if identity.kind != "service":
+            logger.info(
+                "mqtt client admitted by certificate",
+                extra={"clientId": client, "as": identity.kind, "certificateId": identity.certificate_id},
+            )
+        return True
+
+    def allowed(self, identity: Identity | None, topic: str, action: Action) -> bool:
+        if identity is None:
+            return False
+        if identity.kind == "service":
+            return True
+        if identity.kind == "robot":
+            thing = identity.thing or ""
+            if action == Action.PUBLISH:
+                return topic == status_topic(thing)
+            # The local stack's time scale (fleetwave serve only) is for every robot to follow.
+            return topic in (command_topic(thing), links_topic(thing), LOCAL_RUNTIME_TOPIC)
+        if identity.kind == "claim":
+            requests = [CERTIFICATES_CREATE]
+            if self.provisioning_template:
+                requests.append(PROVISION.format(template=self.provisioning_template))
+            if action == Action.PUBLISH:
+                return topic in requests
+            return any(topic == f"{request}/{reply}" for request in requests for reply in REPLIES)
+        return False
+
+
+def identity_of(session: Any) -> Identity | None:
+    return session.attributes.get(IDENTITY_ATTRIBUTE) if session is not None else None
+
+
+class FleetwaveBroker(Broker):
+    """amqtt's broker with what Fleetwave needs of IoT Core that amqtt does differently:
+
+    - a client that resumes a persistent session is judged on the certificate of *this* connection (amqtt
+      keeps the old session's, from the previous connection);
+    - retained messages go only to a client that subscribed to a matching filter itself and may receive
+      them: amqtt 0.12, on a resumed session, sends the retained messages of every filter *any* client
+      subscribed to (one robot's command reached another robot that reconnected);
+    - a publish a client may not make disconnects it (IoT Core's rule; amqtt drops it silently), and the
+      provisioning topics (``$aws/...``, which amqtt refuses from clients) reach the claim exchange.
+    """
+
+    def __init__(self, config: dict[str, Any], access: BrokerAccess, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.fleetwave_access = access
+
+    async def _initialize_client_session(self, reader: Any, writer: Any, *args: Any) -> Any:
+        handler, session = await super()._initialize_client_session(reader, writer, *args)
+        session.ssl_object = writer.get_ssl_info()
+        session.attributes.pop(IDENTITY_ATTRIBUTE, None)
+        return handler, session
+
+    async def _publish_retained_messages_for_subscription(self, subscription: Any, session: Any) -> None:
+        topic_filter, qos = subscription
+        if not any(s.client_id == session.client_id for s, _ in self._subscriptions.get(topic_filter, [])):
+            return
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        identity = identity_of(session)
+        sends = [
+            asyncio.ensure_future(
+                handler.mqtt_publish(topic, message.data, min(qos, message.qos or qos), retain=True)
+            )
+            for topic, message in list(self._retained_messages.items())
+            if self._matches(topic, topic_filter)
+            and self.fleetwave_access.allowed(identity, topic, Action.RECEIVE)
+        ]
+        if sends:
+            await asyncio.wait(sends)
+
+    async def _handle_message_delivery(self, session: Any, handler: Any, wait_deliver: Any) -> bool:
+        if not wait_deliver.done() or wait_deliver.cancelled() or wait_deliver.exception() is not None:
+            return await super()._handle_message_delivery(session, handler, wait_deliver)
+        message = wait_deliver.result()
+        topic = getattr(message, "topic", None) or ""
+        identity = identity_of(session)
+        if (
+            message is not None
+            and topic
+            and not self.fleetwave_access.allowed(identity, topic, Action.PUBLISH)
+        ):
+            logger.warning(
+                "mqtt client disconnected: publish not allowed",
+                extra={"clientId": session.client_id, "topic": topic, "as": getattr(identity, "kind", None)},
+            )
+            return False
+        claim = self.fleetwave_access.claim_handler
+        if topic.startswith("$aws/") and claim is not None:
+
+            async def reply(reply_topic: str, data: bytes) -> None:
+                target = self._get_handler(session)
+                if target is not None:
+                    await target.mqtt_publish(reply_topic, data, 1, retain=False)
+
+            try:
+                await claim(session, topic, bytes(message.data or b""), reply)
+            except Exception:
+                logger.exception(
+                    "claim request failed", extra={"clientId": session.client_id, "topic": topic}
+                )
+            return True
+        return await super()._handle_message_delivery(session, handler, wait_deliver)
 
 
 class OpenAuthPlugin(BaseAuthPlugin):
+    """Authentication by the broker's BrokerAccess (every client, when it has none)."""
+
     async def authenticate(self, *, session: Any) -> bool:
-        session.is_anonymous = not session.username
-        return True
+        access = _access(self.context)
+        if access is None:
+            session.is_anonymous = not session.username
+            return True
+        return access.authenticate(session)
+
+
+class TopicAccessPlugin(BaseTopicPlugin):
+    """What each client may subscribe to and receive (publishing is checked by FleetwaveBroker)."""
+
+    async def topic_filtering(
+        self, *, session: Any = None, topic: str | None = None, action: Any = None
+    ) -> bool:
+        access = _access(self.context)
+        if access is None or action == Action.PUBLISH:
+            return True
+        identity = identity_of(session)
+        if access.allowed(identity, topic or "", action):
+            return True
+        if action == Action.SUBSCRIBE:
+            logger.warning(
+                "mqtt subscription refused",
+                extra={"clientId": getattr(session, "client_id", None), "topic": topic},
+            )
+        return False
+
+
+def _access(context: Any) -> BrokerAccess | None:
+    return getattr(getattr(context, "_broker_instance", None), "fleetwave_access", None)

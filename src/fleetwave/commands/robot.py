@@ -1,0 +1,88 @@
+"""`fleetwave robot`: a robot's identity, from the operator's machine (docs/robot-identity.md).
+
+``provision`` gives a robot a certificate and writes the directory to copy to it; ``rotate-cert`` gives it
+a new certificate beside the old one (the agent picks it up; the old one is revoked once the agent
+connected with the new one); ``retire`` deletes the robot (DeleteRobot: its certificates revoked, its thing
+deleted). Against `fleetwave serve` (a loopback --endpoint) or a deployed stack (--profile, --stack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fleetwave.commands.endpoint import add_endpoint_arguments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "robot",
+        help="give a robot its identity, renew it, retire it",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    actions = parser.add_subparsers(dest="robot_action", metavar="ACTION", required=True)
+    provision = actions.add_parser(
+        "provision",
+        help="create the robot's certificate and key and write the directory to copy to the robot",
+        description="Create a certificate and private key for a robot (CreateRobot first), attach the robot "
+        "policy and the robot's thing, and write DIR: certificate.pem, private.key (0600), ca.pem and "
+        "agent.json, so that `fleetwave agent --config DIR/agent.json` is all the robot runs.",
+    )
+    _common(provision)
+    provision.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where to write the robot's directory (default: ./fleetwave-robot-<thing name>)",
+    )
+    provision.add_argument(
+        "--force",
+        action="store_true",
+        help="provision a robot that already has a certificate: a new one, the old ones revoked",
+    )
+    provision.set_defaults(handler=run_provision)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--robot", required=True, help="the robot's name (or ARN)")
+    add_endpoint_arguments(parser)
+    parser.add_argument(
+        "--stack",
+        default="Fleetwave",
+        help="the deployed stack whose robot policy to attach (its RobotPolicyName output; default: "
+        "%(default)s); not used against fleetwave serve",
+    )
+
+
+def _target(args: argparse.Namespace):  # -> fleetwave.provisioning.Target
+    from fleetwave.commands.endpoint import is_local
+    from fleetwave.provisioning import aws_target, local_target
+
+    if is_local(args.endpoint) and not args.profile:
+        return local_target(args.endpoint)
+    return aws_target(args.region, args.profile, args.stack)
+
+
+def run_provision(args: argparse.Namespace) -> int:
+    from fleetwave.commands.endpoint import EndpointError, api_client
+    from fleetwave.provisioning import CONFIG_NAME, ProvisioningError, provision
+    from fleetwave.sdk.client import FleetwaveApiError
+
+    try:
+        target = _target(args)
+        client = api_client(args)
+        robot, written, certificate_id = provision(client, target, args.robot, args.out, force=args.force)
+    except ProvisioningError as error:
+        print(f"fleetwave robot provision: {error.error_type}: {error}", file=sys.stderr)
+        return 1
+    except FleetwaveApiError as error:
+        print(f"fleetwave robot provision: {error}", file=sys.stderr)
+        return 1
+    except EndpointError as error:
+        print(f"fleetwave robot provision: {error}", file=sys.stderr)
+        return 1
+    print(f"robot {robot.name} provisioned: certificate {certificate_id}, thing {robot.thing}")
+    print(f"copy {written} to the robot and run: fleetwave agent --config {written / CONFIG_NAME}")
+    return 0
