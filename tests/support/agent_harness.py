@@ -203,6 +203,8 @@ class AgentProcess:
     args: list[str]
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    # The agent.json `fleetwave robot provision` wrote: the robot runs `fleetwave agent --config` with it.
+    config: Path | None = None
 
     @property
     def log_path(self) -> Path:
@@ -210,9 +212,13 @@ class AgentProcess:
 
     def start(self) -> AgentProcess:
         self.runs += 1
+        identity = (
+            ["--config", str(self.config)]
+            if self.config is not None
+            else ["--robot", self.robot, "--mqtt-url", self.mqtt_url]
+        )
         command = [
-            sys.executable, "-m", "fleetwave.cli", "agent",
-            "--robot", self.robot, "--mqtt-url", self.mqtt_url, "--work-dir", str(self.work_dir),
+            sys.executable, "-m", "fleetwave.cli", "agent", *identity, "--work-dir", str(self.work_dir),
             "--log-level", "DEBUG", *self.args,
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWAVE_")}
@@ -257,7 +263,8 @@ class Agents:
         self._tmp = tmp_path
         self.started: list[AgentProcess] = []
 
-    def start(self, robot_name: str, mqtt_url: str, *args: str) -> AgentProcess:
+    def start(self, robot_name: str, mqtt_url: str, *args: str, config: Path | None = None) -> AgentProcess:
+        """``config``: run it as a provisioned robot does (``--config``; ``mqtt_url`` unused)."""
         logs = self._tmp / f"logs-{robot_name}"
         logs.mkdir(exist_ok=True)
         agent = AgentProcess(
@@ -266,6 +273,7 @@ class Agents:
             self._tmp / f"work-{robot_name}",
             logs,
             ["--health-window", str(HEALTH_WINDOW_SECONDS), *args],
+            config=config,
         )
         self.started.append(agent)
         return agent.start()

@@ -22,6 +22,7 @@ need amqtt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from amqtt.broker import Action, Broker
+from amqtt.errors import AMQTTError, MQTTError, NoDataError
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.utils import gen_client_id
 from fleetwave_service.engine.messages import LOCAL_RUNTIME_TOPIC, command_topic, links_topic, status_topic
 from fleetwave_service.fleet.iot_policies import CERTIFICATES_CREATE, PROVISION
 
@@ -141,10 +145,49 @@ class FleetwaveBroker(Broker):
         super().__init__(config, **kwargs)
         self.fleetwave_access = access
 
-    async def _initialize_client_session(self, reader: Any, writer: Any, *args: Any) -> Any:
-        handler, session = await super()._initialize_client_session(reader, writer, *args)
-        session.ssl_object = writer.get_ssl_info()
-        session.attributes.pop(IDENTITY_ATTRIBUTE, None)
+    async def _initialize_client_session(
+        self, reader: Any, writer: Any, remote_address: str, remote_port: int
+    ) -> Any:
+        """amqtt's, with the client judged *before* it is matched to a session: amqtt copies a connecting
+        client's will, credentials and TLS connection into the live session of the client id it claims, and
+        takes that session over, before it authenticates it, so a refused client could cut a robot off.
+        Here a refused client gets its CONNACK (not authorized) and nothing else changes."""
+        try:
+            handler, incoming = await BrokerProtocolHandler.init_from_connect(
+                reader, writer, self.plugins_manager
+            )
+        except (AMQTTError, NoDataError) as error:
+            raise AMQTTError(error) from error
+        except MQTTError:
+            await writer.close()
+            raise
+        if not self.fleetwave_access.authenticate(incoming):
+            handler.attach(incoming, reader, writer)
+            await handler.mqtt_connack_authorize(False)
+            await writer.close()
+            raise AMQTTError(f"client {incoming.client_id!r} refused")
+        identity = identity_of(incoming)
+        session = incoming
+        if incoming.clean_session:
+            if incoming.client_id:
+                await self._delete_session(incoming.client_id)
+            else:
+                incoming.client_id = gen_client_id()
+            incoming.parent = 0
+        elif incoming.client_id in self._sessions:
+            session, _ = self._sessions[incoming.client_id]
+            for name in ("will_flag", "will_message", "will_topic", "will_qos", "will_retain", "keep_alive"):
+                setattr(session, name, getattr(incoming, name))
+            session.username, session.password = incoming.username, incoming.password
+            session.ssl_object = incoming.ssl_object
+            session.is_anonymous = incoming.is_anonymous
+            session.attributes[IDENTITY_ATTRIBUTE] = identity
+            session.parent = 1
+        else:
+            incoming.parent = 0
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
         return handler, session
 
     async def _publish_retained_messages_for_subscription(self, subscription: Any, session: Any) -> None:
@@ -181,6 +224,10 @@ class FleetwaveBroker(Broker):
                 "mqtt client disconnected: publish not allowed",
                 extra={"clientId": session.client_id, "topic": topic, "as": getattr(identity, "kind", None)},
             )
+            # amqtt's message loop stops on False but leaves the connection open: close it.
+            await self._stop_handler(handler)
+            with contextlib.suppress(Exception):
+                session.transitions.disconnect()
             return False
         claim = self.fleetwave_access.claim_handler
         if topic.startswith("$aws/") and claim is not None:

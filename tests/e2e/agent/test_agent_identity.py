@@ -1,0 +1,180 @@
+"""A robot's identity end to end (docs/robot-identity.md): `fleetwave robot provision` against `fleetwave
+serve`, the real `fleetwave agent --config` over the broker's mTLS listener, and the robot policy's rule:
+a robot's certificate works on its own topics and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from fakes.robomaker import Given, unique
+from fleetwave_service.engine.messages import command_topic, status_topic
+from support.agent_harness import Agents, Robot
+from support.waiting import wait_for
+
+
+def fleetwave(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWAVE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "fleetwave.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def provision(serve: Any, robot: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return fleetwave(
+        "robot", "provision", "--robot", robot, "--endpoint", serve.api_url, "--out", str(out), *extra
+    )
+
+
+def iot(serve: Any) -> Any:
+    return serve.aws_client("iot")
+
+
+class Probe:
+    """A hand-made MQTT client over the mTLS listener: what a misbehaving robot (or a stranger) can do."""
+
+    def __init__(self, serve: Any, client_id: str, identity: Path | None) -> None:
+        self.connected = threading.Event()
+        self.disconnected = threading.Event()
+        self.refused: Any = None
+        self.subscribed: list[Any] = []
+        self.suback = threading.Event()
+        client = paho.Client(
+            callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311
+        )
+        certificate = (
+            (str(identity / "certificate.pem"), str(identity / "private.key")) if identity else (None, None)
+        )
+        ca = (
+            str(identity / "ca.pem")
+            if identity
+            else str(Path(serve.stdout_path).parent / "identity" / "ca.pem")
+        )
+        client.tls_set(
+            ca_certs=ca, certfile=certificate[0], keyfile=certificate[1], cert_reqs=ssl.CERT_REQUIRED
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = lambda *a: self.disconnected.set()
+        client.on_subscribe = self._on_subscribe
+        self.client = client
+        client.connect("127.0.0.1", serve.ports["mqtts"], keepalive=30)
+        client.loop_start()
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            self.refused = reason_code
+            self.disconnected.set()
+        else:
+            self.connected.set()
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, reason_codes: Any, properties: Any) -> None:
+        self.subscribed = list(reason_codes)
+        self.suback.set()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_a_provisioned_robot_deploys_over_mtls_with_only_its_directory(
+    serve: Any, robot: Robot, agents: Agents, tmp_path: Path
+) -> None:
+    identity = tmp_path / "identity"
+    done = provision(serve, robot.name, identity)
+    assert done.returncode == 0, done.stderr
+    assert f"fleetwave agent --config {identity / 'agent.json'}" in done.stdout
+
+    # What a robot gets: one directory, its key readable by its owner only.
+    assert sorted(os.listdir(identity)) == ["agent.json", "ca.pem", "certificate.pem", "private.key"]
+    assert stat.S_IMODE(os.stat(identity / "private.key").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(identity).st_mode) == 0o700
+    config = json.loads((identity / "agent.json").read_text())
+    assert config["robot"] == robot.name and config["thingName"] == robot.name
+    assert config["mqttUrl"] == serve.mqtts_url
+    # Registered, active, attached to the robot's thing, with the robot policy.
+    [principal] = iot(serve).list_thing_principals(thingName=robot.name)["principals"]
+    certificate = iot(serve).describe_certificate(certificateId=config["certificateId"])[
+        "certificateDescription"
+    ]
+    assert certificate["status"] == "ACTIVE" and certificate["certificateArn"] == principal
+    assert [p["policyName"] for p in iot(serve).list_attached_policies(target=principal)["policies"]] == [
+        "fleetwave-robot-policy"
+    ]
+
+    # Provisioning twice without --force refuses and says why; nothing is issued.
+    again = provision(serve, robot.name, tmp_path / "again")
+    assert again.returncode == 1
+    assert "ResourceAlreadyExistsException" in again.stderr and "--force" in again.stderr
+    assert not (tmp_path / "again").exists()
+    assert len(iot(serve).list_thing_principals(thingName=robot.name)["principals"]) == 1
+
+    agent = agents.start(robot.name, "", config=identity / "agent.json")
+    agent.wait_log("mqtt connected")
+    job = robot.release()
+    summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
+    assert summary[0]["status"] == "InSync", summary
+    assert robot.describe()["connectivity"]["status"] == "Online"
+
+
+def test_provisioning_a_robot_that_does_not_exist_is_resource_not_found(serve: Any, tmp_path: Path) -> None:
+    done = provision(serve, unique("no-such-robot"), tmp_path / "nothing")
+    assert done.returncode == 1
+    assert "ResourceNotFoundException" in done.stderr
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_a_robots_certificate_is_refused_on_another_robots_topics(
+    serve: Any, given: Given, robot: Robot, agents: Agents, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine"
+    assert provision(serve, robot.name, mine).returncode == 0
+    other_name = unique("e2e-other-robot")
+    given.robot(other_name)
+    other = tmp_path / "other"
+    assert provision(serve, other_name, other).returncode == 0
+    agent = agents.start(robot.name, "", config=mine / "agent.json")
+    agent.wait_log("mqtt connected")
+
+    # Another robot's certificate cannot connect as this robot (its thing is not attached to it).
+    impostor = Probe(serve, robot.name, other)
+    try:
+        assert wait_for("the impostor refused", lambda: impostor.disconnected.is_set())
+        assert impostor.refused is not None and not impostor.connected.is_set()
+    finally:
+        impostor.close()
+    # Nor connect without a certificate.
+    stranger = Probe(serve, unique("stranger"), None)
+    try:
+        assert wait_for("the stranger refused", lambda: stranger.disconnected.is_set())
+        assert not stranger.connected.is_set()
+    finally:
+        stranger.close()
+
+    # As itself it connects, but cannot subscribe to this robot's commands ...
+    neighbour = Probe(serve, other_name, other)
+    try:
+        assert wait_for("the neighbour connected", lambda: neighbour.connected.is_set())
+        neighbour.client.subscribe(command_topic(robot.name), qos=1)
+        assert wait_for("the SUBACK", lambda: neighbour.suback.is_set())
+        assert [code.is_failure for code in neighbour.subscribed] == [True]
+        # ... and publishing on its status topic disconnects it (IoT Core's rule).
+        job = robot.release()
+        forged = {"jobId": "deployment-forged", "attempt": 1, "seq": 99, "status": "Failed",
+                  "failureCode": "InternalServerError", "failureReason": "forged"}  # fmt: skip
+        neighbour.client.publish(status_topic(robot.name), json.dumps(forged), qos=1)
+        assert wait_for("the neighbour disconnected", lambda: neighbour.disconnected.is_set())
+    finally:
+        neighbour.close()
+    # The robot's own deployment is unaffected.
+    summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
+    assert summary[0]["status"] == "InSync", summary
+    assert "publish not allowed" in serve.output() and "is attached to" in serve.output()
