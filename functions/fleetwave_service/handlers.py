@@ -11,8 +11,9 @@ from __future__ import annotations
 from fleetwave_service import api
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.settings import get_settings
-from fleetwave_service.engine import policy, status, step_handlers
+from fleetwave_service.engine import policy, status, step_handlers, steps
 from fleetwave_service.engine.channels import get_channel
+from fleetwave_service.engine.ports import get_ports
 from fleetwave_service.fleet import events, provisioning, registry
 from fleetwave_service.greengrass import continuous
 from fleetwave_service.greengrass.policy import GreengrassPolicy
@@ -25,11 +26,22 @@ def _clear_retained_command(robot: Row) -> None:
     registry.best_effort(get_channel(get_settings()).clear_command, robot["name"])
 
 
+def _stop_deployment_to_departed_robot(robot: Row, fleet: Row) -> None:
+    """A robot deregistered from a fleet mid-rollout must not go on deploying the fleet's job."""
+
+    def abort_robot_deployment(job_id: str, robot_name: str) -> None:
+        steps.abort_robot(job_id, robot_name, "The robot was deregistered from the fleet.", get_ports())
+
+    if fleet.get("activeJobId"):
+        registry.best_effort(abort_robot_deployment, fleet["activeJobId"], robot["name"])
+
+
 policy.register(RoboMakerPolicy())
 policy.register(GreengrassPolicy())
 events.fleet_deleting.subscribe(jobs.cancel_for_fleet_deletion)
 events.robot_deleted.subscribe(_clear_retained_command)
 events.robot_joined.subscribe(continuous.on_robot_joined)
+events.robot_left.subscribe(_stop_deployment_to_departed_robot)
 
 api_handler = api.lambda_handler
 prepare_handler = step_handlers.prepare_handler

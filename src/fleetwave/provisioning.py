@@ -133,9 +133,11 @@ def find_robot(client: Any, robot: str) -> Robot:
             )
 
 
-def certificates_of(target: Target, thing: str) -> list[str]:
-    """The ARNs of the certificates attached to ``thing``."""
-    return list(target.iot.list_thing_principals(thingName=thing).get("principals", []))
+def registry(target: Target) -> Any:
+    """The service's IoT registry adapter on the operator's client: one way to list and revoke."""
+    from fleetwave_service.fleet.registry import IotRegistry
+
+    return IotRegistry(target.iot)
 
 
 def issue_certificate(target: Target, thing: str) -> dict[str, Any]:
@@ -147,30 +149,9 @@ def issue_certificate(target: Target, thing: str) -> dict[str, Any]:
         target.iot.attach_policy(policyName=target.policy_name, target=arn)
         target.iot.attach_thing_principal(thingName=thing, principal=arn)
     except Exception:
-        revoke_certificate(target, arn, thing)
+        registry(target).revoke_certificate(arn, thing)
         raise
     return created
-
-
-def revoke_certificate(target: Target, arn: str, thing: str | None) -> None:
-    """Detach a certificate from its thing and policies, deactivate it and delete it."""
-    from botocore.exceptions import ClientError
-
-    iot = target.iot
-    certificate_id = arn.rsplit("/", 1)[-1]
-    steps: list[tuple[Any, dict[str, Any]]] = []
-    if thing is not None:
-        steps.append((iot.detach_thing_principal, {"thingName": thing, "principal": arn}))
-    for policy in iot.list_attached_policies(target=arn).get("policies", []):
-        steps.append((iot.detach_policy, {"policyName": policy["policyName"], "target": arn}))
-    steps.append((iot.update_certificate, {"certificateId": certificate_id, "newStatus": "INACTIVE"}))
-    steps.append((iot.delete_certificate, {"certificateId": certificate_id, "forceDelete": True}))
-    for call, kwargs in steps:
-        try:
-            call(**kwargs)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise
 
 
 def write_directory(directory: Path, robot: Robot, target: Target, created: dict[str, Any]) -> Path:
@@ -221,7 +202,7 @@ def provision(
     """
     robot = find_robot(client, robot_name)
     directory = directory or Path(f"fleetwave-robot-{robot.thing}")
-    existing = certificates_of(target, robot.thing)
+    existing = registry(target).certificates(robot.thing)
     if not force:
         if existing:
             raise ProvisioningError(
@@ -239,8 +220,8 @@ def provision(
     try:
         written = write_directory(directory, robot, target, created)
     except BaseException:
-        revoke_certificate(target, created["certificateArn"], robot.thing)
+        registry(target).revoke_certificate(created["certificateArn"], robot.thing)
         raise
     for arn in existing:
-        revoke_certificate(target, arn, robot.thing)
+        registry(target).revoke_certificate(arn, robot.thing)
     return robot, written, created["certificateId"]
