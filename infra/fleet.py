@@ -10,8 +10,8 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from constructs import Construct
+from fleetwave_service.engine.iot_policies import robot_policy
 from fleetwave_service.engine.messages import COMMAND_TOPIC_FILTER, LINKS_TOPIC_FILTER
-from fleetwave_service.fleet.iot_policies import robot_policy
 
 
 class RobotAccess(Construct):

@@ -34,8 +34,8 @@ from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.utils import gen_client_id
+from fleetwave_service.engine.iot_policies import CERTIFICATES_CREATE, PROVISION
 from fleetwave_service.engine.messages import LOCAL_RUNTIME_TOPIC, command_topic, links_topic, status_topic
-from fleetwave_service.fleet.iot_policies import CERTIFICATES_CREATE, PROVISION
 
 from fleetwave.local.identity import Identity, Refused
 

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fleetwave_service.fleet.iot_policies import CERTIFICATES_CREATE, PROVISION
+from fleetwave_service.engine.iot_policies import CERTIFICATES_CREATE, PROVISION
 
 from fleetwave.local.identity import PROVISIONING_TEMPLATE_NAME, ROBOT_POLICY_NAME
 

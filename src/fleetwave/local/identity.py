@@ -325,7 +325,7 @@ class LocalIdentity:
 
 def policy_documents(region: str, account_id: str) -> dict[str, dict[str, Any]]:
     """The robot and claim policies as the stack defines them, for this account and region."""
-    from fleetwave_service.fleet.iot_policies import claim_policy, robot_policy
+    from fleetwave_service.engine.iot_policies import claim_policy, robot_policy
 
     def arn(resource: str) -> str:
         return f"arn:aws:iot:{region}:{account_id}:{resource}"

@@ -264,7 +264,7 @@ def test_delete_robot_revokes_its_certificates_and_deletes_its_thing(given, api,
     iot = aws.client("iot")
     robot = given.robot("r1", fleet=given.fleet("warehouse"))
     given.robot("r2")
-    mine = [_provisioned(iot, "r1"), _provisioned(iot, "r1")]
+    _provisioned(iot, "r1"), _provisioned(iot, "r1")
     other = _provisioned(iot, "r2")
 
     # When the robot is deleted

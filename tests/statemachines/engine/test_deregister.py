@@ -1,4 +1,4 @@
-"""DeregisterRobot during a rollout: the robot that left the fleet stops deploying (docs/robot-identity.md)."""
+"""DeregisterRobot during a rollout: the robot that left the fleet stops deploying."""
 
 from __future__ import annotations
 
