@@ -16,9 +16,6 @@ directory, to copy to the robot:
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -26,10 +23,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-CONFIG_NAME = "agent.json"
-CERT_NAME = "certificate.pem"
-KEY_NAME = "private.key"
-CA_NAME = "ca.pem"
+from fleetwave.agent.config import CA_NAME, CERT_NAME, CONFIG_NAME, KEY_NAME, write_identity
+
 IDENTITY_PATH = "local/identity"
 DEFAULT_STACK = "Fleetwave"
 ROBOT_POLICY_OUTPUT = "RobotPolicyName"
@@ -52,6 +47,8 @@ class Target:
     ca_pem: str
     region: str
     policy_name: str
+    claim_policy_name: str | None = None
+    template_name: str | None = None
 
 
 def local_target(endpoint: str, timeout: float = 30.0) -> Target:
@@ -82,27 +79,33 @@ def local_target(endpoint: str, timeout: float = 30.0) -> Target:
         document["caCertificatePem"],
         document["region"],
         document["robotPolicyName"],
+        document.get("claimPolicyName"),
+        document.get("provisioningTemplateName"),
     )
 
 
-def aws_target(region: str, profile: str | None, stack: str, policy_name: str | None = None) -> Target:
-    """A deployed stack: the account's iot:Data-ATS endpoint, Amazon Root CA 1, the stack's robot policy."""
+def aws_target(region: str, profile: str | None, stack: str) -> Target:
+    """A deployed stack: the account's iot:Data-ATS endpoint, Amazon Root CA 1, the stack's robot policy
+    (and claim policy and provisioning template) from its outputs."""
     import boto3
 
     session = boto3.Session(profile_name=profile, region_name=region)
     iot = session.client("iot")
-    if policy_name is None:
-        outputs = (
-            session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-        )
-        policy_name = next((o["OutputValue"] for o in outputs if o["OutputKey"] == ROBOT_POLICY_OUTPUT), None)
-        if policy_name is None:
-            raise ProvisioningError(
-                f"stack {stack} has no {ROBOT_POLICY_OUTPUT} output (deploy this version)"
-            )
+    described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    if ROBOT_POLICY_OUTPUT not in outputs:
+        raise ProvisioningError(f"stack {stack} has no {ROBOT_POLICY_OUTPUT} output (deploy this version)")
     host = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
     ca_pem = files("fleetwave").joinpath("data/AmazonRootCA1.pem").read_text("ascii")
-    return Target(iot, f"mqtts://{host}:8883", ca_pem, region, policy_name)
+    return Target(
+        iot,
+        f"mqtts://{host}:8883",
+        ca_pem,
+        region,
+        outputs[ROBOT_POLICY_OUTPUT],
+        outputs.get("ClaimPolicyName"),
+        outputs.get("ProvisioningTemplateName"),
+    )
 
 
 @dataclass(frozen=True)
@@ -155,40 +158,19 @@ def issue_certificate(target: Target, thing: str) -> dict[str, Any]:
 
 
 def write_directory(directory: Path, robot: Robot, target: Target, created: dict[str, Any]) -> Path:
-    """Write the robot's directory (atomically: a temporary directory beside it, then renamed)."""
-    directory = directory.absolute()
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        (staging / CERT_NAME).write_text(created["certificatePem"])
-        descriptor = os.open(staging / KEY_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as key:
-            key.write(created["keyPair"]["PrivateKey"])
-        (staging / CA_NAME).write_text(target.ca_pem)
-        config = {
-            "robot": robot.name,
-            "thingName": robot.thing,
-            "mqttUrl": target.mqtt_url,
-            "region": target.region,
-            "caFile": CA_NAME,
-            "certFile": CERT_NAME,
-            "keyFile": KEY_NAME,
-            "certificateId": created["certificateId"],
-        }
-        (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        os.chmod(staging, 0o700)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-            os.replace(staging, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return directory
+    config = {
+        "robot": robot.name,
+        "thingName": robot.thing,
+        "mqttUrl": target.mqtt_url,
+        "region": target.region,
+        "caFile": CA_NAME,
+        "certFile": CERT_NAME,
+        "keyFile": KEY_NAME,
+        "certificateId": created["certificateId"],
+    }
+    return write_identity(
+        directory, config, created["certificatePem"], created["keyPair"]["PrivateKey"], target.ca_pem
+    )
 
 
 def provision(
@@ -225,3 +207,38 @@ def provision(
     for arn in existing:
         registry(target).revoke_certificate(arn, robot.thing)
     return robot, written, created["certificateId"]
+
+
+CLAIM_NAME = "claim.json"
+
+
+def create_claim(target: Target, directory: Path) -> tuple[Path, str]:
+    """A claim certificate for robots made in batches: active, with the claim policy only (it can do
+    nothing but provision), written with a claim.json naming the broker, the CA and the provisioning
+    template. Returns the claim.json path and the certificate's id."""
+    if not target.claim_policy_name or not target.template_name:
+        raise ProvisioningError("this stack has no fleet provisioning by claim (ClaimPolicyName output)")
+    if (directory / CLAIM_NAME).exists():
+        raise ProvisioningError(
+            f"{directory} already holds a claim certificate; choose another --out",
+            "ResourceAlreadyExistsException",
+        )
+    created = target.iot.create_keys_and_certificate(setAsActive=True)
+    try:
+        target.iot.attach_policy(policyName=target.claim_policy_name, target=created["certificateArn"])
+        config = {
+            "mqttUrl": target.mqtt_url,
+            "templateName": target.template_name,
+            "caFile": CA_NAME,
+            "certFile": CERT_NAME,
+            "keyFile": KEY_NAME,
+            "certificateId": created["certificateId"],
+        }
+        write_identity(
+            directory, config, created["certificatePem"], created["keyPair"]["PrivateKey"], target.ca_pem
+        )
+        (directory / CONFIG_NAME).rename(directory / CLAIM_NAME)
+    except BaseException:
+        registry(target).revoke_certificate(created["certificateArn"])
+        raise
+    return directory / CLAIM_NAME, created["certificateId"]

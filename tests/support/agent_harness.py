@@ -203,8 +203,9 @@ class AgentProcess:
     args: list[str]
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
-    # The agent.json `fleetwave robot provision` wrote: the robot runs `fleetwave agent --config` with it.
-    config: Path | None = None
+    # How a provisioned robot names itself instead of --robot/--mqtt-url: ["--config", agent.json] (what
+    # `fleetwave robot provision` wrote) or ["--claim", claim.json, "--robot", name].
+    identity: list[str] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -212,11 +213,7 @@ class AgentProcess:
 
     def start(self) -> AgentProcess:
         self.runs += 1
-        identity = (
-            ["--config", str(self.config)]
-            if self.config is not None
-            else ["--robot", self.robot, "--mqtt-url", self.mqtt_url]
-        )
+        identity = self.identity or ["--robot", self.robot, "--mqtt-url", self.mqtt_url]
         command = [
             sys.executable, "-m", "fleetwave.cli", "agent", *identity, "--work-dir", str(self.work_dir),
             "--log-level", "DEBUG", *self.args,
@@ -263,8 +260,10 @@ class Agents:
         self._tmp = tmp_path
         self.started: list[AgentProcess] = []
 
-    def start(self, robot_name: str, mqtt_url: str, *args: str, config: Path | None = None) -> AgentProcess:
-        """``config``: run it as a provisioned robot does (``--config``; ``mqtt_url`` unused)."""
+    def start(
+        self, robot_name: str, mqtt_url: str, *args: str, identity: list[str] | None = None
+    ) -> AgentProcess:
+        """``identity``: run it as a provisioned robot does (``--config FILE``; ``mqtt_url`` unused)."""
         logs = self._tmp / f"logs-{robot_name}"
         logs.mkdir(exist_ok=True)
         agent = AgentProcess(
@@ -273,7 +272,7 @@ class Agents:
             self._tmp / f"work-{robot_name}",
             logs,
             ["--health-window", str(HEALTH_WINDOW_SECONDS), *args],
-            config=config,
+            identity=identity,
         )
         self.started.append(agent)
         return agent.start()

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,38 @@ CONFIG_FILE_KEYS = {
     "keyFile": "key_file",
 }
 _PATH_FIELDS = ("ca_file", "cert_file", "key_file")
+
+
+# A robot's identity directory (`fleetwave robot provision`, or the agent's --claim): these four files.
+CONFIG_NAME, CERT_NAME, KEY_NAME, CA_NAME = "agent.json", "certificate.pem", "private.key", "ca.pem"
+
+
+def write_identity(directory: Path, config: dict[str, Any], certificate: str, key: str, ca_pem: str) -> Path:
+    """Write a robot's identity directory, all at once: a temporary directory beside it, renamed over it.
+    The key is created 0600 (never readable by others, not even for an instant), the directory 0700."""
+    directory = Path(directory).absolute()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        (staging / CERT_NAME).write_text(certificate)
+        descriptor = os.open(staging / KEY_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key)
+        (staging / CA_NAME).write_text(ca_pem)
+        (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        os.chmod(staging, 0o700)
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
 
 
 class ConfigFileError(ValueError):

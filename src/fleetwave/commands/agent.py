@@ -42,6 +42,14 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         help="the agent.json `fleetwave robot provision` wrote: robot, thing name, broker, certificate, key "
         "and CA (options given here override it)",
     )
+    parser.add_argument(
+        "--claim",
+        default=None,
+        metavar="FILE",
+        help="fleet provisioning by claim: the claim.json of a claim certificate; on first start the agent "
+        "trades it for this robot's own certificate (--robot names it) and writes --config there "
+        "(default: <work dir>/identity/agent.json), then runs with it",
+    )
     parser.add_argument("--robot", default=None, help="this robot's name (required without --config)")
     parser.add_argument(
         "--thing-name",
@@ -198,16 +206,41 @@ def _checked(args: argparse.Namespace):  # -> AgentConfig | None
     return None if problems else config
 
 
+def _claimed(args: argparse.Namespace) -> bool:
+    """With --claim: make sure the robot has its own identity (claim it on first start); False on failure."""
+    from fleetwave.agent.claim import ClaimError, claim_identity
+    from fleetwave.agent.config import default_work_dir
+
+    if not args.robot:
+        args.agent_parser.error("--claim needs --robot (the name the operator created the robot with)")
+    config_file = Path(args.config_file) if args.config_file else None
+    if config_file is None:
+        work_dir = args.work_dir.expanduser().absolute() if args.work_dir else default_work_dir(args.robot)
+        config_file = work_dir / "identity" / "agent.json"
+    args.config_file = str(config_file)
+    if config_file.is_file():
+        return True
+    try:
+        claim_identity(Path(args.claim), args.robot, config_file.parent)
+    except ClaimError as error:
+        print(f"fleetwave agent: claim: {error}", file=sys.stderr)
+        return False
+    print(f"agent {args.robot} provisioned by claim: {config_file}", flush=True)
+    return True
+
+
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
     from fleetwave.agent.logs import configure_logging
     from fleetwave.agent.runner import run_agent
 
+    configure_logging(args.log_level)
+    if args.claim and not _claimed(args):
+        return 2
     config = _checked(args)
     if config is None:
         return 2
-    configure_logging(config.log_level)
     return asyncio.run(run_agent(config))
 
 
@@ -217,6 +250,8 @@ def install_service(args: argparse.Namespace) -> int:
     config = _checked(args)
     if config is None:
         return 2
+    if args.claim:
+        config.extra_args += ["--claim", str(Path(args.claim).absolute())]
     unit = render_unit(config, user=args.user)
     if args.print:
         sys.stdout.write(unit)

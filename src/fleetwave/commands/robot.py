@@ -44,10 +44,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     provision.set_defaults(handler=run_provision)
 
+    claim = actions.add_parser(
+        "claim-certificate",
+        help="create a claim certificate for robots made in batches (fleet provisioning by claim)",
+        description="Create a certificate with the claim policy (it can do nothing but provision) and write "
+        "DIR: certificate.pem, private.key, ca.pem and claim.json. Put DIR on every robot of a batch; "
+        "each runs `fleetwave agent --claim DIR/claim.json --robot NAME` and trades it for its own "
+        "certificate, if the operator created a robot of that name (CreateRobot).",
+    )
+    add_endpoint_arguments(claim)
+    _stack_argument(claim)
+    claim.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write it")
+    claim.set_defaults(handler=run_claim_certificate)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robot", required=True, help="the robot's name (or ARN)")
     add_endpoint_arguments(parser)
+    _stack_argument(parser)
+
+
+def _stack_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stack",
         default="Fleetwave",
@@ -85,4 +102,17 @@ def run_provision(args: argparse.Namespace) -> int:
         return 1
     print(f"robot {robot.name} provisioned: certificate {certificate_id}, thing {robot.thing}")
     print(f"copy {written} to the robot and run: fleetwave agent --config {written / CONFIG_NAME}")
+    return 0
+
+
+def run_claim_certificate(args: argparse.Namespace) -> int:
+    from fleetwave.provisioning import ProvisioningError, create_claim
+
+    try:
+        path, certificate_id = create_claim(_target(args), args.out)
+    except ProvisioningError as error:
+        print(f"fleetwave robot claim-certificate: {error.error_type}: {error}", file=sys.stderr)
+        return 1
+    print(f"claim certificate {certificate_id} written: {path}")
+    print(f"on each robot: fleetwave agent --claim {path} --robot <name created with CreateRobot>")
     return 0

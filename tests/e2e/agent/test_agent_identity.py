@@ -117,7 +117,7 @@ def test_a_provisioned_robot_deploys_over_mtls_with_only_its_directory(
     assert not (tmp_path / "again").exists()
     assert len(iot(serve).list_thing_principals(thingName=robot.name)["principals"]) == 1
 
-    agent = agents.start(robot.name, "", config=identity / "agent.json")
+    agent = agents.start(robot.name, "", identity=["--config", str(identity / "agent.json")])
     agent.wait_log("mqtt connected")
     job = robot.release()
     summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
@@ -141,7 +141,7 @@ def test_a_robots_certificate_is_refused_on_another_robots_topics(
     given.robot(other_name)
     other = tmp_path / "other"
     assert provision(serve, other_name, other).returncode == 0
-    agent = agents.start(robot.name, "", config=mine / "agent.json")
+    agent = agents.start(robot.name, "", identity=["--config", str(mine / "agent.json")])
     agent.wait_log("mqtt connected")
 
     # Another robot's certificate cannot connect as this robot (its thing is not attached to it).
@@ -178,3 +178,42 @@ def test_a_robots_certificate_is_refused_on_another_robots_topics(
     summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
     assert summary[0]["status"] == "InSync", summary
     assert "publish not allowed" in serve.output() and "is attached to" in serve.output()
+
+
+def test_a_robot_provisioned_by_claim_deploys_and_an_unknown_robot_is_refused(
+    serve: Any, robot: Robot, agents: Agents, tmp_path: Path
+) -> None:
+    # Given a claim certificate for a batch of robots
+    claim = tmp_path / "claim"
+    made = fleetwave("robot", "claim-certificate", "--endpoint", serve.api_url, "--out", str(claim))
+    assert made.returncode == 0, made.stderr
+    claim_id = json.loads((claim / "claim.json").read_text())["certificateId"]
+    policies = iot(serve).list_attached_policies(target=f"arn:aws:iot:us-east-1:123456789012:cert/{claim_id}")
+    assert [p["policyName"] for p in policies["policies"]] == ["fleetwave-claim-policy"]
+
+    # A robot nobody created is refused by the pre-provisioning hook, and says so
+    stranger = agents.start(
+        "stranger", "", identity=["--claim", str(claim / "claim.json"), "--robot", unique("nobody")]
+    )
+    assert stranger.process.wait(timeout=120) == 2
+    assert "rejected" in stranger.log() and "AccessDenied" in stranger.log()
+    assert "claim refused" in serve.output()
+
+    # A robot the operator created trades the claim for its own certificate, then deploys
+    agent = agents.start(
+        robot.name, "", identity=["--claim", str(claim / "claim.json"), "--robot", robot.name]
+    )
+    agent.wait_log("mqtt connected")
+    own = json.loads((agent.work_dir / "identity" / "agent.json").read_text())
+    assert own["thingName"] == robot.name and own["certificateId"] != claim_id
+    assert stat.S_IMODE(os.stat(agent.work_dir / "identity" / "private.key").st_mode) == 0o600
+    [principal] = iot(serve).list_thing_principals(thingName=robot.name)["principals"]
+    assert principal.endswith(own["certificateId"])
+    job = robot.release()
+    summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
+    assert summary[0]["status"] == "InSync", summary
+    # Restarted, it uses its own certificate again (no second claim)
+    assert agent.stop() == 0
+    agent.start()
+    agent.wait_log("mqtt connected")
+    assert len(iot(serve).list_thing_principals(thingName=robot.name)["principals"]) == 1
