@@ -242,3 +242,60 @@ def create_claim(target: Target, directory: Path) -> tuple[Path, str]:
         registry(target).revoke_certificate(created["certificateArn"])
         raise
     return directory / CLAIM_NAME, created["certificateId"]
+
+
+@dataclass(frozen=True)
+class Rotation:
+    robot: Robot
+    directory: Path
+    certificate_id: str
+    written_at: float
+    old: list[str]
+
+
+def rotate(client: Any, target: Target, robot_name: str, directory: Path) -> Rotation:
+    """A new certificate beside the robot's current one(s), written over the robot's identity directory
+    (the agent notices the files changed and reconnects with them). The old certificates stay active
+    until ``finish_rotation``: a robot that has not picked up the new files yet keeps working."""
+    import time
+
+    if not (directory / CONFIG_NAME).is_file():
+        raise ProvisioningError(
+            f"{directory} holds no robot identity (agent.json): provision the robot first"
+        )
+    robot = find_robot(client, robot_name)
+    old = registry(target).certificates(robot.thing)
+    created = issue_certificate(target, robot.thing)
+    try:
+        written_at = time.time()
+        write_directory(directory, robot, target, created)
+    except BaseException:
+        registry(target).revoke_certificate(created["certificateArn"], robot.thing)
+        raise
+    return Rotation(robot, directory, created["certificateId"], written_at, old)
+
+
+def wait_reconnected(client: Any, robot: Robot, since: float, timeout: float) -> bool:
+    """Whether the robot's agent announced itself (its presence, on every connect) after ``since``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        connectivity = client.call("describeRobot", {"robot": robot.arn}).get("connectivity") or {}
+        if connectivity.get("status") == "Online" and float(connectivity.get("updatedAt") or 0) > since:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1.0)
+
+
+def finish_rotation(target: Target, robot: Robot, keep_certificate_id: str) -> list[str]:
+    """Revoke every certificate of the robot's thing but ``keep_certificate_id``; the revoked ARNs."""
+    revoked = [
+        arn
+        for arn in registry(target).certificates(robot.thing)
+        if not arn.endswith(f"/{keep_certificate_id}")
+    ]
+    for arn in revoked:
+        registry(target).revoke_certificate(arn, robot.thing)
+    return revoked

@@ -44,6 +44,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     provision.set_defaults(handler=run_provision)
 
+    rotate = actions.add_parser(
+        "rotate-cert",
+        help="give a robot a new certificate; the old one is revoked once its agent reconnected with it",
+        description="Issue a new certificate for the robot and write it over its identity directory --dir "
+        "(the robot's copy: the agent reloads its certificate files when they change and reconnects, "
+        "without restarting or touching its deployments). Once the robot's agent has connected again "
+        "(its presence after the new files were written), every other certificate of the robot is "
+        "detached, deactivated and deleted. If it does not within --timeout, the old certificates stay "
+        "active: run rotate-cert --revoke-old once the robot has the new files.",
+    )
+    _common(rotate)
+    rotate.add_argument("--dir", type=Path, required=True, help="the robot's identity directory (agent.json)")
+    rotate.add_argument(
+        "--timeout", type=float, default=300.0, help="how long to wait for the agent (default: %(default)s s)"
+    )
+    rotate.add_argument(
+        "--revoke-old",
+        action="store_true",
+        help="issue nothing: revoke every certificate of the robot but the one in --dir",
+    )
+    rotate.set_defaults(handler=run_rotate)
+
+    retire = actions.add_parser(
+        "retire",
+        help="delete the robot: its certificates revoked and deleted, its thing deleted (DeleteRobot)",
+        description="DeleteRobot: the robot's certificates are detached, deactivated and deleted, its thing "
+        "deleted, the robot removed from its fleet and its retained command cleared. Its certificate can "
+        "no longer connect.",
+    )
+    retire.add_argument("--robot", required=True, help="the robot's name (or ARN)")
+    add_endpoint_arguments(retire)
+    retire.set_defaults(handler=run_retire)
+
     claim = actions.add_parser(
         "claim-certificate",
         help="create a claim certificate for robots made in batches (fleet provisioning by claim)",
@@ -115,4 +148,66 @@ def run_claim_certificate(args: argparse.Namespace) -> int:
         return 1
     print(f"claim certificate {certificate_id} written: {path}")
     print(f"on each robot: fleetwave agent --claim {path} --robot <name created with CreateRobot>")
+    return 0
+
+
+def _failed(action: str, error: Exception) -> int:
+    from fleetwave.provisioning import ProvisioningError
+
+    kind = f"{error.error_type}: " if isinstance(error, ProvisioningError) else ""
+    print(f"fleetwave robot {action}: {kind}{error}", file=sys.stderr)
+    return 1
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    import json
+
+    from fleetwave.commands.endpoint import EndpointError, api_client
+    from fleetwave.provisioning import (
+        CONFIG_NAME,
+        ProvisioningError,
+        find_robot,
+        finish_rotation,
+        rotate,
+        wait_reconnected,
+    )
+    from fleetwave.sdk.client import FleetwaveApiError
+
+    try:
+        target = _target(args)
+        client = api_client(args)
+        if args.revoke_old:
+            keep = json.loads((args.dir / CONFIG_NAME).read_text())["certificateId"]
+            robot = find_robot(client, args.robot)
+        else:
+            rotation = rotate(client, target, args.robot, args.dir)
+            robot, keep = rotation.robot, rotation.certificate_id
+            print(f"robot {robot.name}: new certificate {keep} written to {args.dir}")
+            if not wait_reconnected(client, robot, rotation.written_at, args.timeout):
+                print(
+                    f"fleetwave robot rotate-cert: the agent of {robot.name} did not reconnect within "
+                    f"{args.timeout:g} s; its old certificate(s) stay active. Once the robot has the new "
+                    f"files: fleetwave robot rotate-cert --robot {robot.name} --dir {args.dir} --revoke-old",
+                    file=sys.stderr,
+                )
+                return 1
+        revoked = finish_rotation(target, robot, keep)
+    except (ProvisioningError, FleetwaveApiError, EndpointError, OSError, KeyError, ValueError) as error:
+        return _failed("rotate-cert", error)
+    print(f"robot {robot.name}: {len(revoked)} old certificate(s) revoked; it uses {keep}")
+    return 0
+
+
+def run_retire(args: argparse.Namespace) -> int:
+    from fleetwave.commands.endpoint import EndpointError, api_client
+    from fleetwave.provisioning import ProvisioningError, find_robot
+    from fleetwave.sdk.client import FleetwaveApiError
+
+    try:
+        client = api_client(args)
+        robot = find_robot(client, args.robot)
+        client.call("deleteRobot", {"robot": robot.arn})
+    except (ProvisioningError, FleetwaveApiError, EndpointError) as error:
+        return _failed("retire", error)
+    print(f"robot {robot.name} retired: its certificates revoked, its thing {robot.thing} deleted")
     return 0

@@ -42,6 +42,10 @@ from fleetwave.local.identity import Identity, Refused
 logger = logging.getLogger("fleetwave.broker")
 
 IDENTITY_ATTRIBUTE = "fleetwave.identity"
+CERTIFICATE_ATTRIBUTE = "fleetwave.certificate"
+# How often connected certificates are judged again: one deactivated or deleted meanwhile (rotation,
+# retirement) loses its connection, as IoT Core closes the connections of a certificate it revokes.
+REVALIDATE_SECONDS = 1.0
 SERVICE = Identity("service")
 REPLIES = ("accepted", "rejected")
 
@@ -70,6 +74,7 @@ class BrokerAccess:
                 return False
             if self.identify is None:
                 return False
+            session.attributes[CERTIFICATE_ATTRIBUTE] = der
             try:
                 identity = self.identify(der, client)
             except Refused as refusal:
@@ -144,6 +149,36 @@ class FleetwaveBroker(Broker):
     def __init__(self, config: dict[str, Any], access: BrokerAccess, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.fleetwave_access = access
+        self._revalidation: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        if self.fleetwave_access.identify is not None:
+            self._revalidation = asyncio.ensure_future(self._revalidate_forever())
+
+    async def shutdown(self) -> None:
+        if self._revalidation is not None:
+            self._revalidation.cancel()
+            await asyncio.gather(self._revalidation, return_exceptions=True)
+        await super().shutdown()
+
+    async def _revalidate_forever(self) -> None:
+        identify = self.fleetwave_access.identify
+        assert identify is not None
+        while True:
+            await asyncio.sleep(REVALIDATE_SECONDS)
+            for session, handler in list(self._sessions.values()):
+                der = session.attributes.get(CERTIFICATE_ATTRIBUTE)
+                if der is None or session.transitions.state != "connected":
+                    continue
+                try:
+                    await asyncio.to_thread(identify, der, session.client_id or "")
+                except Refused as refusal:
+                    logger.warning(
+                        "mqtt client disconnected: its certificate is no longer valid",
+                        extra={"clientId": session.client_id, "reason": str(refusal)},
+                    )
+                    await self._stop_handler(handler)
 
     async def _initialize_client_session(
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
@@ -182,6 +217,7 @@ class FleetwaveBroker(Broker):
             session.ssl_object = incoming.ssl_object
             session.is_anonymous = incoming.is_anonymous
             session.attributes[IDENTITY_ATTRIBUTE] = identity
+            session.attributes[CERTIFICATE_ATTRIBUTE] = incoming.attributes.get(CERTIFICATE_ATTRIBUTE)
             session.parent = 1
         else:
             incoming.parent = 0

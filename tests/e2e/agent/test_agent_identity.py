@@ -85,7 +85,7 @@ class Probe:
         self.client.loop_stop()
 
 
-def test_a_provisioned_robot_deploys_over_mtls_with_only_its_directory(
+def test_a_provisioned_robot_deploys_over_mtls_rotates_its_certificate_and_is_retired(
     serve: Any, robot: Robot, agents: Agents, tmp_path: Path
 ) -> None:
     identity = tmp_path / "identity"
@@ -123,6 +123,40 @@ def test_a_provisioned_robot_deploys_over_mtls_with_only_its_directory(
     summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
     assert summary[0]["status"] == "InSync", summary
     assert robot.describe()["connectivity"]["status"] == "Online"
+    [pid] = wait_for("the application to run", robot.running, details=agent.all_logs)
+
+    # Rotation mid-life: a new certificate, picked up by the running agent; the old one revoked after
+    old_id = config["certificateId"]
+    rotated = fleetwave(
+        "robot", "rotate-cert", "--robot", robot.name, "--dir", str(identity), "--endpoint", serve.api_url,
+        "--timeout", "120",
+    )  # fmt: skip
+    assert rotated.returncode == 0, rotated.stderr + agent.all_logs()
+    new_id = json.loads((identity / "agent.json").read_text())["certificateId"]
+    assert new_id != old_id and "1 old certificate(s) revoked" in rotated.stdout
+    [principal] = iot(serve).list_thing_principals(thingName=robot.name)["principals"]
+    assert principal.endswith(new_id)
+    remaining = {c["certificateId"] for c in iot(serve).list_certificates()["certificates"]}
+    assert old_id not in remaining
+    agent.wait_log("certificate changed; reconnecting with it")
+    # The agent kept its state: same application process, no restart, and it deploys again
+    assert robot.running() == [pid] and agent.process.poll() is None
+    job = robot.release()
+    summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
+    assert summary[0]["status"] == "InSync", summary
+
+    # Retirement: nothing of the robot is left in the registry, and its certificate no longer connects
+    retired = fleetwave("robot", "retire", "--robot", robot.name, "--endpoint", serve.api_url)
+    assert retired.returncode == 0, retired.stderr
+    assert robot.name not in {t["thingName"] for t in iot(serve).list_things()["things"]}
+    assert new_id not in {c["certificateId"] for c in iot(serve).list_certificates()["certificates"]}
+    agent.wait_log("the broker refused the connection")
+    probe = Probe(serve, robot.name, identity)
+    try:
+        assert wait_for("the retired robot refused", lambda: probe.disconnected.is_set())
+        assert not probe.connected.is_set()
+    finally:
+        probe.close()
 
 
 def test_provisioning_a_robot_that_does_not_exist_is_resource_not_found(serve: Any, tmp_path: Path) -> None:
