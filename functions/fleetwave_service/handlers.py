@@ -15,6 +15,7 @@ from fleetwave_service.engine import policy, status, step_handlers, steps
 from fleetwave_service.engine.channels import get_channel
 from fleetwave_service.engine.ports import get_ports
 from fleetwave_service.fleet import events, provisioning, registry
+from fleetwave_service.fleet import store as fleet_store
 from fleetwave_service.greengrass import continuous
 from fleetwave_service.greengrass.policy import GreengrassPolicy
 from fleetwave_service.robomaker import jobs
@@ -36,6 +37,12 @@ def _stop_deployment_to_departed_robot(robot: Row, fleet: Row) -> None:
         registry.best_effort(abort_robot_deployment, fleet["activeJobId"], robot["name"])
 
 
+def _robot_of_derived_thing(thing: str) -> str | None:
+    row = fleet_store.find_by_thing_name(thing)
+    return str(row["name"]) if row is not None else None
+
+
+status.resolve_derived_things_with(_robot_of_derived_thing)
 policy.register(RoboMakerPolicy())
 policy.register(GreengrassPolicy())
 events.fleet_deleting.subscribe(jobs.cancel_for_fleet_deletion)

@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="give a robot its identity, renew it, retire it",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
+    # Each action sets its own handler; without one (never: an action is required), the help.
+    parser.set_defaults(handler=lambda args: parser.print_help() or 2)
     actions = parser.add_subparsers(dest="robot_action", metavar="ACTION", required=True)
     provision = actions.add_parser(
         "provision",

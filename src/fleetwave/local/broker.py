@@ -235,13 +235,10 @@ class EmbeddedBroker:
             }
         return {
             "listeners": listeners,
-            # Only the access plugins (no $SYS publishing, no per-packet logging): who may connect and what
-            # each client may do (broker_auth.py); a client that names itself keeps a persistent session,
-            # like a client of IoT Core.
-            "plugins": {
-                "fleetwave.local.broker_auth.OpenAuthPlugin": {},
-                "fleetwave.local.broker_auth.TopicAccessPlugin": {},
-            },
+            # Only the auth plugin (no $SYS publishing, no per-packet logging): who may connect
+            # (broker_auth.py, which also says what each client may do); a client that names itself keeps a
+            # persistent session, like a client of IoT Core.
+            "plugins": {"fleetwave.local.broker_auth.OpenAuthPlugin": {}},
         }
 
     def _join(self, timeout: float) -> None:

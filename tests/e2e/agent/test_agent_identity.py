@@ -251,3 +251,24 @@ def test_a_robot_provisioned_by_claim_deploys_and_an_unknown_robot_is_refused(
     agent.start()
     agent.wait_log("mqtt connected")
     assert len(iot(serve).list_thing_principals(thingName=robot.name)["principals"]) == 1
+
+
+def test_a_robot_with_a_255_character_name_deploys_over_mtls_on_its_thing_names_topics(
+    serve: Any, given: Given, agents: Agents, tmp_path: Path
+) -> None:
+    # Given a robot whose name is longer than IoT allows for a thing name (its thing name is derived)
+    name = unique("long").ljust(255, "x")
+    robot = Robot.create(given, tmp_path / "control", name=name)
+    identity = tmp_path / "identity"
+    assert provision(serve, name, identity).returncode == 0
+    config = json.loads((identity / "agent.json").read_text())
+    thing = config["thingName"]
+    assert len(thing) == 128 and thing != name
+
+    # Its agent connects as the thing (the broker's topic rules on), and a deployment reaches it
+    agent = agents.start("long", "", identity=["--config", str(identity / "agent.json")])
+    agent.wait_log(f"fleetwave/robots/{thing}/deployment")
+    job = robot.release()
+    summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
+    assert summary[0]["status"] == "InSync", summary
+    assert robot.describe()["connectivity"]["status"] == "Online"
