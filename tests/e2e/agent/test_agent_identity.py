@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import stat
 import subprocess
@@ -18,7 +19,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from fakes.robomaker import Given, unique
 from fleetwave_service.engine.messages import command_topic, status_topic
-from support.agent_harness import Agents, Robot
+from support.agent_harness import Agents, Robot, given_for
 from support.waiting import wait_for
 
 
@@ -272,3 +273,35 @@ def test_a_robot_with_a_255_character_name_deploys_over_mtls_on_its_thing_names_
     summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
     assert summary[0]["status"] == "InSync", summary
     assert robot.describe()["connectivity"]["status"] == "Online"
+
+
+def test_with_mtls_only_anonymous_clients_are_refused_and_provisioned_robots_still_deploy(
+    launcher: Any, agents: Agents, tmp_path: Path
+) -> None:
+    # Given `fleetwave serve --mtls-only`: robots must use mTLS; the stack's own clients authenticate
+    server = launcher.start("--mtls-only")
+    refused: dict[str, Any] = {}
+    anonymous = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id=unique("anon"))
+    anonymous.on_connect = lambda c, u, f, reason_code, p: refused.setdefault("code", reason_code)
+    anonymous.connect("127.0.0.1", server.ports["mqtt"])
+    anonymous.loop_start()
+    try:
+        assert wait_for("the CONNACK", lambda: "code" in refused)
+        assert refused["code"].is_failure
+    finally:
+        anonymous.disconnect()
+        anonymous.loop_stop()
+    # (the stack's own clients' secret is never logged)
+    assert "fleetwave-service:***@" in server.output()
+    assert not re.search(r"fleetwave-service:(?!\*\*\*@)", server.output())
+
+    # When a provisioned robot's agent connects over mTLS and a version is deployed
+    robot = Robot.create(given_for(server), tmp_path / "control")
+    identity = tmp_path / "identity"
+    assert provision(server, robot.name, identity).returncode == 0
+    agent = agents.start(robot.name, "", identity=["--config", str(identity / "agent.json")])
+    job = robot.release()
+
+    # Then the dispatch and the status bridge (on the plain listener, with the stack's secret) still work
+    summary = robot.wait_job(job, details=agent.all_logs)["robotDeploymentSummary"]
+    assert summary[0]["status"] == "InSync", summary

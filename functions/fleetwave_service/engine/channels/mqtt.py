@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from aws_lambda_powertools import Logger
 
 from fleetwave_service.core.ids import iot_name
-from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url
+from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url, redacted_url
 from fleetwave_service.engine.channels.port import ChannelError, Command, PublishFailure, encode_command
 from fleetwave_service.engine.messages import command_topic
 
@@ -25,7 +25,7 @@ logger = Logger(service="fleetwave", child=True)
 class MqttChannel:
     def __init__(self, url: str, *, connect_timeout: float = 10.0, ack_timeout: float = 30.0) -> None:
         self._target = parse_mqtt_url(url)
-        self._url = url
+        self._url = redacted_url(url)  # for logs and errors
         self._connect_timeout = connect_timeout
         self._ack_timeout = ack_timeout
         self._lock = threading.Lock()
