@@ -13,7 +13,8 @@ help:
 	@echo "make demo    run the local stack, a simulated fleet and a rollout end to end"
 	@echo "make test    run the whole test suite (unit, functional, state machine, infra, e2e)"
 	@echo "make serve   run the local stack (fleetwave serve) in the foreground"
-	@echo "make bench   the robot's install (size, packages, idle RSS), then rollouts on 10, 100, 1,000 robots"
+	@echo "make bench   the robot's install (size, packages, idle RSS), then rollouts on 10, 100, 1,000 robots,"
+	@echo "             and one with approval gates and a pause"
 	@echo "make chaos   the fault-injection suite, repeated, with figures (docs/reliability.md)"
 	@echo "make fuzz    10,000 signed requests from AWS's API descriptions against fleetwave serve, with figures"
 	@echo "make openapi regenerate docs/openapi.json from the API's routes"
@@ -38,7 +39,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not e2e and not infra and not dist"

@@ -122,8 +122,10 @@ class FleetwaveStack(Stack):
             )
         # Idempotency records: the Greengrass front door's client tokens.
         data.idempotency_table.grant_read_write_data(api_function)
-        # The job status event for subscribers (engine/steps.py finalize).
-        job_events.bus.grant_put_events_to(functions["finalize"])
+        # Job events for subscribers (engine/job_events.py): status changes (finalize), an approval gate
+        # reached (evaluate), approvals, pauses, resumes and rollbacks (the API's extension operations).
+        for name in ("finalize", "evaluate", "api"):
+            job_events.bus.grant_put_events_to(functions[name])
         # Start a rollout (engine/starter.py), fail the outstanding wave token on cancel
         # (engine/cancel.py), complete a wave when its last robot reports (engine/reports.py).
         machine.grant_start_execution(api_function)
@@ -134,10 +136,11 @@ class FleetwaveStack(Stack):
         # returned: engine/steps.py release_wave -> complete_wave_if_done). The machine already
         # depends on this function (its ARN is substituted into the definition), so the grant goes in a
         # policy of its own: in the function's default policy it would close a dependency cycle.
+        # Hold does the same for its own token when the approval or resume it waits for came first.
         iam.Policy(
             self,
             "ReleaseWaveTaskResponse",
-            roles=[steps["release_wave"].role],
+            roles=[steps["release_wave"].role, steps["hold"].role],
             statements=[
                 iam.PolicyStatement(
                     actions=["states:SendTaskFailure", "states:SendTaskSuccess"],
@@ -244,7 +247,7 @@ class FleetwaveStack(Stack):
             ),
             ("ClaimPolicyName", claims.claim_policy.ref, "IoT policy to attach to claim certificates"),
             ("BundleBucketName", bundles.bucket.bucket_name, "Bucket for robot-application bundles"),
-            ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with job status changes"),
+            ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with deployment job events"),
             ("StateMachineArn", machine.state_machine_arn, "Rollout state machine"),
             ("TableName", data.table.table_name, "Main table (retained on stack deletion)"),
             ("AlarmTopicArn", monitoring.topic.topic_arn, "SNS topic the alarms notify"),

@@ -91,6 +91,18 @@ LAMBDAS: tuple[LambdaFunction, ...] = (
         ),
     ),
     LambdaFunction(
+        "hold",
+        _handler("hold_handler"),
+        "Rollout: park the task token of a rollout held by an approval gate or a pause",
+        60,
+        placeholder="HoldFunctionArn",
+        why=(
+            "one conditional write of the job row (the hold's task token) and, when the reason is already "
+            "gone, one SendTask call: seconds, so 60 s and 512 MB; no reserved concurrency: once per hold, "
+            "retried on throttling"
+        ),
+    ),
+    LambdaFunction(
         "sweep",
         _handler("sweep_handler"),
         "Rollout: mark robots that never answered within the timeout",

@@ -36,6 +36,7 @@ def test_functions_cover_every_handler_of_the_contract(synthesized: Synthesized)
         "fleetwave_service.handlers.api_handler",
         "fleetwave_service.handlers.prepare_handler",
         "fleetwave_service.handlers.release_wave_handler",
+        "fleetwave_service.handlers.hold_handler",
         "fleetwave_service.handlers.sweep_handler",
         "fleetwave_service.handlers.evaluate_handler",
         "fleetwave_service.handlers.finalize_handler",

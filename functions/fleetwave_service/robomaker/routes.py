@@ -17,7 +17,7 @@ from fleetwave_service.core.errors import InvalidParameterError, ResourceNotFoun
 from fleetwave_service.core.wire import EmptyResponse
 from fleetwave_service.fleet import fleets, robots
 from fleetwave_service.fleet import models as fleet_models
-from fleetwave_service.robomaker import applications, jobs, models
+from fleetwave_service.robomaker import applications, control, jobs, models
 
 router = APIGatewayRouter()
 
@@ -171,3 +171,43 @@ def list_deployment_jobs(
 def cancel_deployment_job(body: models.JobRequest) -> EmptyResponse:
     jobs.cancel_deployment_job(body)
     return EmptyResponse()
+
+
+# --- Fleetwave extension operations (docs/extensions.md) -----------------------------------------
+
+
+@router.post("/approveDeploymentWave")
+def approve_deployment_wave(
+    body: models.ApproveDeploymentWaveRequest,
+) -> models.ApproveDeploymentWaveResponse:
+    """Releases the wave an approval gate (deploymentConfig.approval) holds back; with a wave number, approves
+    that wave, ahead of time too. Idempotent. See docs/extensions.md."""
+    return control.approve_deployment_wave(body)
+
+
+@router.post("/pauseDeploymentJob")
+def pause_deployment_job(body: models.JobRequest) -> EmptyResponse:
+    """Stops releasing waves (robots in flight finish) until ResumeDeploymentJob. Idempotent."""
+    control.pause_deployment_job(body)
+    return EmptyResponse()
+
+
+@router.post("/resumeDeploymentJob")
+def resume_deployment_job(body: models.JobRequest) -> EmptyResponse:
+    """Releases waves of a paused job again. Idempotent."""
+    control.resume_deployment_job(body)
+    return EmptyResponse()
+
+
+@router.post("/retryDeploymentJob")
+def retry_deployment_job(body: models.RetryDeploymentJobRequest) -> models.DeploymentJob:
+    """Deploys a finished job's deployment again to its Failed and NoResponse robots only, as a new job with
+    the same deployment configuration, linked to it (retryOf, retriedBy)."""
+    return control.retry_deployment_job(body)
+
+
+@router.post("/rollbackFleet")
+def rollback_fleet(body: models.RollbackFleetRequest) -> models.DeploymentJob:
+    """Deploys the fleet's previous successful deployment (application version and launch config) to every
+    robot not on it, as a normal deployment job (rollbackFrom, rollbackTo)."""
+    return control.rollback_fleet(body)

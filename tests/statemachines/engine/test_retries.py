@@ -66,7 +66,7 @@ def test_every_lambda_task_retries_each_transient_error_with_jitter():
 
     states = json.loads(ROLLOUT.read_text())["States"]
     tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
-    assert len(tasks) == 5
+    assert len(tasks) == 6  # prepare, evaluate, release, hold, sweep, finalize
     for name, state in tasks.items():
         transient = state["Retry"][0]
         assert set(transient["ErrorEquals"]) == set(TRANSIENT), name
@@ -74,6 +74,34 @@ def test_every_lambda_task_retries_each_transient_error_with_jitter():
         assert transient["BackoffRate"] > 1 and transient["MaxDelaySeconds"] >= transient["IntervalSeconds"]
         # and whatever is not retried ends the job through Finalize (or Finalize's own failure state)
         assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+
+
+def test_a_hold_retried_after_a_transient_error_still_waits_for_its_approval(rollout):
+    # Given 4 robots in waves of 50% gated after the first wave, and the hold step's next invoke throttled
+    fleet = rollout.fleet_of(4, "gated")
+    version = rollout.given.application_version("nav")
+    lambda_adapter.inject_fault("hold", "Lambda.TooManyRequestsException")
+    job = rollout.start(
+        fleet,
+        version,
+        deploymentConfig={"concurrentDeploymentPercentage": 50, "approval": {"after": "FirstWave"}},
+    )
+
+    # When the first wave has deployed and the throttled hold was invoked (the gate shows from evaluate on)
+    rollout.pump_until(
+        lambda: not lambda_adapter.pending_faults() and "waitingForApproval" in rollout.describe(job),
+        "the throttled hold",
+    )
+    assert sorted(rollout.robots.commanded("deploy")) == ["r00", "r01"]
+
+    # Then the approval ends the retried hold (its token, or the hold sees the wave approved when it runs)
+    # and the rollout succeeds
+    rollout.given.ok("approveDeploymentWave", {"job": job["arn"]})
+    done = rollout.wait(job)
+    assert done["status"] == "Succeeded", done
+    assert "Lambda.TooManyRequestsException" in _retried(rollout, done)
+    outcome = assert_rollout_consistent(job_id_of(done), {f"r{i:02d}" for i in range(4)})
+    assert set(outcome.values()) == {"InSync"}
 
 
 def test_a_release_retried_after_it_ran_publishes_once_and_counts_each_robot_once(rollout):
