@@ -49,7 +49,7 @@ def test_each_function_runs_with_its_own_role(synthesized: Synthesized) -> None:
         for f in synthesized.resources("AWS::Lambda::Function").values()
         if "fleetwave_service" in f["Properties"]["Handler"]
     ]
-    assert len(roles) == len(synthesized.stack.functions) == 8
+    assert len(roles) == len(synthesized.stack.functions) == 9
     assert len(set(roles)) == len(roles)
     for role in roles:
         properties = synthesized.template["Resources"][role]["Properties"]
