@@ -123,18 +123,11 @@ def run_provision(args: argparse.Namespace) -> int:
     from fleetwave.sdk.client import FleetwaveApiError
 
     try:
-        target = _target(args)
-        client = api_client(args)
-        robot, written, certificate_id = provision(client, target, args.robot, args.out, force=args.force)
-    except ProvisioningError as error:
-        print(f"fleetwave robot provision: {error.error_type}: {error}", file=sys.stderr)
-        return 1
-    except FleetwaveApiError as error:
-        print(f"fleetwave robot provision: {error}", file=sys.stderr)
-        return 1
-    except EndpointError as error:
-        print(f"fleetwave robot provision: {error}", file=sys.stderr)
-        return 1
+        robot, written, certificate_id = provision(
+            api_client(args), _target(args), args.robot, args.out, force=args.force
+        )
+    except (ProvisioningError, FleetwaveApiError, EndpointError) as error:
+        return _failed("provision", error)
     print(f"robot {robot.name} provisioned: certificate {certificate_id}, thing {robot.thing}")
     print(f"copy {written} to the robot and run: fleetwave agent --config {written / CONFIG_NAME}")
     return 0
@@ -146,8 +139,7 @@ def run_claim_certificate(args: argparse.Namespace) -> int:
     try:
         path, certificate_id = create_claim(_target(args), args.out)
     except ProvisioningError as error:
-        print(f"fleetwave robot claim-certificate: {error.error_type}: {error}", file=sys.stderr)
-        return 1
+        return _failed("claim-certificate", error)
     print(f"claim certificate {certificate_id} written: {path}")
     print(f"on each robot: fleetwave agent --claim {path} --robot <name created with CreateRobot>")
     return 0
