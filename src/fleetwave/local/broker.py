@@ -332,6 +332,7 @@ def create_component(runtime: Any) -> EmbeddedBroker:
     claims = ClaimService(runtime)
     access = BrokerAccess(
         identify=identity.identify,
+        certificate_active=identity.certificate_active,
         service_secret=secrets.token_urlsafe(24) if config.mtls_only else None,
         provisioning_template=claims.template,
         claim_handler=claims.handle,

@@ -42,7 +42,6 @@ from fleetwave.local.identity import Identity, Refused
 logger = logging.getLogger("fleetwave.broker")
 
 IDENTITY_ATTRIBUTE = "fleetwave.identity"
-CERTIFICATE_ATTRIBUTE = "fleetwave.certificate"
 # How often connected certificates are judged again: one deactivated or deleted meanwhile (rotation,
 # retirement) loses its connection, as IoT Core closes the connections of a certificate it revokes.
 REVALIDATE_SECONDS = 1.0
@@ -60,6 +59,8 @@ class BrokerAccess:
     """Who may connect, and what each client may do. ``identify`` None: no mTLS listener."""
 
     identify: Identify | None = None
+    # certificate id -> still registered and ACTIVE (checked every second for connected certificates)
+    certificate_active: Callable[[str], bool] | None = None
     service_secret: str | None = None  # None: the plain listener is open to anyone
     provisioning_template: str | None = None
     claim_handler: ClaimHandler | None = None
@@ -74,7 +75,6 @@ class BrokerAccess:
                 return False
             if self.identify is None:
                 return False
-            session.attributes[CERTIFICATE_ATTRIBUTE] = der
             try:
                 identity = self.identify(der, client)
             except Refused as refusal:
@@ -153,7 +153,7 @@ class FleetwaveBroker(Broker):
 
     async def start(self) -> None:
         await super().start()
-        if self.fleetwave_access.identify is not None:
+        if self.fleetwave_access.certificate_active is not None:
             self._revalidation = asyncio.ensure_future(self._revalidate_forever())
 
     async def shutdown(self) -> None:
@@ -163,20 +163,27 @@ class FleetwaveBroker(Broker):
         await super().shutdown()
 
     async def _revalidate_forever(self) -> None:
-        identify = self.fleetwave_access.identify
-        assert identify is not None
+        active = self.fleetwave_access.certificate_active
+        if active is None:
+            return
         while True:
             await asyncio.sleep(REVALIDATE_SECONDS)
-            for session, handler in list(self._sessions.values()):
-                der = session.attributes.get(CERTIFICATE_ATTRIBUTE)
-                if der is None or session.transitions.state != "connected":
-                    continue
-                try:
-                    await asyncio.to_thread(identify, der, session.client_id or "")
-                except Refused as refusal:
+            connected = [
+                (session, handler, identity.certificate_id)
+                for session, handler in list(self._sessions.values())
+                if (identity := identity_of(session)) is not None
+                and identity.certificate_id is not None
+                and session.transitions.state == "connected"
+            ]
+            if not connected:
+                continue
+            certificates = [certificate for _, _, certificate in connected]
+            verdicts = await asyncio.to_thread(lambda ids=certificates: [active(c) for c in ids])
+            for (session, handler, certificate), valid in zip(connected, verdicts, strict=True):
+                if not valid:
                     logger.warning(
-                        "mqtt client disconnected: its certificate is no longer valid",
-                        extra={"clientId": session.client_id, "reason": str(refusal)},
+                        "mqtt client disconnected: its certificate was deactivated or deleted",
+                        extra={"clientId": session.client_id, "certificateId": certificate},
                     )
                     await self._stop_handler(handler)
 
@@ -217,7 +224,6 @@ class FleetwaveBroker(Broker):
             session.ssl_object = incoming.ssl_object
             session.is_anonymous = incoming.is_anonymous
             session.attributes[IDENTITY_ATTRIBUTE] = identity
-            session.attributes[CERTIFICATE_ATTRIBUTE] = incoming.attributes.get(CERTIFICATE_ATTRIBUTE)
             session.parent = 1
         else:
             incoming.parent = 0
@@ -306,7 +312,8 @@ class OpenAuthPlugin(BaseAuthPlugin):
         if access is None:
             session.is_anonymous = not session.username
             return True
-        return access.authenticate(session)
+        # FleetwaveBroker judged this connection before matching it to a session (once is enough).
+        return identity_of(session) is not None or access.authenticate(session)
 
 
 def _access(context: Any) -> BrokerAccess | None:

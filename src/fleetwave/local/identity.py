@@ -322,6 +322,14 @@ class LocalIdentity:
         config = self._runtime.config
         return registry_identity(config.account_id, config.region, der, client_id)
 
+    def certificate_active(self, certificate_id: str) -> bool:
+        """Whether a certificate is still registered and ACTIVE (a dictionary lookup in moto)."""
+        from moto.iot.models import iot_backends
+
+        config = self._runtime.config
+        certificate = iot_backends[config.account_id][config.region].certificates.get(certificate_id)
+        return certificate is not None and certificate.status == "ACTIVE"
+
 
 def policy_documents(region: str, account_id: str) -> dict[str, dict[str, Any]]:
     """The robot and claim policies as the stack defines them, for this account and region."""
