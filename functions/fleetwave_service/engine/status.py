@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from fleetwave_service.core import ids
 from fleetwave_service.engine.messages import ROBOT_MESSAGE_KINDS, StatusReport
 from fleetwave_service.engine.ports import Ports, get_ports
 from fleetwave_service.engine.reports import Inbound, apply_reports
@@ -35,6 +36,29 @@ logger = Logger(service="fleetwave-status")
 _ROBOT_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,255}$")
 
 
+def _no_lookup(thing: str) -> str | None:
+    return None
+
+
+# The robot a derived thing name belongs to; fleet/'s store answers it, plugged in by the composition root
+# (handlers.py): the engine does not import fleet/.
+_robot_of_derived_thing: Callable[[str], str | None] = _no_lookup
+
+
+def resolve_derived_things_with(lookup: Callable[[str], str | None]) -> None:
+    global _robot_of_derived_thing
+    _robot_of_derived_thing = lookup
+
+
+def robot_of_thing(thing: str) -> str | None:
+    """The robot whose topics carry ``thing``: topics are built from the IoT thing name, which is the
+    robot's name unless that is longer than IoT allows (core/ids.py iot_name: 128 characters ending in a
+    hash); such a name is looked up. None when no robot has it."""
+    if ids.iot_name_prefix(thing) is None:
+        return thing
+    return _robot_of_derived_thing(thing)
+
+
 def _robot_and_body(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     message_id = record.get("messageId")
     try:
@@ -42,9 +66,13 @@ def _robot_and_body(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | N
     except (TypeError, ValueError):
         logger.warning("status record dropped: body is not JSON", extra={"messageId": message_id})
         return None
-    robot_name = body.get("robotName") if isinstance(body, dict) else None
-    if not isinstance(robot_name, str) or not _ROBOT_NAME.match(robot_name):
+    thing = body.get("robotName") if isinstance(body, dict) else None
+    if not isinstance(thing, str) or not _ROBOT_NAME.match(thing):
         logger.warning("status record dropped: no valid robotName", extra={"messageId": message_id})
+        return None
+    robot_name = robot_of_thing(thing)  # a lookup that fails fails the record (dispatch)
+    if robot_name is None:
+        logger.warning("status record dropped: no robot has this thing name", extra={"thingName": thing})
         return None
     return robot_name, body
 
@@ -66,7 +94,12 @@ def dispatch(records: list[Mapping[str, Any]], ports: Ports) -> set[str]:
     failed: set[str] = set()
     for record in records:
         message_id = str(record.get("messageId"))
-        parsed = _robot_and_body(record)
+        try:
+            parsed = _robot_and_body(record)
+        except Exception:
+            logger.exception("status record not read", extra={"messageId": message_id})
+            failed.add(message_id)
+            continue
         if parsed is None:
             continue
         robot_name, body = parsed

@@ -28,6 +28,7 @@ class BackgroundSimulator:
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         log: io.TextIOBase | None = None,
         lookup: Any = None,
+        mtls_endpoint: str | None = None,
     ) -> None:
         """The fleet's robots come from ``lookup`` (``robots()``, ``fleet_name``) when given, else from the
         API through ``client`` (ListRobots)."""
@@ -36,6 +37,8 @@ class BackgroundSimulator:
 
         self._lookup = lookup if lookup is not None else ApiFleetLookup(client, fleet_name)
         self._mqtt_url = mqtt_url
+        self._mtls_endpoint = mtls_endpoint  # each robot on serve's mTLS listener (simulate --mtls)
+        self.mtls = mtls_endpoint is not None
         self._behaviors = {name: Behavior.parse(text) for name, text in behaviors.items()}
         self._default = Behavior.parse(default)
         self._time_scale = time_scale
@@ -84,6 +87,7 @@ class BackgroundSimulator:
                 out=self._log,  # type: ignore[arg-type]
                 quiet=True,
                 stop=self._stop,
+                mtls_endpoint=self._mtls_endpoint,
             )
 
         try:
