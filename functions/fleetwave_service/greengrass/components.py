@@ -28,6 +28,7 @@ from fleetwave_service.greengrass.common import (
     parse_component_version_arn,
 )
 from fleetwave_service.greengrass.idempotency import idempotent_on_client_token
+from fleetwave_service.greengrass.recipes import check_recipe
 from fleetwave_service.greengrass.models import (
     CloudComponentStatus,
     ComponentLatestVersion,
@@ -90,6 +91,7 @@ def create_component_version(request: CreateComponentVersionRequest) -> CreateCo
         raise ValidationError("inlineRecipe: ComponentVersion is required, a semantic version like 1.0.0")
     if name.startswith("aws.greengrass."):
         raise ValidationError("inlineRecipe: the aws.greengrass. prefix is reserved for public components")
+    check_recipe(recipe)
     now = ids.now()
     arn = component_version_arn(name, version)
     row = {

@@ -104,7 +104,7 @@ def apply_configuration_update(
 
 
 def _default_of(spec: ComponentSpec) -> dict[str, Any] | None:
-    default = (spec.recipe or {}).get("DefaultConfiguration")
+    default = ((spec.recipe or {}).get("ComponentConfiguration") or {}).get("DefaultConfiguration")
     return default if isinstance(default, dict) else None
 
 
