@@ -56,7 +56,11 @@ class Version:
         # A release ranks above its prereleases; numeric identifiers rank below alphanumeric ones.
         if not self.prerelease:
             return (*self.core, 1, ())
-        return (*self.core, 0, tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.prerelease))
+        return (
+            *self.core,
+            0,
+            tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.prerelease),
+        )
 
     def __lt__(self, other: Version) -> bool:
         return self._key() < other._key()
@@ -98,6 +102,13 @@ class _Comparator:
 
 def _zero_pre() -> tuple[int | str, ...]:
     return (0,)
+
+
+def _next_up(major: int, minor: int | None) -> Version:
+    """The lowest version above ``major.x`` (minor None) or ``major.minor.x``, prereleases included."""
+    if minor is None:
+        return Version(major + 1, 0, 0, _zero_pre())
+    return Version(major, minor + 1, 0, _zero_pre())
 
 
 class Requirement:
@@ -191,7 +202,9 @@ def _expand(token: str, whole: str) -> list[_Comparator]:
         return [_Comparator(operator or "=", Version(major, minor, patch, pre))]
     # A partial version: 1 means 1.x.x, 1.2 means 1.2.x.
     low = Version(major, minor or 0, 0)
-    high = Version(major + 1, 0, 0, _zero_pre()) if minor is None else Version(major, minor + 1, 0, _zero_pre())
+    high = (
+        Version(major + 1, 0, 0, _zero_pre()) if minor is None else Version(major, minor + 1, 0, _zero_pre())
+    )
     if operator in ("", "="):
         return [_Comparator(">=", low), _Comparator("<", high)]
     if operator == ">":
@@ -220,7 +233,9 @@ def _tilde(major: int | None, minor: int | None, patch: int | None, pre: tuple) 
     if major is None:
         return [_Comparator(">=", Version(0, 0, 0))]
     low = Version(major, minor or 0, patch or 0, pre)
-    high = Version(major + 1, 0, 0, _zero_pre()) if minor is None else Version(major, minor + 1, 0, _zero_pre())
+    high = (
+        Version(major + 1, 0, 0, _zero_pre()) if minor is None else Version(major, minor + 1, 0, _zero_pre())
+    )
     return [_Comparator(">=", low), _Comparator("<", high)]
 
 
@@ -232,10 +247,8 @@ def _hyphen(low_text: str, high_text: str, whole: str) -> list[_Comparator]:
     major, minor, patch, pre = _partial(high_text, whole)
     if major is None:
         pass
-    elif minor is None:
-        comparators.append(_Comparator("<", Version(major + 1, 0, 0, _zero_pre())))
     elif patch is None:
-        comparators.append(_Comparator("<", Version(major, minor + 1, 0, _zero_pre())))
+        comparators.append(_Comparator("<", _next_up(major, minor)))
     else:
         comparators.append(_Comparator("<=", Version(major, minor, patch, pre)))
     return comparators or [_Comparator(">=", Version(0, 0, 0))]

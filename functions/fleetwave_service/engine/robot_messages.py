@@ -92,7 +92,8 @@ def _component_states(robot_name: str, report: ComponentStatesReport, ports: Por
     states = {
         "updatedAt": report.sentAt,
         "components": {
-            name: state.model_dump(mode="json", exclude_none=True) for name, state in report.components.items()
+            name: state.model_dump(mode="json", exclude_none=True)
+            for name, state in report.components.items()
         },
     }
     applied = ports.store.record_component_states(robot_name, states)

@@ -28,7 +28,6 @@ from fleetwave_service.greengrass.common import (
     parse_component_version_arn,
 )
 from fleetwave_service.greengrass.idempotency import idempotent_on_client_token
-from fleetwave_service.greengrass.recipes import check_recipe
 from fleetwave_service.greengrass.models import (
     CloudComponentStatus,
     ComponentLatestVersion,
@@ -40,6 +39,7 @@ from fleetwave_service.greengrass.models import (
     ListComponentsResponse,
     ListComponentVersionsResponse,
 )
+from fleetwave_service.greengrass.recipes import check_recipe
 
 logger = Logger(service="fleetwave", child=True)
 
