@@ -4,6 +4,7 @@ artifacts (`artifacts`)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -11,10 +12,12 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fleetwave_service.engine.messages import FailureCode
 
+from fleetwave.agent.presigned import link_expired
 from fleetwave.agent.protocol import StepFailed
 
 _CHUNK = 1 << 16
@@ -35,6 +38,46 @@ def fetch(url: str, target: Path, timeout: float, algorithm: str = "md5") -> tup
             digest.update(chunk)
             out.write(chunk)
         return response.headers.get("ETag"), digest.digest()
+
+
+#: Asked for a fresh link when the one in hand cannot be used, with why; raises StepFailed when there is none.
+FreshLink = Callable[[str], Awaitable[str]]
+
+
+async def download(
+    url: str,
+    target: Path,
+    *,
+    what: str,
+    timeout: float,
+    now: float,
+    fresh: FreshLink | None,
+    algorithm: str = "md5",
+) -> tuple[str | None, bytes]:
+    """`fetch` with the robot's answer to a link that no longer works (expired by its own query, or refused
+    by S3 with 403/400): one more try with a fresh link from ``fresh``. Failures are StepFailed
+    (ResourceNotFound) naming ``what``."""
+    if link_expired(url, now):
+        if fresh is None:
+            raise StepFailed(
+                FailureCode.RESOURCE_NOT_FOUND,
+                f"the {what} link cannot be used (it expired) and no fresh one can be asked for",
+            )
+        url = await fresh("it expired")
+    try:
+        return await asyncio.to_thread(fetch, url, target, timeout, algorithm)
+    except urllib.error.HTTPError as error:
+        if error.code not in EXPIRED_LINK_STATUSES or fresh is None:
+            raise http_failure(what, error) from None
+        url = await fresh(f"it answered HTTP {error.code} {error.reason}")
+    except DownloadErrors as error:
+        raise StepFailed(FailureCode.RESOURCE_NOT_FOUND, f"cannot download the {what}: {error}") from None
+    try:
+        return await asyncio.to_thread(fetch, url, target, timeout, algorithm)
+    except urllib.error.HTTPError as again:
+        raise http_failure(what, again, " (with a fresh link)") from None
+    except DownloadErrors as again:
+        raise StepFailed(FailureCode.RESOURCE_NOT_FOUND, f"cannot download the {what}: {again}") from None
 
 
 def http_failure(what: str, error: urllib.error.HTTPError, note: str = "") -> StepFailed:

@@ -48,8 +48,6 @@ import re
 import shutil
 import signal
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +65,7 @@ from fleetwave_service.engine.messages import (
 )
 from pydantic import ValidationError
 
-from fleetwave.agent.downloads import EXPIRED_LINK_STATUSES, extract, fetch, http_failure, log_tail
-from fleetwave.agent.presigned import link_expired
+from fleetwave.agent.downloads import download, extract, log_tail
 from fleetwave.agent.protocol import Recovered, StepFailed, plan_steps, time_budget
 from fleetwave.agent.state import StateStore
 from fleetwave.agent.supervisor import (
@@ -731,30 +728,22 @@ class ProcessLauncher:
         """Download the command's ``which`` ("bundle" or "downloadCondition") into ``target``."""
         link = getattr(command, which)
         assert link is not None
-        url = link.url
-        if link_expired(url, self._clock()):
-            logger.info("download link expired; asking the service for a fresh one", extra=self._log(command))
-            url = await self._fresh_url(command, which, what, "it expired")
-        try:
-            served_etag, digest = await asyncio.to_thread(fetch, url, target, self._http_timeout)
-        except urllib.error.HTTPError as error:
-            if error.code not in EXPIRED_LINK_STATUSES or self._links is None:
-                raise http_failure(what, error) from None
+
+        async def fresh(why: str) -> str:
             logger.info(
-                "download link refused; asking the service for a fresh one",
-                extra=self._log(command, httpStatus=error.code),
+                "download link unusable; asking the service for a fresh one",
+                extra=self._log(command, why=why),
             )
-            url = await self._fresh_url(command, which, what, f"it answered HTTP {error.code} {error.reason}")
-            try:
-                served_etag, digest = await asyncio.to_thread(fetch, url, target, self._http_timeout)
-            except urllib.error.HTTPError as again:
-                raise http_failure(what, again, " (with a fresh link)") from None
-            except (urllib.error.URLError, OSError, ValueError) as again:
-                raise StepFailed(
-                    FailureCode.RESOURCE_NOT_FOUND, f"cannot download the {what}: {again}"
-                ) from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            raise StepFailed(FailureCode.RESOURCE_NOT_FOUND, f"cannot download the {what}: {error}") from None
+            return await self._fresh_url(command, which, what, why)
+
+        served_etag, digest = await download(
+            link.url,
+            target,
+            what=what,
+            timeout=self._http_timeout,
+            now=self._clock(),
+            fresh=fresh if self._links is not None else None,
+        )
         _check_etag(what, etag, served_etag, digest.hex())
 
     async def _fresh_url(self, command: DeploymentCommand, which: str, what: str, why: str) -> str:
