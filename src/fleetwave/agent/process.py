@@ -66,6 +66,7 @@ from fleetwave_service.engine.messages import (
 from pydantic import ValidationError
 
 from fleetwave.agent.downloads import download, extract, log_tail
+from fleetwave.agent.greengrass import ComponentRunner, ComponentsListener
 from fleetwave.agent.protocol import Recovered, StepFailed, plan_steps, time_budget
 from fleetwave.agent.state import StateStore
 from fleetwave.agent.supervisor import (
@@ -170,6 +171,7 @@ class ProcessLauncher:
         state: StateStore | None = None,
         links: LinkSource | None = None,
         on_health: HealthListener | None = None,
+        on_components: ComponentsListener | None = None,
         log_max_bytes: int = 10 * 1024 * 1024,
         log_backups: int = 3,
         clock: Callable[[], float] = time.time,
@@ -196,9 +198,26 @@ class ProcessLauncher:
         self._app_deployment: _Deployment | None = None
         self._window: _Window | None = None
         self._budget_end: float | None = None  # monotonic end of the current run's time budget
+        # Greengrass deployments (commands with components) are the component runner's work.
+        self.components = ComponentRunner(
+            self.work_root,
+            robot_name=robot_name,
+            marker=(MARKER_VARIABLE, self._home),
+            restart_policy=self._policy,
+            health_window_seconds=self._window_seconds,
+            http_timeout_seconds=http_timeout_seconds,
+            environment=self._base_env,
+            state=state,
+            fresh_artifacts=links.fresh_links if links is not None else None,
+            on_components=on_components,
+            clock=clock,
+        )
 
     # --- the Launcher port -------------------------------------------------------------------------
     async def run_step(self, step: ProgressStep, command: DeploymentCommand) -> None:
+        if command.components is not None:
+            await self.components.run_step(step, command)
+            return
         try:
             await self._run_step(step, command)
         except StepFailed as failure:
@@ -206,6 +225,7 @@ class ProcessLauncher:
 
     async def stop(self) -> None:
         """Abandon the current deployment: if it had switched, back to the last-known-good application."""
+        await self.components.stop()
         current = self._current
         if current is None or current.phase not in (INSTALLING, LAUNCHED):
             return
@@ -262,8 +282,10 @@ class ProcessLauncher:
         else:
             self._save()
         self._prune()
-        if current is None:
-            return None
+        components = await self.components.recover()
+        if current is None or (components is not None and components[0] > current.command.issuedAt):
+            # The newer of the two is the deployment the agent's own state may be waiting on.
+            return components[1] if components is not None else None
         failure = current.failure or {}
         return Recovered(
             current.command.jobId,
@@ -287,7 +309,9 @@ class ProcessLauncher:
         return app.identity.pid if app is not None and app.running and app.identity else None
 
     async def close(self) -> None:
-        """Stop the running application (the agent is stopping; it starts it again when it starts)."""
+        """Stop the running application and components (the agent is stopping; it starts them again when it
+        starts)."""
+        await self.components.close()
         app = self._app
         if app is not None:
             await app.stop()

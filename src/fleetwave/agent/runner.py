@@ -27,7 +27,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from fleetwave_service.engine.messages import DeploymentCommand, HealthReport, LinkReply, StatusReport
+from fleetwave_service.engine.messages import (
+    ComponentStatesReport,
+    DeploymentCommand,
+    HealthReport,
+    LinkReply,
+    StatusReport,
+)
 
 from fleetwave import __version__
 from fleetwave.agent.backoff import Backoff
@@ -41,6 +47,9 @@ from fleetwave.agent.state import StateStore, WorkDirError
 from fleetwave.agent.supervisor import RestartPolicy
 
 logger = logging.getLogger("fleetwave.agent")
+
+#: What the agent publishes on its status topic (presence is the connection's own).
+RobotMessage = StatusReport | HealthReport | ComponentStatesReport
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -59,7 +68,7 @@ class _Links:
 
 
 def build_launcher(
-    config: AgentConfig, state: StateStore, links: _Links, on_health: Callable[[HealthReport], None]
+    config: AgentConfig, state: StateStore, links: _Links, on_health: Callable[[RobotMessage], None]
 ) -> Launcher:
     if config.simulate is not None:
         from fleetwave.agent.simulated import Behavior, SimulatedLauncher
@@ -84,6 +93,7 @@ def build_launcher(
         state=state,
         links=links,
         on_health=on_health,
+        on_components=on_health,
         log_max_bytes=config.app_log_max_bytes,
         log_backups=config.app_log_backups,
     )
@@ -123,7 +133,7 @@ async def run_agent(
         links = _Links()
         connection: RobotConnection | None = None
 
-        def send(message: StatusReport | HealthReport) -> None:
+        def send(message: RobotMessage) -> None:
             assert connection is not None
             connection.publish_status(message.model_dump_json(exclude_none=True).encode())
 

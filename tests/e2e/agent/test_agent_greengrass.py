@@ -1,0 +1,221 @@
+"""Greengrass components run for real on a robot: botocore's ``greengrassv2`` client against the session's
+`fleetwave serve`, the real `fleetwave agent` as a process, artifacts uploaded to the embedded S3, and the
+components' lifecycle scripts running as real processes (docs/greengrass.md).
+
+One robot goes through a component set's life: a two-component deployment with a dependency (both run, the
+dependency first), a revision that upgrades the dependency (both restart), and a revision whose component
+fails its install (rolled back: the previous set runs again). ListInstalledComponents shows the lifecycle
+states throughout. Waits poll with generous caps; nothing asserts on elapsed time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from fakes.robomaker import BUCKET
+from support.agent_harness import pid_alive
+from support.waiting import wait_for
+
+ACCOUNT = "123456789012"
+
+# The dependency: records "<pid> <version> <topic>" in lidar-starts, then runs until stopped.
+LIDAR_SCRIPT = """echo "$$ $1 $2" >> "$CONTROL_DIR/lidar-starts"
+echo "$$" > "$CONTROL_DIR/lidar-pid"
+while true; do sleep 0.05; done
+"""
+# The dependent: records whether the lidar ran when it started, and its speed from the configuration.
+NAV_SCRIPT = """if [ -e "$CONTROL_DIR/lidar-pid" ] && kill -0 "$(cat "$CONTROL_DIR/lidar-pid")" 2>/dev/null; then
+  lidar=up; else lidar=down; fi
+echo "$$ $1 speed=$2 lidar=$lidar" >> "$CONTROL_DIR/nav-starts"
+while true; do sleep 0.05; done
+"""
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}.C{uuid.uuid4().hex[:8]}"
+
+
+class Components:
+    def __init__(self, api: Any, given: Any, control: Path) -> None:
+        self.gg = api.greengrass
+        self.given = given
+        self.control = control
+        self.prefix = _unique("com.example")
+
+    def name(self, short: str) -> str:
+        return f"{self.prefix}.{short}"
+
+    def register(self, short: str, version: str, recipe: dict[str, Any]) -> None:
+        recipe = {
+            "RecipeFormatVersion": "2020-01-25",
+            "ComponentName": self.name(short),
+            "ComponentVersion": version,
+            **recipe,
+        }
+        self.gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())
+
+    def upload(self, key: str, data: bytes) -> dict[str, str]:
+        self.given.bundle(key, data)
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        return {"Uri": f"s3://{BUCKET}/{key}", "Digest": digest, "Algorithm": "SHA-256"}
+
+    def lidar(self, version: str) -> None:
+        artifact = self.upload(f"{self.prefix}/lidar-{version}.sh", LIDAR_SCRIPT.encode())
+        self.register(
+            "Lidar",
+            version,
+            {
+                "ComponentConfiguration": {"DefaultConfiguration": {"topic": "/scan"}},
+                "Manifests": [
+                    {
+                        "Platform": {"os": "linux"},
+                        "Lifecycle": {
+                            "Setenv": {"CONTROL_DIR": str(self.control)},
+                            "run": f"sh {{artifacts:path}}/lidar-{version}.sh {version} "
+                            "{configuration:/topic}",
+                        },
+                        "Artifacts": [artifact],
+                    }
+                ],
+            },
+        )
+
+    def nav(self, version: str, *, install: str = "echo installed > installed.txt") -> None:
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as bundle:
+            bundle.writestr("nav/nav.sh", NAV_SCRIPT)
+        artifact = self.upload(f"{self.prefix}/nav-{version}.zip", archive.getvalue())
+        self.register(
+            "Nav",
+            version,
+            {
+                "ComponentDependencies": {
+                    self.name("Lidar"): {"VersionRequirement": ">=1.0.0 <2.0.0", "DependencyType": "HARD"}
+                },
+                "ComponentConfiguration": {"DefaultConfiguration": {"speed": 1.5}},
+                "Manifests": [
+                    {"Platform": {"os": "windows"}, "Lifecycle": {"run": "exit 9"}},
+                    {
+                        "Platform": {"os": "linux", "architecture": "/amd64|x86_64/"},
+                        "Lifecycle": {
+                            "Setenv": {"CONTROL_DIR": str(self.control)},
+                            "install": {"Script": install, "Timeout": 60},
+                            "run": "sh {artifacts:decompressedPath}/nav-" + version + "/nav/nav.sh "
+                            f"{version} {{configuration:/speed}}",
+                        },
+                        "Artifacts": [{**artifact, "Unarchive": "ZIP"}],
+                    },
+                ],
+            },
+        )
+
+    def deploy(self, fleet: str, components: dict[str, str]) -> str:
+        response = self.gg.create_deployment(
+            targetArn=f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/{fleet}",
+            deploymentName=_unique("deploy"),
+            components={self.name(short): {"componentVersion": v} for short, v in components.items()},
+            deploymentPolicies={"failureHandlingPolicy": "ROLLBACK"},
+        )
+        return str(response["deploymentId"])
+
+    def installed(self, robot: str) -> dict[str, dict[str, Any]]:
+        listed = self.gg.list_installed_components(coreDeviceThingName=robot, topologyFilter="ALL")
+        return {item["componentName"]: item for item in listed["installedComponents"]}
+
+    def starts(self, which: str) -> list[list[str]]:
+        path = self.control / f"{which}-starts"
+        return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _execution(components: Components, robot: str, deployment: str, details: Any) -> dict[str, Any]:
+    def final() -> dict[str, Any] | None:
+        listed = components.gg.list_effective_deployments(coreDeviceThingName=robot)["effectiveDeployments"]
+        item = next((i for i in listed if i["deploymentId"] == deployment), None)
+        return item if item and item["coreDeviceExecutionStatus"] not in ("QUEUED", "IN_PROGRESS") else None
+
+    return wait_for(f"{robot} to finish {deployment}", final, details=details)
+
+
+def _running(components: Components, robot: str, versions: dict[str, str], details: Any) -> dict[str, Any]:
+    """Wait until ListInstalledComponents shows exactly these versions RUNNING."""
+
+    def shown() -> dict[str, Any] | None:
+        installed = components.installed(robot)
+        wanted = {components.name(short): version for short, version in versions.items()}
+        ok = all(
+            installed.get(name, {}).get("componentVersion") == version
+            and installed[name]["lifecycleState"] == "RUNNING"
+            for name, version in wanted.items()
+        )
+        return installed if ok and set(installed) == set(wanted) else None
+
+    return wait_for(f"{versions} RUNNING on {robot}", shown, details=details)
+
+
+def _alive(starts: list[list[str]]) -> list[list[str]]:
+    return [start for start in starts if pid_alive(int(start[0]))]
+
+
+def test_components_run_in_dependency_order_upgrade_restarts_dependents_and_a_failed_install_rolls_back(
+    robot, agents, serve, api, given
+) -> None:
+    components = Components(api, given, robot.control)
+    agent = agents.start(robot.name, serve.mqtt_url)
+    fleet = robot.fleet["name"]
+
+    # Given two registered components, Nav depending (HARD) on Lidar, with artifacts in S3
+    components.lidar("1.0.0")
+    components.nav("1.0.0")
+
+    # When Nav alone is deployed (the service resolves Lidar)
+    first = components.deploy(fleet, {"Nav": "1.0.0"})
+
+    # Then the deployment succeeds, both run, Lidar first, with their configuration
+    assert _execution(components, robot.name, first, agent.all_logs)["coreDeviceExecutionStatus"] == (
+        "SUCCEEDED"
+    )
+    installed = _running(components, robot.name, {"Nav": "1.0.0", "Lidar": "1.0.0"}, agent.all_logs)
+    assert installed[components.name("Nav")]["isRoot"] is True
+    assert installed[components.name("Lidar")]["isRoot"] is False
+    [lidar] = wait_for("lidar to run", lambda: _alive(components.starts("lidar")), details=agent.all_logs)
+    [nav] = wait_for("nav to run", lambda: _alive(components.starts("nav")), details=agent.all_logs)
+    assert lidar[1:] == ["1.0.0", "/scan"]
+    assert nav[1:] == ["1.0.0", "speed=1.5", "lidar=up"]
+    work = agent.work_dir / "greengrass" / "work" / components.name("Nav") / "installed.txt"
+    assert work.read_text().strip() == "installed"
+
+    # When a revision upgrades Lidar to 1.1.0
+    components.lidar("1.1.0")
+    second = components.deploy(fleet, {"Nav": "1.0.0", "Lidar": "1.1.0"})
+
+    # Then Lidar and its HARD dependent Nav are restarted, Lidar first again
+    assert _execution(components, robot.name, second, agent.all_logs)["coreDeviceExecutionStatus"] == (
+        "SUCCEEDED"
+    )
+    _running(components, robot.name, {"Nav": "1.0.0", "Lidar": "1.1.0"}, agent.all_logs)
+    [lidar2] = wait_for("lidar 1.1.0 to run", lambda: _alive(components.starts("lidar")))
+    [nav2] = wait_for("nav to run again", lambda: _alive(components.starts("nav")))
+    assert lidar2[1] == "1.1.0" and lidar2[0] != lidar[0]
+    assert nav2[0] != nav[0] and nav2[3] == "lidar=up"
+    assert not pid_alive(int(lidar[0])) and not pid_alive(int(nav[0]))
+
+    # When a revision brings Nav 1.2.0, whose install fails
+    components.nav("1.2.0", install="echo 'calibration data missing' >&2; exit 3")
+    third = components.deploy(fleet, {"Nav": "1.2.0", "Lidar": "1.1.0"})
+
+    # Then the deployment fails, naming the component and its install, and the previous set runs again
+    execution = _execution(components, robot.name, third, agent.all_logs)
+    assert execution["coreDeviceExecutionStatus"] == "FAILED", execution
+    reason = json.dumps(execution, default=str)
+    assert components.name("Nav") in reason and "install" in reason, reason
+    _running(components, robot.name, {"Nav": "1.0.0", "Lidar": "1.1.0"}, agent.all_logs)
+    [nav3] = wait_for("nav 1.0.0 to run again", lambda: _alive(components.starts("nav")))
+    assert nav3[1] == "1.0.0"
+    assert _alive(components.starts("lidar")) == [lidar2]  # Lidar did not change: never stopped
