@@ -596,7 +596,11 @@ class ComponentRunner:
         if planned.skipped:
             self._set_state(name, LifecycleState.FINISHED, SKIPPED_REASON, [SKIPPED_STATUS_CODE])
             return
-        self._work(planned).mkdir(parents=True, exist_ok=True)
+        work = self._work(planned)
+        work.mkdir(parents=True, exist_ok=True)
+        user, group = _posix_identity(planned.run_with)
+        if user is not None and os.geteuid() == 0:
+            shutil.chown(work, user, group)  # its work path is its own, as the nucleus makes it
         lifecycle = planned.manifest.get("Lifecycle") or {}
         install = _get(lifecycle, "install")
         if install is not None:
@@ -699,7 +703,9 @@ class ComponentRunner:
             return
         timeout = float(step["timeout"] or DEFAULT_TIMEOUTS.get(phase, 120.0))
         user, group = _posix_identity(planned.run_with)
-        with RotatingLog(self._log_path(name)).path.open("ab") as log:
+        log_path = self._log_path(name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
             log.write(f"--- {phase}\n".encode())
             log.flush()
             try:

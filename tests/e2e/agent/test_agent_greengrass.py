@@ -31,8 +31,8 @@ echo "$$" > "$CONTROL_DIR/lidar-pid"
 while true; do sleep 0.05; done
 """
 # The dependent: records whether the lidar ran when it started, and its speed from the configuration.
-NAV_SCRIPT = """if [ -e "$CONTROL_DIR/lidar-pid" ] && kill -0 "$(cat "$CONTROL_DIR/lidar-pid")" 2>/dev/null; then
-  lidar=up; else lidar=down; fi
+NAV_SCRIPT = """lidar=down
+if [ -e "$CONTROL_DIR/lidar-pid" ] && kill -0 "$(cat "$CONTROL_DIR/lidar-pid")" 2>/dev/null; then lidar=up; fi
 echo "$$ $1 speed=$2 lidar=$lidar" >> "$CONTROL_DIR/nav-starts"
 while true; do sleep 0.05; done
 """
