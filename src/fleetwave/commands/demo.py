@@ -45,10 +45,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="leave the local stack and the simulated robots up at the end (Ctrl-C stops them)",
     )
     parser.add_argument("--seed", type=int, default=None, help="repeat a run's random robot delays")
+    parser.add_argument(
+        "--greengrass",
+        action="store_true",
+        help=(
+            "the Greengrass demo instead: two robots running the real agent, one component with an "
+            "artifact and a run script deployed with botocore's greengrassv2 client (--robots does not apply)"
+        ),
+    )
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from fleetwave.demo.run import run_demo  # rich, the SDK and boto3: not for `fleetwave --help`
 
-    return run_demo(args.robots, args.time_scale, keep_running=args.keep_running, seed=args.seed)
+    return run_demo(
+        args.robots,
+        args.time_scale,
+        keep_running=args.keep_running,
+        seed=args.seed,
+        greengrass=args.greengrass,
+    )
