@@ -43,7 +43,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,6 +199,8 @@ class ComponentRunner:
         self._deployment: dict[str, Any] | None = None  # jobId, attempt, issuedAt, phase, failure
         self._stopped_for_switch: list[str] = []
         self._started_for_switch: list[str] = []
+        self._followers: set[asyncio.Task[None]] = set()
+        self._follow_lock = asyncio.Lock()
 
     # --- the launcher's calls -------------------------------------------------------------------------
     async def run_step(self, step: ProgressStep, command: DeploymentCommand) -> None:
@@ -268,6 +270,7 @@ class ComponentRunner:
 
     async def close(self) -> None:
         """The agent stops: every component is stopped (shutdown scripts run); started again next time."""
+        await self._cancel_followers()
         for name in reversed(_order({n: live.planned for n, live in self._live.items()})):
             await self._stop(name, publish=False)
 
@@ -437,6 +440,7 @@ class ComponentRunner:
     async def _switch(self, command: DeploymentCommand) -> None:
         plan, old = self._plan, self._set
         assert plan is not None and self._deployment is not None
+        await self._cancel_followers()  # the deployment decides what runs from here
         changed = {n for n, p in plan.items() if n not in old or not p.same_as(old[n])}
         changed |= {n for n in plan if n in self._live and self._live[n].state is LifecycleState.BROKEN}
         restart = _with_hard_dependents(plan, changed)
@@ -646,16 +650,65 @@ class ComponentRunner:
         if live is None or live.state is LifecycleState.STOPPING:
             return
         if state == RUNNING:
+            restarted = live.state is LifecycleState.ERRORED
             self._set_state(name, LifecycleState.RUNNING, None)
+            if restarted:
+                self._follow(self._start_dependents(name))
         elif state == FINISHED:
             self._set_state(name, LifecycleState.FINISHED, None)
         elif state == RESTARTING:
             self._set_state(
                 name, LifecycleState.ERRORED, self._exit_details(name, detail.get("exitCode")), ["RUN_ERROR"]
             )
+            self._follow(self._stop_dependents(name))
         elif state == BROKEN:
             reason = f"{detail.get('reason') or 'run failed'}{log_tail(self._log_path(name))}"
             self._set_state(name, LifecycleState.BROKEN, reason, ["RUN_ERROR"])
+
+    # HARD dependents follow their dependency: stopped while it errors, started again once it runs (the
+    # nucleus restarts a HARD dependent when its dependency changes state). A BROKEN dependency keeps them
+    # stopped until the next deployment or agent start.
+    def _follow(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(self._serialised(work))
+        self._followers.add(task)
+        task.add_done_callback(self._followers.discard)
+
+    async def _serialised(self, work: Coroutine[Any, Any, None]) -> None:
+        async with self._follow_lock:
+            await work
+
+    async def _cancel_followers(self) -> None:
+        tasks = list(self._followers)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _hard_dependents(self, name: str) -> list[str]:
+        components = {n: live.planned for n, live in self._live.items()}
+        followers = _with_hard_dependents(components, {name}) - {name}
+        return [n for n in _order(components) if n in followers]
+
+    async def _stop_dependents(self, name: str) -> None:
+        for dependent in reversed(self._hard_dependents(name)):
+            live = self._live.get(dependent)
+            if live is not None and live.state in (LifecycleState.RUNNING, LifecycleState.STARTING):
+                logger.info(
+                    "stopping a HARD dependent of an errored component",
+                    extra={"robot": self.robot_name, "component": dependent, "dependency": name},
+                )
+                await self._stop(dependent)
+                self._set_state(dependent, LifecycleState.INSTALLED, f"waiting for {name}, which errored")
+
+    async def _start_dependents(self, name: str) -> None:
+        for dependent in self._hard_dependents(name):
+            live = self._live.get(dependent)
+            if (
+                live is not None
+                and live.state is LifecycleState.INSTALLED
+                and self._ready_to_start(dependent)
+            ):
+                with contextlib.suppress(StepFailed):
+                    await self._start(dependent, supervised=True)
 
     def _on_exit(self, name: str, run: Supervisor) -> None:
         """A run script that ended before supervision began (inside the window, with status 0)."""

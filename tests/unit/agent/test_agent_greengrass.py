@@ -485,3 +485,45 @@ def test_an_agent_restart_starts_the_installed_components_again(server, tmp_path
     run(second_run())
     assert len(pids(control)) == 2
     os.sync()
+
+
+def test_a_hard_dependent_is_restarted_when_its_dependency_errors_and_runs_again(server, tmp_path):
+    control = tmp_path / "control"
+    control.mkdir()
+    lidar = recipe(
+        "Lidar",
+        "1.0.0",
+        {
+            "run": f'echo "$$ lidar" >> {control}/starts; '
+            f"while true; do if [ -e {control}/crash ]; then rm -f {control}/crash; exit 5; fi; "
+            "sleep 0.05; done"
+        },
+    )
+    nav = recipe("Nav", "1.0.0", {"run": looping(control, "nav")}, depends={"Lidar": "^1.0.0"})
+    robot = Robot(tmp_path / "work")
+
+    async def scenario():
+        components = {"Lidar": spec("1.0.0", lidar), "Nav": spec("1.0.0", nav)}
+        assert (await robot.deploy(command(components))).status.value == "InSync"
+        [first_nav] = await robot.until("nav to run", lambda: pids(control, "nav"))
+        # When the dependency's run exits with an error
+        (control / "crash").touch()
+        # Then it is restarted, and its HARD dependent with it, after it
+        await robot.until("lidar restarted", lambda: len(pids(control, "lidar")) == 2)
+        await robot.until("nav restarted", lambda: len(pids(control, "nav")) == 2)
+        assert not alive(first_nav)
+        assert [line.split()[1] for line in (control / "starts").read_text().splitlines()] == [
+            "lidar",
+            "nav",
+            "lidar",
+            "nav",
+        ]
+        await robot.until(
+            "both RUNNING",
+            lambda: robot.lifecycle() == {"Lidar": ("1.0.0", "RUNNING"), "Nav": ("1.0.0", "RUNNING")},
+        )
+        seen = [r.components["Lidar"].lifecycleState.value for r in robot.states]
+        assert "ERRORED" in seen
+        await robot.launcher.close()
+
+    run(scenario())
