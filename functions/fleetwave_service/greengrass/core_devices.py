@@ -177,9 +177,9 @@ def get_core_device(thing: str) -> GetCoreDeviceResponse:
 def installed_components(robot: Row) -> list[InstalledComponent]:
     """What the robot's agent last reported; for a robot that never reported component states (simulated
     robots), what its deployments imply (`_implied_components`)."""
-    reported = _reported_components(robot)
-    if not reported:
+    if not robot.get("componentStates"):
         return _implied_components(robot)
+    reported = _reported_components(robot)  # {} once every component was removed: nothing is installed
     at = (robot.get("componentStates") or {}).get("updatedAt")
     return sorted(
         (
