@@ -14,14 +14,21 @@ import base64
 import hashlib
 import io
 import json
+import queue
+import urllib.error
+import urllib.request
 import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
+import yaml
 from fakes.robomaker import BUCKET
-from support.agent_harness import pid_alive
+from support.agent_harness import Robot, given_for, pid_alive
 from support.waiting import wait_for
+
+from fleetwave.sdk import greengrassv2_client
 
 ACCOUNT = "123456789012"
 
@@ -43,8 +50,8 @@ def _unique(prefix: str) -> str:
 
 
 class Components:
-    def __init__(self, api: Any, given: Any, control: Path) -> None:
-        self.gg = api.greengrass
+    def __init__(self, gg: Any, given: Any, control: Path) -> None:
+        self.gg = gg
         self.given = given
         self.control = control
         self.prefix = _unique("com.example")
@@ -61,14 +68,24 @@ class Components:
         }
         self.gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())
 
+    def register_yaml(self, short: str, version: str, recipe: dict[str, Any]) -> None:
+        document = {
+            "RecipeFormatVersion": "2020-01-25",
+            "ComponentName": self.name(short),
+            "ComponentVersion": version,
+            **recipe,
+        }
+        self.gg.create_component_version(inlineRecipe=yaml.safe_dump(document).encode())
+
     def upload(self, key: str, data: bytes) -> dict[str, str]:
         self.given.bundle(key, data)
         digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
         return {"Uri": f"s3://{BUCKET}/{key}", "Digest": digest, "Algorithm": "SHA-256"}
 
     def lidar(self, version: str) -> None:
+        """Registered as a YAML recipe (the other component's is JSON)."""
         artifact = self.upload(f"{self.prefix}/lidar-{version}.sh", LIDAR_SCRIPT.encode())
-        self.register(
+        self.register_yaml(
             "Lidar",
             version,
             {
@@ -159,6 +176,30 @@ def _running(components: Components, robot: str, versions: dict[str, str], detai
     return wait_for(f"{versions} RUNNING on {robot}", shown, details=details)
 
 
+def _retained_artifact_link(mqtt_url: str, robot_name: str) -> str:
+    """The first artifact link of the robot's retained deploy command, read as the robot receives it."""
+    received: queue.Queue[bytes] = queue.Queue()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"peek-{uuid.uuid4().hex[:8]}")
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"fleetwave/robots/{robot_name}/deployment", qos=1)
+    client.on_message = lambda c, u, m: received.put(bytes(m.payload))
+    client.connect("127.0.0.1", int(mqtt_url.rsplit(":", 1)[1]))
+    client.loop_start()
+    try:
+        command = json.loads(received.get(timeout=60))
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return next(url for spec in command["components"].values() for url in spec["artifactLinks"].values())
+
+
+def _refused(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=30):
+            return False
+    except urllib.error.HTTPError as error:
+        return error.code == 403
+
+
 def _alive(starts: list[list[str]]) -> list[list[str]]:
     return [start for start in starts if pid_alive(int(start[0]))]
 
@@ -166,7 +207,7 @@ def _alive(starts: list[list[str]]) -> list[list[str]]:
 def test_components_run_in_dependency_order_upgrade_restarts_dependents_and_a_failed_install_rolls_back(
     robot, agents, serve, api, given
 ) -> None:
-    components = Components(api, given, robot.control)
+    components = Components(api.greengrass, given, robot.control)
     agent = agents.start(robot.name, serve.mqtt_url)
     fleet = robot.fleet["name"]
 
@@ -219,3 +260,28 @@ def test_components_run_in_dependency_order_upgrade_restarts_dependents_and_a_fa
     [nav3] = wait_for("nav 1.0.0 to run again", lambda: _alive(components.starts("nav")))
     assert nav3[1] == "1.0.0"
     assert _alive(components.starts("lidar")) == [lidar2]  # Lidar did not change: never stopped
+
+
+def test_a_robot_that_comes_online_after_its_artifact_links_expired_still_runs_the_component(
+    launcher, agents, tmp_path
+) -> None:
+    # Given a stack whose presigned links expire after 0.6 s, and a deployment to a robot that is offline
+    server = launcher.start(env={"FLEETWAVE_PRESIGNED_URL_TTL_SECONDS": "60"})
+    given = given_for(server)
+    robot = Robot.create(given, tmp_path / "control")
+    gg = greengrassv2_client(server.api_url, aws_access_key_id="testing", aws_secret_access_key="testing")
+    components = Components(gg, given, robot.control)
+    components.lidar("1.0.0")
+    deployment = components.deploy(robot.fleet["name"], {"Lidar": "1.0.0"})
+    url = _retained_artifact_link(server.mqtt_url, robot.name)
+    wait_for("the artifact link to expire", lambda: _refused(url))
+
+    # When only then the robot comes online
+    agent = agents.start(robot.name, server.mqtt_url)
+
+    # Then it asks the service for fresh artifact links, and the component runs
+    agent.wait_log("artifact link unusable; asking the service for a fresh one")
+    execution = _execution(components, robot.name, deployment, agent.all_logs)
+    assert execution["coreDeviceExecutionStatus"] == "SUCCEEDED", execution
+    _running(components, robot.name, {"Lidar": "1.0.0"}, agent.all_logs)
+    wait_for("lidar to run", lambda: _alive(components.starts("lidar")), details=agent.all_logs)
