@@ -217,13 +217,6 @@ class ComponentRunner:
             suffix = await self._after_failure(command, failure)
             raise StepFailed(failure.code, failure.reason + suffix) from None
 
-    def current(self, command: DeploymentCommand) -> bool:
-        deployment = self._deployment
-        return deployment is not None and (deployment["jobId"], deployment["attempt"]) == (
-            command.jobId,
-            command.attempt,
-        )
-
     async def stop(self) -> None:
         """Abandon the deployment in progress: if it had switched, the previous set runs again."""
         deployment = self._deployment
@@ -481,31 +474,26 @@ class ComponentRunner:
             return
         seconds = self._window_seconds
         logger.info("component health window", extra={"robot": self.robot_name, "seconds": round(seconds, 2)})
+        deadline = time.monotonic() + seconds
         waits = {asyncio.ensure_future(run.exited().wait()): name for name, run in runs.items() if run}
         try:
-            done, _ = await asyncio.wait(set(waits), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-            while done:
+            while waits and (remaining := deadline - time.monotonic()) > 0:
+                done, _ = await asyncio.wait(
+                    set(waits), timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
                 for task in done:
                     name = waits.pop(task)
-                    run = runs[name]
-                    assert run is not None
-                    if run.last_exit != 0:
-                        self._set_state(
-                            name,
-                            LifecycleState.BROKEN,
-                            self._exit_details(name, run.last_exit),
-                            ["RUN_ERROR"],
-                        )
-                        raise _fail(
-                            name,
-                            f"its run script exited with status {run.last_exit} inside its {seconds:g} s "
-                            f"health "
-                            f"window{log_tail(self._log_path(name))}",
-                        )
-                    self._set_state(name, LifecycleState.FINISHED, None)
-                if not waits:
-                    return
-                done, _ = await asyncio.wait(set(waits), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+                    code = self._live[name].run.last_exit if self._live[name].run else None
+                    if code == 0:
+                        self._set_state(name, LifecycleState.FINISHED, None)
+                        continue
+                    details = self._exit_details(name, code)
+                    self._set_state(name, LifecycleState.BROKEN, details, ["RUN_ERROR"])
+                    raise _fail(
+                        name,
+                        f"its run script exited with status {code} inside its {seconds:g} s health window"
+                        f"{log_tail(self._log_path(name))}",
+                    )
         finally:
             for task in waits:
                 task.cancel()
