@@ -94,6 +94,7 @@ _VARIABLE = re.compile(
 )
 
 _UP = (LifecycleState.RUNNING, LifecycleState.FINISHED)
+_DOWN = (LifecycleState.NEW, LifecycleState.INSTALLED, LifecycleState.ERRORED, LifecycleState.BROKEN)
 
 ComponentsListener = Callable[[ComponentStatesReport], None]
 
@@ -435,7 +436,8 @@ class ComponentRunner:
         assert plan is not None and self._deployment is not None
         await self._cancel_followers()  # the deployment decides what runs from here
         changed = {n for n, p in plan.items() if n not in old or not p.same_as(old[n])}
-        changed |= {n for n in plan if n in self._live and self._live[n].state is LifecycleState.BROKEN}
+        # What does not run although it should (BROKEN, or waiting for a dependency that broke) starts again.
+        changed |= {n for n in plan if n in self._live and self._live[n].state in _DOWN}
         restart = _with_hard_dependents(plan, changed)
         stopping = [n for n in old if n not in plan or n in restart]
         self._deployment["phase"] = LAUNCHED
@@ -446,7 +448,8 @@ class ComponentRunner:
                 await self._stop(name)
                 self._stopped_for_switch.append(name)
                 if name not in plan:
-                    self._uninstall(name)
+                    del self._live[name]  # its work directory goes once the deployment commits
+                    self._publish()
         for name in _order(plan):
             if name in restart or name not in self._live:
                 self._live[name] = _Live(plan[name])
@@ -454,7 +457,7 @@ class ComponentRunner:
         failures = []
         for name in _order(plan):
             if name not in restart:
-                self._live[name].planned = plan[name]  # same process; a new deployment source is kept
+                self._live[name].planned = plan[name]  # unchanged: it keeps running, untouched
                 continue
             if not self._ready_to_start(name):
                 continue  # a dependency failed (DO_NOTHING): this one stays INSTALLED, as in the nucleus
@@ -500,7 +503,7 @@ class ComponentRunner:
 
     def _commit(self) -> None:
         assert self._plan is not None and self._deployment is not None
-        self._set = self._plan
+        self._take_plan()
         self._plan = None
         self._deployment["phase"] = COMMITTED
         for live in self._live.values():
@@ -531,10 +534,16 @@ class ComponentRunner:
         self._save()
         return suffix
 
+    def _take_plan(self) -> None:
+        """The deployed set becomes the robot's: components it removed lose their work directory."""
+        assert self._plan is not None
+        for removed in set(self._set) - set(self._plan):
+            shutil.rmtree(self.root / "work" / removed, ignore_errors=True)
+        self._set = self._plan
+
     def _keep_failed(self) -> str:
         """DO_NOTHING: the new set stays; what failed reads BROKEN, the rest is supervised as committed."""
-        assert self._plan is not None
-        self._set = self._plan
+        self._take_plan()
         broken = []
         for name, live in self._live.items():
             if live.state in (LifecycleState.ERRORED, LifecycleState.BROKEN):
