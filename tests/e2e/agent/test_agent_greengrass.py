@@ -37,9 +37,15 @@ LIDAR_SCRIPT = """echo "$$ $1 $2" >> "$CONTROL_DIR/lidar-starts"
 echo "$$" > "$CONTROL_DIR/lidar-pid"
 while true; do sleep 0.05; done
 """
-# The dependent: records whether the lidar ran when it started, and its speed from the configuration.
+# The dependent: records whether the lidar runs (waiting for its pid file: RUNNING means its process was
+# started, not that it wrote anything yet), and its speed from the configuration.
 NAV_SCRIPT = """lidar=down
-if [ -e "$CONTROL_DIR/lidar-pid" ] && kill -0 "$(cat "$CONTROL_DIR/lidar-pid")" 2>/dev/null; then lidar=up; fi
+for _ in $(seq 1 600); do
+  if [ -e "$CONTROL_DIR/lidar-pid" ] && kill -0 "$(cat "$CONTROL_DIR/lidar-pid")" 2>/dev/null; then
+    lidar=up; break
+  fi
+  sleep 0.05
+done
 echo "$$ $1 speed=$2 lidar=$lidar" >> "$CONTROL_DIR/nav-starts"
 while true; do sleep 0.05; done
 """
@@ -200,6 +206,12 @@ def _refused(url: str) -> bool:
         return error.code == 403
 
 
+def _ran_first(installed: dict[str, dict[str, Any]], first: str, then: str) -> bool:
+    """``first`` became RUNNING no later than ``then`` (the agent starts a dependent once its dependency
+    runs)."""
+    return installed[first]["lastStatusChangeTimestamp"] <= installed[then]["lastStatusChangeTimestamp"]
+
+
 def _alive(starts: list[list[str]]) -> list[list[str]]:
     return [start for start in starts if pid_alive(int(start[0]))]
 
@@ -225,6 +237,7 @@ def test_components_run_in_dependency_order_upgrade_restarts_dependents_and_a_fa
     installed = _running(components, robot.name, {"Nav": "1.0.0", "Lidar": "1.0.0"}, agent.all_logs)
     assert installed[components.name("Nav")]["isRoot"] is True
     assert installed[components.name("Lidar")]["isRoot"] is False
+    assert _ran_first(installed, components.name("Lidar"), components.name("Nav"))
     [lidar] = wait_for("lidar to run", lambda: _alive(components.starts("lidar")), details=agent.all_logs)
     [nav] = wait_for("nav to run", lambda: _alive(components.starts("nav")), details=agent.all_logs)
     assert lidar[1:] == ["1.0.0", "/scan"]
@@ -240,7 +253,8 @@ def test_components_run_in_dependency_order_upgrade_restarts_dependents_and_a_fa
     assert _execution(components, robot.name, second, agent.all_logs)["coreDeviceExecutionStatus"] == (
         "SUCCEEDED"
     )
-    _running(components, robot.name, {"Nav": "1.0.0", "Lidar": "1.1.0"}, agent.all_logs)
+    installed = _running(components, robot.name, {"Nav": "1.0.0", "Lidar": "1.1.0"}, agent.all_logs)
+    assert _ran_first(installed, components.name("Lidar"), components.name("Nav"))
     [lidar2] = wait_for("lidar 1.1.0 to run", lambda: _alive(components.starts("lidar")))
     [nav2] = wait_for("nav to run again", lambda: _alive(components.starts("nav")))
     assert lidar2[1] == "1.1.0" and lidar2[0] != lidar[0]

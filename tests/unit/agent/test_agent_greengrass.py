@@ -161,6 +161,16 @@ class Robot:
         last = self.states[-1].components if self.states else {}
         return {name: (s.componentVersion, s.lifecycleState.value) for name, s in last.items()}
 
+    def changes(self) -> list[tuple[str, str]]:
+        """(component, state) for every state change reported, in order."""
+        found, last = [], {}
+        for report in self.states:
+            for name, state in report.components.items():
+                if last.get(name) != state.lifecycleState.value:
+                    last[name] = state.lifecycleState.value
+                    found.append((name, state.lifecycleState.value))
+        return found
+
     async def until(self, what: str, check) -> Any:
         for _ in range(int(WAIT / 0.05)):
             found = check()
@@ -238,13 +248,9 @@ def test_recipe_variables_configuration_artifacts_and_setenv_reach_the_scripts(s
         assert first == f"2.5 3 robot-1 /scan safe {artifacts}"
         assert tool == "tool"
         assert (work / "installed.txt").read_text() == "hello"
-        # Lidar (the dependency) started first
-        assert [
-            tag for _, tag in (line.split() for line in (control / "starts").read_text().splitlines())
-        ] == [
-            "lidar",
-            "app",
-        ]
+        # Lidar (the dependency) ran before App started
+        changes = robot.changes()
+        assert changes.index(("Lidar", "RUNNING")) < changes.index(("App", "STARTING"))
         await robot.launcher.close()
 
     run(scenario())
@@ -414,7 +420,11 @@ def test_do_nothing_leaves_a_failed_component_broken_and_supervision_breaks_afte
     control.mkdir()
     robot = Robot(tmp_path / "work", window=1.0)
     crashing = recipe("Nav", "1.0.0", {"run": f'echo "$$ nav" >> {control}/starts; echo boom; exit 4'})
-    flaky = recipe("Map", "1.0.0", {"run": f'echo "$$ map" >> {control}/starts; sleep 1.5; exit 7'})
+    # Runs until the test creates control/fail; from then on every start fails at once.
+    failing_later = (
+        f'echo "$$ map" >> {control}/starts; while [ ! -e {control}/fail ]; do sleep 0.05; done; exit 7'
+    )
+    flaky = recipe("Map", "1.0.0", {"run": failing_later})
 
     async def scenario():
         report = await robot.deploy(command({"Nav": spec("1.0.0", crashing)}, policy="DO_NOTHING"))
@@ -426,6 +436,7 @@ def test_do_nothing_leaves_a_failed_component_broken_and_supervision_breaks_afte
         # A committed component whose run keeps failing: ERRORED, restarted, then BROKEN at the third error
         report = await robot.deploy(command({"Map": spec("1.0.0", flaky)}, job="gg-2"))
         assert report.status.value == "InSync", report.failureReason
+        (control / "fail").touch()
         await robot.until("Map BROKEN", lambda: robot.lifecycle().get("Map") == ("1.0.0", "BROKEN"))
         seen = [r.components["Map"].lifecycleState.value for r in robot.states if "Map" in r.components]
         assert "ERRORED" in seen
@@ -512,12 +523,11 @@ def test_a_hard_dependent_is_restarted_when_its_dependency_errors_and_runs_again
         await robot.until("lidar restarted", lambda: len(pids(control, "lidar")) == 2)
         await robot.until("nav restarted", lambda: len(pids(control, "nav")) == 2)
         assert not alive(first_nav)
-        assert [line.split()[1] for line in (control / "starts").read_text().splitlines()] == [
-            "lidar",
-            "nav",
-            "lidar",
-            "nav",
-        ]
+        changes = robot.changes()
+        errored = changes.index(("Lidar", "ERRORED"))
+        again = changes.index(("Lidar", "RUNNING"), errored)
+        assert errored < changes.index(("Nav", "STOPPING"), errored) < again
+        assert again < changes.index(("Nav", "STARTING"), again)
         await robot.until(
             "both RUNNING",
             lambda: robot.lifecycle() == {"Lidar": ("1.0.0", "RUNNING"), "Nav": ("1.0.0", "RUNNING")},
