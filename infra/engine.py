@@ -25,7 +25,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 from fleetwave.statemachines import ROLLOUT
 from fleetwave_service.engine.messages import STATUS_TOPIC, STATUS_TOPIC_FILTER
-from fleetwave_service.lambdas import STEP_FUNCTIONS
+from fleetwave_service.lambdas import PARTITION_PLACEHOLDER, STEP_FUNCTIONS
 
 from infra.nag import XRAY_REASON, acknowledge, arn_of
 
@@ -36,7 +36,7 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]*)\}")
 
 # Placeholder -> the function (by name, fleetwave_service/lambdas.py) whose ARN fills it.
 ROLLOUT_SUBSTITUTIONS: Mapping[str, str] = {placeholder: f.name for placeholder, f in STEP_FUNCTIONS.items()}
-SUBSTITUTION_KEYS = frozenset(ROLLOUT_SUBSTITUTIONS)
+SUBSTITUTION_KEYS = frozenset(ROLLOUT_SUBSTITUTIONS) | {PARTITION_PLACEHOLDER}
 
 
 class UnknownPlaceholderError(ValueError):
@@ -73,8 +73,12 @@ class Rollout(Construct):
                 f"{', '.join(sorted(unknown))}; add their step functions to fleetwave_service/lambdas.py"
             )
         substitutions = {
-            name: step_functions[ROLLOUT_SUBSTITUTIONS[name]].function_arn for name in sorted(used)
+            name: step_functions[ROLLOUT_SUBSTITUTIONS[name]].function_arn
+            for name in sorted(used)
+            if name in ROLLOUT_SUBSTITUTIONS
         }
+        if PARTITION_PLACEHOLDER in used:
+            substitutions[PARTITION_PLACEHOLDER] = Stack.of(self).partition
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
         )
@@ -156,6 +160,7 @@ class StatusIngest(Construct):
         construct_id: str,
         *,
         visibility_timeout: Duration,
+        max_receive_count: int,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -178,7 +183,9 @@ class StatusIngest(Construct):
             enforce_ssl=True,
             visibility_timeout=visibility_timeout,
             retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.dead_letter_queue),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=max_receive_count, queue=self.dead_letter_queue
+            ),
         )
         # Where IoT writes the reason when it cannot deliver a report to the queue.
         self.rule_errors = logs.LogGroup(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from fleetwave_service.lambdas import LambdaFunction
 
+from infra.layers import powertools_layer, pyyaml_layer
 from infra.nag import XRAY_REASON, acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -18,12 +19,9 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-# The Powertools for AWS Lambda (Python) v3 public layer. It is built with the `[all]` extras, so it also
-# provides pydantic v2, aws-xray-sdk and fastjsonschema; the runtime provides boto3. The layer name
-# encodes runtime and architecture: keep it in step with RUNTIME/ARCHITECTURE above.
-POWERTOOLS_LAYER_ARN = (
-    "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:38"
-)
+# The layers (infra/layers.py): Powertools v3, resolved at deploy time from its public SSM parameter for
+# RUNTIME and ARCHITECTURE (built with the `[all]` extras, so it also provides pydantic v2, aws-xray-sdk and
+# fastjsonschema; the runtime provides boto3), and PyYAML, copied from the synth environment.
 
 SERVICE_NAME = "fleetwave"
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/*.egg-info"]
@@ -45,12 +43,8 @@ class FunctionFactory(Construct):
         super().__init__(scope, construct_id)
         self._environment = dict(environment)
         self._log_retention = log_retention
-        stack = Stack.of(self)
-        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "PowertoolsLayer",
-            POWERTOOLS_LAYER_ARN.format(partition=stack.partition, region=stack.region),
-        )
+        self.powertools_layer = powertools_layer(self, "PowertoolsLayer", ARCHITECTURE, RUNTIME)
+        self.pyyaml_layer = pyyaml_layer(self, "PyYamlLayer", ARCHITECTURE, RUNTIME)
         # One asset for every function: they share one package and differ only in the handler.
         self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=ASSET_EXCLUDES)
 
@@ -78,13 +72,14 @@ class FunctionFactory(Construct):
             architecture=ARCHITECTURE,
             code=self.code,
             handler=spec.handler,
-            layers=[self.powertools_layer],
+            layers=[self.powertools_layer, self.pyyaml_layer],
             role=role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,
             timeout=Duration.seconds(spec.timeout_seconds),
             memory_size=spec.memory_mb,
+            reserved_concurrent_executions=spec.reserved_concurrency,
             environment={
                 **self._environment,
                 **(extra_environment or {}),

@@ -37,12 +37,14 @@ class Monitoring(Construct):
         action = cw_actions.SnsAction(self.topic)
         five_minutes = Duration.minutes(5)
 
-        def alarm(construct_id: str, metric: cloudwatch.IMetric, description: str) -> cloudwatch.Alarm:
+        def alarm(
+            construct_id: str, metric: cloudwatch.IMetric, description: str, threshold: float = 1
+        ) -> cloudwatch.Alarm:
             created = cloudwatch.Alarm(
                 self,
                 construct_id,
                 metric=metric,
-                threshold=1,
+                threshold=threshold,
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -69,6 +71,15 @@ class Monitoring(Construct):
                     period=five_minutes, statistic="Maximum"
                 ),
                 "Robot status reports could not be processed and were moved to the dead-letter queue.",
+            ),
+            alarm(
+                "StatusBacklog",
+                status_queue.metric_approximate_age_of_oldest_message(
+                    period=five_minutes, statistic="Maximum"
+                ),
+                "Robot status reports have waited in the status queue for over 15 minutes: the status "
+                "function is failing or throttled (each report is retried, then dead-lettered).",
+                threshold=900,
             ),
             alarm(
                 "ApiServerErrors",

@@ -40,6 +40,12 @@ ROBOMAKER_OPERATIONS: tuple[str, ...] = (
     "listDeploymentJobs",
     "cancelDeploymentJob",
     "syncDeploymentJob",
+    # Fleetwave extensions (docs/extensions.md), in the same style.
+    "approveDeploymentWave",
+    "pauseDeploymentJob",
+    "resumeDeploymentJob",
+    "retryDeploymentJob",
+    "rollbackFleet",
 )
 
 GREENGRASS_ROUTES: tuple[Route, ...] = (

@@ -34,9 +34,20 @@ from infra.routes import ROUTES
 
 # Every function of the service, from the one table the local runtime and the tests read too.
 FUNCTION_SPECS: dict[str, FunctionSpec] = dict(BY_NAME)
+# The status path's figures, consistent with the status function's timeout (docs/reliability.md):
+# - batches of up to 100 reports, gathered for at most 1 s;
+# - visibility timeout = 6 x the function's timeout (AWS's guidance for Lambda event sources: the poller may
+#   retry a throttled invoke within that time without the batch becoming visible again);
+# - a record is received at most STATUS_MAX_RECEIVES times before the dead-letter queue (AWS recommends at
+#   least 5, so a throttled or briefly failing handler does not dead-letter good reports): with the
+#   visibility timeout, a report is retried for at least 5 x 6 min before it is given up on;
+# - at most STATUS_MAX_CONCURRENCY concurrent batches (the event source's maximum concurrency), which bounds
+#   the write rate on the job's rows without a reserved concurrency (whose throttles count as receives).
 STATUS_BATCH_SIZE = 100
-# SQS guidance: visibility timeout of at least six times the consumer's timeout.
+STATUS_BATCH_WINDOW_SECONDS = 1
 STATUS_VISIBILITY_FACTOR = 6
+STATUS_MAX_RECEIVES = 5
+STATUS_MAX_CONCURRENCY = 50
 
 
 class FleetwaveStack(Stack):
@@ -96,8 +107,10 @@ class FleetwaveStack(Stack):
             )
         # Idempotency records: the Greengrass front door's client tokens.
         data.idempotency_table.grant_read_write_data(api_function)
-        # The job status event for subscribers (engine/steps.py finalize).
-        job_events.bus.grant_put_events_to(functions["finalize"])
+        # Job events for subscribers (engine/job_events.py): status changes (finalize), an approval gate
+        # reached (evaluate), approvals, pauses, resumes and rollbacks (the API's extension operations).
+        for name in ("finalize", "evaluate", "api"):
+            job_events.bus.grant_put_events_to(functions[name])
         # Start a rollout (engine/starter.py), fail the outstanding wave token on cancel
         # (engine/cancel.py), complete a wave when its last robot reports (engine/reports.py).
         machine.grant_start_execution(api_function)
@@ -108,10 +121,11 @@ class FleetwaveStack(Stack):
         # returned: engine/steps.py release_wave -> complete_wave_if_done). The machine already
         # depends on this function (its ARN is substituted into the definition), so the grant goes in a
         # policy of its own: in the function's default policy it would close a dependency cycle.
+        # Hold does the same for its own token when the approval or resume it waits for came first.
         iam.Policy(
             self,
             "ReleaseWaveTaskResponse",
-            roles=[steps["release_wave"].role],
+            roles=[steps["release_wave"].role, steps["hold"].role],
             statements=[
                 iam.PolicyStatement(
                     actions=["states:SendTaskFailure", "states:SendTaskSuccess"],
@@ -144,14 +158,17 @@ class FleetwaveStack(Stack):
             visibility_timeout=Duration.seconds(
                 FUNCTION_SPECS["status"].timeout_seconds * STATUS_VISIBILITY_FACTOR
             ),
+            max_receive_count=STATUS_MAX_RECEIVES,
             log_retention=retention,
         )
         status_function.add_event_source(
             event_sources.SqsEventSource(
                 ingest.queue,
                 batch_size=STATUS_BATCH_SIZE,
-                max_batching_window=Duration.seconds(1),
+                max_batching_window=Duration.seconds(STATUS_BATCH_WINDOW_SECONDS),
+                # The handler answers batchItemFailures (engine/status.py): only failed records return.
                 report_batch_item_failures=True,
+                max_concurrency=STATUS_MAX_CONCURRENCY,
             )
         )
 
@@ -202,7 +219,7 @@ class FleetwaveStack(Stack):
             ("RobotPolicyName", robots.policy.ref, "IoT policy to attach to each robot's certificate"),
             ("RobotThingTypeName", robots.thing_type.ref, "Thing type of robots"),
             ("BundleBucketName", bundles.bucket.bucket_name, "Bucket for robot-application bundles"),
-            ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with job status changes"),
+            ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with deployment job events"),
             ("StateMachineArn", machine.state_machine_arn, "Rollout state machine"),
             ("TableName", data.table.table_name, "Main table (retained on stack deletion)"),
             ("AlarmTopicArn", monitoring.topic.topic_arn, "SNS topic the alarms notify"),

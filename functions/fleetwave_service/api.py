@@ -9,6 +9,8 @@ status code, ``x-amzn-ErrorType`` header and ``{"message": ...}``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from typing import Annotated, Any
@@ -26,11 +28,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from fleetwave_service.core.body import MalformedBodyError, decode_text, is_json_content_type, parse_object
 from fleetwave_service.core.errors import (
     FleetwaveError,
     InternalServerError,
     InvalidParameterError,
-    UnknownOperationError,
+    MissingAuthenticationTokenError,
     ValidationError,
     to_wire,
 )
@@ -46,6 +49,8 @@ from fleetwave_service.robomaker.models import ListTagsForResourceResponse, TagR
 logger = Logger(service="fleetwave")
 
 _GREEDY_PARAMETER = "<resourceArn>"
+# UntagResource's tagKeys: 1 to 50 keys (the contract's limit, RoboMaker and Greengrass alike).
+MAX_TAG_KEYS = 50
 
 
 class _RestResolver(APIGatewayRestResolver):
@@ -111,7 +116,10 @@ def tag_resource(resourceArn: str, body: TagResourceRequest) -> EmptyResponse:  
 
 
 @app.delete("/tags/<resourceArn>")
-def untag_resource(resourceArn: str, tagKeys: Annotated[list[TagKey], Query()]) -> EmptyResponse:  # noqa: N803
+def untag_resource(
+    resourceArn: str,  # noqa: N803
+    tagKeys: Annotated[list[TagKey], Query(min_length=1, max_length=MAX_TAG_KEYS)],  # noqa: N803
+) -> EmptyResponse:
     arn = _resource_arn(resourceArn)
     if greengrass_tags.is_greengrass_arn(arn):
         greengrass_tags.untag_resource(arn, tagKeys)
@@ -136,28 +144,32 @@ def _fleetwave_error(error: FleetwaveError) -> Response:
     return _error_response(error)
 
 
-@app.exception_handler(RequestValidationError)
-def _invalid_request(error: RequestValidationError) -> Response:
-    message = describe_errors(error.errors())
-    # The Greengrass front door names its 400 ValidationException; RoboMaker's is InvalidParameterException.
-    path = app.current_event.path
+def _bad_request(path: str, message: str) -> FleetwaveError:
+    """A malformed request, under the front door's own 400: Greengrass's ValidationException (its paths, and
+    tags of its ARNs), RoboMaker's InvalidParameterException otherwise."""
     is_greengrass = path.startswith("/greengrass/") or (
         path.startswith("/tags/") and greengrass_tags.is_greengrass_arn(unquote(path[len("/tags/") :]))
     )
-    wire_error = ValidationError(message) if is_greengrass else InvalidParameterError(message)
-    logger.info("request rejected", extra={"error": wire_error.wire_name, "reason": message})
-    return _error_response(wire_error)
+    return ValidationError(message) if is_greengrass else InvalidParameterError(message)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response:
+    return _fleetwave_error(_bad_request(app.current_event.path, describe_errors(error.errors())))
 
 
 @app.exception_handler(RequestUnsupportedContentType)
 def _unsupported_content_type(error: RequestUnsupportedContentType) -> Response:
-    return _fleetwave_error(InvalidParameterError("Content-Type: request bodies must be application/json"))
+    return _fleetwave_error(_bad_request(app.current_event.path, _CONTENT_TYPE_MESSAGE))
 
 
 @app.exception_handler(NotFoundError)
 def _unknown_operation(error: NotFoundError) -> Response:
+    # What API Gateway answers for a method and path it has no route for (before any Lambda runs): the
+    # local gateway and the deployed API answer alike (docs/decisions.md).
     event = app.current_event
-    return _fleetwave_error(UnknownOperationError(f"no operation at {event.http_method} {event.path}"))
+    logger.info("no route", extra={"method": event.http_method, "path": event.path})
+    return _error_response(MissingAuthenticationTokenError("Missing Authentication Token"))
 
 
 @app.exception_handler(Exception)
@@ -167,11 +179,77 @@ def _unexpected(error: Exception) -> Response:
     return _error_response(InternalServerError("Fleetwave could not process the request; try again."))
 
 
+# --- the body, before any route sees it ----------------------------------------------------------------
+
+_CONTENT_TYPE_MESSAGE = "Content-Type: request bodies must be application/json"
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _checked_body(event: dict[str, Any]) -> dict[str, Any] | FleetwaveError:
+    """The event with its body checked (core/body.py) and passed on as plain JSON text, or the error."""
+    body = event.get("body")
+    if body is None or body == "":
+        return event
+    try:
+        if event.get("isBase64Encoded"):
+            raw = base64.b64decode(body, validate=True)
+        else:
+            raw = body.encode("utf-8", "surrogatepass")
+        text = decode_text(raw)
+        if not text.strip():
+            return {**event, "body": None, "isBase64Encoded": False}
+        if not is_json_content_type(_header(event, "content-type")):
+            raise MalformedBodyError(_CONTENT_TYPE_MESSAGE)
+        parse_object(text)
+    except (MalformedBodyError, binascii.Error, ValueError) as error:
+        message = str(error) if isinstance(error, MalformedBodyError) else "request body: is not valid base64"
+        return _bad_request(str(event.get("path") or ""), message)
+    return {**event, "body": text, "isBase64Encoded": False}
+
+
+# --- the API's own description -------------------------------------------------------------------------
+
+OPENAPI_TITLE = "Fleetwave"
+OPENAPI_VERSION = "2018-06-29"  # RoboMaker's API version; Greengrass's routes carry /greengrass/v2
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of both front doors, produced by the resolver from the routes and their models.
+
+    Committed as docs/openapi.json (a test fails when it drifts) and served by `fleetwave serve` at
+    ``/openapi.json``.
+    """
+    return json.loads(
+        app.get_openapi_json_schema(
+            title=OPENAPI_TITLE,
+            version=OPENAPI_VERSION,
+            summary="The RoboMaker fleet-management API and the Greengrass V2 deployments API (SigV4)",
+        )
+    )
+
+
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId")
     logger.set_correlation_id(request_id)
     idempotency.use_lambda_context(context)
-    response = app.resolve(event, context)
+    checked = _checked_body(event)
+    if isinstance(checked, FleetwaveError):
+        logger.info("request rejected", extra={"error": checked.wire_name, "reason": checked.message})
+        status, headers, body = to_wire(checked)
+        response: dict[str, Any] = {
+            "statusCode": status,
+            "multiValueHeaders": {name: [value] for name, value in headers.items()},
+            "body": json.dumps(body),
+            "isBase64Encoded": False,
+        }
+    else:
+        response = app.resolve(checked, context)
     if request_id:
         # botocore reads the request id of every response (and error) from this header.
         if "multiValueHeaders" in response:

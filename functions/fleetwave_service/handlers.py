@@ -35,6 +35,7 @@ api_handler = api.lambda_handler
 prepare_handler = step_handlers.prepare_handler
 evaluate_handler = step_handlers.evaluate_handler
 release_wave_handler = step_handlers.release_wave_handler
+hold_handler = step_handlers.hold_handler
 sweep_handler = step_handlers.sweep_handler
 finalize_handler = step_handlers.finalize_handler
 status_handler = status.lambda_handler

@@ -12,6 +12,10 @@ duration) on the local stack in this process, and prints:
 - makespan / ideal: from job creation to the last robot's finish, divided by waves x robot time (what a
   rollout with a free engine would take).
 
+Then one rollout with rollout control on the smallest fleet: an approval gate before every wave after the
+first and one pause (docs/extensions.md), driven as an operator would (pause, resume, approve each gate),
+and its state transitions: 6 + 3 per wave + 3 per hold.
+
 These are measurements to print, not assertions; nothing here is timed in the test suite. (`make bench`
 prints the robot's install first: tests/dist/agent_install_report.py.)
 """
@@ -267,12 +271,46 @@ def run_rollout(
     time_scale: float,
     progress: Callable[[str], None],
 ) -> BenchResult:
-    import boto3
-
-    from fleetwave.local.simulator import BackgroundSimulator
     from fleetwave.sdk import FleetwaveClient, local_credentials
 
     client = FleetwaveClient(runtime.api_url, credentials=local_credentials(), timeout=120)
+    fleet, version = _provision(runtime, client, size, progress)
+    messages = MessageCounter(runtime.config.mqtt_url)
+    simulator = _simulator(runtime, client, fleet, robot_seconds, time_scale)
+    simulator.start()
+    try:
+        writes.reset()
+        messages.reset()
+        job = client.call("createDeploymentJob", _job_request(fleet, version, percent))
+        described = _wait_for_end(client, job["arn"], progress, size)
+        dynamodb_writes = writes.reset()
+        mqtt_messages = messages.settled()
+    finally:
+        simulator.stop()
+        messages.close()
+    summary = described.get("robotDeploymentSummary") or []
+    finish = makespan_seconds(described["createdAt"], (item.get("deploymentFinishTime") for item in summary))
+    transitions = count_state_transitions(_history(runtime, job["arn"].rsplit("/", 1)[-1]))
+    statuses = {item.get("status") for item in summary}
+    progress(f"  {size} robots: job {described['status']}, robots {sorted(statuses)}")
+    return BenchResult(
+        robots=size,
+        waves=waves_for(size, percent),
+        status=described["status"],
+        state_transitions=transitions,
+        dynamodb_writes=dynamodb_writes,
+        mqtt_messages=mqtt_messages,
+        makespan_seconds=finish,
+        robot_seconds=robot_seconds * time_scale,
+    )
+
+
+def _provision(
+    runtime: Any, client: Any, size: int, progress: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fleet of ``size`` registered robots and an application version with an uploaded bundle."""
+    import boto3
+
     suffix = uuid.uuid4().hex[:6]
     fleet = client.call("createFleet", {"name": f"bench-{size}-{suffix}"})
     width = len(str(size))
@@ -298,8 +336,15 @@ def run_rollout(
         },
     )
     version = client.call("createRobotApplicationVersion", {"application": application["arn"]})
-    messages = MessageCounter(runtime.config.mqtt_url)
-    simulator = BackgroundSimulator(
+    return fleet, version
+
+
+def _simulator(
+    runtime: Any, client: Any, fleet: dict[str, Any], robot_seconds: float, time_scale: float
+) -> Any:
+    from fleetwave.local.simulator import BackgroundSimulator
+
+    return BackgroundSimulator(
         client,
         fleet["name"],
         runtime.config.mqtt_url,
@@ -308,48 +353,115 @@ def run_rollout(
         time_scale=time_scale,
         poll_seconds=5.0,
     )
+
+
+def _job_request(
+    fleet: dict[str, Any], version: dict[str, Any], percent: int, **extensions: Any
+) -> dict[str, Any]:
+    return {
+        "clientRequestToken": f"bench-{uuid.uuid4().hex[:12]}",
+        "fleet": fleet["arn"],
+        "deploymentConfig": {
+            "concurrentDeploymentPercentage": percent,
+            "robotDeploymentTimeoutInSeconds": ROBOT_TIMEOUT_SECONDS,
+            **extensions,
+        },
+        "deploymentApplicationConfigs": [
+            {
+                "application": version["arn"],
+                "applicationVersion": version["version"],
+                "launchConfig": {"packageName": "bench", "launchFile": "bench.launch"},
+            }
+        ],
+    }
+
+
+# --- one rollout with rollout control (docs/extensions.md) ---------------------------------------------
+HOLD_STATE = "Hold the rollout"
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    robots: int
+    waves: int
+    holds: int
+    status: str
+    state_transitions: int
+
+    @property
+    def expected_transitions(self) -> int:
+        """docs/rollout.md: 6 + 3 per wave + 3 per hold, whatever the fleet's size."""
+        return 6 + 3 * self.waves + 3 * self.holds
+
+    def line(self) -> str:
+        return (
+            f"rollout control: {self.robots:,} robots, {self.waves} waves, an approval gate before every "
+            f"wave after the first and one pause: job {self.status}, {self.holds} holds, "
+            f"{self.state_transitions} state transitions (6 + 3 x {self.waves} waves + 3 x {self.holds} "
+            f"holds = {self.expected_transitions})"
+        )
+
+
+def count_holds(events: Iterable[Mapping[str, Any]]) -> int:
+    """How often an execution history entered the hold (an approval gate or a pause)."""
+    return sum(
+        1 for event in events if (event.get("stateEnteredEventDetails") or {}).get("name") == HOLD_STATE
+    )
+
+
+def run_controlled_rollout(
+    runtime: Any,
+    size: int,
+    *,
+    percent: int,
+    robot_seconds: float,
+    time_scale: float,
+    progress: Callable[[str], None],
+) -> ControlResult:
+    """A job with a gate before every wave after the first, paused as soon as it is created; the operator
+    (this loop) resumes it once the pause holds and approves each gate it reaches."""
+    from fleetwave.sdk import FleetwaveClient, local_credentials
+
+    client = FleetwaveClient(runtime.api_url, credentials=local_credentials(), timeout=120)
+    fleet, version = _provision(runtime, client, size, progress)
+    simulator = _simulator(runtime, client, fleet, robot_seconds, time_scale)
     simulator.start()
     try:
-        writes.reset()
-        messages.reset()
         job = client.call(
-            "createDeploymentJob",
-            {
-                "clientRequestToken": f"bench-{suffix}",
-                "fleet": fleet["arn"],
-                "deploymentConfig": {
-                    "concurrentDeploymentPercentage": percent,
-                    "robotDeploymentTimeoutInSeconds": ROBOT_TIMEOUT_SECONDS,
-                },
-                "deploymentApplicationConfigs": [
-                    {
-                        "application": version["arn"],
-                        "applicationVersion": version["version"],
-                        "launchConfig": {"packageName": "bench", "launchFile": "bench.launch"},
-                    }
-                ],
-            },
+            "createDeploymentJob", _job_request(fleet, version, percent, approval={"after": "EveryWave"})
         )
-        described = _wait_for_end(client, job["arn"], progress, size)
-        dynamodb_writes = writes.reset()
-        mqtt_messages = messages.settled()
+        client.call("pauseDeploymentJob", {"job": job["arn"]})
+        job_id = job["arn"].rsplit("/", 1)[-1]
+        ended, deadline = 0, time.monotonic() + JOB_DEADLINE_SECONDS
+        paused = True
+        while True:
+            described = client.call("describeDeploymentJob", {"job": job["arn"]})
+            if described["status"] in ("Succeeded", "Failed", "Canceled"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"job {job['arn']} still {described['status']} after {JOB_DEADLINE_SECONDS:.0f} s"
+                )
+            waiting = described.get("waitingForApproval")
+            if waiting:
+                client.call("approveDeploymentWave", {"job": job["arn"], "wave": waiting["wave"]})
+                progress(f"  rollout control: wave {waiting['wave']} approved")
+                ended += 1
+            elif paused and count_holds(_history(runtime, job_id)) > ended:
+                # Holding, and not for an approval: the pause holds. Resume it.
+                client.call("resumeDeploymentJob", {"job": job["arn"]})
+                progress("  rollout control: resumed")
+                paused, ended = False, ended + 1
+            time.sleep(0.2)
     finally:
         simulator.stop()
-        messages.close()
-    summary = described.get("robotDeploymentSummary") or []
-    finish = makespan_seconds(described["createdAt"], (item.get("deploymentFinishTime") for item in summary))
-    transitions = count_state_transitions(_history(runtime, job["arn"].rsplit("/", 1)[-1]))
-    statuses = {item.get("status") for item in summary}
-    progress(f"  {size} robots: job {described['status']}, robots {sorted(statuses)}")
-    return BenchResult(
+    history = _history(runtime, job_id)
+    return ControlResult(
         robots=size,
         waves=waves_for(size, percent),
+        holds=count_holds(history),
         status=described["status"],
-        state_transitions=transitions,
-        dynamodb_writes=dynamodb_writes,
-        mqtt_messages=mqtt_messages,
-        makespan_seconds=finish,
-        robot_seconds=robot_seconds * time_scale,
+        state_transitions=count_state_transitions(history),
     )
 
 
@@ -402,7 +514,7 @@ def run_bench(
     robot_seconds: float = DEFAULT_ROBOT_SECONDS,
     time_scale: float = DEFAULT_TIME_SCALE,
     out: Any = sys.stdout,
-) -> list[BenchResult]:
+) -> tuple[list[BenchResult], ControlResult | None]:
     def progress(text: str) -> None:
         print(text, file=out, flush=True)
 
@@ -417,6 +529,7 @@ def run_bench(
     # Installed before the stack starts, so the runtime's own wrapping (serialised moto) goes around it.
     writes.install()
     results = []
+    control = None
     try:
         with local_stack(time_scale) as runtime:
             for size in sizes:
@@ -431,11 +544,23 @@ def run_bench(
                         progress=progress,
                     )
                 )
+            if sizes:
+                control = run_controlled_rollout(
+                    runtime,
+                    min(sizes),
+                    percent=percent,
+                    robot_seconds=robot_seconds,
+                    time_scale=time_scale,
+                    progress=progress,
+                )
     finally:
         writes.uninstall()
     print("", file=out)
     print(format_table(results), file=out, flush=True)
-    return results
+    if control is not None:
+        print("", file=out)
+        print(control.line(), file=out, flush=True)
+    return results, control
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -464,10 +589,11 @@ _percent = arguments.whole_number(1, 100, "must be 1-100, not {value}")
 
 
 def run(args: argparse.Namespace) -> int:
-    results = run_bench(
+    results, control = run_bench(
         args.sizes, percent=args.percent, robot_seconds=args.robot_seconds, time_scale=args.time_scale
     )
-    return 0 if all(r.status == "Succeeded" for r in results) else 1
+    statuses = [r.status for r in results] + ([control.status] if control else [])
+    return 0 if all(status == "Succeeded" for status in statuses) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -205,6 +205,21 @@ CASES = [
     ),
     ("createDeploymentJob", "deploymentConfig", "fast", "deploymentConfig:"),
     ("createDeploymentJob", "tags", {"k": "v" * 257}, "tags.k:"),
+    # Fleetwave extension deploymentConfig.approval (docs/extensions.md): only as documented
+    *[
+        ("createDeploymentJob", "deploymentConfig.approval", value, f"deploymentConfig.approval{field}:")
+        for value, field in (
+            ("EveryWave", ""),
+            ({}, ".after"),
+            ({"after": "SecondWave"}, ".after"),
+            ({"after": "everyWave"}, ".after"),
+            ({"after": "FirstWave", "timeoutInSeconds": 59}, ".timeoutInSeconds"),
+            ({"after": "FirstWave", "timeoutInSeconds": 30 * 24 * 3600 + 1}, ".timeoutInSeconds"),
+            ({"after": "FirstWave", "timeoutInSeconds": "3600"}, ".timeoutInSeconds"),
+            ({"after": "FirstWave", "onTimeout": "Abort"}, ".onTimeout"),
+            ({"after": "FirstWave", "timeout": 3600}, ".timeout"),
+        )
+    ],
 ]
 
 
@@ -275,6 +290,30 @@ OTHER_CASES: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("updateRobotApplication", {"application": APPLICATION}, "robotSoftwareSuite:"),
     ("cancelDeploymentJob", {"job": ""}, "job:"),
+    # Fleetwave extension operations (docs/extensions.md)
+    ("approveDeploymentWave", {}, "job:"),
+    ("approveDeploymentWave", {"job": JOB, "wave": 1}, "wave:"),
+    ("approveDeploymentWave", {"job": JOB, "wave": 101}, "wave:"),
+    ("approveDeploymentWave", {"job": JOB, "wave": "2"}, "wave:"),
+    ("pauseDeploymentJob", {}, "job:"),
+    ("resumeDeploymentJob", {"job": "deployment-1"}, "job:"),
+    ("retryDeploymentJob", {"job": JOB}, "clientRequestToken:"),
+    ("retryDeploymentJob", {"clientRequestToken": "t", "job": "x"}, "job:"),
+    ("rollbackFleet", {"clientRequestToken": "t", "fleet": "warehouse"}, "fleet:"),
+    (
+        "rollbackFleet",
+        {
+            "clientRequestToken": "t",
+            "fleet": FLEET,
+            "deploymentConfig": {"concurrentDeploymentPercentage": 0},
+        },
+        "deploymentConfig.concurrentDeploymentPercentage:",
+    ),
+    (
+        "rollbackFleet",
+        {"clientRequestToken": "t", "fleet": FLEET, "deploymentConfig": {"approval": {"after": "Never"}}},
+        "deploymentConfig.approval.after:",
+    ),
 ]
 
 
@@ -283,6 +322,7 @@ MALFORMED_BODIES = [
     ('["a", "list"]', "request body: must be a JSON object"),
     ('"a string"', "request body: must be a JSON object"),
     ("42", "request body: must be a JSON object"),
-    ("null", "request body: is required"),
+    ("null", "request body: must be a JSON object"),
+    ('[{"name": "a"}, {"name": "b"}]', "request body: must be a JSON object"),
 ]
-MALFORMED_BODY_IDS = ["garbled", "array", "string", "number", "null"]
+MALFORMED_BODY_IDS = ["garbled", "array", "string", "number", "null", "array-of-objects"]

@@ -39,11 +39,13 @@ def test_a_body_that_is_not_json_content_is_an_invalid_parameter(api):
         ("POST", "/"),
     ],
 )
-def test_an_unknown_operation_is_a_clean_404(api, method, path):
+def test_an_unknown_operation_is_api_gateways_403_missing_authentication_token(api, method, path):
+    # API Gateway answers a method and path it has no route for itself; the Lambda answers the same, so
+    # the local gateway (which passes every path on) and the deployed API agree
     response = api.request(method, path, {})
 
-    assert (response.status, response.error_type) == (404, "UnknownOperationException")
-    assert path in response.message
+    assert (response.status, response.error_type) == (403, "MissingAuthenticationTokenException")
+    assert response.message == "Missing Authentication Token"
 
 
 def test_an_unexpected_failure_is_a_500_that_leaks_nothing(api, monkeypatch):

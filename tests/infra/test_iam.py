@@ -49,7 +49,7 @@ def test_each_function_runs_with_its_own_role(synthesized: Synthesized) -> None:
         for f in synthesized.resources("AWS::Lambda::Function").values()
         if "fleetwave_service" in f["Properties"]["Handler"]
     ]
-    assert len(roles) == len(synthesized.stack.functions) == 7
+    assert len(roles) == len(synthesized.stack.functions) == 8
     assert len(set(roles)) == len(roles)
     for role in roles:
         properties = synthesized.template["Resources"][role]["Properties"]
@@ -119,11 +119,19 @@ def test_status_function_publishes_link_replies_only(synthesized: Synthesized) -
     assert "iot:RetainPublish" not in _actions_of(synthesized, "status")
 
 
-def test_only_finalize_publishes_job_events(synthesized: Synthesized) -> None:
+def test_only_finalize_evaluate_and_the_api_publish_job_events(synthesized: Synthesized) -> None:
+    # status changes (finalize), an approval gate reached (evaluate), approvals, pauses, resumes and
+    # rollbacks (the API)
     senders = {
         name for name in synthesized.stack.functions if "events:PutEvents" in _actions_of(synthesized, name)
     }
-    assert senders == {"finalize"}
+    assert senders == {"finalize", "evaluate", "api"}
+
+
+def test_hold_answers_its_own_token_and_does_nothing_else(synthesized: Synthesized) -> None:
+    actions = _actions_of(synthesized, "hold")
+    assert {"states:SendTaskFailure", "states:SendTaskSuccess"} <= actions
+    assert not any(action.startswith(("iot:", "s3:", "events:")) for action in actions)
 
 
 def test_status_function_completes_waves_but_cannot_publish_commands(synthesized: Synthesized) -> None:

@@ -41,6 +41,7 @@ def test_state_machine_runs_the_committed_asl_file(synthesized: Synthesized) -> 
 
 def test_state_machine_substitutes_each_step_function_arn(synthesized: Synthesized) -> None:
     substitutions = _machine(synthesized)["DefinitionSubstitutions"]
+    assert substitutions.pop("Partition") == {"Ref": "AWS::Partition"}
     for placeholder, value in substitutions.items():
         function = synthesized.stack.functions[ROLLOUT_SUBSTITUTIONS[placeholder]]
         assert value == {"Fn::GetAtt": [synthesized.stack.get_logical_id(function.node.default_child), "Arn"]}

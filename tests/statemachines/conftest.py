@@ -4,6 +4,7 @@
 - ``rollout``  the machine deployed (local/stepfunctions.py), the API starting executions on it, a
                FakeRobotChannel with SimulatedRobots behind it: ``rollout.given`` (API givens),
                ``rollout.robots``, ``rollout.run(fleet, version, ...)``, ``rollout.time_scale(0.015)``.
+- ``events``   a FakeEvents in the engine's ports: ``events.published`` is (detail-type, detail, resources).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from fakes.channel import FakeRobotChannel
 from fakes.robomaker import Given
+from fakes.rollout import FakeEvents
 from moto.core.config import default_user_config
 from support.rollout_harness import RolloutDriver, SimulatedRobots
 
@@ -70,3 +72,12 @@ def rollout(aws: Any, api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rol
     finally:
         reset_ports()
         lambda_adapter.uninstall()
+
+
+@pytest.fixture
+def events(rollout: RolloutFixture) -> FakeEvents:
+    from fleetwave_service.engine.ports import use_ports
+
+    sink = FakeEvents()
+    use_ports(events=sink)
+    return sink

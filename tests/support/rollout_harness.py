@@ -102,6 +102,10 @@ def sqs_event(records: list[tuple[str, dict]]) -> dict:
 
 
 def call_status_handler(records: list[tuple[str, dict]]) -> dict:
+    return call_status_handler_event(sqs_event(records))
+
+
+def call_status_handler_event(event: dict) -> dict:
     from fleetwave_service.handlers import status_handler as lambda_handler
 
     from fleetwave.local.lambda_adapter import LocalLambdaContext
@@ -110,7 +114,7 @@ def call_status_handler(records: list[tuple[str, dict]]) -> dict:
         function_name="fleetwave-status",
         invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:s",
     )
-    return lambda_handler(sqs_event(records), context)
+    return lambda_handler(event, context)
 
 
 @dataclass
@@ -123,6 +127,9 @@ class SimulatedRobots:
     held: dict[str, DeploymentCommand] = field(default_factory=dict)
     _pending: list[tuple[str, dict]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # SQS redelivery of failed records (partial batch response); how many records were delivered again.
+    redeliver: bool = False
+    redelivered: int = 0
 
     def __post_init__(self) -> None:
         self.channel.on_publish(self._on_command)
@@ -156,16 +163,32 @@ class SimulatedRobots:
             return bool(self._pending)
 
     def deliver(self) -> int:
-        """Hand every queued report to the status handler (one SQS batch); returns how many."""
+        """Hand every queued report to the status handler (one SQS batch); returns how many.
+
+        With ``redeliver`` set, the records the handler reports as failed (``batchItemFailures``) are queued
+        again, as SQS makes them visible again after the visibility timeout; otherwise a failure fails the
+        test."""
         with self._lock:
             batch, self._pending = self._pending, []
         if not batch:
             return 0
-        response = call_status_handler(batch)
-        assert response == {"batchItemFailures": []}, response
+        event = sqs_event(batch)
+        response = call_status_handler_event(event)
+        failed_ids = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        if not self.redeliver:
+            assert not failed_ids, response
+        retry = [
+            item
+            for record, item in zip(event["Records"], batch, strict=True)
+            if record["messageId"] in failed_ids
+        ]
         with self._lock:
+            self._pending.extend(retry)
+            self.redelivered += len(retry)
             self.timeline.extend(
-                ("finished", robot) for robot, payload in batch if payload["status"] in ("InSync", "Failed")
+                ("finished", robot)
+                for robot, payload in batch
+                if payload.get("status") in ("InSync", "Failed") and (robot, payload) not in retry
             )
         return len(batch)
 
@@ -187,6 +210,13 @@ class RolloutDriver:
     def execution_arn(self, job: dict) -> str:
         job_id = job["arn"].rsplit("/", 1)[-1]
         return self.machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+
+    def fleet_of(self, count: int, name: str = "warehouse", prefix: str = "r") -> dict:
+        """A fleet of ``count`` registered robots named ``<prefix>00``, ``<prefix>01``, ..."""
+        fleet = self.given.fleet(name)
+        for index in range(count):
+            self.given.robot(f"{prefix}{index:02d}", fleet=fleet)
+        return fleet
 
     def start(self, fleet: dict, version: dict, **extra: Any) -> dict:
         return self.given.job(fleet, version, **extra)

@@ -46,19 +46,20 @@ class Rollouts:
         self.client.call("registerRobot", {"fleet": fleet["arn"], "robot": robot["arn"]})
         return robot
 
-    def version(self) -> dict[str, Any]:
-        name = unique("e2e-app")
-        key = f"{name}/x86_64.tar.gz"
-        s3 = self.serve.aws_client("s3")
-        s3.put_object(Bucket=BUCKET, Key=key, Body=b"a bundle for " + name.encode())
-        application = self.client.call(
-            "createRobotApplication",
-            {
-                "name": name,
-                "sources": [{"s3Bucket": BUCKET, "s3Key": key, "architecture": "X86_64"}],
-                "robotSoftwareSuite": {"name": "ROS2", "version": "Foxy"},
-            },
-        )
+    def version(self, of: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A new application's version 1, or (``of``: a version) the next version of its application, each
+        with a bundle of its own."""
+        name = of["name"] if of is not None else unique("e2e-app")
+        key = f"{name}/{uuid.uuid4().hex[:8]}/x86_64.tar.gz"
+        self.serve.aws_client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"a bundle for " + key.encode())
+        body = {
+            "sources": [{"s3Bucket": BUCKET, "s3Key": key, "architecture": "X86_64"}],
+            "robotSoftwareSuite": {"name": "ROS2", "version": "Foxy"},
+        }
+        if of is None:
+            application = self.client.call("createRobotApplication", {"name": name, **body})
+        else:
+            application = self.client.call("updateRobotApplication", {"application": of["arn"], **body})
         return self.client.call("createRobotApplicationVersion", {"application": application["arn"]})
 
     def job(self, fleet: dict[str, Any], version: dict[str, Any], **deployment_config: Any) -> dict[str, Any]:

@@ -62,11 +62,11 @@ class InternalServerError(FleetwaveError):
     wire_name = "InternalServerException"
 
 
-class UnknownOperationError(FleetwaveError):
-    """No operation at this method and path."""
+class MissingAuthenticationTokenError(FleetwaveError):
+    """No operation at this method and path: API Gateway's own answer for a route it does not have."""
 
-    status = 404
-    wire_name = "UnknownOperationException"
+    status = 403
+    wire_name = "MissingAuthenticationTokenException"
 
 
 # --- Greengrass V2 front door (seed 002 and reference/greengrass-v2.md) ---------------------------

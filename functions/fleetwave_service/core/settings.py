@@ -25,6 +25,8 @@ class Settings(BaseModel):
     # "iot" publishes through the IoT data plane; "mqtt" through a broker at mqtt_url (local runtime).
     channel: str = Field(default="iot")
     iot_data_endpoint: str = Field(default="")
+    # The thing type every robot's thing gets at CreateRobot (the stack's; the local runtime creates its own).
+    thing_type_name: str = Field(default="")
     mqtt_url: str = Field(default="mqtt://127.0.0.1:1883")
     # Multiplies every wait and timeout of the local runtime (FLEETWAVE_TIME_SCALE); 1 in AWS.
     time_scale: float = Field(default=1.0, gt=0)
@@ -47,6 +49,7 @@ _ENV = {
     "event_bus_name": ("FLEETWAVE_EVENT_BUS_NAME",),
     "channel": ("FLEETWAVE_CHANNEL",),
     "iot_data_endpoint": ("FLEETWAVE_IOT_DATA_ENDPOINT",),
+    "thing_type_name": ("FLEETWAVE_THING_TYPE_NAME",),
     "mqtt_url": ("FLEETWAVE_MQTT_URL",),
     "time_scale": ("FLEETWAVE_TIME_SCALE",),
     "presigned_url_ttl_seconds": ("FLEETWAVE_PRESIGNED_URL_TTL_SECONDS",),
@@ -57,6 +60,22 @@ _ENV = {
 }
 
 
+# Region prefix -> partition, longest prefix first (AWS's partitions as botocore's endpoints data names them).
+_PARTITIONS = (
+    ("us-isob-", "aws-iso-b"),
+    ("us-iso-", "aws-iso"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-isof-", "aws-iso-f"),
+    ("us-gov-", "aws-us-gov"),
+    ("cn-", "aws-cn"),
+)
+
+
+def partition_of(region: str) -> str:
+    """The partition a region belongs to: ``aws`` unless the region's prefix names another."""
+    return next((partition for prefix, partition in _PARTITIONS if region.startswith(prefix)), "aws")
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     values: dict[str, str] = {}
@@ -65,6 +84,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             if env.get(name):
                 values[field] = env[name]
                 break
+    if "partition" not in values:
+        # The stack sets FLEETWAVE_PARTITION (AWS::Partition); without it, the region tells (the Lambda
+        # runtime always sets AWS_REGION). Locally: us-east-1, so `aws`, the ARNs' value today.
+        values["partition"] = partition_of(values.get("region", Settings().region))
     return Settings(**values)
 
 

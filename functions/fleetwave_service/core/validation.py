@@ -18,6 +18,8 @@ _FRIENDLY = {
     "list_type": "must be a JSON array",
     "string_type": "must be a string",
     "int_type": "must be an integer",
+    "bool_type": "must be a boolean",
+    "extra_forbidden": "is not a member of this structure",
 }
 # Errors whose reason names the limit pydantic reports in the error's context: type -> (text, ctx key).
 _BOUNDED = {

@@ -80,6 +80,16 @@ class Sweep:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """An approval gate before a wave: the rollout holds until the wave is approved, at most
+    ``timeout_seconds`` (production seconds, before the local time scale); then the job ends as
+    ``on_timeout`` says: ``"canceled"`` (Canceled) or ``"abort"`` (Failed)."""
+
+    timeout_seconds: int
+    on_timeout: str
+
+
+@dataclass(frozen=True)
 class WaveEnd:
     """How the policy reads a wave after a report: ``wave`` (whose token to claim), whether it is
     ``complete``, whether the failure criteria are ``breached``. Either one ends the wait."""
@@ -145,6 +155,10 @@ class RolloutPolicy(Protocol):
 
     def wave_end(self, job: Row, wave: int, ports: Ports) -> WaveEnd | None:
         """After a robot of ``wave`` finished: is the current wave's wait over? None: not this wave's."""
+        ...
+
+    def gate(self, job: Row, wave: int) -> Gate | None:
+        """evaluate: the approval gate before ``wave`` (None: the wave goes out without one)."""
         ...
 
     def finished(self, job: Row, status: str, ports: Ports) -> None:

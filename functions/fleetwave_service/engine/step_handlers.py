@@ -7,7 +7,7 @@ Finalize with InternalServerError: a job never stays InProgress after an interna
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -32,6 +32,11 @@ class _WaveStep(_Step):
 class _ReleaseStep(_WaveStep):
     taskToken: str = Field(min_length=1)
     timeoutSeconds: int = Field(ge=1)
+
+
+class _HoldStep(_WaveStep):
+    reason: Literal["approval", "pause"]
+    taskToken: str = Field(min_length=1)
 
 
 class _FinalizeStep(_Step):
@@ -60,6 +65,13 @@ def release_wave_handler(event: dict[str, Any], context: LambdaContext) -> dict[
     step = _ReleaseStep.model_validate(event)
     logger.append_keys(jobId=step.jobId, wave=step.wave)
     return steps.release_wave(step.jobId, step.wave, step.taskToken, step.timeoutSeconds, get_ports())
+
+
+@logger.inject_lambda_context(clear_state=True)
+def hold_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = _HoldStep.model_validate(event)
+    logger.append_keys(jobId=step.jobId, wave=step.wave)
+    return steps.hold(step.jobId, step.wave, step.reason, step.taskToken, get_ports())
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -3,7 +3,7 @@
 Each public function is one Lambda step and takes/returns the small JSON state the machine carries
 (``jobId`` plus a decision); robot lists never travel through state, they live in DynamoDB.
 
-    prepare -> evaluate -> [release wave -> (sweep on timeout) -> evaluate]* -> finalize
+    prepare -> evaluate -> [release wave -> (sweep on timeout) -> evaluate | hold -> evaluate]* -> finalize
 
 Every step is safe to run twice (Lambda retries, redrive): writes are idempotent or conditional. Where a
 front door's rollouts differ (targets, wave plan, batches, commands, sweep), the step asks the job's
@@ -20,12 +20,14 @@ from aws_lambda_powertools import Logger
 from fleetwave_service.core import ids
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.keys import Key, member_key, queue_key, robot_deployment_key, wave_key
+from fleetwave_service.engine import job_events
+from fleetwave_service.engine.cancel import CANCELED_ERROR
 from fleetwave_service.engine.messages import AbortCommand, FailureCode
-from fleetwave_service.engine.policy import Abort, Release, RolloutPolicy, policy_for
+from fleetwave_service.engine.policy import Abort, Gate, Release, RolloutPolicy, policy_for
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.reports import complete_wave_if_done
 from fleetwave_service.engine.rules import JOB_TIMEOUT_SECONDS, scaled_seconds
-from fleetwave_service.engine.store import COUNTER_FOR_STATUS
+from fleetwave_service.engine.store import COUNTER_FOR_STATUS, HOLD_FOR_APPROVAL, HOLD_FOR_PAUSE
 
 logger = Logger(service="fleetwave-rollout", child=True)
 
@@ -35,6 +37,7 @@ DONE = "done"
 ABORT = "abort"
 CANCELED = "canceled"
 EVALUATE = "evaluate"
+HOLD = "hold"
 # What finalize is told happened.
 OUTCOME_ERROR = "error"
 
@@ -225,12 +228,93 @@ def evaluate(job_id: str, ports: Ports) -> dict[str, Any]:
         if job is None:
             return {"jobId": job_id, "action": CANCELED}
     if current < int(job.get("waveCount", 0)):
+        held = _held(job, current + 1, policy, remaining, ports)
+        if held is not None:
+            logger.info("rollout held", extra={**log, **held})
+            return held
         wave_timeout = policy.wave_timeout_seconds(job, current + 1, settings.time_scale)
         timeout = min(wave_timeout, max(1, math.ceil(remaining)))
         logger.info("next wave", extra={**log, "next": current + 1, "timeoutSeconds": timeout})
         return {"jobId": job_id, "action": RELEASE, "wave": current + 1, "timeoutSeconds": timeout}
     logger.info("all waves done", extra=log)
     return {"jobId": job_id, "action": DONE}
+
+
+def _held(
+    job: Row, wave: int, policy: RolloutPolicy, remaining: float, ports: Ports
+) -> dict[str, Any] | None:
+    """Why ``wave`` may not go out yet: its approval gate (until it is approved, or its time is up: then the
+    job ends as the gate says) or a pause (until resumed). None: release it. A hold waits on a task token
+    (step ``hold``) no longer than the gate's deadline or the job's 30 days, whichever comes first."""
+    job_id = job["id"]
+    gate = policy.gate(job, wave)
+    if gate is not None and wave not in (job.get("approvedWaves") or []):
+        waiting = _gate_reached(job, wave, gate, ports)
+        if waiting is not None:
+            left = float(waiting["deadline"]) - ids.now()
+            if left <= 0:
+                return _gate_timed_out(job_id, wave, gate)
+            return _hold(job_id, HOLD_FOR_APPROVAL, wave, min(left, remaining))
+        # Approved meanwhile (go on) or no longer InProgress (finalize): the job as it is now says which.
+        job = ports.store.get_job(job_id) or {}
+        if job.get("status") != "InProgress":
+            return {"jobId": job_id, "action": CANCELED}
+    if job.get("paused"):
+        return _hold(job_id, HOLD_FOR_PAUSE, wave, remaining)
+    return None
+
+
+def _hold(job_id: str, reason: str, wave: int, seconds: float) -> dict[str, Any]:
+    return {
+        "jobId": job_id,
+        "action": HOLD,
+        "reason": reason,
+        "wave": wave,
+        "timeoutSeconds": max(1, math.ceil(seconds)),
+    }
+
+
+def _gate_reached(job: Row, wave: int, gate: Gate, ports: Ports) -> Row | None:
+    """The gate's clock (``waitingForApproval``: wave, since, deadline), started the first time the rollout
+    reaches it, with its event. None: the wave was approved meanwhile, or the job is no longer InProgress."""
+    waiting = job.get("waitingForApproval")
+    if waiting and int(waiting.get("wave", 0)) == wave:
+        return waiting
+    now = ids.now()
+    timeout = scaled_seconds(gate.timeout_seconds, ports.settings.time_scale)
+    if ports.store.record_gate(job["id"], wave, now, now + timeout):
+        job_events.publish(
+            job,
+            job_events.WAITING_FOR_APPROVAL,
+            {"wave": wave, "since": now, "deadline": now + timeout, "onTimeout": gate.on_timeout},
+            ports,
+        )
+        logger.info(
+            "approval gate reached", extra={"jobId": job["id"], "wave": wave, "timeoutSeconds": timeout}
+        )
+        return {"wave": wave, "since": now, "deadline": now + timeout}
+    # Another evaluate recorded it first, an approval got in, or the job was canceled: read what is there.
+    latest = ports.store.get_job(job["id"]) or {}
+    waiting = latest.get("waitingForApproval")
+    if latest.get("status") == "InProgress" and waiting and int(waiting.get("wave", 0)) == wave:
+        return waiting
+    return None
+
+
+def _gate_timed_out(job_id: str, wave: int, gate: Gate) -> dict[str, Any]:
+    """Nobody approved ``wave`` in time: the job ends Canceled, or Failed, as the gate says."""
+    reason = f"Wave {wave} was not approved within {gate.timeout_seconds} seconds."
+    logger.info(
+        "approval gate timed out", extra={"jobId": job_id, "wave": wave, "onTimeout": gate.on_timeout}
+    )
+    if gate.on_timeout == ABORT:
+        return {
+            "jobId": job_id,
+            "action": ABORT,
+            "failureCode": FailureCode.FLEET_DEPLOYMENT_TIMEOUT.value,
+            "failureReason": reason,
+        }
+    return {"jobId": job_id, "action": CANCELED, "failureReason": reason}
 
 
 def _plan_next_batch(job: Row, totals: dict[str, int], policy: RolloutPolicy, ports: Ports) -> Row | None:
@@ -279,10 +363,19 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     """Hold the wave's task token on the job, mark the wave's robots Deploying, publish their commands.
 
     The token is stored before any robot can report, so the report that completes the wave always finds it.
+    Idempotent: Step Functions retries this step (with a new token) after a transient Lambda error, which may
+    come after a run that already released robots. A retry stores the new token, releases only robots still
+    pending, re-sends the first release's command (same attempt: the agent ignores one it already has) only
+    to robots that have not reported yet, and counts nothing twice (the wave's counters are never reset).
     """
     store = ports.store
     now = ids.now()
-    attempt = store.open_wave(
+    job = store.get_job(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} does not exist")
+    policy = policy_for(job)
+    robot_seconds = policy.robot_seconds(job, timeout_seconds, ports.settings.time_scale)
+    opened = store.open_wave(
         job_id,
         wave,
         token,
@@ -291,27 +384,31 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
             "releasedAt": now,
             "deadline": now + timeout_seconds,
             "timeoutSeconds": timeout_seconds,
-            # A re-release (retried step) starts the wave over with a new attempt: counting starts over too.
+            "attempt": 1,
+            "robotDeadline": now + robot_seconds,
+            "robotSeconds": robot_seconds,
             "succeededCount": 0,
             "failedCount": 0,
             "noResponseCount": 0,
         },
     )
-    if attempt is None:
+    if opened is None:
         # Canceled between evaluate and here: nobody was released; end the wait the same way cancel does.
         logger.info("wave not released: job canceled", extra={"jobId": job_id, "wave": wave})
-        ports.tokens.fail(token, "DeploymentCanceled", "The deployment job was canceled.")
+        ports.tokens.fail(token, CANCELED_ERROR, "The deployment job was canceled.")
         return {"jobId": job_id, "wave": wave, "released": 0}
 
-    job = store.get_job(job_id)
-    assert job is not None
-    policy = policy_for(job)
-    robot_seconds = policy.robot_seconds(job, timeout_seconds, ports.settings.time_scale)
-    deadline = now + robot_seconds
+    attempt = int(opened.get("attempt", 1))
+    issued_at = float(opened.get("releasedAt", now))
+    deadline = float(opened.get("robotDeadline", now + robot_seconds))
+    robot_seconds = int(opened.get("robotSeconds", robot_seconds))
     members = store.wave_members(job_id, wave)
-    rows = []
-    for member in members:
-        rows.append(
+    if opened["firstRelease"]:
+        to_mark, to_command = members, members
+    else:
+        to_mark, to_command = _unfinished_release(job_id, members, ports)
+    store.put_rows(
+        [
             (
                 robot_deployment_key(job_id, member["robotName"]),
                 {
@@ -322,14 +419,15 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
                     "status": "Deploying",
                     "attempt": attempt,
                     "seq": -1,
-                    "deploymentStartTime": now,
+                    "deploymentStartTime": issued_at,
                     "deadline": deadline,
                     "expiresAt": job["expiresAt"],
                     "progressDetail": {"percentDone": 0.0},
                 },
             )
-        )
-    store.put_rows(rows)
+            for member in to_mark
+        ]
+    )
     store.update_robot_entities(
         [
             (
@@ -343,12 +441,12 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
                 },
                 None,
             )
-            for m in members
+            for m in to_mark
         ]
     )
 
-    commands = policy.commands(Release(job, members, attempt, now, deadline, robot_seconds), ports)
-    failures = ports.channel.publish_commands(commands)
+    release = Release(job, to_command, attempt, issued_at, deadline, robot_seconds)
+    failures = ports.channel.publish_commands(policy.commands(release, ports)) if to_command else []
     for failure in failures:
         _fail_undeliverable(job, failure.robot_name, failure.reason, ports)
 
@@ -363,6 +461,9 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
             "jobId": job_id,
             "wave": wave,
             "robots": len(members),
+            "marked": len(to_mark),
+            "commanded": len(to_command),
+            "releaseCount": opened.get("releaseCount"),
             "attempt": attempt,
             "undelivered": len(failures),
             "timeoutSeconds": timeout_seconds,
@@ -371,6 +472,47 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     # An empty wave, or one whose robots all failed delivery (or answered already), is complete now.
     complete_wave_if_done(job_id, wave, ports)
     return {"jobId": job_id, "wave": wave, "released": len(members)}
+
+
+def _unfinished_release(job_id: str, members: list[Row], ports: Ports) -> tuple[list[Row], list[Row]]:
+    """On a retried release: (members still to be marked Deploying, members to send the command again).
+
+    A robot whose row is still pending was never released; one Deploying with no report yet may not have
+    received its command (the earlier run may have stopped before publishing); one that reported, or
+    finished, has it. Only a retry reads the rows: the first release writes them blind (batch).
+    """
+    rows = {
+        row["robotName"]: row
+        for row in ports.store.batch_get([robot_deployment_key(job_id, m["robotName"]) for m in members])
+    }
+    to_mark, to_command = [], []
+    for member in members:
+        row = rows.get(member["robotName"]) or {}
+        status = row.get("status", "PendingNewDeployment")
+        if status == "PendingNewDeployment":
+            to_mark.append(member)
+            to_command.append(member)
+        elif status == "Deploying" and int(row.get("seq", -1)) < 0:
+            to_command.append(member)
+    return to_mark, to_command
+
+
+# --- hold -----------------------------------------------------------------------------------------------
+def hold(job_id: str, wave: int, reason: str, token: str, ports: Ports) -> dict[str, Any]:
+    """Hold the rollout before ``wave`` on a task token: ApproveDeploymentWave or ResumeDeploymentJob ends the
+    wait (engine/control.py), cancel fails it, its timeout (the gate's deadline, the job's 30 days) sends
+    the machine back to evaluate. When the reason is gone already (approved, resumed, canceled meanwhile),
+    the wait ends at once."""
+    if ports.store.open_hold(job_id, token, reason, wave):
+        logger.info("rollout holding", extra={"jobId": job_id, "wave": wave, "reason": reason})
+        return {"jobId": job_id, "wave": wave, "held": True}
+    job = ports.store.get_job(job_id)
+    if job is None or job.get("status") != "InProgress":
+        ports.tokens.fail(token, CANCELED_ERROR, "The deployment job was canceled.")
+    else:
+        ports.tokens.succeed(token, {"wave": wave, "reason": reason, "held": False})
+    logger.info("hold ended before it began", extra={"jobId": job_id, "wave": wave, "reason": reason})
+    return {"jobId": job_id, "wave": wave, "held": False}
 
 
 def _fail_undeliverable(job: Row, robot_name: str, reason: str, ports: Ports) -> None:
@@ -494,13 +636,17 @@ def finalize(
     fields: dict[str, Any] = {"finishedAt": now}
     if status == "Failed":
         fields.update({"failureCode": failure_code, "failureReason": (failure_reason or "")[:1024]})
+    elif status == "Canceled" and failure_reason:
+        # Canceled by the rollout itself (an approval gate timed out): say why; no failure code.
+        fields["failureReason"] = failure_reason[:1024]
     if store.finish_job(job_id, status, fields):
         final_status = status
     else:
         final_status = (store.get_job(job_id) or job)["status"]
 
+    canceled = "The deployment job was canceled."
     reason = {
-        "Canceled": "The deployment job was canceled.",
+        "Canceled": f"{canceled[:-1]}: {failure_reason}" if failure_reason else canceled,
         "Failed": f"The deployment job stopped: {failure_reason or failure_code}",
     }.get(final_status, "The deployment job ended.")
     aborted = _stop_unfinished_robots(job, reason, ports, keep_continuous=final_status == "Succeeded")
@@ -509,29 +655,17 @@ def finalize(
 
     totals = _final_totals(store, job_id)
     store.update_finished_job(job_id, totals)
-    policy = policy_for(job)
-    policy.finished(job, final_status, ports)
+    policy_for(job).finished(job, final_status, ports)
     finished = store.get_job(job_id) or job
     detail = {
-        "jobId": job_id,
-        "arn": job["arn"],
-        "fleet": policy.target_arn(job),
         "status": final_status,
         "failureCode": finished.get("failureCode"),
         "failureReason": finished.get("failureReason"),
         "targetCount": job.get("targetCount", 0),
         **totals,
     }
-    try:
-        ports.events.publish(
-            "Deployment Job Status Change",
-            {k: v for k, v in detail.items() if v is not None},
-            [job["arn"], policy.target_arn(job)],
-        )
-    except Exception:
-        # Subscribers are told best effort; the job row is the record and the rollout is over.
-        logger.exception("job event not published", extra={"jobId": job_id})
-    logger.info("job finished", extra={**detail, "abortedRobots": aborted})
+    job_events.publish(job, job_events.STATUS_CHANGE, detail, ports)
+    logger.info("job finished", extra={"jobId": job_id, **detail, "abortedRobots": aborted})
     return {"jobId": job_id, "status": final_status}
 
 

@@ -28,6 +28,14 @@ from fleetwave_service.core.ids import now as clock_now
 from fleetwave_service.core.keys import job_key, robot_deployment_key, robot_key, wave_key
 
 COUNTER_FOR_STATUS = {"InSync": "succeededCount", "Failed": "failedCount", "NoResponse": "noResponseCount"}
+# A held rollout (approval gate or pause): its task token, why it waits, the wave it waits before.
+HOLD_ATTRIBUTES = ("holdToken", "holdReason", "holdWave")
+HOLD_FOR_APPROVAL = "approval"
+HOLD_FOR_PAUSE = "pause"
+# What only an active job shows: gone once it is finished, however it finished.
+_ACTIVE_ONLY_ATTRIBUTES = ("waveToken", *HOLD_ATTRIBUTES, "waitingForApproval", "paused", "pausedAt")
+_ACTIVE = {":p": "Pending", ":pr": "Preparing", ":ip": "InProgress"}
+_IS_ACTIVE = "#st IN (:p, :pr, :ip)"
 
 # The exactly-once conditions on a robot's own report: its live attempt, a newer seq, a step that does not
 # go backwards, before the deadline the service gave it.
@@ -195,10 +203,10 @@ class RolloutStore:
         return self._update(
             job_key(job_id),
             sets={**fields, "status": status},
-            removes=("waveToken",),
-            condition="#st IN (:p, :pr, :ip)",
+            removes=_ACTIVE_ONLY_ATTRIBUTES,
+            condition=_IS_ACTIVE,
             names={"#st": "status"},
-            values={":p": "Pending", ":pr": "Preparing", ":ip": "InProgress"},
+            values=_ACTIVE,
         )
 
     def update_status(
@@ -217,33 +225,43 @@ class RolloutStore:
 
     def update_finished_job(self, job_id: str, fields: dict[str, Any]) -> None:
         """Counters and finish time on a job that something else (cancel) already made terminal."""
-        self._update(job_key(job_id), sets=fields, removes=("waveToken",), condition="attribute_exists(pk)")
+        self._update(
+            job_key(job_id), sets=fields, removes=_ACTIVE_ONLY_ATTRIBUTES, condition="attribute_exists(pk)"
+        )
 
     # --- wave token ---------------------------------------------------------------------------------------
-    def open_wave(self, job_id: str, wave: int, token: str, fields: dict[str, Any]) -> int | None:
-        """Store the wave's task token on the job (only while InProgress) and stamp the wave row.
+    def open_wave(self, job_id: str, wave: int, token: str, fields: dict[str, Any]) -> Row | None:
+        """Store the wave's task token on the job (only while InProgress) and return the wave row as released.
 
-        Returns the release attempt (1 on the first release of this wave), or None when the job is no longer
-        InProgress (canceled): the caller must then fail the token itself.
+        The first release of a wave stamps ``fields`` on its row (``releasedAt`` marks it); a retried release
+        (Step Functions retries the step with a new token) only replaces the token and counts the release,
+        and gets the first release's row back, so it re-sends the same commands (same attempt, deadline).
+        None when the job is no longer InProgress (canceled): the caller must then fail the token itself.
         """
         opened = dynamo.transact_updates(
             [
                 dynamo.update_params(
                     job_key(job_id),
                     sets={"waveToken": token, "currentWave": wave},
+                    # The gate before this wave, if any, was passed.
+                    removes=("waitingForApproval",),
                     condition="#st = :ip",
                     names={"#st": "status"},
                     values={":ip": "InProgress"},
                     table=self._table_name,
                 ),
                 dynamo.update_params(
-                    wave_key(job_id, wave), sets=fields, adds={"releaseCount": 1}, table=self._table_name
+                    wave_key(job_id, wave), adds={"releaseCount": 1}, table=self._table_name
                 ),
             ]
         )
         if not opened:
             return None
-        return int((self.get_wave(job_id, wave) or {}).get("releaseCount", 1))
+        first = self._update(
+            wave_key(job_id, wave), sets=fields, condition="attribute_not_exists(releasedAt)"
+        )
+        row = self.get_wave(job_id, wave) or {}
+        return {**row, "firstRelease": first}
 
     def claim_wave_token(self, job_id: str, wave: int | None = None) -> str | None:
         """Take the job's current task token exactly once (conditional remove). None: nobody holds one."""
@@ -267,6 +285,105 @@ class RolloutStore:
             condition="attribute_not_exists(waveToken) AND currentWave = :wave AND #st = :ip",
             names={"#st": "status"},
             values={":wave": wave, ":ip": "InProgress"},
+        )
+
+    # --- holds: approval gates and pause (engine/control.py) -----------------------------------------------
+    def record_gate(self, job_id: str, wave: int, since: float, deadline: float) -> bool:
+        """The rollout reached the approval gate before ``wave``: ``waitingForApproval``, once per gate, so a
+        retried evaluate keeps the first clock. False: recorded already, or the job is not InProgress."""
+        return self._update(
+            job_key(job_id),
+            sets={"waitingForApproval": {"wave": wave, "since": since, "deadline": deadline}},
+            condition=(
+                "#st = :ip AND (attribute_not_exists(waitingForApproval) OR waitingForApproval.wave <> :wave)"
+            ),
+            names={"#st": "status"},
+            values={":ip": "InProgress", ":wave": wave},
+        )
+
+    def approve_wave(self, job_id: str, wave: int) -> bool:
+        """Record ``wave`` as approved (a set: approving it again changes nothing) and stop showing the job as
+        waiting for it. False: the job is no longer active."""
+        approved = self._update(
+            job_key(job_id),
+            adds={"approvedWaves": {wave}},
+            condition=_IS_ACTIVE,
+            names={"#st": "status"},
+            values=_ACTIVE,
+        )
+        if approved:
+            self._update(
+                job_key(job_id),
+                removes=("waitingForApproval",),
+                condition="waitingForApproval.wave = :wave",
+                values={":wave": wave},
+            )
+        return approved
+
+    def set_paused(self, job_id: str, paused: bool, now: float) -> bool:
+        """Pause (``paused`` true, ``pausedAt``) or resume an active job. False when nothing changed: it
+        already was so, or it is no longer active (the caller reads the job to tell which)."""
+        if paused:
+            return self._update(
+                job_key(job_id),
+                sets={"paused": True, "pausedAt": now},
+                condition=f"{_IS_ACTIVE} AND attribute_not_exists(paused)",
+                names={"#st": "status"},
+                values=_ACTIVE,
+            )
+        return self._update(
+            job_key(job_id),
+            removes=("paused", "pausedAt"),
+            condition=f"{_IS_ACTIVE} AND attribute_exists(paused)",
+            names={"#st": "status"},
+            values=_ACTIVE,
+        )
+
+    def open_hold(self, job_id: str, token: str, reason: str, wave: int) -> bool:
+        """Store the hold's task token while its reason still holds: the job InProgress and, for an approval,
+        ``wave`` not approved yet; for a pause, the job still paused. False: the caller ends the wait itself
+        (an approval or resume, or a cancel, got in first)."""
+        values: dict[str, Any] = {":ip": "InProgress"}
+        if reason == HOLD_FOR_APPROVAL:
+            still, values[":wave"] = "NOT contains(approvedWaves, :wave)", wave
+        else:
+            still = "attribute_exists(paused)"
+        return self._update(
+            job_key(job_id),
+            sets={"holdToken": token, "holdReason": reason, "holdWave": wave},
+            condition=f"#st = :ip AND {still}",
+            names={"#st": "status"},
+            values=values,
+        )
+
+    def claim_hold_token(
+        self, job_id: str, reason: str | None = None, wave: int | None = None
+    ) -> tuple[str, int] | None:
+        """Take the held token exactly once (conditional remove), only when the job is held for ``reason``
+        (and before ``wave``); any hold when they are None. Returns (token, the wave it holds before), or
+        None: no such hold."""
+        job = self.get_job(job_id) or {}
+        token = job.get("holdToken")
+        if not token or reason not in (None, job.get("holdReason")):
+            return None
+        if wave is not None and job.get("holdWave") != wave:
+            return None
+        claimed = self._update(
+            job_key(job_id),
+            removes=HOLD_ATTRIBUTES,
+            condition="holdToken = :token",
+            values={":token": token},
+        )
+        return (token, int(job.get("holdWave", 0))) if claimed else None
+
+    def restore_hold_token(self, job_id: str, token: str, reason: str, wave: int) -> None:
+        """Put back a claimed hold token whose SendTaskSuccess failed transiently, so a retry can claim it."""
+        self._update(
+            job_key(job_id),
+            sets={"holdToken": token, "holdReason": reason, "holdWave": wave},
+            condition="attribute_not_exists(holdToken) AND #st = :ip",
+            names={"#st": "status"},
+            values={":ip": "InProgress"},
         )
 
     def set_wave_fields(self, job_id: str, wave: int, fields: dict[str, Any]) -> None:
@@ -400,17 +517,19 @@ class RolloutStore:
     # overwrites a newer one; and only while the robot exists, so a deleted robot's report does not bring
     # its row back.
     def _record_robot_attribute(self, robot_name: str, attribute: str, value: dict[str, Any]) -> bool:
+        # ``<=``, not ``<``: the same report delivered again (SQS redelivers a record whose handling failed
+        # after this write) is applied again, so what the handler does after it is not skipped as stale.
         return self._update(
             robot_key(robot_name),
             sets={attribute: value},
-            condition="attribute_exists(pk) AND (attribute_not_exists(#a) OR #a.updatedAt < :at)",
+            condition="attribute_exists(pk) AND (attribute_not_exists(#a) OR #a.updatedAt <= :at)",
             names={"#a": attribute},
             values={":at": value["updatedAt"]},
         )
 
     def record_health(self, robot_name: str, health: dict[str, Any]) -> bool:
         """Keep the robot's application health (``updatedAt`` required); False when older than the one
-        kept."""
+        kept. The same report again is kept again (idempotent), so its follow-up writes happen on a retry."""
         return self._record_robot_attribute(robot_name, "applicationHealth", health)
 
     def record_component_states(self, robot_name: str, states: dict[str, Any]) -> bool:

@@ -65,11 +65,14 @@ class IotRegistry:
 
     def create_thing(self, name: str, architecture: str) -> None:
         attributes = {"attributes": {ARCHITECTURE_ATTRIBUTE: architecture}}
+        # Robots are things of the stack's thing type (settings.thing_type_name), when one is configured.
+        thing_type = get_settings().thing_type_name
+        typed = {"thingTypeName": thing_type} if thing_type else {}
         if not self._tolerating(
-            _EXISTS, self._client.create_thing, thingName=name, attributePayload=attributes
+            _EXISTS, self._client.create_thing, thingName=name, attributePayload=attributes, **typed
         ):
             # A thing left over from an earlier robot of this name: adopt it with the new attributes.
-            self._client.update_thing(thingName=name, attributePayload=dict(attributes, merge=False))
+            self._client.update_thing(thingName=name, attributePayload=dict(attributes, merge=False), **typed)
 
     def delete_thing(self, name: str) -> None:
         self._tolerating(_MISSING, self._client.delete_thing, thingName=name)

@@ -64,7 +64,7 @@ def _parse_recipe(encoded: str) -> dict[str, Any]:
 
 def _parse_yaml(text: str) -> Any:
     try:
-        import yaml  # not in the Lambda layer: YAML recipes work where PyYAML is installed
+        import yaml  # in AWS: the PyYAML layer (infra/layers.py)
     except ImportError:
         raise ValidationError("inlineRecipe: not valid JSON (YAML recipes are not supported here)") from None
     try:

@@ -12,8 +12,10 @@ from pydantic import Field
 
 from fleetwave_service.core.wire import RequestModel, ResponseModel
 
-TargetArn = Annotated[str, Field(pattern=r"^arn:[^:]*:iot:[^:]*:[0-9]+:(thing|thinggroup)/.+$")]
-ThingGroupArn = Annotated[str, Field(pattern=r"^arn:[^:]*:iot:[^:]*:[0-9]+:thinggroup/.+$")]
+TargetArn = Annotated[
+    str, Field(max_length=2048, pattern=r"^arn:[^:]*:iot:[^:]*:[0-9]+:(thing|thinggroup)/.+$")
+]
+ThingGroupArn = Annotated[str, Field(max_length=2048, pattern=r"^arn:[^:]*:iot:[^:]*:[0-9]+:thinggroup/.+$")]
 ClientToken = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9-]+$")]
 NonEmpty = Annotated[str, Field(min_length=1)]
 ComponentVersion = Annotated[str, Field(min_length=1, max_length=64)]
@@ -22,6 +24,12 @@ GgTagValue = Annotated[str, Field(max_length=256)]
 GgTagMap = Annotated[dict[GgTagKey, GgTagValue], Field(min_length=1, max_length=200)]
 MAX_GG_TAGS = 200
 DefaultMaxResults = Annotated[int, Field(ge=1, le=100)]
+# Bounds for request lists and maps the contract leaves open (docs/reliability.md): every one is bounded
+# before it reaches storage.
+ComponentName = Annotated[str, Field(min_length=1, max_length=128)]
+MAX_COMPONENTS_PER_DEPLOYMENT = 100
+MAX_RESET_PATHS = 256
+MAX_ABORT_CRITERIA = 10
 
 DeploymentStatus = Literal["ACTIVE", "COMPLETED", "CANCELED", "FAILED", "INACTIVE"]
 ExecutionStatus = Literal[
@@ -34,18 +42,20 @@ ExecutionStatus = Literal[
 
 class SystemResourceLimits(RequestModel):
     memory: Annotated[int, Field(ge=0, le=9223372036854771712)] | None = None
-    cpus: Annotated[float, Field(ge=0)] | None = None
+    cpus: Annotated[float, Field(ge=0, le=1024)] | None = None
 
 
 class ComponentRunWith(RequestModel):
-    posixUser: NonEmpty | None = None
+    posixUser: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     systemResourceLimits: SystemResourceLimits | None = None
-    windowsUser: NonEmpty | None = None
+    windowsUser: Annotated[str, Field(min_length=1, max_length=256)] | None = None
 
 
 class ComponentConfigurationUpdate(RequestModel):
     merge: Annotated[str, Field(min_length=1, max_length=10_485_760)] | None = None
-    reset: list[Annotated[str, Field(max_length=256)]] | None = None
+    reset: (
+        Annotated[list[Annotated[str, Field(max_length=256)]], Field(max_length=MAX_RESET_PATHS)] | None
+    ) = None
 
 
 class ComponentDeploymentSpecification(RequestModel):
@@ -78,7 +88,7 @@ class AbortCriteria(RequestModel):
 
 
 class AbortConfig(RequestModel):
-    criteriaList: Annotated[list[AbortCriteria], Field(min_length=1)]
+    criteriaList: Annotated[list[AbortCriteria], Field(min_length=1, max_length=MAX_ABORT_CRITERIA)]
 
 
 class TimeoutConfig(RequestModel):
@@ -92,12 +102,12 @@ class IotJobConfiguration(RequestModel):
 
 
 class ComponentUpdatePolicy(RequestModel):
-    timeoutInSeconds: int | None = None
+    timeoutInSeconds: Annotated[int, Field(ge=0, le=2_147_483_647)] | None = None
     action: Literal["NOTIFY_COMPONENTS", "SKIP_NOTIFY_COMPONENTS"] | None = None
 
 
 class ConfigurationValidationPolicy(RequestModel):
-    timeoutInSeconds: int | None = None
+    timeoutInSeconds: Annotated[int, Field(ge=0, le=2_147_483_647)] | None = None
 
 
 class DeploymentPolicies(RequestModel):
@@ -109,7 +119,13 @@ class DeploymentPolicies(RequestModel):
 class CreateDeploymentRequest(RequestModel):
     targetArn: TargetArn
     deploymentName: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    components: dict[NonEmpty, ComponentDeploymentSpecification] | None = None
+    components: (
+        Annotated[
+            dict[ComponentName, ComponentDeploymentSpecification],
+            Field(max_length=MAX_COMPONENTS_PER_DEPLOYMENT),
+        ]
+        | None
+    ) = None
     iotJobConfiguration: IotJobConfiguration | None = None
     deploymentPolicies: DeploymentPolicies | None = None
     parentTargetArn: ThingGroupArn | None = None

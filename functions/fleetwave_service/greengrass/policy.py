@@ -16,7 +16,7 @@ from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.errors import ValidationError
 from fleetwave_service.core.semver import Requirement, SemverError, Version
 from fleetwave_service.engine.messages import ComponentSpec, DeploymentCommand, is_public_component
-from fleetwave_service.engine.policy import Abort, Links, Plan, Release, Sweep, Targets, WaveEnd
+from fleetwave_service.engine.policy import Abort, Gate, Links, Plan, Release, Sweep, Targets, WaveEnd
 from fleetwave_service.engine.ports import BundleSigner, Ports
 from fleetwave_service.engine.rules import DEFAULT_ROBOT_TIMEOUT_SECONDS, scaled_seconds
 from fleetwave_service.fleet import store as fleet_store
@@ -172,6 +172,10 @@ class GreengrassPolicy:
         finished = sum(totals.values()) >= released
         complete = current >= int(job.get("waveCount", 0)) and finished
         return WaveEnd(current, complete, self.breach(job, totals) is not None)
+
+    def gate(self, job: Row, wave: int) -> Gate | None:
+        """Greengrass deployments have no approval gates: their batches follow the rollout rate."""
+        return None
 
     def finished(self, job: Row, status: str, ports: Ports) -> None:
         """A deployment's outcome lives on its own row (deploymentStatus): nothing else to record."""

@@ -2,7 +2,9 @@
 
 Creating a job writes the job, its client request token and the fleet's job lock in one DynamoDB
 transaction (robomaker/store.py create_with_lock), then starts the rollout. See docs/decisions.md for why this
-is not Powertools' idempotent_function.
+is not Powertools' idempotent_function. The extension operations that create jobs (RetryDeploymentJob,
+RollbackFleet: robomaker/control.py) go through the same ``request_hash`` / ``replay`` / ``new_job`` /
+``create_and_start``.
 """
 
 from __future__ import annotations
@@ -39,40 +41,47 @@ DEFAULT_PAGE_SIZE = 200
 _STATUSES = DeploymentStatus.__args__  # type: ignore[attr-defined]
 CREATE = "CreateDeploymentJob"
 SYNC = "SyncDeploymentJob"
+# Who a job's verbs apply to (CancelDeploymentJob, and the extension operations).
+ONLY_ACTIVE = "only Pending, Preparing or InProgress jobs"
 
 
 # --- create and sync ------------------------------------------------------------------------------
 
 
 def create_deployment_job(request: models.CreateDeploymentJobRequest) -> models.CreateDeploymentJobResponse:
-    request_hash = _request_hash(CREATE, request.model_dump(mode="json"))
-    replayed = _replay(request.clientRequestToken, request_hash)
+    hashed = request_hash(CREATE, request.model_dump(mode="json"))
+    replayed = replay(request.clientRequestToken, hashed)
     if replayed is None:
         fleet = fleet_lookup.fleet(request.fleet)
         config = request.deploymentApplicationConfigs[0]
         lookup.application_version(
             config.application, config.applicationVersion, field="deploymentApplicationConfigs[0].application"
         )
-        deployment_config = (
-            request.deploymentConfig.model_dump(mode="json") if request.deploymentConfig else {}
-        )
-        deployment_config.setdefault(
-            "robotDeploymentTimeoutInSeconds", models.DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS
-        )
-        job = _new_job(
+        job = new_job(
             fleet,
             [config.model_dump(mode="json")],
-            deployment_config,
+            stored_deployment_config(request.deploymentConfig),
             tags=request.tags or {},
         )
-        replayed = _create_and_start(job, request.clientRequestToken, CREATE, request_hash)
+        replayed = create_and_start(job, request.clientRequestToken, CREATE, hashed)
     return models.CreateDeploymentJobResponse.model_validate(replayed)
+
+
+def stored_deployment_config(config: models.DeploymentConfig | None) -> dict[str, Any]:
+    """The deploymentConfig a job stores and returns: as requested, with the defaults it runs with filled
+    in (robotDeploymentTimeoutInSeconds; an approval gate's timeout and what happens then)."""
+    stored = config.model_dump(mode="json") if config else {}
+    stored.setdefault("robotDeploymentTimeoutInSeconds", models.DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS)
+    if "approval" in stored:
+        stored["approval"].setdefault("timeoutInSeconds", models.DEFAULT_APPROVAL_TIMEOUT_SECONDS)
+        stored["approval"].setdefault("onTimeout", models.DEFAULT_APPROVAL_ON_TIMEOUT)
+    return stored
 
 
 def sync_deployment_job(request: models.SyncDeploymentJobRequest) -> models.DeploymentJob:
     """A new job with the fleet's latest job's configuration, for the robots not InSync with it."""
-    request_hash = _request_hash(SYNC, request.model_dump(mode="json"))
-    replayed = _replay(request.clientRequestToken, request_hash)
+    hashed = request_hash(SYNC, request.model_dump(mode="json"))
+    replayed = replay(request.clientRequestToken, hashed)
     if replayed is None:
         fleet = fleet_lookup.fleet(request.fleet)
         previous = store.latest_for_fleet(fleet["name"])
@@ -80,28 +89,28 @@ def sync_deployment_job(request: models.SyncDeploymentJobRequest) -> models.Depl
             raise InvalidParameterError(f"fleet: {fleet['name']} has no deployment to sync")
         config = previous["deploymentApplicationConfigs"][0]
         lookup.application_version(config["application"], config["applicationVersion"])
-        job = _new_job(
+        job = new_job(
             fleet,
             previous["deploymentApplicationConfigs"],
             previous.get("deploymentConfig") or {},
             tags={},
             syncOf=previous["id"],
         )
-        replayed = _create_and_start(job, request.clientRequestToken, SYNC, request_hash)
+        replayed = create_and_start(job, request.clientRequestToken, SYNC, hashed)
     return models.DeploymentJob.model_validate(replayed)
 
 
-def _request_hash(operation: str, body: dict[str, Any]) -> str:
+def request_hash(operation: str, body: dict[str, Any]) -> str:
     canonical = json.dumps({"operation": operation, "body": body}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(token: str, request_hash: str) -> Row | None:
+def replay(token: str, hashed: str) -> Row | None:
     """The job an earlier identical request created with this token, or None if the token is unused."""
     token_row = store.get_token(token)
     if token_row is None:
         return None
-    if token_row["requestHash"] != request_hash:
+    if token_row["requestHash"] != hashed:
         raise IdempotentParameterMismatchError(
             "clientRequestToken: the token was already used for a different request"
         )
@@ -115,13 +124,15 @@ def _replay(token: str, request_hash: str) -> Row | None:
     return job
 
 
-def _new_job(
+def new_job(
     fleet: Row,
     application_configs: list[dict[str, Any]],
     deployment_config: dict[str, Any],
     tags: dict[str, str],
-    syncOf: str | None = None,  # noqa: N803 - the stored attribute's name
+    **links: str,
 ) -> Row:
+    """A Pending job row; ``links`` name the job it comes from (``syncOf``: an id; the extensions'
+    ``retryOf``, ``rollbackFrom``, ``rollbackTo``: ARNs)."""
     created_at = ids.now()
     job_id = ids.new_job_id()
     return {
@@ -135,11 +146,15 @@ def _new_job(
         "deploymentApplicationConfigs": application_configs,
         "deploymentConfig": deployment_config,
         "tags": tags,
-        "syncOf": syncOf,
+        **links,
     }
 
 
-def _create_and_start(job: Row, token: str, operation: str, request_hash: str) -> Row:
+def create_and_start(
+    job: Row, token: str, operation: str, hashed: str, also: list[dict[str, Any]] | None = None
+) -> Row:
+    """Store the job with its token and the fleet's lock (and ``also``: updates of other rows, in the same
+    transaction), then start its rollout; an identical earlier request's job instead, if there is one."""
     limit = get_settings().max_concurrent_jobs
     if fleet_store.count_active_jobs() >= limit:
         raise LimitExceededError(f"this deployment allows at most {limit} concurrent deployment jobs")
@@ -147,15 +162,15 @@ def _create_and_start(job: Row, token: str, operation: str, request_hash: str) -
     token_row = {
         "clientRequestToken": token,
         "operation": operation,
-        "requestHash": request_hash,
+        "requestHash": hashed,
         "jobId": job["id"],
         "createdAt": job["createdAt"],
         "expiresAt": job["expiresAt"],
     }
-    outcome = store.create_with_lock(job, token_row)
+    outcome = store.create_with_lock(job, token_row, also)
     if outcome is CreateOutcome.TOKEN_TAKEN:
         # An identical request got in first (both callers get its job), or a different one did (mismatch).
-        winner = _replay(token, request_hash)
+        winner = replay(token, hashed)
         if winner is None:  # pragma: no cover - the token row that blocked us is readable (consistent read)
             raise InternalServerError("the request could not be completed; try again")
         return winner
@@ -238,15 +253,19 @@ def cancel_for_fleet_deletion(fleet: Row) -> None:
     _cancel(job)
 
 
+def require_active(job: Row, verb: str) -> None:
+    """InvalidParameterException (400) for a job that has finished: only an active one can be ``verb``."""
+    if job["status"] not in ACTIVE_JOB_STATUSES:
+        raise InvalidParameterError(
+            f"job: deployment job {job['id']} is {job['status']}; {ONLY_ACTIVE} can be {verb}"
+        )
+
+
 def _cancel(job: Row) -> None:
     while True:
         if job["status"] == "Canceled":
             return
-        if job["status"] not in ACTIVE_JOB_STATUSES:
-            raise InvalidParameterError(
-                f"job: deployment job {job['id']} is {job['status']}; only Pending, Preparing or InProgress "
-                "jobs can be canceled"
-            )
+        require_active(job, "canceled")
         if get_ports().store.update_status(
             job["id"], "Canceled", ACTIVE_JOB_STATUSES, {"finishedAt": ids.now()}
         ):

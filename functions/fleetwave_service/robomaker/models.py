@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from fleetwave_service.core.wire import (
     Architecture,
@@ -181,6 +181,28 @@ class S3Object(RequestModel):
     etag: S3Etag | None = None
 
 
+# Fleetwave extension (docs/extensions.md): approval gates between waves.
+DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600
+MIN_APPROVAL_TIMEOUT_SECONDS = 60
+MAX_APPROVAL_TIMEOUT_SECONDS = 30 * 24 * 3600  # a job lasts at most 30 days anyway
+DEFAULT_APPROVAL_ON_TIMEOUT = "Cancel"
+
+
+class ApprovalConfig(RequestModel):
+    """``deploymentConfig.approval``: hold the rollout before wave 2 (``FirstWave``) or before every wave
+    after the first (``EveryWave``) until ApproveDeploymentWave; after ``timeoutInSeconds`` without an
+    approval the job ends ``Canceled`` (``Cancel``) or ``Failed`` (``Fail``)."""
+
+    # Unknown members are refused here, unlike in the seed's shapes: a misspelt gate must not vanish.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    after: Literal["FirstWave", "EveryWave"]
+    timeoutInSeconds: (
+        Annotated[int, Field(ge=MIN_APPROVAL_TIMEOUT_SECONDS, le=MAX_APPROVAL_TIMEOUT_SECONDS)] | None
+    ) = None
+    onTimeout: Literal["Cancel", "Fail"] | None = None
+
+
 class DeploymentConfig(RequestModel):
     # Absent means "all robots at once" / "never stop early": the engine reads absent as 100.
     concurrentDeploymentPercentage: Percentage | None = None
@@ -192,6 +214,8 @@ class DeploymentConfig(RequestModel):
         | None
     ) = None
     downloadConditionFile: S3Object | None = None
+    # Fleetwave extension: absent on every job that does not ask for it.
+    approval: ApprovalConfig | None = None
 
 
 DeploymentApplicationConfigs = Annotated[list[DeploymentApplicationConfig], Field(min_length=1, max_length=1)]
@@ -222,6 +246,14 @@ class ListDeploymentJobsRequest(RequestModel):
     maxResults: MaxResults | None = None
 
 
+class WaitingForApproval(ResponseModel):
+    """The approval gate an InProgress job waits at: before ``wave``, since when, until when."""
+
+    wave: int
+    since: float
+    deadline: float
+
+
 class DeploymentJob(ResponseModel):
     """One job as ListDeploymentJobs shows it; SyncDeploymentJob returns exactly this."""
 
@@ -233,6 +265,15 @@ class DeploymentJob(ResponseModel):
     failureReason: str | None = None
     failureCode: str | None = None
     createdAt: Timestamp
+    # Fleetwave extensions (docs/extensions.md), present only on jobs that use them, so a job that uses
+    # none reads byte for byte as before; clients that do not know them ignore them.
+    waitingForApproval: WaitingForApproval | None = None
+    paused: bool | None = None
+    pausedAt: Timestamp | None = None
+    retryOf: str | None = None
+    retriedBy: list[str] | None = None
+    rollbackFrom: str | None = None
+    rollbackTo: str | None = None
 
 
 class CreateDeploymentJobResponse(DeploymentJob):
@@ -263,6 +304,34 @@ class DescribeDeploymentJobResponse(CreateDeploymentJobResponse):
 class ListDeploymentJobsResponse(ResponseModel):
     deploymentJobs: list[DeploymentJob]
     nextToken: str | None = None
+
+
+# --- Fleetwave extension operations (docs/extensions.md) ---------------------------------------------
+# Waves are numbered from 1; the first never waits for an approval. At most 100 waves (of 1% each).
+GatedWave = Annotated[int, Field(ge=2, le=100)]
+
+
+class ApproveDeploymentWaveRequest(RequestModel):
+    job: Arn
+    # Absent: the wave the job waits for now. Naming it makes a retried request safe, and approves ahead.
+    wave: GatedWave | None = None
+
+
+class ApproveDeploymentWaveResponse(ResponseModel):
+    job: str
+    wave: int
+
+
+class RetryDeploymentJobRequest(RequestModel):
+    clientRequestToken: ClientRequestToken
+    job: Arn
+
+
+class RollbackFleetRequest(RequestModel):
+    clientRequestToken: ClientRequestToken
+    fleet: Arn
+    # Absent: the deployment configuration of the job whose deployment comes back.
+    deploymentConfig: DeploymentConfig | None = None
 
 
 # --- tags --------------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """RoboMaker's rollout policy for the engine (docs/rollout.md).
 
-Targets: the fleet's registered robots (for a sync job, those not InSync with the deployment it copies),
-each needing a source for its architecture. Percentage waves (concurrentDeploymentPercentage) in robot-name
-order; one failure threshold over all targets; robotDeploymentTimeoutInSeconds per wave; one presigned
-bundle URL per architecture per wave. Finalize records the job on the fleet and releases its lock.
+Targets: the fleet's registered robots (for a sync job, those not InSync with the deployment it copies; for
+a retry, the retried job's Failed and NoResponse robots; for a rollback, every robot not on the deployment
+it brings back: docs/extensions.md), each needing a source for its architecture. Percentage waves
+(concurrentDeploymentPercentage) in robot-name order; the approval gates of ``deploymentConfig.approval``;
+one failure threshold over all targets; robotDeploymentTimeoutInSeconds per wave; one presigned bundle URL
+per architecture per wave. Finalize records the job on the fleet and releases its lock.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from fleetwave_service.engine.messages import (
     FailureCode,
     LaunchConfig,
 )
-from fleetwave_service.engine.policy import Abort, Links, Plan, Release, Sweep, Targets, WaveEnd
+from fleetwave_service.engine.policy import Abort, Gate, Links, Plan, Release, Sweep, Targets, WaveEnd
 from fleetwave_service.engine.ports import BundleSigner, Ports
 from fleetwave_service.engine.rules import (
     DEFAULT_ROBOT_TIMEOUT_SECONDS,
@@ -28,11 +30,15 @@ from fleetwave_service.engine.rules import (
     threshold_reason,
     wave_size,
 )
+from fleetwave_service.engine.steps import ABORT, CANCELED
 from fleetwave_service.fleet import store as fleet_store
-from fleetwave_service.robomaker import store
+from fleetwave_service.robomaker import models, store
+from fleetwave_service.robomaker.deployments import OnDeployment, deployment_of, job_id
 
 # A sync job follows the chain of syncs back to the deployment it copies; a cap against a cycle.
 MAX_SYNC_CHAIN = 1000
+# deploymentConfig.approval.onTimeout -> how the engine ends the job: Canceled, or Failed.
+_ON_TIMEOUT = {"Cancel": CANCELED, "Fail": ABORT}
 
 
 def _config(job: Row) -> dict[str, Any]:
@@ -67,17 +73,37 @@ def download_condition_link(job: Row, signer: BundleSigner) -> DownloadCondition
     )
 
 
+def _copied(job: Row) -> str | None:
+    """The id of the job whose deployment this one deploys again: a sync's, a retry's, a rollback's."""
+    if job.get("syncOf"):
+        return job["syncOf"]
+    link = job.get("retryOf") or job.get("rollbackTo")
+    return job_id(link) if link else None
+
+
 def _in_sync_arns(job: Row, ports: Ports) -> set[str]:
-    """ARNs of the deployment a sync job copies, and of the syncs of it before this one."""
+    """ARNs of the deployment a sync job copies, and of the jobs before it that deployed it again (syncs,
+    retries, rollbacks to it), following the chain back."""
     arns: set[str] = set()
-    previous_id = job.get("syncOf")
+    previous_id = _copied(job)
     while previous_id and len(arns) < MAX_SYNC_CHAIN:
         previous = ports.store.get_job(previous_id)
         if previous is None:
             break
         arns.add(previous["arn"])
-        previous_id = previous.get("syncOf")
+        previous_id = _copied(previous)
     return arns
+
+
+def _retry_targets(job: Row, robots: list[Row], ports: Ports) -> list[Row]:
+    """Of the fleet's robots, those the retried job left Failed or NoResponse (whether tried or never
+    released), except those on its deployment by now (they came back, or a sync reached them)."""
+    retried = job_id(job["retryOf"]) or ""
+    failed = {
+        row["robotName"] for row in ports.store.job_robot_deployments(retried, ("Failed", "NoResponse"))
+    }
+    on = OnDeployment(deployment_of(job), ports.store.get_job)
+    return [r for r in robots if r["name"] in failed and not on.on(r)]
 
 
 class RoboMakerPolicy:
@@ -106,7 +132,12 @@ class RoboMakerPolicy:
             if s.get("architecture")
         }
         robots = sorted(fleet_store.registered_robots(job["fleetName"]), key=lambda r: r["name"])
-        if job.get("syncOf"):
+        if job.get("retryOf"):
+            robots = _retry_targets(job, robots, ports)
+        elif job.get("rollbackTo"):
+            on = OnDeployment(deployment_of(job), ports.store.get_job)
+            robots = [r for r in robots if not on.on(r)]
+        elif job.get("syncOf"):
             in_sync = _in_sync_arns(job, ports)
             robots = [
                 r
@@ -221,6 +252,15 @@ class RoboMakerPolicy:
         # The job's counters hold everything before this wave (evaluate wrote them before releasing it).
         failed_so_far = int(job.get("failedCount", 0)) + int(job.get("noResponseCount", 0)) + failed
         return WaveEnd(wave, complete, self._breach(job, failed_so_far) is not None)
+
+    def gate(self, job: Row, wave: int) -> Gate | None:
+        approval = _config(job).get("approval")
+        if not approval or wave < 2 or (approval["after"] == "FirstWave" and wave != 2):
+            return None
+        return Gate(
+            timeout_seconds=int(approval.get("timeoutInSeconds") or models.DEFAULT_APPROVAL_TIMEOUT_SECONDS),
+            on_timeout=_ON_TIMEOUT[approval.get("onTimeout") or models.DEFAULT_APPROVAL_ON_TIMEOUT],
+        )
 
     def finished(self, job: Row, status: str, ports: Ports) -> None:
         fleet_store.finish_deployment(

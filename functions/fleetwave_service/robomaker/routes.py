@@ -6,17 +6,31 @@ Request bodies are validated by Powertools against the pydantic models (the seed
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from fleetwave_service.core.errors import InvalidParameterError, ResourceNotFoundError
 from fleetwave_service.core.wire import EmptyResponse
 from fleetwave_service.fleet import fleets, robots
 from fleetwave_service.fleet import models as fleet_models
-from fleetwave_service.robomaker import applications, jobs, models
+from fleetwave_service.robomaker import applications, control, jobs, models
 
 router = APIGatewayRouter()
+
+
+@contextmanager
+def _missing_is_invalid_parameter() -> Iterator[None]:
+    """For the operations whose AWS model lists no ResourceNotFoundException (DeleteFleet, DeleteRobot,
+    CreateRobotApplicationVersion, DeleteRobotApplication): a resource that does not exist is a parameter
+    that is invalid, InvalidParameterException (400, the same message), so SDKs see only modeled errors."""
+    try:
+        yield
+    except ResourceNotFoundError as error:
+        raise InvalidParameterError(error.message) from error
 
 
 # --- fleets ---------------------------------------------------------------------------------------
@@ -29,7 +43,8 @@ def create_fleet(body: fleet_models.CreateFleetRequest) -> fleet_models.CreateFl
 
 @router.post("/deleteFleet")
 def delete_fleet(body: fleet_models.FleetRequest) -> EmptyResponse:
-    fleets.delete_fleet(body)
+    with _missing_is_invalid_parameter():
+        fleets.delete_fleet(body)
     return EmptyResponse()
 
 
@@ -56,7 +71,8 @@ def create_robot(body: fleet_models.CreateRobotRequest) -> fleet_models.CreateRo
 
 @router.post("/deleteRobot")
 def delete_robot(body: fleet_models.RobotRequest) -> EmptyResponse:
-    robots.delete_robot(body)
+    with _missing_is_invalid_parameter():
+        robots.delete_robot(body)
     return EmptyResponse()
 
 
@@ -96,7 +112,8 @@ def create_robot_application(
 def create_robot_application_version(
     body: models.CreateRobotApplicationVersionRequest,
 ) -> models.RobotApplicationResponse:
-    return applications.create_robot_application_version(body)
+    with _missing_is_invalid_parameter():
+        return applications.create_robot_application_version(body)
 
 
 @router.post("/updateRobotApplication")
@@ -120,7 +137,8 @@ def list_robot_applications(
 
 @router.post("/deleteRobotApplication")
 def delete_robot_application(body: models.RobotApplicationVersionRequest) -> EmptyResponse:
-    applications.delete_robot_application(body)
+    with _missing_is_invalid_parameter():
+        applications.delete_robot_application(body)
     return EmptyResponse()
 
 
@@ -153,3 +171,43 @@ def list_deployment_jobs(
 def cancel_deployment_job(body: models.JobRequest) -> EmptyResponse:
     jobs.cancel_deployment_job(body)
     return EmptyResponse()
+
+
+# --- Fleetwave extension operations (docs/extensions.md) -----------------------------------------
+
+
+@router.post("/approveDeploymentWave")
+def approve_deployment_wave(
+    body: models.ApproveDeploymentWaveRequest,
+) -> models.ApproveDeploymentWaveResponse:
+    """Releases the wave an approval gate (deploymentConfig.approval) holds back; with a wave number, approves
+    that wave, ahead of time too. Idempotent. See docs/extensions.md."""
+    return control.approve_deployment_wave(body)
+
+
+@router.post("/pauseDeploymentJob")
+def pause_deployment_job(body: models.JobRequest) -> EmptyResponse:
+    """Stops releasing waves (robots in flight finish) until ResumeDeploymentJob. Idempotent."""
+    control.pause_deployment_job(body)
+    return EmptyResponse()
+
+
+@router.post("/resumeDeploymentJob")
+def resume_deployment_job(body: models.JobRequest) -> EmptyResponse:
+    """Releases waves of a paused job again. Idempotent."""
+    control.resume_deployment_job(body)
+    return EmptyResponse()
+
+
+@router.post("/retryDeploymentJob")
+def retry_deployment_job(body: models.RetryDeploymentJobRequest) -> models.DeploymentJob:
+    """Deploys a finished job's deployment again to its Failed and NoResponse robots only, as a new job with
+    the same deployment configuration, linked to it (retryOf, retriedBy)."""
+    return control.retry_deployment_job(body)
+
+
+@router.post("/rollbackFleet")
+def rollback_fleet(body: models.RollbackFleetRequest) -> models.DeploymentJob:
+    """Deploys the fleet's previous successful deployment (application version and launch config) to every
+    robot not on it, as a normal deployment job (rollbackFrom, rollbackTo)."""
+    return control.rollback_fleet(body)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from fleetwave_service.core import dynamo, ids, keys
@@ -151,10 +152,11 @@ class CreateOutcome(enum.Enum):
     FLEET_BUSY = "fleet busy"  # the fleet has an active job, or is gone
 
 
-def create_with_lock(job: Row, token: Row) -> CreateOutcome:
-    """Store the token row, the job row and the fleet's ``activeJobId`` lock in one transaction.
+def create_with_lock(job: Row, token: Row, also: list[dict[str, Any]] | None = None) -> CreateOutcome:
+    """Store the token row, the job row and the fleet's ``activeJobId`` lock in one transaction, with
+    ``also`` (more Update actions, such as ``retry_link``).
 
-    Either all three are written or none is, so a job never exists without its lock or its token, and
+    Either all are written or none is, so a job never exists without its lock or its token, and
     two identical requests racing each other create exactly one job.
     """
     now = ids.now()
@@ -193,6 +195,7 @@ def create_with_lock(job: Row, token: Row) -> CreateOutcome:
                 "ExpressionAttributeValues": dynamo.values(job=job["id"]),
             }
         },
+        *({"Update": update} for update in also or ()),
     ]
     for attempt in range(_CONFLICT_RETRIES):
         try:
@@ -211,6 +214,17 @@ def create_with_lock(job: Row, token: Row) -> CreateOutcome:
                 raise
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def retry_link(job_id: str, retry_arn: str) -> dict[str, Any]:
+    """The Update that appends a retry's ARN to ``retriedBy`` of the job it retries (which must exist)."""
+    return {
+        "TableName": dynamo.table_name(),
+        "Key": dynamo.key(*job_key(job_id)),
+        "UpdateExpression": "SET retriedBy = list_append(if_not_exists(retriedBy, :none), :retry)",
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeValues": dynamo.values(none=[], retry=[retry_arn]),
+    }
 
 
 def update_status(job_id: str, status: str, from_statuses: tuple[str, ...], **attributes: Any) -> bool:
@@ -248,6 +262,19 @@ def latest_for_fleet(fleet_name: str) -> Row | None:
     )
     # The index lags the table: read the job itself for its current status.
     return get_job(rows[0]["id"]) if rows else None
+
+
+def fleet_jobs(fleet_name: str) -> Iterator[Row]:
+    """The fleet's jobs that have not expired, newest first, page by page as the caller reads on (index
+    rows: their status may lag the table's)."""
+    for page, _ in dynamo.query_pages(
+        IndexName="gsi2",
+        KeyConditionExpression="gsi2pk = :p",
+        FilterExpression="expiresAt > :now",
+        ExpressionAttributeValues=dynamo.values(p=keys.fleet_jobs_partition(fleet_name), now=ids.now()),
+        ScanIndexForward=False,
+    ):
+        yield from page
 
 
 def list_jobs_page(

@@ -10,7 +10,8 @@
   links); `backoff`, `presigned`: jittered backoff, presigned-URL expiry.
 - `config`, `runner`, `logs`, `systemd`: what `fleetwave agent` runs with, its lifecycle, its log lines,
   its systemd unit.
-- `simulated`: `SimulatedLauncher` and `Behavior` (ok, fail:<code>, silent, delay:<s>), `SimulatedFleet`.
+- `simulated`: `SimulatedLauncher` and `Behavior` (ok, fail:<code>, silent, delay:<s>, fail-once:<code>,
+  silent-once), `SimulatedFleet`.
 - `mqtt_link`: `MqttLink`, one MQTT connection shared by many simulated agents on one asyncio loop.
 
 Everything the agent imports runs on Python 3.10 with pydantic and paho-mqtt only

@@ -10,7 +10,10 @@ Behaviours (``fleetwave simulate --behavior ROBOT=B``):
   When the command has no such step (no download condition, no pre-launch file...), it fails at the next
   step it does run, so a rehearsal always sees the failure it asked for;
 - ``silent``: never answers, like a robot that is switched off;
-- ``delay:<seconds>``: the whole deployment takes that long (scaled), then succeeds.
+- ``delay:<seconds>``: the whole deployment takes that long (scaled), then succeeds;
+- ``fail-once:<FailureCode>`` / ``silent-once``: the robot fails (misses) the first deployment it is
+  sent, and deploys later ones as ``ok`` does: a cause fixed in between, such as what RetryDeploymentJob
+  is for. A retained command handed over again is the same deployment.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ _REASONS: dict[FailureCode, str] = {
     FailureCode.MISSING_ROBOT_DEPLOYMENT_RESOURCE: "the launch file is not in the bundle",
 }
 
-BEHAVIOR_HELP = "ok | silent | fail:<FailureCode> | delay:<seconds>"
+BEHAVIOR_HELP = "ok | silent | fail:<FailureCode> | delay:<seconds> | fail-once:<FailureCode> | silent-once"
 
 
 def failure_step(code: FailureCode) -> ProgressStep:
@@ -70,18 +73,22 @@ class Behavior:
     kind: str  # "ok" | "silent" | "fail" | "delay"
     failure_code: FailureCode | None = None
     seconds: float = 0.0
+    once: bool = False  # only the first deployment; ``ok`` afterwards
 
     @classmethod
     def parse(cls, text: str) -> Behavior:
-        """Read ``ok``, ``silent``, ``fail:<FailureCode>`` or ``delay:<seconds>``; ValueError otherwise."""
+        """Read ``ok``, ``silent``, ``fail:<FailureCode>``, ``delay:<seconds>``, ``fail-once:<FailureCode>``
+        or ``silent-once``; ValueError otherwise."""
         name, _, argument = text.strip().partition(":")
         if name in ("ok", "silent") and not argument:
             return cls(name)
-        if name == "fail":
+        if name == "silent-once" and not argument:
+            return cls("silent", once=True)
+        if name in ("fail", "fail-once"):
             if argument not in FAILURE_CODES:
                 known = ", ".join(sorted(FAILURE_CODES))
                 raise ValueError(f"unknown failure code {argument!r} in {text!r}; expected one of: {known}")
-            return cls("fail", failure_code=FailureCode(argument))
+            return cls("fail", failure_code=FailureCode(argument), once=name == "fail-once")
         if name == "delay":
             try:
                 seconds = float(argument)
@@ -93,11 +100,12 @@ class Behavior:
         raise ValueError(f"unknown behaviour {text!r}; expected {BEHAVIOR_HELP}")
 
     def __str__(self) -> str:
+        once = "-once" if self.once else ""
         if self.kind == "fail":
-            return f"fail:{self.failure_code}"
+            return f"fail{once}:{self.failure_code}"
         if self.kind == "delay":
             return f"delay:{self.seconds:g}"
-        return self.kind
+        return self.kind + once
 
 
 class SimulatedLauncher:
@@ -114,12 +122,18 @@ class SimulatedLauncher:
         if time_scale <= 0:
             raise ValueError("time_scale must be greater than zero")
         self.behavior = behavior
+        self._first: tuple[str, int] | None = None
         self._time_scale = time_scale
         self._step_seconds = step_seconds
         self._sleep = sleep
 
     async def run_step(self, step: ProgressStep, command: DeploymentCommand) -> None:
         behavior = self.behavior
+        if behavior.once:
+            # The first deployment plays the behaviour; any other one (another job or attempt) is ok.
+            self._first = self._first or (command.jobId, command.attempt)
+            if self._first != (command.jobId, command.attempt):
+                behavior = Behavior("ok")
         if behavior.kind == "silent":
             await asyncio.Event().wait()
         code = behavior.failure_code
@@ -189,6 +203,7 @@ class SimulatedFleet:
         self._clock = clock
         self._agents: dict[str, RobotAgent | None] = {}
         self._latest: dict[str, bytes] = {}
+        self._missed: dict[str, tuple[str | None, int | None]] = {}
 
     @property
     def robots(self) -> list[str]:
@@ -217,10 +232,10 @@ class SimulatedFleet:
             return False
         behavior = self.behavior_of(robot)
         agent: RobotAgent | None = None
-        if behavior.kind != "silent":
-            launcher = SimulatedLauncher(
-                behavior, time_scale=self._time_scale, step_seconds=self._step_seconds
-            )
+        if behavior.kind != "silent" or behavior.once:
+            # A silent-once robot misses its first deployment here (``_misses``) and runs the others ok.
+            played = Behavior("ok") if behavior.kind == "silent" else behavior
+            launcher = SimulatedLauncher(played, time_scale=self._time_scale, step_seconds=self._step_seconds)
             agent = RobotAgent(robot, launcher, self._publisher(robot), clock=self._clock)
         self._agents[robot] = agent
         self._on_event(RobotEvent(robot, "joined", detail=str(behavior)))
@@ -264,11 +279,19 @@ class SimulatedFleet:
             job_id, attempt, kind = command.jobId, command.attempt, command.kind
         except ValidationError:
             job_id, attempt, kind = None, None, "unreadable"
-        if agent is None:
+        if agent is None or self._misses(robot, job_id, attempt, kind):
             self._on_event(RobotEvent(robot, "ignored", job_id, attempt, "silent robot"))
             return
         self._on_event(RobotEvent(robot, "command", job_id, attempt, kind))
         agent.receive(payload)
+
+    def _misses(self, robot: str, job_id: str | None, attempt: int | None, kind: str) -> bool:
+        """A ``silent-once`` robot misses its first deployment (and that one again), not later ones."""
+        behavior = self.behavior_of(robot)
+        if not (behavior.kind == "silent" and behavior.once) or kind != "deploy":
+            return False
+        first = self._missed.setdefault(robot, (job_id, attempt))
+        return first == (job_id, attempt)
 
     def _publisher(self, robot: str) -> Callable[[StatusReport], None]:
         topic = status_topic(robot)

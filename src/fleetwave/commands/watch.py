@@ -28,15 +28,18 @@ from fleetwave.commands.endpoint import (
 USAGE_ERROR = 2
 DEFAULT_INTERVAL_SECONDS = 1.0
 _interval = positive_number("interval must be greater than 0 seconds, not {text}")
-# Answers that say the endpoint is not a Fleetwave API, or does not take these credentials.
+# Answers that say the endpoint does not take these credentials.
 _REFUSED = {
     "InvalidSignatureException",
     "UnrecognizedClientException",
-    "MissingAuthenticationTokenException",
     "AccessDeniedException",
     "IncompleteSignatureException",
     "ExpiredTokenException",
 }
+# API Gateway's answer for a method and path it has no route for, and Fleetwave's (the local gateway
+# answers alike). Watch always signs its requests, so here it means the URL is not the API's: another API,
+# or a deployed stack's URL without its stage.
+_NO_ROUTE = "MissingAuthenticationTokenException"
 
 
 NOUNS = {
@@ -95,9 +98,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _explain(endpoint: str, error: Any) -> str:
+    if error.error_type == _NO_ROUTE:
+        return (
+            f"{endpoint} has no Fleetwave API at that path (HTTP {error.status} {error.error_type}); "
+            "give the stack's ApiUrl output, stage included"
+        )
     if error.error_type in _REFUSED:
         return f"{endpoint} refused the credentials ({error.error_type}): {error.message}"
-    if error.error_type in ("UnknownError", "UnknownOperationException"):
+    if error.error_type == "UnknownError":  # no AWS error type at all: not an API Gateway API
         said = f": {error.message}" if error.message else ""
         return f"{endpoint} does not answer like a Fleetwave API (HTTP {error.status}{said})"
     return f"{error.error_type}: {error.message}"

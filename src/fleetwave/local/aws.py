@@ -47,6 +47,7 @@ class MotoAws(Listener):
         table_name: str,
         idempotency_table_name: str,
         bundle_bucket: str,
+        thing_type_name: str = "",
     ) -> None:
         self._host = host
         self._port = port
@@ -54,6 +55,7 @@ class MotoAws(Listener):
         self._table_name = table_name
         self._idempotency_table_name = idempotency_table_name
         self._bundle_bucket = bundle_bucket
+        self._thing_type_name = thing_type_name
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -118,3 +120,11 @@ class MotoAws(Listener):
         existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
         if self._bundle_bucket not in existing:
             s3.create_bucket(Bucket=self._bundle_bucket)
+        if self._thing_type_name:
+            iot = self.client("iot")
+            known = {t["thingTypeName"] for t in iot.list_thing_types().get("thingTypes", [])}
+            if self._thing_type_name not in known:
+                iot.create_thing_type(
+                    thingTypeName=self._thing_type_name,
+                    thingTypeProperties={"thingTypeDescription": "A robot managed by Fleetwave"},
+                )

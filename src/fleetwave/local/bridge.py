@@ -12,8 +12,12 @@ only name the service can trust), and hands batches of up to ``batch_size`` reco
 within ``linger_seconds``) to the handler as an SQS event. Failed records are retried after a delay;
 records that fail ``max_receives`` times are kept in `dead_letters`.
 
-Messages published while the bridge is not connected are lost, unlike with IoT Core: the rollout's
-per-robot timeout (sweep) is the safety net, as it is for a report a robot never sends.
+Delivery is as durable as IoT Core's rule: the bridge keeps a persistent MQTT session (a fixed client id,
+``clean_session=False``, QoS 1), so reports published while it is disconnected, or restarting, wait for it
+on the broker and arrive when it reconnects; a report delivered twice (QoS 1 is at least once) is applied
+once by the status handler (engine/reports.py). A broker restart loses its sessions, as an IoT Core outage
+would lose messages in flight: the robot's timeout (sweep) is then the safety net, as it is for a report a
+robot never sends.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleetwave_service.core.settings import partition_of
 from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url
 from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, robot_from_topic
 from fleetwave_service.lambdas import BY_NAME, HANDLERS_MODULE, load_handler
@@ -40,6 +45,8 @@ logger = logging.getLogger("fleetwave.bridge")
 Handler = Callable[[dict[str, Any], Any], Any]
 
 STATUS_FUNCTION_NAME = "fleetwave-status"
+# One bridge per broker: its session (and the reports queued for it) is found again under this id.
+BRIDGE_CLIENT_ID = "fleetwave-status-bridge"
 
 
 @dataclass
@@ -97,15 +104,18 @@ class StatusBridge:
         linger_seconds: float = 0.05,
         max_receives: int = 3,
         retry_delay_seconds: float = 0.5,
+        client_id: str = BRIDGE_CLIENT_ID,
     ) -> None:
         """``handler(event, context)`` defaults to the real status Lambda handler, imported on start."""
         if not 1 <= batch_size <= 10_000:
             raise ValueError("batch_size must be between 1 and 10,000 (SQS event source limits)")
         self._handler = handler
         self._mqtt_url = mqtt_url
+        self._client_id = client_id
         self._region = region
-        self._queue_arn = f"arn:aws:sqs:{region}:{account_id}:{queue_name}"
-        self._function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{STATUS_FUNCTION_NAME}"
+        partition = partition_of(region)
+        self._queue_arn = f"arn:{partition}:sqs:{region}:{account_id}:{queue_name}"
+        self._function_arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{STATUS_FUNCTION_NAME}"
         self._batch_size = batch_size
         self._linger = linger_seconds
         self._max_receives = max_receives
@@ -145,6 +155,20 @@ class StatusBridge:
         if self._worker is not None:
             self._worker.join(timeout)
             self._worker = None
+
+    def reconnect(self, timeout: float = 10.0) -> None:
+        """Reconnect to the broker now (after it restarted) and wait until subscribed again.
+
+        A restarted broker has no session for the bridge: a report published before the bridge subscribes
+        again has no subscriber. Reconnecting at once (robots back off at least a second before they
+        reconnect) keeps that window to the bridge's own reconnect."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        client.disconnect()
+        client.loop_stop()
+        self._subscribed.clear()
+        self._connect(timeout)
 
     def __enter__(self) -> StatusBridge:
         return self.start()
@@ -275,12 +299,17 @@ class StatusBridge:
     def _connect(self, timeout: float) -> None:
         assert self._mqtt_url is not None
         target = parse_mqtt_url(self._mqtt_url)
-        client = new_paho_client(target, f"fleetwave-status-bridge-{uuid.uuid4().hex[:8]}")
+        client = new_paho_client(target, self._client_id, clean_session=False)
+        if not target.username:
+            # A named client: the broker keeps a persistent session only for a client that is not anonymous.
+            client.username_pw_set(self._client_id)
 
         def on_connect(client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
             if not reason_code.is_failure:
-                # Clean session: subscribe again on every (re)connect.
+                # The session may be new (first start, or a broker that restarted): subscribe every time;
+                # a resumed session keeps its subscription and delivers what was queued meanwhile.
                 client.subscribe(STATUS_TOPIC_FILTER, qos=1)
+                logger.info("status bridge connected", extra={"sessionPresent": bool(flags.session_present)})
 
         def on_subscribe(client: Any, userdata: Any, mid: Any, reason_codes: Any, properties: Any) -> None:
             if all(not code.is_failure for code in reason_codes):

@@ -15,11 +15,13 @@ next wave. That is the same contract the robots have with IoT Core.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import threading
+import time
 from typing import Any
 
-from amqtt.broker import Broker
+from amqtt.broker import Broker, RetainedApplicationMessage
 
 logger = logging.getLogger("fleetwave.broker")
 
@@ -95,6 +97,38 @@ class EmbeddedBroker:
         self._join(timeout)
         logger.info("mqtt broker stopped")
 
+    def restart(self, timeout: float = 10.0) -> EmbeddedBroker:
+        """Stop and start again on the same port, as a broker that crashed and came back.
+
+        Its retained messages survive (IoT Core keeps retained messages durably: a robot that reconnects
+        still finds its command); sessions, subscriptions and messages in flight do not.
+        """
+        retained = {
+            topic: (data, 1) for topic, data in self.retained_topics().items()
+        }  # QoS of a retained command is 1
+        self._requested_port = self.port
+        self.stop(timeout)
+        # The old listener's socket may take a moment to be released: retry the bind, boundedly.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.start(timeout)
+                break
+            except BrokerStartError as error:
+                if error.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        broker, loop = self._broker, self._loop
+        assert broker is not None and loop is not None
+
+        async def restore() -> None:
+            for topic, (data, qos) in retained.items():
+                broker.retained_messages[topic] = RetainedApplicationMessage(None, topic, data, qos)
+
+        asyncio.run_coroutine_threadsafe(restore(), loop).result(timeout)
+        logger.info("mqtt broker restarted", extra={"url": self.url, "retained": len(retained)})
+        return self
+
     def retained_topics(self) -> dict[str, bytes]:
         """The retained message of every topic (for diagnostics and tests)."""
         broker, loop = self._broker, self._loop
@@ -145,8 +179,9 @@ class EmbeddedBroker:
     def _config(self) -> dict[str, Any]:
         return {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self._requested_port}"}},
-            # Only the anonymous auth plugin: no $SYS publishing, no per-packet logging.
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            # Only an auth plugin (no $SYS publishing, no per-packet logging): everyone may connect, and a
+            # client that names itself keeps a persistent session, like a client of IoT Core.
+            "plugins": {"fleetwave.local.broker_auth.OpenAuthPlugin": {}},
         }
 
     def _join(self, timeout: float) -> None:

@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from fleetwave_service.core.settings import partition_of
+
 from fleetwave.local.log import logger
 from fleetwave.local.sigv4 import Caller, SignatureError, SignedRequest, SigV4Verifier, query_pairs
 
@@ -71,7 +73,7 @@ class GatewayIdentity:
 
     @property
     def user_arn(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:user/{self.user_name}"
+        return f"arn:{partition_of(self.region)}:iam::{self.account_id}:user/{self.user_name}"
 
 
 def build_proxy_event(
@@ -282,7 +284,8 @@ class ApiGateway(Listener):
         event = build_proxy_event(request, caller, self._identity, source_ip=source_ip, request_id=request_id)
         context = LocalLambdaContext(
             invoked_function_arn=(
-                f"arn:aws:lambda:{self._identity.region}:{self._identity.account_id}:function:fleetwave-api"
+                f"arn:{partition_of(self._identity.region)}:lambda:{self._identity.region}:"
+                f"{self._identity.account_id}:function:fleetwave-api"
             ),
         )
         try:

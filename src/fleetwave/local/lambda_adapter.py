@@ -12,6 +12,12 @@ This module replaces ``LambdaSimpleBackend.invoke`` with a router:
   payload ``{"errorType": <exception class name>, "errorMessage": ..., "stackTrace": [...]}``. Step Functions
   uses ``errorType`` as the error name, so an ASL ``Catch`` on ``States.ALL`` (or on the class name) sees it.
 
+Faults can be injected (``inject_fault``): the next N invokes of a function fail as the Lambda *service*
+would fail them (``Lambda.TooManyRequestsException`` and the other ``Lambda.*`` errors: an error response
+to the Invoke call, which Step Functions names ``Lambda.<code>``) or as the *function* would (an unhandled
+error of any other type), before the handler runs or after it ran (its side effects done, its answer lost).
+The state machine's Retry and Catch then run exactly as they would in AWS; tests and ``make chaos`` use it.
+
 Only handlers under one of the routed prefixes (default ``fleetwave_service.``) are run; any other function
 keeps moto's canned behaviour. This touches moto internals, which is why moto is pinned exactly in
 pyproject.toml; ``check_compatible()`` fails loudly when an upgrade moves them (a test calls it).
@@ -37,7 +43,23 @@ DEFAULT_ROUTED_PREFIXES: tuple[str, ...] = ("fleetwave_service.",)
 SUPPORTED_MOTO_VERSION = "5.2.5"
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"original": None, "prefixes": DEFAULT_ROUTED_PREFIXES, "invocations": []}
+_state: dict[str, Any] = {
+    "original": None,
+    "prefixes": DEFAULT_ROUTED_PREFIXES,
+    "invocations": [],
+    "faults": [],
+}
+# Error responses of the Invoke API itself (the service's, not the function's), with their HTTP status.
+# Step Functions reports them as ``Lambda.<code>``. SdkClientException and ClientExecutionTimeoutException
+# are raised by the SDK inside Step Functions in AWS; here they come back as error responses, which the
+# interpreter names the same way.
+SERVICE_ERRORS: dict[str, int] = {
+    "Lambda.TooManyRequestsException": 429,
+    "Lambda.ServiceException": 500,
+    "Lambda.AWSLambdaException": 502,
+    "Lambda.SdkClientException": 500,
+    "Lambda.ClientExecutionTimeoutException": 504,
+}
 
 
 class MotoIncompatibleError(RuntimeError):
@@ -51,6 +73,38 @@ class InvocationRecord:
     function_name: str
     handler: str
     error_type: str | None = None
+    # True when the handler ran (False: an injected fault answered before it).
+    ran: bool = True
+    injected: bool = False
+
+
+@dataclass
+class Fault:
+    """Fail the next ``times`` invokes of ``function`` (its lambdas.py name or its name in moto)."""
+
+    function: str
+    error: str
+    times: int = 1
+    # "before": the invoke fails and the handler never runs; "after": the handler runs, its answer is lost.
+    when: str = "before"
+    message: str = "injected fault"
+
+    def __post_init__(self) -> None:
+        if self.when not in ("before", "after"):
+            raise ValueError("when must be 'before' or 'after'")
+        if self.times < 1:
+            raise ValueError("times must be at least 1")
+
+    def matches(self, function_name: str) -> bool:
+        return function_name in (self.function, "fleetwave-rollout-" + self.function.replace("_", "-"))
+
+
+class InjectedFunctionError(Exception):
+    """An injected *function* error; the invoke answers with ``errorType`` = the fault's error name."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
 
 
 @dataclass
@@ -100,6 +154,50 @@ def check_compatible() -> None:
         raise MotoIncompatibleError("; ".join(problems))
 
 
+def inject_fault(
+    function: str, error: str, *, times: int = 1, when: str = "before", message: str = "injected fault"
+) -> Fault:
+    """Make the next ``times`` invokes of ``function`` fail with ``error`` (see the module docstring)."""
+    fault = Fault(function, error, times, when, message)
+    with _lock:
+        _state["faults"].append(fault)
+    return fault
+
+
+def clear_faults() -> None:
+    with _lock:
+        _state["faults"].clear()
+
+
+def pending_faults() -> list[Fault]:
+    with _lock:
+        return [fault for fault in _state["faults"] if fault.times > 0]
+
+
+def _take_fault(function_name: str, when: str) -> Fault | None:
+    with _lock:
+        for fault in _state["faults"]:
+            if fault.times > 0 and fault.when == when and fault.matches(function_name):
+                fault.times -= 1
+                return fault
+    return None
+
+
+def _raise_fault(fault: Fault, record: InvocationRecord, function_name: str) -> None:
+    record.injected, record.error_type = True, fault.error
+    logger.info(
+        "injected lambda fault",
+        extra={"function": function_name, "error": fault.error, "when": fault.when},
+    )
+    if fault.error in SERVICE_ERRORS:
+        from moto.awslambda.exceptions import LambdaClientError
+
+        service_error = LambdaClientError(fault.error.removeprefix("Lambda."), fault.message)
+        service_error.code = SERVICE_ERRORS[fault.error]
+        raise service_error
+    raise InjectedFunctionError(fault.error, fault.message)
+
+
 def _resolve(handler: str) -> Callable[[Any, Any], Any]:
     module_name, _, function_name = handler.rpartition(".")
     if not module_name:
@@ -135,10 +233,21 @@ def _invoke(
     _state["invocations"].append(record)
     invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
     try:
+        before = _take_fault(function.function_name, "before")
+        if before is not None:
+            record.ran = False
+            _raise_fault(before, record, function.function_name)
         handler = _resolve(handler_name)
         result = handler(event, context)
+        after = _take_fault(function.function_name, "after")
+        if after is not None:
+            _raise_fault(after, record, function.function_name)
     except Exception as error:  # the handler's failure is the function's failure, as in AWS
-        record.error_type = type(error).__name__
+        if _is_service_error(error):
+            raise  # moto answers the Invoke call with this error response
+        record.error_type = (
+            error.error_type if isinstance(error, InjectedFunctionError) else type(error).__name__
+        )
         logger.info(
             "in-process lambda raised",
             extra={"function": function.function_name, "errorType": record.error_type},
@@ -154,6 +263,12 @@ def _invoke(
             }
         ).encode("utf-8")
     return json.dumps(result).encode("utf-8")
+
+
+def _is_service_error(error: Exception) -> bool:
+    from moto.awslambda.exceptions import LambdaClientError
+
+    return isinstance(error, LambdaClientError)
 
 
 def install(prefixes: tuple[str, ...] = DEFAULT_ROUTED_PREFIXES) -> None:
@@ -176,6 +291,7 @@ def uninstall() -> None:
         if _state["original"] is not None:
             LambdaSimpleBackend.invoke = _state["original"]
             _state["original"] = None
+        _state["faults"].clear()
         _state["prefixes"] = DEFAULT_ROUTED_PREFIXES
 
 

@@ -20,8 +20,10 @@ that adds environment (e.g. FLEETWAVE_STATE_MACHINE_ARN) calls ``runtime.set_env
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
 import importlib.util
+import json
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -29,7 +31,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from fleetwave.local.aws import MotoAws
-from fleetwave.local.gateway import ApiGateway, GatewayIdentity, LambdaHandler, url_host
+from fleetwave.local.gateway import (
+    ApiGateway,
+    GatewayIdentity,
+    GatewayResponse,
+    LambdaHandler,
+    error_response,
+    url_host,
+)
 from fleetwave.local.log import logger
 
 DEFAULT_PORT = 8787
@@ -83,6 +92,8 @@ class LocalConfig:
     table_name: str = "fleetwave"
     idempotency_table_name: str = "fleetwave-idempotency"
     bundle_bucket: str = BUNDLE_BUCKET
+    # Robots' things get this type at CreateRobot, as in AWS (the stack's RobotThingType).
+    thing_type_name: str = "fleetwave-robot"
 
     @property
     def client_host(self) -> str:
@@ -122,6 +133,16 @@ class LocalRuntime:
         """The embedded broker's URL once it listens (``--mqtt-port 0`` lets it pick the port)."""
         return getattr(self.component("mqtt"), "url", None) or self.config.mqtt_url
 
+    def restart_broker(self, timeout: float = 10.0) -> None:
+        """Restart the embedded MQTT broker on its port (its retained messages kept) and reconnect the
+        status bridge at once: what the fault-injection suite does mid-wave."""
+        broker, bridge = self.component("mqtt"), self.component("bridge")
+        if broker is None:
+            raise RuntimeError("no embedded broker to restart")
+        broker.restart(timeout)
+        if bridge is not None:
+            bridge.reconnect(timeout)
+
     def component(self, name: str) -> Any | None:
         return next((c for c in self.components if getattr(c, "name", None) == name), None)
 
@@ -141,6 +162,7 @@ class LocalRuntime:
             "FLEETWAVE_CHANNEL": "mqtt",
             "FLEETWAVE_MQTT_URL": self.mqtt_url,
             "FLEETWAVE_TIME_SCALE": f"{c.time_scale:g}",
+            "FLEETWAVE_THING_TYPE_NAME": c.thing_type_name,
         }
 
     def ready_line(self) -> str:
@@ -162,7 +184,13 @@ class LocalRuntime:
             _check_port_free(c.host, port, what, flag)
         try:
             self.aws = MotoAws(
-                c.host, c.aws_port, c.region, c.table_name, c.idempotency_table_name, c.bundle_bucket
+                c.host,
+                c.aws_port,
+                c.region,
+                c.table_name,
+                c.idempotency_table_name,
+                c.bundle_bucket,
+                c.thing_type_name,
             )
             self._start(self.aws, ports)
             self._apply_environment()
@@ -180,7 +208,7 @@ class LocalRuntime:
                 host=c.host,
                 port=c.port,
                 identity=GatewayIdentity(account_id=c.account_id, region=c.region),
-                mounts={"/console": self._console().handle},
+                mounts={"/console": self._console().handle, **_openapi_mount()},
             )
             self._start(self.gateway, ports)
         except BaseException:
@@ -278,6 +306,33 @@ def _hook_component(name: str, module_name: str, runtime: LocalRuntime) -> Any |
     if component is not None and not getattr(component, "name", None):
         component.name = name
     return component
+
+
+# Where `fleetwave serve` serves the API's OpenAPI document (both front doors), unsigned.
+OPENAPI_PATH = "/openapi.json"
+
+
+def _openapi_mount() -> dict[str, Any]:
+    """The API's OpenAPI document, unsigned, as a gateway mount (a local convenience: the deployed API does
+    not serve it). Produced once, by the API's resolver, on the first GET."""
+    if importlib.util.find_spec("fleetwave_service") is None:
+        return {}
+
+    @functools.cache
+    def document() -> bytes:
+        from fleetwave_service import handlers  # noqa: F401 - wires the routes' policies, as for a request
+        from fleetwave_service.api import openapi_document
+
+        return json.dumps(openapi_document(), indent=2, sort_keys=True).encode("utf-8")
+
+    def serve(method: str, path: str, headers: Mapping[str, str], body: bytes) -> GatewayResponse:
+        if method not in ("GET", "HEAD") or path.partition("?")[0] != OPENAPI_PATH:
+            return error_response(
+                403, "MissingAuthenticationTokenException", "Missing Authentication Token", ""
+            )
+        return GatewayResponse(200, [("Content-Type", "application/json")], document())
+
+    return {OPENAPI_PATH: serve}
 
 
 def _load_api_handler() -> LambdaHandler:

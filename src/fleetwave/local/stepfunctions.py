@@ -17,9 +17,9 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from fleetwave_service.core.settings import get_settings
+from fleetwave_service.core.settings import get_settings, partition_of
 from fleetwave_service.engine import ports
-from fleetwave_service.lambdas import STEP_FUNCTIONS
+from fleetwave_service.lambdas import PARTITION_PLACEHOLDER, STEP_FUNCTIONS
 
 from fleetwave.local import lambda_adapter
 from fleetwave.local.log import logger
@@ -35,7 +35,7 @@ RUNTIME = "python3.12"
 ROLLOUT_FUNCTIONS: dict[str, tuple[str, str]] = {
     placeholder: (function.local_name, function.handler) for placeholder, function in STEP_FUNCTIONS.items()
 }
-LOCAL_SUBSTITUTION_NAMES: frozenset[str] = frozenset(ROLLOUT_FUNCTIONS)
+LOCAL_SUBSTITUTION_NAMES: frozenset[str] = frozenset(ROLLOUT_FUNCTIONS) | {PARTITION_PLACEHOLDER}
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
@@ -46,12 +46,13 @@ def asl_placeholders(definition: str | None = None) -> set[str]:
     return set(_PLACEHOLDER.findall(text))
 
 
-def local_substitutions(function_arns: dict[str, str]) -> dict[str, str]:
+def local_substitutions(function_arns: dict[str, str], region: str = "us-east-1") -> dict[str, str]:
     """Placeholder -> value for the local runtime, from the ARNs of the functions created in moto."""
-    missing = LOCAL_SUBSTITUTION_NAMES - set(function_arns)
+    values = {**function_arns, PARTITION_PLACEHOLDER: partition_of(region)}
+    missing = LOCAL_SUBSTITUTION_NAMES - set(values)
     if missing:
         raise ValueError(f"no function ARN for {sorted(missing)}")
-    return {name: function_arns[name] for name in sorted(LOCAL_SUBSTITUTION_NAMES)}
+    return {name: values[name] for name in sorted(LOCAL_SUBSTITUTION_NAMES)}
 
 
 def render_definition(substitutions: dict[str, str], definition: str | None = None) -> str:
@@ -139,7 +140,7 @@ def deploy_rollout_machine(
         placeholder: _function_arn(clients["lambda"], function_name, handler, role_arn)
         for placeholder, (function_name, handler) in ROLLOUT_FUNCTIONS.items()
     }
-    definition = render_definition(local_substitutions(arns))
+    definition = render_definition(local_substitutions(arns, settings.region))
     sfn = clients["stepfunctions"]
     for machine in sfn.list_state_machines().get("stateMachines", []):
         if machine["name"] == name:

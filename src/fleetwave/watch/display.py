@@ -143,6 +143,8 @@ def _facts(view: JobView) -> str:
 def outcome_line(view: JobView) -> str:
     """The last line of a watch: how the rollout ended."""
     failure = f" ({view.failure_code}: {view.failure_reason})" if view.failure_code else ""
+    if not failure and view.failure_reason:  # a job an approval gate canceled says why, without a code
+        failure = f" ({view.failure_reason})"
     counts = ", ".join(f"{status} {number}" for status, number in view.counts().items())
     return f"{view.label} {view.arn.rsplit('/', 1)[-1]} ended {view.status}{failure}" + (
         f": {counts}" if counts else ""

@@ -8,6 +8,7 @@ out in batches at a growing rate, not in waves.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -21,12 +22,14 @@ FINAL_ROBOT_STATUSES = (
 FAILED_ROBOT_STATUSES = ("Failed", "NoResponse", "FAILED", "TIMED_OUT", "REJECTED")
 SUCCEEDED_JOB_STATUSES = ("Succeeded", "COMPLETED")
 FINAL_JOB_STATUSES = (*SUCCEEDED_JOB_STATUSES, "Failed", "Canceled", "FAILED", "CANCELED", "INACTIVE")
-# Job members every view shows in its own columns; any other member (an extension's, e.g. a wave waiting
-# for approval) is shown as it comes, in ``details``.
+# Job members every view shows in its own columns; any other member is shown as it comes, in ``details``.
 _SHOWN = {
     "arn", "fleet", "status", "failureCode", "failureReason", "createdAt", "deploymentApplicationConfigs",
     "deploymentConfig", "robotDeploymentSummary", "tags",
 }  # fmt: skip
+# The rollout control extensions' members (docs/extensions.md): read into ``control`` (what the console's
+# buttons act on) and told in words in ``details``.
+_CONTROL = ("waitingForApproval", "paused", "pausedAt", "retryOf", "retriedBy", "rollbackFrom", "rollbackTo")
 
 
 def robot_name_of(arn: str) -> str:
@@ -34,6 +37,41 @@ def robot_name_of(arn: str) -> str:
     resource = arn.split(":", 5)[-1]
     parts = resource.split("/")
     return parts[1] if len(parts) >= 2 else arn
+
+
+def _clock(epoch: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch)) if epoch else "?"
+
+
+def _job_id(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def control_facts(job: dict[str, Any]) -> dict[str, str]:
+    """The rollout control extensions of a job (docs/extensions.md), in words: gates, a wave waiting for its
+    approval, a pause, the jobs it retries or rolls back, and the retries of it."""
+    facts: dict[str, str] = {}
+    approval = (job.get("deploymentConfig") or {}).get("approval")
+    if approval:
+        where = (
+            "before every wave after the first" if approval.get("after") == "EveryWave" else "before wave 2"
+        )
+        on_timeout = str(approval.get("onTimeout", "Cancel")).lower()
+        facts["approval gates"] = f"{where}, {on_timeout} after {approval.get('timeoutInSeconds')} s"
+    waiting = job.get("waitingForApproval")
+    if waiting:
+        facts["waiting for approval"] = f"wave {waiting.get('wave')}, until {_clock(waiting.get('deadline'))}"
+    if job.get("paused"):
+        facts["paused"] = f"since {_clock(job.get('pausedAt'))}"
+    if job.get("retryOf"):
+        facts["retry of"] = _job_id(job["retryOf"])
+    if job.get("retriedBy"):
+        facts["retried by"] = ", ".join(_job_id(arn) for arn in job["retriedBy"])
+    if job.get("rollbackTo"):
+        facts["rollback to"] = (
+            f"{_job_id(job['rollbackTo'])} (from {_job_id(job.get('rollbackFrom') or '?')})"
+        )
+    return facts
 
 
 def wave_numbers(robot_names: list[str], percent: int | None) -> dict[str, int]:
@@ -59,6 +97,8 @@ class JobView:
     threshold: int | None = None  # failureThresholdPercentage (absent: never stops early)
     concurrency: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # The rollout control extensions as the job shows them (approval, waitingForApproval, paused, ...).
+    control: dict[str, Any] = field(default_factory=dict)
 
     @property
     def finished(self) -> int:
@@ -116,6 +156,7 @@ class JobView:
             "threshold": self.threshold,
             "concurrency": self.concurrency,
             "details": self.details,
+            "control": self.control,
             "finished": self.finished,
             "failed": self.failed,
             "failedPercent": self.failed_percent,
@@ -164,7 +205,12 @@ def read_job(client: Any, label: str, arn: str, percent: int | None = None) -> J
         fleet=job.get("fleet"),
         threshold=config.get("failureThresholdPercentage"),
         concurrency=percent,
-        details={key: value for key, value in job.items() if key not in _SHOWN},
+        details={
+            **{key: value for key, value in job.items() if key not in _SHOWN and key not in _CONTROL},
+            **control_facts(job),
+        },
+        control={key: job[key] for key in _CONTROL if key in job}
+        | ({"approval": config["approval"]} if config.get("approval") else {}),
     )
 
 

@@ -51,6 +51,44 @@ def test_jobs_watch_follows_a_job_to_success_and_names_each_failure(
     assert "\x1b[" not in result.stdout  # plain lines off a terminal
 
 
+def test_jobs_watch_shows_a_wave_waiting_for_approval_and_a_pause(
+    rollouts: Any, simulate: Any, serve: Any, api: Any, tmp_path: Path
+) -> None:
+    # Given a job gated after its first wave, on a simulated fleet of 2
+    robots = names(unique("watchgate"), 2)
+    fleet = rollouts.fleet(robots)
+    simulate(fleet, {}, robots=2)
+    job = rollouts.job(
+        fleet,
+        rollouts.version(),
+        concurrentDeploymentPercentage=50,
+        robotDeploymentTimeoutInSeconds=SAFE_TIMEOUT,
+        approval={"after": "FirstWave"},
+    )
+    # When the operator watches it: it shows the gate; paused, it shows the pause; approved and resumed
+    log = tmp_path / "watch.log"
+    with log.open("w") as output, subprocess.Popen(
+        [sys.executable, "-m", "fleetwave.cli", "jobs", "watch", job["arn"], "--endpoint", serve.api_url,
+         "--interval", "0.2"],
+        stdout=output, stderr=subprocess.STDOUT, text=True,
+    ) as watching:  # fmt: skip
+        rollouts.wait_for(
+            "the watch to show the gate", lambda: "waiting for approval wave 2" in log.read_text()
+        )
+        api.client.call("pauseDeploymentJob", {"job": job["arn"]})
+        rollouts.wait_for("the watch to show the pause", lambda: "paused since" in log.read_text())
+        api.client.call("approveDeploymentWave", {"job": job["arn"]})
+        api.client.call("resumeDeploymentJob", {"job": job["arn"]})
+        watching.wait(timeout=WATCH_TIMEOUT_SECONDS)
+    out = log.read_text()
+    # Then the watch said why the job held, and followed it to its end
+    assert watching.returncode == 0, out
+    assert "waiting for approval wave 2, until" in out
+    assert "approval gates before wave 2, cancel after 86400 s" in out
+    assert "paused since" in out
+    assert out.splitlines()[-1].endswith("ended Succeeded: InSync 2")
+
+
 def test_jobs_watch_exits_1_when_the_job_fails(rollouts: Any, simulate: Any, serve: Any) -> None:
     # Given a job whose threshold the first failure breaches
     robots = names(unique("watchfail"), 2)
@@ -85,6 +123,14 @@ def test_jobs_watch_wrong_endpoint_or_no_credentials_is_one_line(serve: Any, tmp
     not_api = watch("jobs", "watch", "deployment-x", endpoint=serve.aws_url)
     assert not_api.returncode == 2
     assert not_api.stderr.strip().endswith("does not answer like a Fleetwave API (HTTP 404)")
+    # The API's host, but a path it has no route for (a deployed stack's URL with the wrong stage): API
+    # Gateway's 403 MissingAuthenticationTokenException, which names the URL, not the credentials
+    wrong_stage = watch("jobs", "watch", "deployment-x", endpoint=serve.api_url.rstrip("/") + "/prod/")
+    assert wrong_stage.returncode == 2
+    assert wrong_stage.stderr.splitlines() == [
+        f"fleetwave jobs watch: {serve.api_url.rstrip('/')}/prod/ has no Fleetwave API at that path "
+        "(HTTP 403 MissingAuthenticationTokenException); give the stack's ApiUrl output, stage included"
+    ]
     # A deployed stack's URL with no credentials anywhere
     bare = {
         "HOME": str(tmp_path),

@@ -178,3 +178,41 @@ def test_console_pages_list_the_fleet_and_show_api_errors(browser: Any, serve: A
     # And the Greengrass page lists core devices
     browser.get(f"{serve.api_url}console/#/greengrass")
     until("the core devices", lambda: _text(browser, f'#gg-devices tr[data-device="{robots[0]}"]'))
+
+
+def test_console_approves_a_gated_wave_pauses_resumes_and_retries_the_failed(
+    browser: Any, serve: Any, rollouts: Any, simulate: Any, api: Any
+) -> None:
+    # Given a simulated fleet of 4 whose last robot fails its first deployment, and a job gated after wave 1
+    robots = names(unique("console-control"), 4)
+    fleet = rollouts.fleet(robots)
+    simulate(fleet, {robots[3]: "fail-once:PreLaunchFileFailure"}, robots=4)
+    job = rollouts.job(
+        fleet,
+        rollouts.version(),
+        concurrentDeploymentPercentage=50,
+        robotDeploymentTimeoutInSeconds=SAFE_TIMEOUT,
+        approval={"after": "FirstWave"},
+    )
+    # When the operator opens the job: it waits for the approval of wave 2, and the page offers it
+    browser.get(f"{serve.api_url}console/#/jobs/{job['arn']}")
+    until("the approve button", lambda: _text(browser, "#approve-wave") == "Approve wave 2")
+    assert "wave 2, until" in _text(browser, "#rollout")
+    # When the job is paused, then wave 2 approved: the pause still holds it
+    _css(browser, "#pause-job")[0].click()
+    until("the resume button", lambda: _text(browser, "#resume-job") == "Resume")
+    _css(browser, "#approve-wave")[0].click()
+    until("the approval to be taken", lambda: not _css(browser, "#approve-wave")[0].is_displayed())
+    assert api.client.call("describeDeploymentJob", {"job": job["arn"]})["paused"] is True
+    # When it is resumed, then the job ends with the one failure, and the page offers a retry
+    _css(browser, "#resume-job")[0].click()
+    until("the job to end", lambda: _text(browser, "#job-status") == "Succeeded", ROLLOUT_SECONDS)
+    until("the retry button", lambda: _text(browser, "#retry-job") == "Retry failed robots")
+    _css(browser, "#retry-job")[0].click()
+    # Then the retry's page follows it, for the failed robot only, to success
+    until(
+        "the retry's page", lambda: job["arn"] not in browser.current_url and "#/jobs/" in browser.current_url
+    )
+    until("the retry to end", lambda: _text(browser, "#job-status") == "Succeeded", ROLLOUT_SECONDS)
+    assert set(_robot_states(browser)) == {robots[3]}
+    assert "retry of" in _text(browser, "#rollout")

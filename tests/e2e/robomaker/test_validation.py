@@ -167,7 +167,8 @@ def test_tag_requests_breaking_a_constraint_are_invalid_parameters_over_http(api
 
 
 @pytest.mark.parametrize("method,path", [("POST", "/launchRockets"), ("GET", "/createFleet"), ("POST", "/")])
-def test_an_unknown_operation_is_a_clean_404_over_http(api, method, path):
+def test_an_unknown_operation_is_api_gateways_403_over_http(api, method, path):
     response = api.call(path, {} if method == "POST" else None, method=method)
 
-    assert (response.status, response.error_type) == (404, "UnknownOperationException")
+    assert (response.status, response.error_type) == (403, "MissingAuthenticationTokenException")
+    assert response.json == {"message": "Missing Authentication Token"}

@@ -14,10 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fakes.channel import FakeRobotChannel
+from fakes.faults import FlakyStore
 from fleetwave_service.core.keys import job_key, robot_deployment_key
 from fleetwave_service.engine.messages import LinkReply
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
-from support.rollout_harness import call_status_handler
+from support.rollout_harness import call_status_handler, call_status_handler_event, sqs_event
 
 from fleetwave.sdk import service_models
 
@@ -91,6 +92,44 @@ def test_robot_whose_deployed_application_no_longer_runs_is_not_shown_in_sync(ap
     # When it runs again (the agent restarted it), it is InSync again
     deliver("r1", health("Running", now + 2, jobId=JOB))
     assert status() == "InSync"
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize(
+    ("method", "after"),
+    [("mark_not_running", False), ("record_health", True)],
+    ids=["follow-up write throttled", "health written, answer lost"],
+)
+def test_a_health_report_redelivered_after_a_partial_failure_is_applied_once_and_completely(
+    api, robot, method, after
+):
+    # Given a robot InSync with its last deployment, and DynamoDB throttling one write of the health path:
+    # the robot's Failed mark after the health was kept, or the health write itself after it succeeded
+    job_arn = f"arn:aws:robomaker:us-east-1:123456789012:deployment-job/{JOB}"
+    get_ports().store.update_robot_entity(
+        "r1", "warehouse", {"status": "InSync", "lastDeploymentJob": job_arn}
+    )
+    store = FlakyStore(get_ports().store)
+    store.plan(method, after=after)
+    use_ports(store=store)
+    broken = health("Broken", time.time(), jobId=JOB, reason="restart limit 5")
+
+    # When the report fails part way in a batch (beside a presence message), the handler reports just it
+    # failed (partial batch response)
+    event = sqs_event([("r1", broken), ("r1", {"schemaVersion": "1", "kind": "presence", "connected": True})])
+    failed = call_status_handler_event(event)["batchItemFailures"]
+    assert failed == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    # and SQS delivers it again
+    assert deliver("r1", broken) == {"batchItemFailures": []}
+
+    # Then it took full effect: the health is kept and the robot is no longer shown InSync
+    assert store.injected and store.pending() == 0
+    described = api.call("describeRobot", {"robot": robot["arn"]}).json
+    assert described["applicationHealth"]["status"] == "Broken"
+    assert described["status"] == "Failed"
+    # and a third copy changes nothing more
+    assert deliver("r1", broken) == {"batchItemFailures": []}
+    assert api.call("describeRobot", {"robot": robot["arn"]}).json == described
 
 
 def test_robot_presence_follows_connect_and_last_will(api, robot):

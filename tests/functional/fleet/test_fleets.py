@@ -246,12 +246,14 @@ def test_delete_fleet_deregisters_its_robots_and_removes_it(given, api, aws):
     assert [group["groupName"] for group in groups] == []
 
 
-def test_delete_fleet_of_an_unknown_fleet_is_not_found(api):
+def test_delete_fleet_of_an_unknown_fleet_is_an_invalid_parameter(api):
+    # AWS's model of DeleteFleet lists no ResourceNotFoundException
     arn = "arn:aws:robomaker:us-east-1:123456789012:deployment-fleet/ghost/1"
 
     response = api.call("deleteFleet", {"fleet": arn})
 
-    assert (response.status, response.error_type) == (400, "ResourceNotFoundException")
+    assert (response.status, response.error_type) == (400, "InvalidParameterException")
+    assert "does not exist" in response.message
 
 
 def test_describe_fleet_lists_at_most_the_original_cap_of_robots(given, api, monkeypatch):

@@ -275,3 +275,43 @@ def test_delete_robot_clears_its_retained_command(given, api, monkeypatch):
 
     # Then nothing is retained for that name any more
     assert "r1" not in channel.retained
+
+
+@pytest.fixture
+def robot_thing_type(aws, monkeypatch):
+    from fleetwave_service.core.settings import reset_settings
+
+    aws.client("iot").create_thing_type(thingTypeName="fleetwave-robot")
+    monkeypatch.setenv("FLEETWAVE_THING_TYPE_NAME", "fleetwave-robot")
+    reset_settings()
+    yield "fleetwave-robot"
+    reset_settings()
+
+
+def test_create_robot_assigns_the_thing_type_and_answers_unchanged(api, aws, robot_thing_type, monkeypatch):
+    monkeypatch.setattr(ids, "now", lambda: 1_700_000_000.5)
+
+    response = api.call("createRobot", {"name": "r1", "architecture": "ARM64", "greengrassGroupId": "gg-7"})
+
+    # The wire response is exactly the original's (the thing type is IoT's business, not RoboMaker's)
+    assert response.json == {
+        "arn": "arn:aws:robomaker:us-east-1:123456789012:robot/r1/1700000000500",
+        "name": "r1",
+        "createdAt": 1_700_000_000.5,
+        "greengrassGroupId": "gg-7",
+        "architecture": "ARM64",
+        "tags": {},
+    }
+    thing = aws.client("iot").describe_thing(thingName="r1")
+    assert thing["thingTypeName"] == robot_thing_type
+    assert thing["attributes"] == {"architecture": "ARM64"}
+
+
+def test_create_robot_types_a_thing_left_behind(given, aws, robot_thing_type):
+    aws.client("iot").create_thing(thingName="r1", attributePayload={"attributes": {"architecture": "ARMHF"}})
+
+    given.robot("r1", architecture="X86_64")
+
+    thing = aws.client("iot").describe_thing(thingName="r1")
+    assert thing["thingTypeName"] == robot_thing_type
+    assert thing["attributes"] == {"architecture": "X86_64"}

@@ -146,3 +146,18 @@ def test_broker_stop_closes_the_port():
     assert not broker.running
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=WAIT):
         pass
+
+
+@pytest.mark.chaos
+def test_a_restarted_broker_keeps_its_retained_messages_on_the_same_port():
+    with EmbeddedBroker(port=0) as broker:
+        port = broker.port
+        channel = MqttChannel(broker.url)
+        try:
+            channel.publish_command("robot-1", command())
+            assert eventually(lambda: command_topic("robot-1") in broker.retained_topics())
+        finally:
+            channel.close()
+        broker.restart()
+        assert broker.port == port
+        assert parse_command(broker.retained_topics()[command_topic("robot-1")]).jobId == command().jobId

@@ -337,11 +337,11 @@ def test_delete_robot_application_version_keeps_the_others(given, api):
     assert [s["version"] for s in versions] == ["$LATEST", "2"]
 
 
-def test_delete_robot_application_of_a_missing_version_is_not_found(given, api):
+def test_delete_robot_application_of_a_missing_version_is_an_invalid_parameter(given, api):
     application = given.application("nav")
 
     response = api.call(
         "deleteRobotApplication", {"application": application["arn"], "applicationVersion": "4"}
     )
 
-    assert (response.status, response.error_type) == (400, "ResourceNotFoundException")
+    assert (response.status, response.error_type) == (400, "InvalidParameterException")

@@ -36,18 +36,6 @@ def set_job_status(job, status):
     )
 
 
-@pytest.fixture
-def fleet(given):
-    fleet = given.fleet("warehouse")
-    given.robot("r1", fleet=fleet)
-    return fleet
-
-
-@pytest.fixture
-def version(given):
-    return given.application_version("nav")
-
-
 # --- create ---------------------------------------------------------------------------------------
 
 

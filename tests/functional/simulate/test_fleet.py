@@ -35,6 +35,23 @@ def command(job: str = "deployment-aaaaaaaaaaaa") -> DeploymentCommand:
     )
 
 
+def _simulate(lookup, broker, out, stop, behaviors: dict[str, str]) -> asyncio.Task:
+    """`run_simulation` for the fleet ``lookup`` names on ``broker``, fast steps, until ``stop``."""
+    return asyncio.create_task(
+        run_simulation(
+            lookup,
+            mqtt_url=broker.url,
+            fleet_label="demo",
+            default=Behavior.parse("ok"),
+            behaviors={robot: Behavior.parse(text) for robot, text in behaviors.items()},
+            step_seconds=0.01,
+            poll_seconds=0.05,
+            out=out,
+            stop=stop,
+        )
+    )
+
+
 def test_simulate_runs_each_robot_with_its_behaviour_and_picks_up_new_robots():
     with EmbeddedBroker(port=0) as broker:
         service = MqttChannel(broker.url, connect_timeout=WAIT)
@@ -46,21 +63,8 @@ def test_simulate_runs_each_robot_with_its_behaviour_and_picks_up_new_robots():
 
         async def scenario() -> int:
             stop = asyncio.Event()
-            simulation = asyncio.create_task(
-                run_simulation(
-                    lookup,
-                    mqtt_url=broker.url,
-                    fleet_label="demo",
-                    default=Behavior.parse("ok"),
-                    behaviors={
-                        "robot-2": Behavior.parse("fail:EtagMismatch"),
-                        "robot-3": Behavior.parse("silent"),
-                    },
-                    step_seconds=0.01,
-                    poll_seconds=0.05,
-                    out=out,
-                    stop=stop,
-                )
+            simulation = _simulate(
+                lookup, broker, out, stop, {"robot-2": "fail:EtagMismatch", "robot-3": "silent"}
             )
             await until(lambda: collector.final("robot-1") and collector.final("robot-2"))
             # When robot-4 is registered while the simulator runs and gets its command
@@ -96,6 +100,59 @@ def test_simulate_runs_each_robot_with_its_behaviour_and_picks_up_new_robots():
     assert "robot-4      joined (ok)" in text
     assert "EtagMismatch: the downloaded bundle's etag does not match" in text
     assert text.rstrip().endswith("simulator stopped (3 robots)")
+
+
+def test_simulate_once_behaviours_fail_or_miss_the_first_deployment_then_deploy_the_next():
+    with EmbeddedBroker(port=0) as broker:
+        service = MqttChannel(broker.url, connect_timeout=WAIT)
+        collector = StatusCollector(broker.port)
+        lookup = FakeFleetLookup(["robot-1", "robot-2"])
+        out = io.StringIO()
+        first, retry = "deployment-aaaaaaaaaaaa", "deployment-bbbbbbbbbbbb"
+
+        def finished(robot: str, job: str) -> bool:
+            final = collector.final(robot)
+            return final is not None and final.jobId == job
+
+        async def scenario() -> int:
+            stop = asyncio.Event()
+            simulation = _simulate(
+                lookup,
+                broker,
+                out,
+                stop,
+                {"robot-1": "fail-once:PreLaunchFileFailure", "robot-2": "silent-once"},
+            )
+            # Given a first deployment: robot-1 fails it, robot-2 misses it
+            await asyncio.to_thread(service.publish_commands, [(r, command(first)) for r in lookup.names])
+            await until(lambda: finished("robot-1", first) and "ignored (silent robot)" in out.getvalue())
+            # When another deployment comes
+            await asyncio.to_thread(service.publish_commands, [(r, command(retry)) for r in lookup.names])
+            await until(lambda: finished("robot-1", retry) and finished("robot-2", retry))
+            stop.set()
+            return await asyncio.wait_for(simulation, WAIT)
+
+        status = run_scenario(scenario, collector, service)
+
+    # Then both deploy it
+    assert status == 0
+    assert [
+        (r.jobId, r.status.value) for r in collector.reports["robot-1"] if r.status.value != "Deploying"
+    ] == [
+        (first, "Failed"),
+        (retry, "InSync"),
+    ]
+    assert collector.reports["robot-1"][-1].status.value == "InSync"
+    assert {r.jobId for r in collector.reports["robot-2"]} == {retry}
+    text = out.getvalue()
+    assert "robot-1      joined (fail-once:PreLaunchFileFailure)" in text
+    assert "robot-2      joined (silent-once)" in text
+
+
+@pytest.mark.parametrize("text", ["fail-once:Bogus", "silent-once:x", "fail-once"])
+def test_simulate_once_behaviours_reject_what_they_do_not_take(text):
+    with pytest.raises(ValueError):
+        Behavior.parse(text)
 
 
 def test_simulate_without_a_broker_exits_1_with_a_readable_error(capsys):
@@ -144,7 +201,9 @@ class FakeApi(BaseHTTPRequestHandler):
             name = body["filters"][0]["values"][0]
             self._answer(200, {"robots": [{"name": robot} for robot in self.fleets.get(name, [])]})
         else:
-            self._answer(404, {"message": "no such operation"}, "UnknownOperationException")
+            self._answer(
+                403, {"message": "Missing Authentication Token"}, "MissingAuthenticationTokenException"
+            )
 
     def _answer(self, status: int, body: dict, error: str | None = None) -> None:
         payload = json.dumps(body).encode()

@@ -14,7 +14,10 @@ from fleetwave.local.stepfunctions import (
     render_definition,
 )
 
-ALLOWED_RESOURCES = {"arn:aws:states:::lambda:invoke", "arn:aws:states:::lambda:invoke.waitForTaskToken"}
+ALLOWED_RESOURCES = {
+    "arn:${Partition}:states:::lambda:invoke",
+    "arn:${Partition}:states:::lambda:invoke.waitForTaskToken",
+}
 ALLOWED_TYPES = {"Task", "Choice", "Pass", "Wait", "Succeed", "Fail"}
 
 

@@ -8,7 +8,9 @@ import pytest
 
 from fleetwave.bench import (
     BenchResult,
+    ControlResult,
     WriteCounter,
+    count_holds,
     count_state_transitions,
     format_table,
     makespan_seconds,
@@ -146,3 +148,20 @@ def test_bench_write_counter_counts_item_writes_at_moto_and_restores_it():
         counter.uninstall()
     # And moto is as it was
     assert DynamoDBBackend.put_item is original
+
+
+def test_bench_rollout_control_counts_holds_and_states_the_expected_transitions():
+    # Given a history that entered the hold twice, among other states
+    history = [
+        {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Evaluate the rollout"}},
+        {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Hold the rollout"}},
+        {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "Hold the rollout"}},
+        {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Hold the rollout"}},
+    ]
+    assert count_holds(history) == 2
+    # And the line names the figure and the formula it should match
+    result = ControlResult(robots=10, waves=4, holds=4, status="Succeeded", state_transitions=30)
+    assert result.expected_transitions == 30
+    assert result.line().endswith(
+        "job Succeeded, 4 holds, 30 state transitions (6 + 3 x 4 waves + 3 x 4 holds = 30)"
+    )

@@ -32,3 +32,10 @@ def test_bench_run_prints_the_figures_for_a_ten_robot_fleet():
     assert float(messages) >= 2.0
     assert float(writes) >= 1.0
     assert float(ratio) > 0
+    # And the rollout with a gate before waves 2-4 and one pause held 4 times: 6 + 3 x 4 + 3 x 4 transitions
+    control = next(
+        line for line in result.stdout.splitlines() if line.startswith("rollout control: 10 robots")
+    )
+    assert control.endswith(
+        "job Succeeded, 4 holds, 30 state transitions (6 + 3 x 4 waves + 3 x 4 holds = 30)"
+    )

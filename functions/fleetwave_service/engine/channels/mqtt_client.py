@@ -41,10 +41,12 @@ def new_paho_client(
     ca_file: str | None = None,
     cert_file: str | None = None,
     key_file: str | None = None,
+    clean_session: bool = True,
 ):  # -> paho.mqtt.client.Client
     """A paho client configured for Fleetwave: MQTT 3.1.1, clean session, backoff on reconnect.
 
     ``cert_file``/``key_file`` are a robot's X.509 identity for IoT Core (mqtts://<endpoint>:8883).
+    ``clean_session=False``: a persistent session (the broker queues QoS 1 messages while it is away).
     """
     import paho.mqtt.client as paho
 
@@ -52,7 +54,7 @@ def new_paho_client(
         callback_api_version=paho.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=paho.MQTTv311,
-        clean_session=True,
+        clean_session=clean_session,
     )
     if target.username:
         client.username_pw_set(target.username, target.password)

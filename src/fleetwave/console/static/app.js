@@ -208,6 +208,7 @@ const pages = {
           h("button", { id: "new-job", class: "primary", onclick: toggleJobForm }, "Create deployment job"),
           h("select", { id: "sync-fleet", "aria-label": "fleet to sync" }),
           h("button", { id: "sync", onclick: syncFleet }, "Sync fleet"),
+          h("button", { id: "rollback", onclick: rollbackFleet }, "Roll fleet back"),
           h("span", { id: "sync-error", class: "action-error" })),
         jobForm(),
         h("div", { id: "jobs" }),
@@ -225,8 +226,8 @@ const pages = {
             h("tr", { dataset: { job: idOf(j.arn) } },
               h("td", {}, jobLink(j.arn)),
               h("td", {}, nameOf(j.fleet)),
-              h("td", {}, status(j.status)),
-              h("td", {}, j.failureCode ? `${j.failureCode}: ${j.failureReason || ""}` : ""),
+              h("td", {}, status(j.status), held(j)),
+              h("td", {}, j.failureCode ? `${j.failureCode}: ${j.failureReason || ""}` : j.failureReason || ""),
               h("td", { class: "muted" }, when(j.createdAt)))
           ),
         ),
@@ -280,7 +281,8 @@ function rolloutPage(kind, query, key) {
         h("div", { id: "rollout" }),
         h("div", { class: "toolbar" },
           h("button", { id: "cancel-job", class: "danger", onclick: () => cancelRollout(kind, key) }, "Cancel"),
-          h("span", { id: "cancel-error", class: "action-error" })),
+          h("span", { id: "cancel-error", class: "action-error" }),
+          kind === "job" ? controls(key) : []),
       );
     },
     async refresh() {
@@ -290,6 +292,7 @@ function rolloutPage(kind, query, key) {
         architectures = Object.fromEntries(robots.map((r) => [r.name, r.architecture]));
       }
       document.getElementById("cancel-job").disabled = v.done;
+      if (kind === "job") showControls(v);
       replace("rollout", renderRollout(v, architectures));
     },
   };
@@ -351,6 +354,63 @@ function renderRollout(v, architectures) {
   return h("div", {}, parts);
 }
 
+// --- rollout control (Fleetwave extensions, docs/extensions.md) ----------------------------------------
+
+function held(job) {
+  if (job.waitingForApproval) return h("span", { class: "muted held" }, ` waiting for approval of wave ${job.waitingForApproval.wave}`);
+  if (job.paused) return h("span", { class: "muted held" }, " paused");
+  return "";
+}
+
+function controls(arn) {
+  const act = (operation, body) => async () => {
+    const error = document.getElementById("control-error");
+    error.textContent = "";
+    try {
+      const answer = await call(operation, { job: arn, ...body() });
+      if (operation === "retryDeploymentJob") location.hash = `#/jobs/${encodeURIComponent(answer.arn)}`;
+      else await tick();
+    } catch (e) {
+      error.textContent = String(e);
+    }
+  };
+  const wave = () => ({ wave: Number(document.getElementById("approve-wave").dataset.wave) });
+  return [
+    h("button", { id: "approve-wave", class: "primary", hidden: true, onclick: act("approveDeploymentWave", wave) }, "Approve"),
+    h("button", { id: "pause-job", hidden: true, onclick: act("pauseDeploymentJob", () => ({})) }, "Pause"),
+    h("button", { id: "resume-job", hidden: true, onclick: act("resumeDeploymentJob", () => ({})) }, "Resume"),
+    h("button", { id: "retry-job", hidden: true,
+      onclick: act("retryDeploymentJob", () => ({ clientRequestToken: `console-retry-${Date.now()}` })) },
+      "Retry failed robots"),
+    h("span", { id: "control-error", class: "action-error" }),
+  ];
+}
+
+function showControls(v) {
+  const control = v.control || {};
+  const approve = document.getElementById("approve-wave");
+  approve.hidden = v.done || !control.waitingForApproval;
+  if (control.waitingForApproval) {
+    approve.dataset.wave = control.waitingForApproval.wave;
+    approve.textContent = `Approve wave ${control.waitingForApproval.wave}`;
+  }
+  document.getElementById("pause-job").hidden = v.done || Boolean(control.paused);
+  document.getElementById("resume-job").hidden = v.done || !control.paused;
+  document.getElementById("retry-job").hidden = !v.done || v.failed === 0;
+}
+
+async function rollbackFleet() {
+  const error = document.getElementById("sync-error");
+  error.textContent = "";
+  const fleet = document.getElementById("sync-fleet").value;
+  try {
+    const job = await call("rollbackFleet", { fleet, clientRequestToken: `console-rollback-${Date.now()}` });
+    location.hash = `#/jobs/${encodeURIComponent(job.arn)}`;
+  } catch (e) {
+    error.textContent = String(e);
+  }
+}
+
 async function cancelRollout(kind, key) {
   const error = document.getElementById("cancel-error");
   error.textContent = "";
@@ -363,7 +423,7 @@ async function cancelRollout(kind, key) {
   }
 }
 
-// --- actions: create a deployment job, sync ----------------------------------------------------------
+// --- actions: create a deployment job, sync, roll back --------------------------------------------------
 
 const JOB_FIELDS = [
   ["fleet", "Fleet", "select"],
@@ -376,15 +436,19 @@ const JOB_FIELDS = [
   ["deploymentConfig.concurrentDeploymentPercentage", "Wave size, % of the fleet", "text"],
   ["deploymentConfig.failureThresholdPercentage", "Failure threshold, %", "text"],
   ["deploymentConfig.robotDeploymentTimeoutInSeconds", "Robot timeout, seconds", "text"],
+  ["deploymentConfig.approval.after", "Approval gates (Fleetwave extension)", "choice",
+    [["", "none"], ["FirstWave", "before wave 2"], ["EveryWave", "before every wave after the first"]]],
 ];
-const NUMBERS = new Set(JOB_FIELDS.filter(([p]) => p.startsWith("deploymentConfig.")).map(([p]) => p));
+const NUMBERS = new Set(JOB_FIELDS.filter(([p, , kind]) => p.startsWith("deploymentConfig.") && kind === "text").map(([p]) => p));
 let applicationVersions = [];
 
 function jobForm() {
   const form = h("form", { id: "job-form", class: "panel", hidden: true, novalidate: true, onsubmit: createJob },
-    JOB_FIELDS.map(([path, label, kind]) =>
+    JOB_FIELDS.map(([path, label, kind, choices]) =>
       h("label", {}, label,
-        kind === "select" ? h("select", { name: path }) : h("input", { name: path, type: "text", autocomplete: "off" }),
+        kind === "select" ? h("select", { name: path })
+          : kind === "choice" ? h("select", { name: path }, choices.map(([value, text]) => h("option", { value }, text)))
+          : h("input", { name: path, type: "text", autocomplete: "off" }),
         h("span", { class: "field-error", dataset: { for: path } }))),
     h("div", { class: "form-actions" },
       h("button", { id: "create-job", class: "primary", type: "submit" }, "Create"),
