@@ -46,6 +46,14 @@ def _lookup(document: Any, tokens: list[str]) -> tuple[bool, Any]:
     return True, document
 
 
+def lookup_pointer(document: Any, pointer: str) -> tuple[bool, Any]:
+    """(found, value) of a JSON pointer (RFC 6901) in ``document``; (False, None) when it is not one."""
+    try:
+        return _lookup(document, _tokens(pointer))
+    except ConfigurationError:
+        return False, None
+
+
 def _reset(current: dict[str, Any], default: dict[str, Any], pointer: str) -> dict[str, Any]:
     tokens = _tokens(pointer)
     if not tokens:

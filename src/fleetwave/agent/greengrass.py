@@ -62,7 +62,12 @@ from fleetwave_service.engine.messages import (
     is_public_component,
 )
 
-from fleetwave.agent.components import ConfigurationError, InstalledComponent, plan_components
+from fleetwave.agent.components import (
+    ConfigurationError,
+    InstalledComponent,
+    lookup_pointer,
+    plan_components,
+)
 from fleetwave.agent.downloads import download, extract, log_tail
 from fleetwave.agent.protocol import Recovered, StepFailed
 from fleetwave.agent.state import StateStore
@@ -815,7 +820,7 @@ class ComponentRunner:
             if target is None:
                 return match.group(0)
             if namespace == "configuration":
-                found, item = _pointer(target.configuration, key)
+                found, item = lookup_pointer(target.configuration, key)
                 if not found:
                     return match.group(0)
                 return item if isinstance(item, str) else json.dumps(item)
@@ -1017,20 +1022,6 @@ def _posix_identity(run_with: dict[str, Any] | None) -> tuple[str | None, str | 
         return None, None
     user, _, group = str(posix).partition(":")
     return user or None, group or None
-
-
-def _pointer(document: Any, pointer: str) -> tuple[bool, Any]:
-    if pointer in ("", "/"):
-        return True, document
-    for token in pointer.lstrip("/").split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(document, dict) and token in document:
-            document = document[token]
-        elif isinstance(document, list) and token.isdigit() and int(token) < len(document):
-            document = document[int(token)]
-        else:
-            return False, None
-    return True, document
 
 
 def _order(components: Mapping[str, Planned]) -> list[str]:

@@ -65,23 +65,15 @@ class Components:
     def name(self, short: str) -> str:
         return f"{self.prefix}.{short}"
 
-    def register(self, short: str, version: str, recipe: dict[str, Any]) -> None:
-        recipe = {
-            "RecipeFormatVersion": "2020-01-25",
-            "ComponentName": self.name(short),
-            "ComponentVersion": version,
-            **recipe,
-        }
-        self.gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())
-
-    def register_yaml(self, short: str, version: str, recipe: dict[str, Any]) -> None:
+    def register(self, short: str, version: str, recipe: dict[str, Any], *, as_yaml: bool = False) -> None:
         document = {
             "RecipeFormatVersion": "2020-01-25",
             "ComponentName": self.name(short),
             "ComponentVersion": version,
             **recipe,
         }
-        self.gg.create_component_version(inlineRecipe=yaml.safe_dump(document).encode())
+        text = yaml.safe_dump(document) if as_yaml else json.dumps(document)
+        self.gg.create_component_version(inlineRecipe=text.encode())
 
     def upload(self, key: str, data: bytes) -> dict[str, str]:
         self.given.bundle(key, data)
@@ -91,7 +83,7 @@ class Components:
     def lidar(self, version: str) -> None:
         """Registered as a YAML recipe (the other component's is JSON)."""
         artifact = self.upload(f"{self.prefix}/lidar-{version}.sh", LIDAR_SCRIPT.encode())
-        self.register_yaml(
+        self.register(
             "Lidar",
             version,
             {
@@ -108,6 +100,7 @@ class Components:
                     }
                 ],
             },
+            as_yaml=True,
         )
 
     def nav(self, version: str, *, install: str = "echo installed > installed.txt") -> None:

@@ -8,9 +8,7 @@ import base64
 import hashlib
 import io
 import os
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,8 @@ from fleetwave_service.engine.messages import (
     LinkReply,
     StatusReport,
 )
+from support.agent_harness import pid_alive
+from support.files_server import Files, serve_files
 
 from fleetwave.agent.process import ProcessLauncher
 from fleetwave.agent.protocol import RobotAgent
@@ -33,35 +33,10 @@ WAIT = 60
 BUCKET = "s3://artifacts"
 
 
-class Files(BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if "expired" in self.path:
-            self.send_error(403, "Forbidden")
-            return
-        body = self.files.get(self.path.split("?", 1)[0])
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        return None
-
-
 @pytest.fixture
 def server():
-    Files.files = {}
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_files() as url:
+        yield url
 
 
 def artifact(server: str, key: str, data: bytes, **extra: Any) -> tuple[dict[str, Any], dict[str, str]]:
@@ -188,14 +163,6 @@ def pids(control: Path, tag: str | None = None) -> list[int]:
     path = control / "starts"
     lines = [line.split() for line in path.read_text().splitlines()] if path.exists() else []
     return [int(p) for p, t in lines if tag is None or t == tag]
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def test_recipe_variables_configuration_artifacts_and_setenv_reach_the_scripts(server, tmp_path):
@@ -340,7 +307,7 @@ def test_bad_component_sets_fail_with_a_reason_naming_the_component_and_change_n
         assert (report.status.value, report.step.value) == ("Failed", step), report
         assert reason in (report.failureReason or ""), report.failureReason
         # The robot keeps running what it ran before
-        assert alive(pid) and pids(control) == [pid]
+        assert pid_alive(pid) and pids(control) == [pid]
         assert robot.lifecycle() == {"Good": ("1.0.0", "RUNNING")}
         await robot.launcher.close()
 
@@ -398,8 +365,10 @@ def test_install_timeout_rolls_back_and_removed_components_are_stopped_with_thei
         assert "rolled back to the previous components (Nav 1.0.0, Old 1.0.0)" in report.failureReason
         # Old was stopped (its shutdown ran) and started again; Nav 1.0.0 runs again
         assert (control / "shutdowns").read_text() == "bye\n"
-        await robot.until("Nav 1.0.0 and Old again", lambda: len([p for p in pids(control) if alive(p)]) == 2)
-        assert not alive(nav) and not alive(old)
+        await robot.until(
+            "Nav 1.0.0 and Old again", lambda: len([p for p in pids(control) if pid_alive(p)]) == 2
+        )
+        assert not pid_alive(nav) and not pid_alive(old)
         assert robot.lifecycle() == {"Nav": ("1.0.0", "RUNNING"), "Old": ("1.0.0", "RUNNING")}
         # A deployment without Old stops and uninstalls it
         report = await robot.deploy(command({"Nav": first["Nav"]}, job="gg-3"))
@@ -407,7 +376,7 @@ def test_install_timeout_rolls_back_and_removed_components_are_stopped_with_thei
         assert robot.lifecycle() == {"Nav": ("1.0.0", "RUNNING")}
         assert (control / "shutdowns").read_text() == "bye\nbye\n"
         assert not (robot.work / "greengrass" / "work" / "Old").exists()
-        assert [p for p in pids(control, "old") if alive(p)] == []
+        assert [p for p in pids(control, "old") if pid_alive(p)] == []
         await robot.launcher.close()
 
     run(scenario())
@@ -488,11 +457,11 @@ def test_an_agent_restart_starts_the_installed_components_again(server, tmp_path
         await robot.agent.start()
         assert robot.lifecycle() == {"Nav": ("1.0.0", "RUNNING")}
         assert robot.reports == []  # the deployment had finished: nothing to report again
-        await robot.until("nav to run again", lambda: len([p for p in pids(control) if alive(p)]) == 1)
+        await robot.until("nav to run again", lambda: len([p for p in pids(control) if pid_alive(p)]) == 1)
         await robot.launcher.close()
 
     run(first_run())
-    assert [p for p in pids(control) if alive(p)] == []
+    assert [p for p in pids(control) if pid_alive(p)] == []
     run(second_run())
     assert len(pids(control)) == 2
     os.sync()
@@ -522,7 +491,7 @@ def test_a_hard_dependent_is_restarted_when_its_dependency_errors_and_runs_again
         # Then it is restarted, and its HARD dependent with it, after it
         await robot.until("lidar restarted", lambda: len(pids(control, "lidar")) == 2)
         await robot.until("nav restarted", lambda: len(pids(control, "nav")) == 2)
-        assert not alive(first_nav)
+        assert not pid_alive(first_nav)
         changes = robot.changes()
         errored = changes.index(("Lidar", "ERRORED"))
         again = changes.index(("Lidar", "RUNNING"), errored)
