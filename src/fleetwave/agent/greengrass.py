@@ -655,14 +655,14 @@ class ComponentRunner:
             restarted = live.state is LifecycleState.ERRORED
             self._set_state(name, LifecycleState.RUNNING, None)
             if restarted:
-                self._follow(self._start_dependents(name))
+                self._follow(self._start_dependents, name)
         elif state == FINISHED:
             self._set_state(name, LifecycleState.FINISHED, None)
         elif state == RESTARTING:
             self._set_state(
                 name, LifecycleState.ERRORED, self._exit_details(name, detail.get("exitCode")), ["RUN_ERROR"]
             )
-            self._follow(self._stop_dependents(name))
+            self._follow(self._stop_dependents, name)
         elif state == BROKEN:
             reason = f"{detail.get('reason') or 'run failed'}{log_tail(self._log_path(name))}"
             self._set_state(name, LifecycleState.BROKEN, reason, ["RUN_ERROR"])
@@ -670,14 +670,14 @@ class ComponentRunner:
     # HARD dependents follow their dependency: stopped while it errors, started again once it runs (the
     # nucleus restarts a HARD dependent when its dependency changes state). A BROKEN dependency keeps them
     # stopped until the next deployment or agent start.
-    def _follow(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(self._serialised(work))
+    def _follow(self, work: Callable[[str], Coroutine[Any, Any, None]], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._serialised(work, name))
         self._followers.add(task)
         task.add_done_callback(self._followers.discard)
 
-    async def _serialised(self, work: Coroutine[Any, Any, None]) -> None:
+    async def _serialised(self, work: Callable[[str], Coroutine[Any, Any, None]], name: str) -> None:
         async with self._follow_lock:
-            await work
+            await work(name)
 
     async def _cancel_followers(self) -> None:
         tasks = list(self._followers)
