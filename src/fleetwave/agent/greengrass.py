@@ -37,9 +37,11 @@ import base64
 import contextlib
 import copy
 import getpass
+import grp
 import json
 import logging
 import os
+import pwd
 import re
 import shutil
 import time
@@ -1007,13 +1009,20 @@ def _check_run_with(name: str, run_with: dict[str, Any] | None, lifecycle: dict[
         )
     if run_with.get("windowsUser") is not None:
         raise _fail(name, "runWith.windowsUser: this robot runs Linux")
-    user, _ = _posix_identity(run_with)
-    if user is not None and not root and user != getpass.getuser():
+    posix = run_with.get("posixUser")
+    if not posix:
+        return
+    user, _, group = str(posix).partition(":")
+    if not root and user != getpass.getuser():
         raise _fail(
-            name,
-            f"runWith.posixUser {run_with.get('posixUser')} needs the agent to run as root "
-            f"(it runs as {getpass.getuser()})",
+            name, f"runWith.posixUser {posix} needs the agent to run as root (it runs as {getpass.getuser()})"
         )
+    try:
+        pwd.getpwnam(user)
+        if group:
+            grp.getgrnam(group)
+    except KeyError:
+        raise _fail(name, f"runWith.posixUser {posix}: no such user or group on this robot") from None
 
 
 def _posix_identity(run_with: dict[str, Any] | None) -> tuple[str | None, str | None]:
@@ -1021,6 +1030,10 @@ def _posix_identity(run_with: dict[str, Any] | None) -> tuple[str | None, str | 
     if not posix:
         return None, None
     user, _, group = str(posix).partition(":")
+    if not group:
+        # The user's primary group, as the nucleus does, never the agent's (root's) group.
+        with contextlib.suppress(KeyError):
+            group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
     return user or None, group or None
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import grp
 import hashlib
 import io
 import os
+import pwd
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -271,6 +275,15 @@ def test_recipe_variables_configuration_artifacts_and_setenv_reach_the_scripts(s
             "component Nav: runWith.systemResourceLimits is not supported",
         ),
         (
+            {
+                "Nav": spec(
+                    "1.0.0", recipe("Nav", "1.0.0", {"run": "true"}), runWith={"posixUser": "no-such-user-x"}
+                )
+            },
+            "Validating",
+            "component Nav: runWith.posixUser no-such-user-x",
+        ),
+        (
             {"Nav": spec("1.0.0", recipe("Nav", "1.0.0", {"bootstrap": "reboot"}))},
             "Validating",
             "component Nav: lifecycle step(s) bootstrap are not supported",
@@ -288,7 +301,7 @@ def test_recipe_variables_configuration_artifacts_and_setenv_reach_the_scripts(s
         ),
     ],
     ids=["no-manifest", "cycle", "conflict", "missing-dependency", "unregistered", "resource-limits",
-         "bootstrap", "missing-artifact"],
+         "unknown-user", "bootstrap", "missing-artifact"],
 )  # fmt: skip
 def test_bad_component_sets_fail_with_a_reason_naming_the_component_and_change_nothing(
     server, tmp_path, components, step, reason
@@ -506,3 +519,58 @@ def test_a_hard_dependent_is_restarted_when_its_dependency_errors_and_runs_again
         await robot.launcher.close()
 
     run(scenario())
+
+
+def test_an_upgraded_dependency_stops_after_its_dependent_and_starts_before_it(server, tmp_path):
+    control = tmp_path / "control"
+    control.mkdir()
+    nav = recipe("Nav", "1.0.0", {"run": looping(control, "nav")}, depends={"Lidar": "^1.0.0"})
+    robot = Robot(tmp_path / "work")
+
+    async def scenario():
+        first = {
+            "Lidar": spec("1.0.0", recipe("Lidar", "1.0.0", {"run": looping(control, "lidar1")})),
+            "Nav": spec("1.0.0", nav),
+        }
+        assert (await robot.deploy(command(first))).status.value == "InSync"
+        before = len(robot.changes())
+        upgrade = {
+            **first,
+            "Lidar": spec("1.1.0", recipe("Lidar", "1.1.0", {"run": looping(control, "lidar2")})),
+        }
+        assert (await robot.deploy(command(upgrade, job="gg-2"))).status.value == "InSync"
+        changes = robot.changes()[before:]
+        # Stopped in reverse dependency order, started in dependency order
+        assert changes.index(("Nav", "STOPPING")) < changes.index(("Lidar", "STOPPING"))
+        assert changes.index(("Lidar", "RUNNING")) < changes.index(("Nav", "STARTING"))
+        assert robot.lifecycle() == {"Lidar": ("1.1.0", "RUNNING"), "Nav": ("1.0.0", "RUNNING")}
+        await robot.launcher.close()
+
+    run(scenario())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only an agent running as root can run scripts as another user")
+def test_run_with_posix_user_runs_the_scripts_as_that_user(server):
+    # A work directory other users can reach (pytest's own temporary root is private to root)
+    base = Path(tempfile.mkdtemp(prefix="fleetwave-posix-user-"))
+    base.chmod(0o755)
+    whoami = recipe(
+        "Who",
+        "1.0.0",
+        {"install": {"Script": "echo $(id -un) $(id -gn) > whoami", "RequiresPrivilege": False}},
+    )
+    robot = Robot(base / "work")
+    (base / "work").chmod(0o755)
+
+    async def scenario():
+        report = await robot.deploy(command({"Who": spec("1.0.0", whoami, runWith={"posixUser": "nobody"})}))
+        assert report.status.value == "InSync", report.failureReason
+        work = robot.work / "greengrass" / "work" / "Who"
+        primary = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
+        assert (work / "whoami").read_text().split() == ["nobody", primary]
+        assert work.owner() == "nobody"
+
+    try:
+        run(scenario())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
