@@ -44,6 +44,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict, dataclass, field
@@ -164,6 +165,7 @@ class _Live:
     codes: list[str] = field(default_factory=list)
     changed: float = field(default_factory=time.time)
     run: Supervisor | None = None
+    startup_group: int | None = None  # the process group a startup script left running
 
 
 class ComponentRunner:
@@ -740,6 +742,9 @@ class ComponentRunner:
         if live.run is not None:
             await live.run.stop()
             live.run = None
+        if live.startup_group is not None:
+            await _stop_group(live.startup_group, self._policy.stop_timeout_seconds)
+            live.startup_group = None
         if publish:
             self._set_state(name, LifecycleState.INSTALLED, None)
 
@@ -793,7 +798,11 @@ class ComponentRunner:
             kill_group(process.pid)
             await process.wait()
             raise
-        kill_group(process.pid)  # whatever it left running in its group (startup scripts: see docs)
+        if phase == "startup" and status == 0:
+            # What a startup script leaves running in its group is the component: stopped with it (_stop).
+            self._live[name].startup_group = process.pid
+        else:
+            kill_group(process.pid)  # whatever the script left running in its group
         if status != 0 and phase != "shutdown":
             details = f"{phase} exited with status {status}{log_tail(self._log_path(name))}"
             self._set_state(name, LifecycleState.BROKEN, details, [code])
@@ -946,6 +955,20 @@ class ComponentRunner:
 
 
 # --- pure helpers ------------------------------------------------------------------------------------------
+
+
+async def _stop_group(pgid: int, timeout: float) -> None:
+    """SIGTERM to a process group, SIGKILL to what is left of it after ``timeout`` seconds."""
+    if not kill_group(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.05)
+    kill_group(pgid, signal.SIGKILL)
 
 
 def _fail(name: str, reason: str) -> StepFailed:

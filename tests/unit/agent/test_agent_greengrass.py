@@ -433,22 +433,31 @@ def test_public_components_are_reported_skipped_and_startup_components_run(serve
     control = tmp_path / "control"
     control.mkdir()
     robot = Robot(tmp_path / "work")
-    daemon = recipe(
+    daemon_recipe = recipe(
         "Daemon",
         "1.0.0",
-        {"startup": f"echo started >> {control}/startup", "shutdown": f"echo stopped >> {control}/startup"},
+        {
+            # A daemon in the background: the component while it runs
+            "startup": f"echo started >> {control}/startup; "
+            f"(while true; do sleep 0.05; done) & echo $! > {control}/daemon",
+            "shutdown": f"echo stopped >> {control}/startup",
+        },
     )
 
     async def scenario():
-        components = {"aws.greengrass.Cli": spec("2.12.0", None), "Daemon": spec("1.0.0", daemon)}
+        components = {"aws.greengrass.Cli": spec("2.12.0", None), "Daemon": spec("1.0.0", daemon_recipe)}
         report = await robot.deploy(command(components))
         assert report.status.value == "InSync", report.failureReason
         last = robot.states[-1].components
         assert last["aws.greengrass.Cli"].lifecycleState.value == "FINISHED"
         assert last["aws.greengrass.Cli"].lifecycleStatusCodes == ["NOT_SUPPORTED_ON_FLEETWAVE_AGENT"]
         assert last["Daemon"].lifecycleState.value == "RUNNING"
+        daemon = int((control / "daemon").read_text())
+        assert pid_alive(daemon)  # the startup script's background process keeps running
         await robot.launcher.close()
         assert (control / "startup").read_text() == "started\nstopped\n"
+        # and stops with the component
+        await robot.until("the daemon to stop", lambda: not pid_alive(daemon))
 
     run(scenario())
 
