@@ -22,5 +22,7 @@ setup(
         # botocore service models (generated: fleetwave.sdk.generate) and the web console's files
         "fleetwave.sdk": ["data/*/*/*.json"],
         "fleetwave.console": ["static/*"],
+        # Amazon Root CA 1: what `fleetwave robot provision` gives a robot of IoT Core to trust
+        "fleetwave": ["data/*.pem"],
     },
 )

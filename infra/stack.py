@@ -25,7 +25,16 @@ from infra.engine import (
     Rollout,
     StatusIngest,
 )
-from infra.fleet import THING_WILDCARD_FINDINGS, THING_WILDCARD_REASON, RobotAccess
+from infra.fleet import (
+    CERT_WILDCARD_FINDINGS,
+    CERT_WILDCARD_REASON,
+    CLAIM_WILDCARD_FINDINGS,
+    CLAIM_WILDCARD_REASON,
+    THING_WILDCARD_FINDINGS,
+    THING_WILDCARD_REASON,
+    ClaimProvisioning,
+    RobotAccess,
+)
 from infra.functions import FunctionFactory, FunctionSpec
 from infra.nag import acknowledge, arn_of
 from infra.observability import Monitoring
@@ -93,7 +102,13 @@ class FleetwaveStack(Stack):
             FUNCTION_SPECS["api"], {"FLEETWAVE_STATE_MACHINE_ARN": machine.state_machine_arn}
         )
         status_function = factory.make(FUNCTION_SPECS["status"])
-        functions = {**steps, "api": api_function, "status": status_function}
+        hook_function = factory.make(FUNCTION_SPECS["provisioning_hook"])
+        functions = {
+            **steps,
+            "api": api_function,
+            "status": status_function,
+            "provisioning_hook": hook_function,
+        }
 
         # --- grants: each function gets what its code calls, nothing more ---------------------------
         for function in functions.values():
@@ -136,6 +151,12 @@ class FleetwaveStack(Stack):
         # Robots are things, fleets are thing groups (fleet/robots.py, fleet/fleets.py).
         robots.grant_registry(api_function)
         acknowledge(api_function.role, "IAM5", THING_WILDCARD_REASON, findings=THING_WILDCARD_FINDINGS)
+        # DeleteRobot retires the robot's certificates and thing (fleet/registry.py retire_thing).
+        robots.grant_retirement(api_function)
+        acknowledge(api_function.role, "IAM5", CERT_WILDCARD_REASON, findings=CERT_WILDCARD_FINDINGS)
+        # Fleet provisioning by claim: the template, its hook (reads robot rows), the claim policy.
+        claims = ClaimProvisioning(self, "Claims", robots=robots, hook=hook_function)
+        acknowledge(claims.role, "IAM5", CLAIM_WILDCARD_REASON, findings=CLAIM_WILDCARD_FINDINGS)
         # Commands to robots: release a wave (and abort it on cancel), stop unfinished robots (finalize),
         # clear a deleted robot's retained command (API).
         for name in ("release_wave", "finalize", "api"):
@@ -197,6 +218,7 @@ class FleetwaveStack(Stack):
         self.data, self.bundles, self.robots, self.ingest = data, bundles, robots, ingest
         self.rollout, self.api, self.monitoring, self.functions = rollout, api, monitoring, functions
         self.job_events = job_events
+        self.claims = claims
 
         for output_id, value, description in (
             ("ApiUrl", api.url, "Base URL of the API (sign requests with SigV4, service execute-api)"),
@@ -218,6 +240,12 @@ class FleetwaveStack(Stack):
             ("IotDataEndpoint", endpoint.url, "MQTT/TLS endpoint robots connect to (port 8883)"),
             ("RobotPolicyName", robots.policy.ref, "IoT policy to attach to each robot's certificate"),
             ("RobotThingTypeName", robots.thing_type.ref, "Thing type of robots"),
+            (
+                "ProvisioningTemplateName",
+                claims.template.ref,
+                "Fleet provisioning template robots register with by claim (RobotName parameter)",
+            ),
+            ("ClaimPolicyName", claims.claim_policy.ref, "IoT policy to attach to claim certificates"),
             ("BundleBucketName", bundles.bucket.bucket_name, "Bucket for robot-application bundles"),
             ("EventBusName", job_events.bus.event_bus_name, "EventBridge bus with deployment job events"),
             ("StateMachineArn", machine.state_machine_arn, "Rollout state machine"),

@@ -150,6 +150,18 @@ LAMBDAS: tuple[LambdaFunction, ...] = (
             "counts failed receives toward the dead-letter queue"
         ),
     ),
+    LambdaFunction(
+        "provisioning_hook",
+        _handler("provisioning_hook_handler"),
+        "Fleet provisioning by claim: admit only robots created by CreateRobot",
+        5,
+        256,
+        why=(
+            "IoT Core waits at most 5 s for a pre-provisioning hook; one DynamoDB read, so 256 MB; no "
+            "reserved concurrency: claims arrive at a robot factory's pace, and a throttled hook only makes "
+            "that robot's RegisterThing fail, which it retries"
+        ),
+    ),
 )
 BY_NAME: dict[str, LambdaFunction] = {function.name: function for function in LAMBDAS}
 # The ASL's one placeholder that is not a function: the partition of its service-integration ARNs

@@ -51,6 +51,12 @@ COMMANDS: dict[str, Command] = {
         SERVICE_PYTHON,
     ),
     "agent": Command("fleetwave.commands.agent", "run one robot agent (real deployments, or --simulate)"),
+    "robot": Command(
+        "fleetwave.commands.robot",
+        "give a robot its identity, renew it, retire it (robot provision / rotate-cert / retire)",
+        OPERATOR,
+        SERVICE_PYTHON,
+    ),
     "demo": Command(
         "fleetwave.commands.demo",
         "run the local stack, a simulated fleet and a rollout end to end",

@@ -182,10 +182,14 @@ def simulate(serve: Any) -> Iterator[Callable[..., SimulateProcess]]:
     started: list[SimulateProcess] = []
 
     def start(
-        fleet: dict[str, Any], behaviors: dict[str, str], robots: int, pass_time_scale: bool = True
+        fleet: dict[str, Any],
+        behaviors: dict[str, str],
+        robots: int,
+        pass_time_scale: bool = True,
+        extra: tuple[str, ...] = (),
     ) -> SimulateProcess:
         simulator = SimulateProcess(
-            serve, fleet["name"], behaviors, robots=robots, pass_time_scale=pass_time_scale
+            serve, fleet["name"], behaviors, robots=robots, pass_time_scale=pass_time_scale, extra=extra
         )
         started.append(simulator)
         return simulator

@@ -41,6 +41,7 @@ def test_functions_cover_every_handler_of_the_contract(synthesized: Synthesized)
         "fleetwave_service.handlers.evaluate_handler",
         "fleetwave_service.handlers.finalize_handler",
         "fleetwave_service.handlers.status_handler",
+        "fleetwave_service.handlers.provisioning_hook_handler",
     }
 
 

@@ -49,7 +49,7 @@ def test_each_function_runs_with_its_own_role(synthesized: Synthesized) -> None:
         for f in synthesized.resources("AWS::Lambda::Function").values()
         if "fleetwave_service" in f["Properties"]["Handler"]
     ]
-    assert len(roles) == len(synthesized.stack.functions) == 8
+    assert len(roles) == len(synthesized.stack.functions) == 9
     assert len(set(roles)) == len(roles)
     for role in roles:
         properties = synthesized.template["Resources"][role]["Properties"]
@@ -87,6 +87,28 @@ def test_only_the_api_starts_rollouts_and_manages_things(synthesized: Synthesize
         actions = _actions_of(synthesized, name)
         assert ("states:StartExecution" in actions) == (name == "api"), name
         assert ("iot:CreateThing" in actions) == (name == "api"), name
+
+
+def test_only_the_api_retires_robot_certificates_and_only_on_certificates_and_things(
+    synthesized: Synthesized,
+) -> None:
+    retirement = {
+        "iot:ListThingPrincipals",
+        "iot:DetachThingPrincipal",
+        "iot:ListAttachedPolicies",
+        "iot:DetachPolicy",
+        "iot:UpdateCertificate",
+        "iot:DeleteCertificate",
+    }
+    for name in synthesized.stack.functions:
+        actions = _actions_of(synthesized, name)
+        assert (retirement <= actions) == (name == "api"), name
+        assert not actions & {"iot:*", "iot:CreateKeysAndCertificate", "iot:AttachPolicy"}, name
+    for action in ("iot:UpdateCertificate", "iot:DeleteCertificate", "iot:DetachPolicy"):
+        [resource] = _resources_of(synthesized, "api", action)
+        assert resource.endswith(':cert/*"]]}'), resource
+    [resource] = _resources_of(synthesized, "api", "iot:DetachThingPrincipal")
+    assert resource.endswith(':thing/*"]]}'), resource
 
 
 def test_dispatch_publishes_retained_commands_presigns_bundles_and_answers_its_own_wave_token(

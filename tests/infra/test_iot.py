@@ -7,7 +7,7 @@ import re
 
 import pytest
 from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, command_topic, links_topic, status_topic
-from support.infra_template import Synthesized, iot_allows, resolve
+from support.infra_template import Synthesized, as_list, iot_allows, resolve
 
 pytestmark = pytest.mark.infra
 
@@ -15,12 +15,17 @@ _PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::Accoun
 _PREFIX = "arn:aws:iot:eu-west-1:111122223333"
 
 
-def _robot_policy(synthesized: Synthesized) -> dict:
+def _policy(synthesized: Synthesized, construct: object, parameters: dict[str, str] = _PARAMETERS) -> dict:
+    logical_id = synthesized.stack.get_logical_id(construct)
     # A copy: the template is shared by the whole session.
-    document = copy.deepcopy(synthesized.only("AWS::IoT::Policy")[1]["Properties"]["PolicyDocument"])
+    document = copy.deepcopy(synthesized.template["Resources"][logical_id]["Properties"]["PolicyDocument"])
     for statement in document["Statement"]:
-        statement["Resource"] = resolve(statement["Resource"], _PARAMETERS)
+        statement["Resource"] = [resolve(r, parameters) for r in as_list(statement["Resource"])]
     return document
+
+
+def _robot_policy(synthesized: Synthesized) -> dict:
+    return _policy(synthesized, synthesized.stack.robots.policy)
 
 
 def test_status_rule_selects_the_protocol_status_topic_with_the_robot_name(synthesized: Synthesized) -> None:
@@ -87,5 +92,97 @@ def test_robot_policy_denies_other_robots_topics(synthesized: Synthesized) -> No
 
 def test_robot_policy_uses_no_wildcards(synthesized: Synthesized) -> None:
     for statement in _robot_policy(synthesized)["Statement"]:
-        assert "*" not in statement["Resource"] and "+" not in statement["Resource"]
-        assert "${iot:Connection.Thing.ThingName}" in statement["Resource"]
+        [resource] = statement["Resource"]
+        assert "*" not in resource and "+" not in resource
+        assert "${iot:Connection.Thing.ThingName}" in resource
+
+
+# --- fleet provisioning by claim ---------------------------------------------------------------------
+_TEMPLATE = "fleetwave-robots-x"
+
+
+def _claim_policy(synthesized: Synthesized) -> dict:
+    template_id = synthesized.stack.get_logical_id(synthesized.stack.claims.template)
+    parameters = {**_PARAMETERS}
+    document = copy.deepcopy(
+        synthesized.template["Resources"][
+            synthesized.stack.get_logical_id(synthesized.stack.claims.claim_policy)
+        ]["Properties"]["PolicyDocument"]
+    )
+
+    def resolved(value: object) -> str:
+        if isinstance(value, dict) and value.get("Ref") == template_id:
+            return _TEMPLATE
+        if isinstance(value, dict) and "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(resolved(part) for part in parts)
+        return resolve(value, parameters)
+
+    for statement in document["Statement"]:
+        statement["Resource"] = [resolved(r) for r in as_list(statement["Resource"])]
+    return document
+
+
+def test_claim_policy_can_do_nothing_but_provision(synthesized: Synthesized) -> None:
+    policy = _claim_policy(synthesized)
+    provision = f"$aws/provisioning-templates/{_TEMPLATE}/provision/json"
+    for request in ("$aws/certificates/create/json", provision):
+        assert iot_allows(policy, "iot:Publish", f"{_PREFIX}:topic/{request}", "claim")
+        for reply in ("accepted", "rejected"):
+            assert iot_allows(policy, "iot:Subscribe", f"{_PREFIX}:topicfilter/{request}/{reply}", "claim")
+            assert iot_allows(policy, "iot:Receive", f"{_PREFIX}:topic/{request}/{reply}", "claim")
+    # Not a robot's topics, not another template, not a CSR of its own choosing
+    for topic in (command_topic("robot-1"), status_topic("robot-1"), links_topic("robot-1")):
+        for action, kind in (
+            ("iot:Publish", "topic"),
+            ("iot:Receive", "topic"),
+            ("iot:Subscribe", "topicfilter"),
+        ):
+            assert not iot_allows(policy, action, f"{_PREFIX}:{kind}/{topic}", "claim")
+    assert not iot_allows(
+        policy, "iot:Publish", f"{_PREFIX}:topic/$aws/provisioning-templates/other/provision/json", "claim"
+    )
+    assert not iot_allows(
+        policy, "iot:Publish", f"{_PREFIX}:topic/$aws/certificates/create-from-csr/json", "claim"
+    )
+    assert all(
+        "*" not in r for s in policy["Statement"] if s["Action"] != "iot:Connect" for r in s["Resource"]
+    )
+
+
+def test_provisioning_template_runs_the_hook_and_gives_admitted_robots_the_robot_policy(
+    synthesized: Synthesized,
+) -> None:
+    import json
+
+    stack = synthesized.stack
+    template = synthesized.template["Resources"][stack.get_logical_id(stack.claims.template)]["Properties"]
+    hook = template["PreProvisioningHook"]
+    hook_id = stack.get_logical_id(stack.functions["provisioning_hook"].node.default_child)
+    assert hook == {"TargetArn": {"Fn::GetAtt": [hook_id, "Arn"]}, "PayloadVersion": "2020-04-01"}
+    assert template["Enabled"] is True
+    role_id = stack.get_logical_id(stack.claims.role.node.default_child)
+    assert template["ProvisioningRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    # The body: the thing named by the hook's ThingName override, the certificate activated, the robot policy
+    policy_id = stack.get_logical_id(stack.robots.policy)
+
+    def text(value: object) -> str:
+        if isinstance(value, str):
+            return value
+        if value == {"Ref": policy_id}:
+            return "ROBOT-POLICY"
+        separator, parts = value["Fn::Join"]
+        return separator.join(text(part) for part in parts)
+
+    body = json.loads(text(template["TemplateBody"]))
+    assert body["Resources"]["policy"]["Properties"]["PolicyName"] == "ROBOT-POLICY"
+    resources = body["Resources"]
+    assert resources["thing"]["Properties"]["ThingName"] == {"Ref": "ThingName"}
+    assert resources["certificate"]["Properties"]["Status"] == "ACTIVE"
+    assert "RobotName" in body["Parameters"]
+    # IoT may invoke the hook
+    permissions = [
+        p["Properties"] for p in synthesized.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [hook_id, "Arn"]}
+    ]  # fmt: skip
+    assert [p["Principal"] for p in permissions] == ["iot.amazonaws.com"]

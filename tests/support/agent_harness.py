@@ -203,6 +203,9 @@ class AgentProcess:
     args: list[str]
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    # How a provisioned robot names itself instead of --robot/--mqtt-url: ["--config", agent.json] (what
+    # `fleetwave robot provision` wrote) or ["--claim", claim.json, "--robot", name].
+    identity: list[str] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -210,9 +213,9 @@ class AgentProcess:
 
     def start(self) -> AgentProcess:
         self.runs += 1
+        identity = self.identity or ["--robot", self.robot, "--mqtt-url", self.mqtt_url]
         command = [
-            sys.executable, "-m", "fleetwave.cli", "agent",
-            "--robot", self.robot, "--mqtt-url", self.mqtt_url, "--work-dir", str(self.work_dir),
+            sys.executable, "-m", "fleetwave.cli", "agent", *identity, "--work-dir", str(self.work_dir),
             "--log-level", "DEBUG", *self.args,
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWAVE_")}
@@ -257,7 +260,10 @@ class Agents:
         self._tmp = tmp_path
         self.started: list[AgentProcess] = []
 
-    def start(self, robot_name: str, mqtt_url: str, *args: str) -> AgentProcess:
+    def start(
+        self, robot_name: str, mqtt_url: str, *args: str, identity: list[str] | None = None
+    ) -> AgentProcess:
+        """``identity``: run it as a provisioned robot does (``--config FILE``; ``mqtt_url`` unused)."""
         logs = self._tmp / f"logs-{robot_name}"
         logs.mkdir(exist_ok=True)
         agent = AgentProcess(
@@ -266,6 +272,7 @@ class Agents:
             self._tmp / f"work-{robot_name}",
             logs,
             ["--health-window", str(HEALTH_WINDOW_SECONDS), *args],
+            identity=identity,
         )
         self.started.append(agent)
         return agent.start()

@@ -31,6 +31,7 @@ class SimulateProcess:
         *,
         robots: int | None = None,
         pass_time_scale: bool = True,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.log = Path(tempfile.mkdtemp(prefix="fleetwave-simulate-")) / "simulate.log"
         command = [
@@ -42,6 +43,7 @@ class SimulateProcess:
             command += ["--time-scale", serve.time_scale]
         for robot, behavior in (behaviors or {}).items():
             command += ["--behavior", f"{robot}={behavior}"]
+        command += list(extra)
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         if robots is not None:

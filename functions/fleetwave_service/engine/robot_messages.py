@@ -22,6 +22,7 @@ from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 from fleetwave_service.core import ids
+from fleetwave_service.core.ids import iot_name
 from fleetwave_service.engine.channels import ChannelError
 from fleetwave_service.engine.messages import (
     ApplicationState,
@@ -121,7 +122,7 @@ def answer_link_request(robot_name: str, request: LinkRequest, ports: Ports) -> 
     reply = _links(robot_name, request, ports)
     try:
         ports.channel.publish_reply(
-            robot_name, links_topic(robot_name), reply.model_dump_json(exclude_none=True).encode()
+            robot_name, links_topic(iot_name(robot_name)), reply.model_dump_json(exclude_none=True).encode()
         )
     except ChannelError as error:
         # The robot asks again when no answer comes; nothing to retry here.

@@ -542,6 +542,17 @@ def _abort_robots(job: Row, robot_names: list[str], reason: str, ports: Ports) -
     return [row["robotName"] for row in deploying]
 
 
+def abort_robot(job_id: str, robot_name: str, reason: str, ports: Ports) -> bool:
+    """Stop one robot's deployment of a running job (the robot left the job's fleet: DeregisterRobot): its
+    retained command becomes an abort, and the agent's report of the abort (Failed,
+    RobotDeploymentAborted) ends the robot's deployment as any report does. False when it was not
+    deploying."""
+    job = ports.store.get_job(job_id)
+    if job is None or job.get("status") not in ("Pending", "Preparing", "InProgress"):
+        return False
+    return bool(_abort_robots(job, [robot_name], reason, ports))
+
+
 def _abort_commands(job: Row, rows: list[Row], reason: str) -> list[tuple[str, AbortCommand]]:
     """(robot, abort of ``job``) for each robot deployment row, at the attempt the robot is running."""
     now = ids.now()

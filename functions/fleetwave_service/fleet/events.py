@@ -9,6 +9,8 @@ fleet/ imports only core, yet three of its operations reach further:
   robot's retained command, so a later robot of the same name starts clean.
 - ``robot_joined(robot, fleet)``: after RegisterRobot put the robot in the fleet. Greengrass sends it the
   fleet's thing-group deployment (continuous deployment).
+- ``robot_left(robot, fleet)``: after DeregisterRobot took the robot out of the fleet. The engine stops
+  the fleet's running deployment to that robot (its command becomes an abort).
 """
 
 from __future__ import annotations
@@ -36,3 +38,4 @@ class Event:
 fleet_deleting = Event("fleet_deleting")
 robot_deleted = Event("robot_deleted")
 robot_joined = Event("robot_joined")
+robot_left = Event("robot_left")

@@ -10,6 +10,7 @@ under moto, under ``fleetwave serve`` and in AWS.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -26,12 +27,17 @@ logger = Logger(service="fleetwave", child=True)
 ARCHITECTURE_ATTRIBUTE = "architecture"
 _EXISTS = "ResourceAlreadyExistsException"
 _MISSING = "ResourceNotFoundException"
+# DeleteThing refuses a thing whose principals are still attached; IoT detaches them eventually (seconds).
+_STILL_ATTACHED = "InvalidRequestException"
+_DETACH_WAIT_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 class Registry(Protocol):
     def create_thing(self, name: str, architecture: str) -> None: ...
 
     def delete_thing(self, name: str) -> None: ...
+
+    def retire_thing(self, name: str) -> list[str]: ...
 
     def create_thing_group(self, name: str) -> None: ...
 
@@ -76,6 +82,79 @@ class IotRegistry:
 
     def delete_thing(self, name: str) -> None:
         self._tolerating(_MISSING, self._client.delete_thing, thingName=name)
+
+    def certificates(self, thing: str) -> list[str]:
+        """The ARNs of the principals (certificates) attached to ``thing``."""
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            page = self._client.list_thing_principals(
+                thingName=thing, **({"nextToken": token} if token else {})
+            )
+            found += page.get("principals", [])
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def revoke_certificate(self, arn: str, thing: str | None = None) -> None:
+        """Detach a robot's certificate from ``thing`` and from its policies, deactivate it (IoT Core then
+        closes the connections that use it) and delete it. Idempotent: what is already gone is skipped."""
+        if ":cert/" not in arn:
+            if thing is not None:  # another kind of principal (a Cognito identity): only detached
+                self._tolerating(
+                    _MISSING, self._client.detach_thing_principal, thingName=thing, principal=arn
+                )
+            return
+        certificate_id = arn.rsplit("/", 1)[-1]
+        if thing is not None:
+            self._tolerating(_MISSING, self._client.detach_thing_principal, thingName=thing, principal=arn)
+        try:
+            policies = self._client.list_attached_policies(target=arn).get("policies", [])
+        except ClientError as error:
+            if _code(error) != _MISSING:
+                raise
+            return
+        for policy in policies:
+            self._tolerating(
+                _MISSING, self._client.detach_policy, policyName=policy["policyName"], target=arn
+            )
+        self._tolerating(
+            _MISSING, self._client.update_certificate, certificateId=certificate_id, newStatus="INACTIVE"
+        )
+        try:
+            self._client.delete_certificate(certificateId=certificate_id, forceDelete=True)
+        except ClientError as error:
+            if _code(error) == _MISSING:
+                return
+            if _code(error) != "DeleteConflictException":
+                raise
+            # Still attached to another thing (a certificate brought by its owner and shared): inactive,
+            # detached from this robot, left for its owner.
+            logger.warning("certificate shared with another thing left inactive", extra={"certificate": arn})
+
+    def retire_thing(self, name: str) -> list[str]:
+        """Revoke every certificate of the robot's thing, then delete the thing; the revoked ARNs."""
+        revoked = self.certificates(name) if self._exists(name) else []
+        for arn in revoked:
+            self.revoke_certificate(arn, name)
+        for delay in (*_DETACH_WAIT_SECONDS, None):
+            try:
+                self.delete_thing(name)
+                return revoked
+            except ClientError as error:
+                if _code(error) != _STILL_ATTACHED or delay is None:
+                    raise
+            time.sleep(delay)
+        return revoked
+
+    def _exists(self, thing: str) -> bool:
+        try:
+            self._client.describe_thing(thingName=thing)
+        except ClientError as error:
+            if _code(error) != _MISSING:
+                raise
+            return False
+        return True
 
     def create_thing_group(self, name: str) -> None:
         self._tolerating(_EXISTS, self._client.create_thing_group, thingGroupName=name)

@@ -6,9 +6,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from fleetwave_service.core import ids, listing
-from fleetwave_service.core.errors import (
-    InvalidParameterError,
-)
+from fleetwave_service.core.errors import InternalServerError, InvalidParameterError
 from fleetwave_service.core.wire import RobotStatus
 from fleetwave_service.fleet import events, lookup, models, registry, store
 
@@ -59,16 +57,30 @@ def list_robots(request: models.ListRobotsRequest) -> models.ListRobotsResponse:
 
 
 def delete_robot(request: models.RobotRequest) -> None:
-    """Allowed even during a deployment: the rollout treats a robot that is gone as one that failed."""
+    """Allowed even during a deployment: the rollout treats a robot that is gone as one that failed.
+
+    The robot's identity goes first: its certificates are detached, deactivated and deleted and its thing
+    deleted (docs/robot-identity.md, "Retirement"). Only then is the row deleted: when IoT fails, the answer
+    is an InternalServerError and the robot is still there to delete again, never a row gone with a
+    certificate that still connects.
+    """
     row = lookup.robot(request.robot)
-    store.delete_robot(row["name"])
     things = registry.get_registry()
     thing = store.thing_name(row)
     if row.get("fleetName"):
         registry.best_effort(things.remove_thing_from_group, thing, ids.iot_name(row["fleetName"]))
-    registry.best_effort(things.delete_thing, thing)
+    try:
+        revoked = things.retire_thing(thing)
+    except Exception as error:
+        logger.exception("robot identity could not be retired", extra={"robot": row["name"], "thing": thing})
+        raise InternalServerError(
+            "the robot's certificates or thing could not be deleted; try again"
+        ) from error
+    store.delete_robot(row["name"])
     events.robot_deleted(row)
-    logger.info("robot deleted", extra={"robot": row["name"]})
+    logger.info(
+        "robot deleted", extra={"robot": row["name"], "thing": thing, "certificatesRevoked": len(revoked)}
+    )
 
 
 def register_robot(request: models.RobotMembershipRequest) -> models.RobotMembershipResponse:
@@ -107,4 +119,5 @@ def deregister_robot(request: models.RobotMembershipRequest) -> models.RobotMemb
         store.thing_group_name(fleet),
     )
     logger.info("robot deregistered", extra={"robot": robot["name"], "fleet": fleet["name"]})
+    events.robot_left(robot, fleet)
     return models.RobotMembershipResponse(fleet=fleet["arn"], robot=robot["arn"])

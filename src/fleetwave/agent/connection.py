@@ -170,6 +170,19 @@ class RobotConnection:
         for future in list(self._link_waiters.values()):
             self._loop.call_soon_threadsafe(_cancel, future)
 
+    def reload_identity(self) -> None:
+        """Use the certificate and key files as they are now (rotation: `fleetwave robot rotate-cert`
+        wrote new ones): loaded into the TLS context, then the connection is closed, and the reconnect
+        presents them. The persistent session keeps subscriptions and queued messages; nothing of the
+        robot's deployment state is touched. ValueError/OSError (nothing changed) when they do not load."""
+        cert_file, key_file = self._identity_files
+        if self._ssl_context is None or cert_file is None:
+            return
+        self._ssl_context.load_cert_chain(cert_file, key_file)
+        logger.info("certificate changed; reconnecting with it", extra={"robot": self.robot_name})
+        with contextlib.suppress(Exception):
+            self._client.disconnect()
+
     # --- what the agent sends ------------------------------------------------------------------------
     def publish_status(self, payload: bytes) -> None:
         """A report for the service: kept on disk until the broker acknowledges it."""
@@ -255,8 +268,15 @@ class RobotConnection:
         if target.username:
             client.username_pw_set(target.username, target.password)
         ca_file, cert_file, key_file = tls_files
+        self._identity_files = (cert_file, key_file)
+        self._ssl_context: ssl.SSLContext | None = None
         if target.tls or cert_file:
-            client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
+            # Our own context (what paho's tls_set builds), kept: a rotated certificate is loaded into it.
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+            if cert_file:
+                context.load_cert_chain(cert_file, key_file)
+            client.tls_set_context(context)
+            self._ssl_context = context
         will = PresenceReport(connected=False, agentVersion=self._agent_version)
         client.will_set(self._status_topic, _encode(will), qos=1, retain=False)
         # IoT Core allows 100 unacknowledged QoS 1 messages per connection.

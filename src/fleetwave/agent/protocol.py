@@ -154,10 +154,13 @@ class RobotAgent:
         *,
         clock: Callable[[], float] = time.time,
         state: StateStore | None = None,
+        thing_name: str | None = None,
     ) -> None:
         """``state``: where a real robot keeps what it accepted and ran (None: memory only, as simulated
-        robots do)."""
+        robots do). ``thing_name``: the robot's IoT thing name, which its topics carry (the robot name
+        unless that is longer than IoT allows)."""
         self.robot_name = robot_name
+        self.thing_name = thing_name or robot_name
         self._launcher = launcher
         self._publish = publish
         self._clock = clock
@@ -175,7 +178,7 @@ class RobotAgent:
     # --- inputs ------------------------------------------------------------------------------------
     def receive(self, payload: bytes | str, topic: str | None = None) -> None:
         """Handle one payload from the command topic (retained or live); ``topic`` when known."""
-        if topic is not None and robot_from_topic(topic) != self.robot_name:
+        if topic is not None and robot_from_topic(topic) != self.thing_name:
             logger.warning(
                 "command for another robot ignored", extra={"robot": self.robot_name, "topic": topic}
             )

@@ -17,7 +17,9 @@ application and runs the abandoned deployment again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -138,11 +140,11 @@ async def run_agent(
             connection.publish_status(message.model_dump_json(exclude_none=True).encode())
 
         launcher = build_launcher(config, state, links, send)
-        agent = RobotAgent(robot, launcher, send, state=state)
+        agent = RobotAgent(robot, launcher, send, state=state, thing_name=config.thing)
         try:
             connection = RobotConnection(
                 config.mqtt_url,
-                robot,
+                config.thing,
                 loop=loop,
                 on_command=lambda topic, payload: agent.receive(payload, topic),
                 outbox=outbox,
@@ -167,8 +169,9 @@ async def run_agent(
         )
         await agent.start()
         connection.start()
+        watcher = asyncio.ensure_future(watch_identity(config, connection, stop))
         print(
-            f"agent {robot} listening on fleetwave/robots/{robot}/deployment at {config.mqtt_url}",
+            f"agent {robot} listening on fleetwave/robots/{config.thing}/deployment at {config.mqtt_url}",
             file=out,
             flush=True,
         )
@@ -176,6 +179,7 @@ async def run_agent(
             await stop.wait()
         finally:
             logger.info("agent stopping", extra={"robot": robot})
+            watcher.cancel()
             await agent.shutdown()
             close = getattr(launcher, "close", None)
             if close is not None:
@@ -185,6 +189,40 @@ async def run_agent(
         return EXIT_OK
     finally:
         lock.release()
+
+
+# How often the agent looks at its certificate and key files for a rotated certificate.
+IDENTITY_CHECK_SECONDS = 2.0
+
+
+def _identity_stamp(config: AgentConfig) -> tuple[tuple[int, int], ...] | None:
+    files = [name for name in (config.cert_file, config.key_file) if name]
+    try:
+        return tuple((os.stat(name).st_mtime_ns, os.stat(name).st_ino) for name in files)
+    except OSError:
+        return None  # being replaced right now: look again next time
+
+
+async def watch_identity(config: AgentConfig, connection: RobotConnection, stop: asyncio.Event) -> None:
+    """Reconnect with the robot's certificate and key when their files change (rotation), without
+    restarting the agent: the application and the deployment in progress are untouched."""
+    if not config.cert_file:
+        return
+    seen = _identity_stamp(config)
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), IDENTITY_CHECK_SECONDS)
+        now = _identity_stamp(config)
+        if now is None or now == seen:
+            continue
+        try:
+            await asyncio.to_thread(connection.reload_identity)
+        except (ValueError, OSError) as error:  # half written, or a key that does not match: next time
+            logger.warning(
+                "new certificate not usable yet", extra={"robot": config.robot, "reason": str(error)}
+            )
+            continue
+        seen = now
 
 
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict) -> None:

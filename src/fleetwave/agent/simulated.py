@@ -37,6 +37,7 @@ from fleetwave_service.engine.messages import (
 )
 from pydantic import ValidationError
 
+from fleetwave.agent.config import thing_name_of
 from fleetwave.agent.protocol import RobotAgent, StepFailed, plan_steps
 
 logger = logging.getLogger("fleetwave.simulate")
@@ -202,7 +203,9 @@ class SimulatedFleet:
         self._on_event = on_event or (lambda event: None)
         self._clock = clock
         self._agents: dict[str, RobotAgent | None] = {}
-        self._latest: dict[str, bytes] = {}
+        # Topics carry thing names (a robot name over 128 characters has a derived one): thing -> robot.
+        self._robot_of_thing: dict[str, str] = {}
+        self._latest: dict[str, bytes] = {}  # by thing name
         self._missed: dict[str, tuple[str | None, int | None]] = {}
 
     @property
@@ -236,28 +239,33 @@ class SimulatedFleet:
             # A silent-once robot misses its first deployment here (``_misses``) and runs the others ok.
             played = Behavior("ok") if behavior.kind == "silent" else behavior
             launcher = SimulatedLauncher(played, time_scale=self._time_scale, step_seconds=self._step_seconds)
-            agent = RobotAgent(robot, launcher, self._publisher(robot), clock=self._clock)
+            agent = RobotAgent(
+                robot, launcher, self._publisher(robot), clock=self._clock, thing_name=thing_name_of(robot)
+            )
         self._agents[robot] = agent
+        self._robot_of_thing[thing_name_of(robot)] = robot
         self._on_event(RobotEvent(robot, "joined", detail=str(behavior)))
-        latest = self._latest.get(robot)
+        latest = self._latest.get(thing_name_of(robot))
         if latest is not None:
             self._hand_over(robot, agent, latest)
         return True
 
     async def remove_robot(self, robot: str) -> None:
         agent = self._agents.pop(robot, None)
+        self._robot_of_thing.pop(thing_name_of(robot), None)
         if agent is not None:
             await agent.shutdown()
         self._on_event(RobotEvent(robot, "left"))
 
     def deliver(self, topic: str, payload: bytes) -> None:
-        robot = robot_from_topic(topic)
-        if robot is None:
+        thing = robot_from_topic(topic)
+        if thing is None:
             return
         if payload:
-            self._latest[robot] = payload
+            self._latest[thing] = payload
         else:
-            self._latest.pop(robot, None)
+            self._latest.pop(thing, None)
+        robot = self._robot_of_thing.get(thing, thing)
         if robot in self._agents:
             self._hand_over(robot, self._agents[robot], payload)
 
@@ -294,7 +302,7 @@ class SimulatedFleet:
         return first == (job_id, attempt)
 
     def _publisher(self, robot: str) -> Callable[[StatusReport], None]:
-        topic = status_topic(robot)
+        topic = status_topic(thing_name_of(robot))
 
         def publish(report: StatusReport) -> None:
             self._publish(topic, report.model_dump_json(exclude_none=True).encode())

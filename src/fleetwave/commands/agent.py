@@ -33,13 +33,35 @@ def _behavior(text: str) -> str:
     return text
 
 
-def _add_agent_options(parser: argparse.ArgumentParser, *, robot_required: bool) -> None:
-    parser.add_argument("--robot", required=robot_required, help="this robot's name (its IoT thing name)")
+def _add_agent_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        dest="config_file",
+        default=None,
+        metavar="FILE",
+        help="the agent.json `fleetwave robot provision` wrote: robot, thing name, broker, certificate, key "
+        "and CA (options given here override it)",
+    )
+    parser.add_argument(
+        "--claim",
+        default=None,
+        metavar="FILE",
+        help="fleet provisioning by claim: the claim.json of a claim certificate; on first start the agent "
+        "trades it for this robot's own certificate (--robot names it) and writes --config there "
+        "(default: <work dir>/identity/agent.json), then runs with it",
+    )
+    parser.add_argument("--robot", default=None, help="this robot's name (required without --config)")
+    parser.add_argument(
+        "--thing-name",
+        default=None,
+        help="its IoT thing name = MQTT client id and topic level (default: the robot's name; derived "
+        "when the name is longer than 128 characters)",
+    )
     parser.add_argument(
         "--mqtt-url",
-        default=os.environ.get("FLEETWAVE_MQTT_URL") or DEFAULT_MQTT_URL,
+        default=None,
         help="broker URL; mqtts://<iot-endpoint>:8883 with --cert-file/--key-file for IoT Core "
-        "(default: %(default)s)",
+        f"(default: FLEETWAVE_MQTT_URL, else {DEFAULT_MQTT_URL})",
     )
     parser.add_argument(
         "--work-dir",
@@ -115,7 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run one robot agent (real deployments, or --simulate); install it as a systemd service",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    _add_agent_options(parser, robot_required=False)
+    _add_agent_options(parser)
     parser.set_defaults(handler=main, agent_parser=parser)
     actions = parser.add_subparsers(dest="agent_action", metavar="ACTION")
     install = actions.add_parser(
@@ -125,27 +147,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "how to enable it. The unit's work directory is /var/lib/fleetwave/<robot> unless --work-dir says "
         "otherwise.",
     )
-    _add_agent_options(install, robot_required=True)
+    _add_agent_options(install)
     install.add_argument("--unit-name", default="fleetwave-agent", help="(default: %(default)s)")
     install.add_argument(
         "--unit-dir", type=Path, default=Path("/etc/systemd/system"), help="(default: %(default)s)"
     )
     install.add_argument("--user", default=None, help="run the agent as this user (default: root)")
     install.add_argument("--print", action="store_true", help="print the unit instead of writing it")
-    install.set_defaults(handler=install_service)
+    install.set_defaults(handler=install_service, agent_parser=install)
 
 
 def config_from(args: argparse.Namespace):  # -> fleetwave.agent.config.AgentConfig
-    from fleetwave.agent.config import AgentConfig
+    """The configuration the options give, over the --config file's (ConfigFileError when unreadable)."""
+    from fleetwave.agent.config import AgentConfig, read_config_file
+
+    given = read_config_file(Path(args.config_file)) if args.config_file else {}
+
+    def pick(name: str) -> str | None:
+        value = getattr(args, name)
+        return value if value is not None else given.get(name)
 
     return AgentConfig(
-        robot=args.robot,
-        mqtt_url=args.mqtt_url,
+        robot=pick("robot") or "",
+        thing_name=pick("thing_name"),
+        config_file=str(Path(args.config_file).absolute()) if args.config_file else None,
+        mqtt_url=pick("mqtt_url") or os.environ.get("FLEETWAVE_MQTT_URL") or DEFAULT_MQTT_URL,
         work_dir=args.work_dir.expanduser().absolute() if args.work_dir else None,
         launch_command=args.launch_command,
-        ca_file=args.ca_file,
-        cert_file=args.cert_file,
-        key_file=args.key_file,
+        ca_file=pick("ca_file"),
+        cert_file=pick("cert_file"),
+        key_file=pick("key_file"),
         health_window=args.health_window,
         restart_limit=args.restart_limit,
         restart_window=args.restart_window,
@@ -161,13 +192,42 @@ def config_from(args: argparse.Namespace):  # -> fleetwave.agent.config.AgentCon
 
 
 def _checked(args: argparse.Namespace):  # -> AgentConfig | None
-    if not args.robot:
-        args.agent_parser.error("the following arguments are required: --robot")
-    config = config_from(args)
-    problems = config.problems()
+    from fleetwave.agent.config import ConfigFileError
+
+    if not args.robot and not args.config_file:
+        args.agent_parser.error("the following arguments are required: --robot (or --config)")
+    try:
+        config = config_from(args)
+    except ConfigFileError as error:
+        print(f"fleetwave agent: {error}", file=sys.stderr)
+        return None
+    problems = config.problems() if config.robot else ["--config: the file names no robot (robot)"]
     for problem in problems:
         print(f"fleetwave agent: {problem}", file=sys.stderr)
     return None if problems else config
+
+
+def _claimed(args: argparse.Namespace) -> bool:
+    """With --claim: make sure the robot has its own identity (claim it on first start); False on failure."""
+    from fleetwave.agent.claim import ClaimError, claim_identity
+    from fleetwave.agent.config import default_work_dir
+
+    if not args.robot:
+        args.agent_parser.error("--claim needs --robot (the name the operator created the robot with)")
+    config_file = Path(args.config_file) if args.config_file else None
+    if config_file is None:
+        work_dir = args.work_dir.expanduser().absolute() if args.work_dir else default_work_dir(args.robot)
+        config_file = work_dir / "identity" / "agent.json"
+    args.config_file = str(config_file)
+    if config_file.is_file():
+        return True
+    try:
+        claim_identity(Path(args.claim), args.robot, config_file.parent)
+    except ClaimError as error:
+        print(f"fleetwave agent: claim: {error}", file=sys.stderr)
+        return False
+    print(f"agent {args.robot} provisioned by claim: {config_file}", flush=True)
+    return True
 
 
 def main(args: argparse.Namespace) -> int:
@@ -176,10 +236,12 @@ def main(args: argparse.Namespace) -> int:
     from fleetwave.agent.logs import configure_logging
     from fleetwave.agent.runner import run_agent
 
+    configure_logging(args.log_level)
+    if args.claim and not _claimed(args):
+        return 2
     config = _checked(args)
     if config is None:
         return 2
-    configure_logging(config.log_level)
     return asyncio.run(run_agent(config))
 
 
@@ -189,6 +251,8 @@ def install_service(args: argparse.Namespace) -> int:
     config = _checked(args)
     if config is None:
         return 2
+    if args.claim:
+        config.extra_args += ["--claim", str(Path(args.claim).absolute())]
     unit = render_unit(config, user=args.user)
     if args.print:
         sys.stdout.write(unit)

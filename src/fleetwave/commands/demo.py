@@ -46,11 +46,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=None, help="repeat a run's random robot delays")
     parser.add_argument(
+        "--mtls",
+        action="store_true",
+        help="robots connect as real robots do: a certificate each, on the broker's mTLS listener, each "
+        "confined to its own topics",
+    )
+    parser.add_argument(
         "--greengrass",
         action="store_true",
         help=(
             "the Greengrass demo instead: two robots running the real agent, one component with an "
-            "artifact and a run script deployed with botocore's greengrassv2 client (--robots does not apply)"
+            "artifact and a run script deployed with botocore's greengrassv2 client (--robots and --mtls "
+            "do not apply)"
         ),
     )
     parser.set_defaults(handler=main)
@@ -64,5 +71,6 @@ def main(args: argparse.Namespace) -> int:
         args.time_scale,
         keep_running=args.keep_running,
         seed=args.seed,
+        mtls=args.mtls,
         greengrass=args.greengrass,
     )

@@ -42,6 +42,30 @@ def register(subparsers: Any) -> None:
         "--mqtt-port", type=port, default=1883, help="MQTT broker port (default: %(default)s)"
     )
     parser.add_argument(
+        "--mqtts-port",
+        type=port,
+        default=8883,
+        help="the broker's mTLS listener: robots connect with a certificate of the local CA and may use "
+        "only their own topics (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-mtls",
+        action="store_true",
+        help="no mTLS listener (and no local CA): only the plain listener",
+    )
+    parser.add_argument(
+        "--mtls-only",
+        action="store_true",
+        help="robots must use mTLS: the plain listener refuses every client but the stack's own",
+    )
+    parser.add_argument(
+        "--identity-dir",
+        default=os.environ.get("FLEETWAVE_IDENTITY_DIR") or None,
+        metavar="DIR",
+        help="where the local CA is created on first start and kept (env FLEETWAVE_IDENTITY_DIR; default "
+        "~/.fleetwave/serve/identity)",
+    )
+    parser.add_argument(
         "--time-scale",
         type=_time_scale,
         default=None,
@@ -55,6 +79,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.no_mtls and args.mtls_only:
+        print("fleetwave serve: error: --mtls-only needs the mTLS listener (drop --no-mtls)", file=sys.stderr)
+        return 2
     time_scale = args.time_scale
     if time_scale is None:
         try:
@@ -71,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         aws_port=args.aws_port,
         mqtt_port=args.mqtt_port,
+        mqtts_port=None if args.no_mtls else args.mqtts_port,
+        identity_dir=args.identity_dir,
+        mtls_only=args.mtls_only,
         time_scale=time_scale,
         access_key_id=os.environ.get("FLEETWAVE_LOCAL_ACCESS_KEY_ID") or "testing",
         secret_access_key=os.environ.get("FLEETWAVE_LOCAL_SECRET_ACCESS_KEY") or "testing",

@@ -7,6 +7,10 @@ same connection. A thousand robots are a thousand small objects on one asyncio l
 sockets and threads (that is what lets one laptop rehearse a rollout to 10,000 robots). Real robots each
 have their own connection and certificate; the broker cannot tell the difference.
 
+With ``--mtls`` (against `fleetwave serve`) each simulated robot connects the way a real robot does: a
+certificate of its own (what `fleetwave robot provision` issues, held in a temporary directory and revoked
+when the robot leaves) and a connection of its own on serve's mTLS listener, confined to its own topics.
+
 The fleet is read through the API (ListRobots with a fleetName filter, SigV4-signed) every
 ``--poll-seconds``: robots registered while it runs are picked up (and receive their retained command, as
 a robot coming online would), robots deregistered are dropped.
@@ -16,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Protocol, TextIO
 
 from fleetwave_service.engine.messages import (
@@ -29,6 +35,8 @@ from fleetwave_service.engine.messages import (
     LOCAL_RUNTIME_TOPIC,
     LocalRuntimeInfo,
     RobotReportStatus,
+    command_topic,
+    robot_from_topic,
 )
 from pydantic import ValidationError
 
@@ -168,6 +176,7 @@ async def run_simulation(
     stop: asyncio.Event | None = None,
     on_fleet: Callable[[SimulatedFleet], None] | None = None,
     connect_timeout: float = 10.0,
+    mtls_endpoint: str | None = None,
 ) -> int:
     """Simulate the fleet until ``stop`` is set; returns the exit status.
 
@@ -181,7 +190,12 @@ async def run_simulation(
     printer = EventPrinter(out, quiet=quiet)
     link: MqttLink | None = None
 
+    mtls: MtlsRobots | None = None
+
     def publish(topic: str, payload: bytes) -> None:
+        if mtls is not None:
+            mtls.publish(topic, payload)
+            return
         assert link is not None
         link.publish(topic, payload, qos=1)
 
@@ -208,13 +222,23 @@ async def run_simulation(
     except FleetLookupError as error:
         print(f"fleetwave simulate: cannot read fleet {fleet_label}: {error}", file=sys.stderr)
         return 1
-    subscriptions = [COMMAND_TOPIC_FILTER] + ([LOCAL_RUNTIME_TOPIC] if time_scale is None else [])
-    link = MqttLink(mqtt_url, loop=loop, on_message=on_message, subscriptions=subscriptions)
-    try:
-        await asyncio.to_thread(link.start, connect_timeout)
-    except ConnectionError as error:
-        print(f"fleetwave simulate: {error}", file=sys.stderr)
-        return 1
+    if mtls_endpoint is not None:
+        try:
+            mtls = MtlsRobots(mtls_endpoint, loop, on_message)
+        except Exception as error:  # ProvisioningError: no mTLS listener, serve not reachable
+            print(f"fleetwave simulate: --mtls: {error}", file=sys.stderr)
+            return 1
+        mqtt_url = mtls.url
+        connected = [name for name in names if await _connect_robot(mtls, name, out)]
+        names = connected
+    else:
+        subscriptions = [COMMAND_TOPIC_FILTER] + ([LOCAL_RUNTIME_TOPIC] if time_scale is None else [])
+        link = MqttLink(mqtt_url, loop=loop, on_message=on_message, subscriptions=subscriptions)
+        try:
+            await asyncio.to_thread(link.start, connect_timeout)
+        except ConnectionError as error:
+            print(f"fleetwave simulate: {error}", file=sys.stderr)
+            return 1
     if time_scale is None:
         # Robots are added only after this, so every launcher runs on the stack's clock.
         time_scale = await asyncio.to_thread(runtime_info.time_scale, RUNTIME_INFO_WAIT_SECONDS)
@@ -232,10 +256,13 @@ async def run_simulation(
             try:
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
             except TimeoutError:
-                await _refresh(fleet, lookup, out)
+                await _refresh(fleet, lookup, out, mtls)
     finally:
         await fleet.shutdown()
-        link.stop()
+        if link is not None:
+            link.stop()
+        if mtls is not None:
+            await asyncio.to_thread(mtls.close)
     out.write(f"simulator stopped ({len(fleet.robots)} robots)\n")
     out.flush()
     return 0
@@ -264,16 +291,106 @@ class _RuntimeInfo:
         return self._scale
 
 
-async def _refresh(fleet: SimulatedFleet, lookup: FleetLookup, out: TextIO) -> None:
+async def _refresh(
+    fleet: SimulatedFleet, lookup: FleetLookup, out: TextIO, mtls: MtlsRobots | None = None
+) -> None:
     try:
         current = set(await asyncio.to_thread(lookup.robots))
     except FleetLookupError as error:
         out.write(f"fleet lookup failed, keeping {len(fleet.robots)} robots: {error}\n")
         return
     for name in sorted(current - set(fleet.robots)):
+        if mtls is not None and not await _connect_robot(mtls, name, out):
+            continue
         fleet.add_robot(name)
     for name in sorted(set(fleet.robots) - current):
         await fleet.remove_robot(name)
+        if mtls is not None:
+            await asyncio.to_thread(mtls.disconnect, name)
+
+
+async def _connect_robot(mtls: MtlsRobots, name: str, out: TextIO) -> bool:
+    try:
+        await asyncio.to_thread(mtls.connect, name)
+    except (ConnectionError, OSError, RuntimeError) as error:
+        out.write(f"{name}: cannot connect over mTLS, left out for now: {error}\n")
+        return False
+    return True
+
+
+class MtlsRobots:
+    """``--mtls``: one certificate and one connection per simulated robot, on serve's mTLS listener."""
+
+    def __init__(
+        self, endpoint: str, loop: asyncio.AbstractEventLoop, on_message: Callable[[str, bytes], None]
+    ):
+        import tempfile
+
+        from fleetwave.provisioning import local_target
+
+        self._target = local_target(endpoint)
+        self._loop = loop
+        self._on_message = on_message
+        self._directory = tempfile.TemporaryDirectory(prefix="fleetwave-simulate-identities-")
+        self._links: dict[str, object] = {}  # thing name -> MqttLink
+        self._certificates: dict[str, str] = {}  # robot -> certificate ARN
+
+    @property
+    def url(self) -> str:
+        return self._target.mqtt_url
+
+    def connect(self, robot: str, timeout: float = 30.0) -> None:
+        from fleetwave.agent.config import thing_name_of, write_identity
+        from fleetwave.agent.mqtt_link import MqttLink
+        from fleetwave.provisioning import issue_certificate
+
+        thing = thing_name_of(robot)
+        created = issue_certificate(self._target, thing)
+        self._certificates[robot] = created["certificateArn"]
+        directory = write_identity(
+            Path(self._directory.name) / thing,
+            {"robot": robot, "thingName": thing},
+            created["certificatePem"],
+            created["keyPair"]["PrivateKey"],
+            self._target.ca_pem,
+        )
+        link = MqttLink(
+            self._target.mqtt_url,
+            loop=self._loop,
+            on_message=self._on_message,
+            subscriptions=[command_topic(thing), LOCAL_RUNTIME_TOPIC],
+            client_id=thing,
+            tls_files=(
+                str(directory / "ca.pem"),
+                str(directory / "certificate.pem"),
+                str(directory / "private.key"),
+            ),
+        )
+        link.start(timeout)
+        self._links[thing] = link
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        link = self._links.get(robot_from_topic(topic) or "")
+        if link is not None:
+            link.publish(topic, payload, qos=1)
+
+    def disconnect(self, robot: str) -> None:
+        from fleetwave.agent.config import thing_name_of
+        from fleetwave.provisioning import registry
+
+        link = self._links.pop(thing_name_of(robot), None)
+        if link is not None:
+            link.stop()
+        arn = self._certificates.pop(robot, None)
+        if arn is not None:
+            # Only the certificate made for the simulation; the robot may be gone already (and it with it).
+            with contextlib.suppress(Exception):
+                registry(self._target).revoke_certificate(arn, thing_name_of(robot))
+
+    def close(self) -> None:
+        for robot in list(self._certificates):
+            self.disconnect(robot)
+        self._directory.cleanup()
 
 
 # --- the command line --------------------------------------------------------------------------------
@@ -309,6 +426,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--mqtt-url",
         default=os.environ.get("FLEETWAVE_MQTT_URL") or DEFAULT_MQTT_URL,
         help="MQTT broker the robots connect to (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--mtls",
+        action="store_true",
+        help="connect every robot the way real robots do: a certificate of its own and a connection of its "
+        "own on fleetwave serve's mTLS listener, confined to its own topics (--mqtt-url unused)",
     )
     parser.add_argument(
         "--behavior",
@@ -380,6 +503,7 @@ async def _main_async(lookup: ApiFleetLookup, args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         quiet=args.quiet,
         stop=stop,
+        mtls_endpoint=args.endpoint if args.mtls else None,
     )
     if status == 0:
         print(f"ran for {time.monotonic() - started:.0f} s")

@@ -63,7 +63,8 @@ class Demo:
         version = client.call("createRobotApplicationVersion", {"application": application["arn"]})
         self.say(f"   application {plan.application} version {version['version']}")
 
-        self.say(f"[bold]3.[/] simulated robots on {serve.mqtt_url}: {plan.failing} will fail "
+        broker = serve.mqtts_url + " (mTLS, a certificate each)" if simulator.mtls else serve.mqtt_url
+        self.say(f"[bold]3.[/] simulated robots on {broker}: {plan.failing} will fail "
                  f"({FAILURE_CODE}), {plan.silent} stays silent; the rest succeed after a few "
                  f"simulated seconds (time scale {plan.time_scale:g}: a 60 s robot timeout lasts "
                  f"{ROBOT_TIMEOUT_SECONDS * plan.time_scale:g} s)")  # fmt: skip
@@ -226,6 +227,7 @@ def run_demo(
     seed: int | None = None,
     console: Any = None,
     wait_forever: Callable[[], None] | None = None,
+    mtls: bool = False,
     greengrass: bool = False,
 ) -> int:
     from fleetwave.sdk import FleetwaveApiError, FleetwaveClient, local_credentials
@@ -259,7 +261,13 @@ def run_demo(
             return 0
         client = FleetwaveClient(serve.api_url, credentials=local_credentials())
         simulator = BackgroundSimulator(
-            client, plan.fleet, serve.mqtt_url, plan.behaviors, time_scale=time_scale, log=sim_log
+            client,
+            plan.fleet,
+            serve.mqtt_url,
+            plan.behaviors,
+            time_scale=time_scale,
+            log=sim_log,
+            mtls_endpoint=serve.api_url if mtls else None,
         )
         demo.run(serve, client, simulator)
         for table in summary_tables(demo.views, plan.architectures):
@@ -271,7 +279,7 @@ def run_demo(
             demo.say(
                 "The stack stays up; try, in another terminal:\n"
                 f"  export FLEETWAVE_ENDPOINT_URL={serve.api_url} FLEETWAVE_MQTT_URL={serve.mqtt_url}\n"
-                f"  fleetwave simulate --fleet {plan.fleet}\n"
+                f"  fleetwave simulate --fleet {plan.fleet}{' --mtls' if mtls else ''}\n"
                 "Ctrl-C stops it."
             )
             (wait_forever or wait_for_interrupt)()

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetwave_service.core.settings import partition_of
-from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url
+from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url, redacted_url
 from fleetwave_service.engine.messages import STATUS_TOPIC_FILTER, robot_from_topic
 from fleetwave_service.lambdas import BY_NAME, HANDLERS_MODULE, load_handler
 
@@ -326,8 +326,8 @@ class StatusBridge:
         self._client = client
         if not self._subscribed.wait(timeout):
             self.stop(0)
-            raise ConnectionError(f"status bridge could not subscribe on {self._mqtt_url}")
-        logger.info("status bridge subscribed", extra={"broker": self._mqtt_url})
+            raise ConnectionError(f"status bridge could not subscribe on {redacted_url(self._mqtt_url)}")
+        logger.info("status bridge subscribed", extra={"broker": redacted_url(self._mqtt_url)})
 
 
 def _failed_ids(response: Any) -> set[str]:
@@ -343,5 +343,5 @@ def create_component(runtime: Any) -> StatusBridge | None:
         logger.warning("status handler not available; robot status reports are not processed")
         return None
     return StatusBridge(
-        mqtt_url=runtime.mqtt_url, region=runtime.config.region, account_id=runtime.config.account_id
+        mqtt_url=runtime.service_mqtt_url, region=runtime.config.region, account_id=runtime.config.account_id
     )

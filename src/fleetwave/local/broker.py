@@ -19,9 +19,12 @@ import errno
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from amqtt.broker import Broker, RetainedApplicationMessage
+from amqtt.broker import RetainedApplicationMessage
+
+from fleetwave.local.broker_auth import BrokerAccess, FleetwaveBroker
 
 logger = logging.getLogger("fleetwave.broker")
 
@@ -32,17 +35,40 @@ class BrokerStartError(OSError):
     """The broker could not listen; ``errno`` is the socket error's (EADDRINUSE: port in use)."""
 
 
+@dataclass(frozen=True)
+class MtlsListener:
+    """The mTLS listener: its port (0: any free one), the CA client certificates must chain to, and the
+    broker's own certificate and key."""
+
+    port: int
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+
 class EmbeddedBroker:
     name = "mqtt"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, quiet: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        quiet: bool = True,
+        mtls: MtlsListener | None = None,
+        access: BrokerAccess | None = None,
+    ) -> None:
         self.host = host
         self._requested_port = port
         self._port: int | None = None
+        self.mtls = mtls
+        self._requested_mtls_port = mtls.port if mtls else None
+        self._mtls_port: int | None = None
+        self.access = access or BrokerAccess()
         self._quiet = quiet
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._broker: Broker | None = None
+        self._broker: FleetwaveBroker | None = None
 
     @property
     def port(self) -> int:
@@ -52,8 +78,19 @@ class EmbeddedBroker:
 
     @property
     def url(self) -> str:
+        return f"mqtt://{self._client_host}:{self.port}"
+
+    @property
+    def mtls_url(self) -> str | None:
+        """``mqtts://host:port`` of the mTLS listener once it listens (None without one)."""
+        if self._mtls_port is None:
+            return None
+        return f"mqtts://{self._client_host}:{self._mtls_port}"
+
+    @property
+    def _client_host(self) -> str:
         host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
-        return f"mqtt://{host}:{self.port}"
+        return f"[{host}]" if ":" in host else host
 
     @property
     def running(self) -> bool:
@@ -67,14 +104,16 @@ class EmbeddedBroker:
             logging.getLogger("amqtt").setLevel(logging.WARNING)
             logging.getLogger("transitions").setLevel(logging.WARNING)
         loop = asyncio.new_event_loop()
-        started: asyncio.Future[int] = loop.create_future()
+        started: asyncio.Future[tuple[int, int | None]] = loop.create_future()
         self._loop = loop
         self._thread = threading.Thread(
             target=self._serve, args=(loop, started), name="fleetwave-mqtt-broker", daemon=True
         )
         self._thread.start()
         try:
-            self._port = asyncio.run_coroutine_threadsafe(_wait(started), loop).result(timeout)
+            self._port, self._mtls_port = asyncio.run_coroutine_threadsafe(_wait(started), loop).result(
+                timeout
+            )
         except Exception as error:
             self._join(timeout)
             where = f"{self.host}:{self._requested_port}"
@@ -107,6 +146,8 @@ class EmbeddedBroker:
             topic: (data, 1) for topic, data in self.retained_topics().items()
         }  # QoS of a retained command is 1
         self._requested_port = self.port
+        if self._mtls_port is not None:
+            self._requested_mtls_port = self._mtls_port
         self.stop(timeout)
         # The old listener's socket may take a moment to be released: retry the bind, boundedly.
         deadline = time.monotonic() + timeout
@@ -147,7 +188,9 @@ class EmbeddedBroker:
         self.stop()
 
     # --- the broker thread -----------------------------------------------------------------------
-    def _serve(self, loop: asyncio.AbstractEventLoop, started: asyncio.Future[int]) -> None:
+    def _serve(
+        self, loop: asyncio.AbstractEventLoop, started: asyncio.Future[tuple[int, int | None]]
+    ) -> None:
         asyncio.set_event_loop(loop)
         loop.create_task(self._start_broker(started))
         try:
@@ -159,28 +202,42 @@ class EmbeddedBroker:
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
-    async def _start_broker(self, started: asyncio.Future[int]) -> None:
+    async def _start_broker(self, started: asyncio.Future[tuple[int, int | None]]) -> None:
         amqtt_log = logging.getLogger("amqtt.broker")
         saved_level = amqtt_log.level
         # A start failure is reported to start()'s caller in one line; amqtt's own traceback is noise.
         amqtt_log.setLevel(logging.CRITICAL)
         try:
-            broker = Broker(self._config(), loop=asyncio.get_running_loop())
+            broker = FleetwaveBroker(self._config(), self.access, loop=asyncio.get_running_loop())
             await broker.start()
             amqtt_log.setLevel(saved_level)
             self._broker = broker
-            sockets = broker._servers["default"].instance.sockets  # noqa: SLF001 - the bound port for port 0
-            started.set_result(sockets[0].getsockname()[1])
+            servers = broker._servers  # noqa: SLF001 - the bound ports, for port 0
+            mtls = servers["mtls"].instance.sockets[0].getsockname()[1] if "mtls" in servers else None
+            started.set_result((servers["default"].instance.sockets[0].getsockname()[1], mtls))
         except BaseException as error:  # noqa: BLE001 - reported to start() in the caller's thread
             amqtt_log.setLevel(saved_level)
             if not started.done():
                 started.set_exception(error)
 
     def _config(self) -> dict[str, Any]:
+        listeners: dict[str, Any] = {
+            "default": {"type": "tcp", "bind": f"{self.host}:{self._requested_port}"}
+        }
+        if self.mtls is not None:
+            listeners["mtls"] = {
+                "type": "tcp",
+                "bind": f"{self.host}:{self._requested_mtls_port}",
+                "ssl": True,
+                "cafile": self.mtls.ca_file,
+                "certfile": self.mtls.cert_file,
+                "keyfile": self.mtls.key_file,
+            }
         return {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self._requested_port}"}},
-            # Only an auth plugin (no $SYS publishing, no per-packet logging): everyone may connect, and a
-            # client that names itself keeps a persistent session, like a client of IoT Core.
+            "listeners": listeners,
+            # Only the auth plugin (no $SYS publishing, no per-packet logging): who may connect
+            # (broker_auth.py, which also says what each client may do); a client that names itself keeps a
+            # persistent session, like a client of IoT Core.
             "plugins": {"fleetwave.local.broker_auth.OpenAuthPlugin": {}},
         }
 
@@ -194,7 +251,7 @@ class EmbeddedBroker:
         self._broker = None
 
 
-async def _wait(started: asyncio.Future[int]) -> int:
+async def _wait(started: asyncio.Future[tuple[int, int | None]]) -> tuple[int, int | None]:
     return await started
 
 
@@ -207,15 +264,29 @@ def _os_error(error: BaseException | None) -> OSError | None:
     return None
 
 
+SERVICE_USER = "fleetwave-service"
+
+
 class _RuntimeBroker(EmbeddedBroker):
-    def __init__(self, host: str, port: int, time_scale: float) -> None:
-        super().__init__(host, port)
+    def __init__(self, host: str, port: int, time_scale: float, **kwargs: Any) -> None:
+        super().__init__(host, port, **kwargs)
         self._time_scale = time_scale
+
+    @property
+    def service_url(self) -> str:
+        """The plain listener's URL for the stack's own clients: with the service secret when robots must
+        use mTLS (``--mtls-only``)."""
+        secret = self.access.service_secret
+        if secret is None:
+            return self.url
+        return f"mqtt://{SERVICE_USER}:{secret}@{self._client_host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         super().start(timeout)
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else ("::1" if self.host == "::" else self.host)
-        publish_runtime_info(host, self.port, self._time_scale, timeout)
+        secret = self.access.service_secret
+        auth = {"username": SERVICE_USER, "password": secret} if secret is not None else None
+        publish_runtime_info(host, self.port, self._time_scale, timeout, auth=auth)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -226,7 +297,9 @@ class _RuntimeBroker(EmbeddedBroker):
         super().stop(timeout)
 
 
-def publish_runtime_info(host: str, port: int, time_scale: float, timeout: float = 10.0) -> None:
+def publish_runtime_info(
+    host: str, port: int, time_scale: float, timeout: float = 10.0, auth: dict[str, str] | None = None
+) -> None:
     """Retain the stack's time scale on LOCAL_RUNTIME_TOPIC, for `fleetwave simulate` to follow."""
     import paho.mqtt.publish as mqtt_publish
     from fleetwave_service.engine.messages import LOCAL_RUNTIME_TOPIC, LocalRuntimeInfo
@@ -240,10 +313,29 @@ def publish_runtime_info(host: str, port: int, time_scale: float, timeout: float
         port=port,
         client_id="fleetwave-serve-runtime-info",
         keepalive=int(max(timeout, 5)),
+        auth=auth,
     )
 
 
 def create_component(runtime: Any) -> EmbeddedBroker:
-    """`fleetwave serve` hook (fleetwave.local.runtime): the broker on --mqtt-port, with the stack's
-    time scale retained for simulators."""
-    return _RuntimeBroker(runtime.config.host, runtime.config.mqtt_port, runtime.config.time_scale)
+    """`fleetwave serve` hook (fleetwave.local.runtime): the broker on --mqtt-port (and, with the identity
+    component, the mTLS listener on --mqtts-port), with the stack's time scale retained for simulators."""
+    import secrets
+
+    from fleetwave.local.claim import ClaimService
+
+    config = runtime.config
+    identity = runtime.component("identity")
+    if identity is None or identity.ca is None:
+        return _RuntimeBroker(config.host, config.mqtt_port, config.time_scale)
+    ca = identity.ca
+    claims = ClaimService(runtime)
+    access = BrokerAccess(
+        identify=identity.identify,
+        certificate_active=identity.certificate_active,
+        service_secret=secrets.token_urlsafe(24) if config.mtls_only else None,
+        provisioning_template=claims.template,
+        claim_handler=claims.handle,
+    )
+    mtls = MtlsListener(config.mqtts_port, str(ca.ca_file), str(ca.broker_cert_file), str(ca.broker_key_file))
+    return _RuntimeBroker(config.host, config.mqtt_port, config.time_scale, mtls=mtls, access=access)

@@ -53,6 +53,7 @@ API_HANDLER = "fleetwave_service.handlers.api_handler"  # fleetwave_service/lamb
 # name -> module; order is start order (see the module docstring).
 HOOKS: tuple[tuple[str, str], ...] = (
     ("engine", "fleetwave.local.stepfunctions"),  # ENGINE: Lambda adapter + rollout state machine
+    ("identity", "fleetwave.local.identity"),  # IDENTITY: local CA, moto's IoT signing with it, policies
     ("mqtt", "fleetwave.local.broker"),  # MQTT: embedded broker
     ("bridge", "fleetwave.local.bridge"),  # MQTT: status topics -> status handler
 )
@@ -94,6 +95,11 @@ class LocalConfig:
     bundle_bucket: str = BUNDLE_BUCKET
     # Robots' things get this type at CreateRobot, as in AWS (the stack's RobotThingType).
     thing_type_name: str = "fleetwave-robot"
+    # The broker's mTLS listener (None: none) and where the local CA lives (None: the default directory,
+    # fleetwave.local.identity); mtls_only: the plain listener refuses all but the stack's own clients.
+    mqtts_port: int | None = None
+    identity_dir: str | None = None
+    mtls_only: bool = False
 
     @property
     def client_host(self) -> str:
@@ -133,6 +139,17 @@ class LocalRuntime:
         """The embedded broker's URL once it listens (``--mqtt-port 0`` lets it pick the port)."""
         return getattr(self.component("mqtt"), "url", None) or self.config.mqtt_url
 
+    @property
+    def mqtts_url(self) -> str | None:
+        """The broker's mTLS listener (robots with certificates), once it listens; None without one."""
+        return getattr(self.component("mqtt"), "mtls_url", None)
+
+    @property
+    def service_mqtt_url(self) -> str:
+        """Where the stack's own clients (dispatch, status bridge) connect: the plain listener, with the
+        service secret under ``--mtls-only``."""
+        return getattr(self.component("mqtt"), "service_url", None) or self.mqtt_url
+
     def restart_broker(self, timeout: float = 10.0) -> None:
         """Restart the embedded MQTT broker on its port (its retained messages kept) and reconnect the
         status bridge at once: what the fault-injection suite does mid-wave."""
@@ -160,7 +177,7 @@ class LocalRuntime:
             "FLEETWAVE_IDEMPOTENCY_TABLE_NAME": c.idempotency_table_name,
             "FLEETWAVE_BUNDLE_BUCKET": c.bundle_bucket,
             "FLEETWAVE_CHANNEL": "mqtt",
-            "FLEETWAVE_MQTT_URL": self.mqtt_url,
+            "FLEETWAVE_MQTT_URL": self.service_mqtt_url,
             "FLEETWAVE_TIME_SCALE": f"{c.time_scale:g}",
             "FLEETWAVE_THING_TYPE_NAME": c.thing_type_name,
         }
@@ -169,6 +186,8 @@ class LocalRuntime:
         parts = [f"fleetwave serve: API {self.api_url}", f"AWS {self.aws_url}/"]
         if self.component("mqtt") is not None:
             parts.append(f"MQTT {self.mqtt_url}")
+            if self.mqtts_url:
+                parts.append(f"MQTTS {self.mqtts_url}")
         parts.append(f"(time scale {self.config.time_scale:g})")
         return "  ".join(parts)
 
@@ -180,6 +199,8 @@ class LocalRuntime:
         ports = [("api", "API", "--port", c.port), ("aws", "AWS", "--aws-port", c.aws_port)]
         if any(name == "mqtt" for name, _ in hooks):
             ports.append(("mqtt", "MQTT", "--mqtt-port", c.mqtt_port))
+            if c.mqtts_port is not None:
+                ports.append(("mqtts", "MQTT/TLS", "--mqtts-port", c.mqtts_port))
         for _, what, flag, port in ports:
             _check_port_free(c.host, port, what, flag)
         try:
@@ -200,7 +221,7 @@ class LocalRuntime:
                     self._start(component, ports)
                     if name == "mqtt":
                         # The service publishes robot commands here: the port the broker really took.
-                        self.set_environment({"FLEETWAVE_MQTT_URL": self.mqtt_url})
+                        self.set_environment({"FLEETWAVE_MQTT_URL": self.service_mqtt_url})
             handler = self._api_handler or _load_api_handler()
             self.gateway = ApiGateway(
                 handler,
@@ -208,7 +229,11 @@ class LocalRuntime:
                 host=c.host,
                 port=c.port,
                 identity=GatewayIdentity(account_id=c.account_id, region=c.region),
-                mounts={"/console": self._console().handle, **_openapi_mount()},
+                mounts={
+                    "/console": self._console().handle,
+                    **_openapi_mount(),
+                    IDENTITY_PATH: self._identity_document,
+                },
             )
             self._start(self.gateway, ports)
         except BaseException:
@@ -229,6 +254,38 @@ class LocalRuntime:
             )
 
         return ConsoleApp(client, allowed_hosts={c.host})
+
+    def _identity_document(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> GatewayResponse:
+        """What `fleetwave robot provision` needs of this stack to give a robot its identity (unsigned: the
+        CA's certificate and the endpoints are public; the CA's key never leaves the identity directory).
+        In AWS the same comes from DescribeEndpoint and the stack's outputs."""
+        identity = self.component("identity")
+        if method not in ("GET", "HEAD") or path.partition("?")[0] != IDENTITY_PATH:
+            return error_response(
+                403, "MissingAuthenticationTokenException", "Missing Authentication Token", ""
+            )
+        if identity is None or identity.ca is None or self.mqtts_url is None:
+            return error_response(
+                404, "ResourceNotFoundException", "this fleetwave serve has no mTLS listener", ""
+            )
+        from fleetwave.local.identity import (
+            CLAIM_POLICY_NAME,
+            PROVISIONING_TEMPLATE_NAME,
+            ROBOT_POLICY_NAME,
+        )
+
+        document = {
+            "mqttUrl": self.mqtts_url,
+            "caCertificatePem": identity.ca.ca_pem,
+            "awsEndpoint": self.aws_url,
+            "region": self.config.region,
+            "robotPolicyName": ROBOT_POLICY_NAME,
+            "claimPolicyName": CLAIM_POLICY_NAME,
+            "provisioningTemplateName": PROVISIONING_TEMPLATE_NAME,
+        }
+        return GatewayResponse(200, [("Content-Type", "application/json")], json.dumps(document).encode())
 
     def stop(self) -> None:
         while self.components:
@@ -310,6 +367,8 @@ def _hook_component(name: str, module_name: str, runtime: LocalRuntime) -> Any |
 
 # Where `fleetwave serve` serves the API's OpenAPI document (both front doors), unsigned.
 OPENAPI_PATH = "/openapi.json"
+# Where it tells `fleetwave robot provision` its broker's mTLS endpoint and CA (docs/robot-identity.md).
+IDENTITY_PATH = "/local/identity"
 
 
 def _openapi_mount() -> dict[str, Any]:

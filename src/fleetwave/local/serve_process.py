@@ -43,8 +43,8 @@ def free_port() -> int:
 
 
 def free_ports() -> dict[str, int]:
-    """A free port for each of serve's listeners: ``api``, ``aws`` and ``mqtt``."""
-    return {"api": free_port(), "aws": free_port(), "mqtt": free_port()}
+    """A free port for each of serve's listeners: ``api``, ``aws``, ``mqtt`` and ``mqtts`` (mTLS)."""
+    return {"api": free_port(), "aws": free_port(), "mqtt": free_port(), "mqtts": free_port()}
 
 
 def serve_command(ports: dict[str, int], *extra: str) -> list[str]:
@@ -59,6 +59,7 @@ def serve_command(ports: dict[str, int], *extra: str) -> list[str]:
         str(ports["aws"]),
         "--mqtt-port",
         str(ports["mqtt"]),
+        *(["--mqtts-port", str(ports["mqtts"])] if "mqtts" in ports else ["--no-mtls"]),
         *extra,
     ]
 
@@ -87,6 +88,10 @@ class ServeProcess:
     @property
     def mqtt_url(self) -> str:
         return f"mqtt://127.0.0.1:{self.ports['mqtt']}"
+
+    @property
+    def mqtts_url(self) -> str:
+        return f"mqtts://127.0.0.1:{self.ports['mqtts']}"
 
     @property
     def log_path(self) -> Path:
@@ -174,7 +179,8 @@ def start_serve(
     (or ``env``) says otherwise. ServeError when it does not start.
     """
     workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix))
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A stack of its own has a local CA of its own (not the user's ~/.fleetwave/serve/identity).
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "FLEETWAVE_IDENTITY_DIR": str(workdir / "identity")}
     child_env.setdefault("FLEETWAVE_LOCAL_ACCESS_KEY_ID", LOCAL_CREDENTIAL)
     child_env.setdefault("FLEETWAVE_LOCAL_SECRET_ACCESS_KEY", LOCAL_CREDENTIAL)
     child_env.update(env or {})

@@ -25,12 +25,15 @@ class BackgroundSimulator:
         step_seconds: float = 2.0,
         poll_seconds: float = 0.5,
         log: io.TextIOBase | None = None,
+        mtls_endpoint: str | None = None,
     ) -> None:
         from fleetwave.agent.simulated import Behavior
         from fleetwave.commands.simulate import ApiFleetLookup
 
         self._lookup = ApiFleetLookup(client, fleet_name)
         self._mqtt_url = mqtt_url
+        self._mtls_endpoint = mtls_endpoint  # each robot on serve's mTLS listener (simulate --mtls)
+        self.mtls = mtls_endpoint is not None
         self._behaviors = {name: Behavior.parse(text) for name, text in behaviors.items()}
         self._default = Behavior.parse(default)
         self._time_scale = time_scale
@@ -79,6 +82,7 @@ class BackgroundSimulator:
                 out=self._log,  # type: ignore[arg-type]
                 quiet=True,
                 stop=self._stop,
+                mtls_endpoint=self._mtls_endpoint,
             )
 
         try:

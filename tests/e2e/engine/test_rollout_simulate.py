@@ -165,3 +165,24 @@ def test_rollout_sync_deploys_to_new_robots_and_leaves_the_others_untouched(roll
         **{name: ("InSync", sync["arn"]) for name in later},
     }
     assert simulator.commanded() == set(first + later)
+
+
+def test_rollout_to_simulated_robots_connected_over_mtls_each_with_its_own_certificate(rollouts, simulate):
+    # Given simulated robots that connect as real robots do (--mtls): a certificate and a connection each
+    robots = names(unique("mtls"), 3)
+    fleet = rollouts.fleet(robots)
+    simulator = simulate(fleet, {robots[1]: "fail:EtagMismatch"}, robots=3, extra=("--mtls",))
+    assert "mqtts://" in simulator.output()
+    iot = rollouts.serve.aws_client("iot")
+    assert all(len(iot.list_thing_principals(thingName=name)["principals"]) == 1 for name in robots)
+
+    # When a version is rolled out, each robot reports on its own topic
+    done = rollouts.finished(
+        rollouts.job(fleet, rollouts.version(), robotDeploymentTimeoutInSeconds=SAFE_TIMEOUT)
+    )
+    summary = {robot_name(item["arn"]): item["status"] for item in done["robotDeploymentSummary"]}
+    assert summary == {robots[0]: "InSync", robots[1]: "Failed", robots[2]: "InSync"}, done
+
+    # And the certificates made for the simulation are revoked when it stops
+    simulator.stop()
+    assert all(iot.list_thing_principals(thingName=name)["principals"] == [] for name in robots)

@@ -12,7 +12,8 @@ import pytest
 
 READY = re.compile(
     r"^fleetwave serve: API http://127\.0\.0\.1:(?P<api>\d+)/  AWS http://127\.0\.0\.1:(?P<aws>\d+)/"
-    r"(?:  MQTT mqtt://127\.0\.0\.1:(?P<mqtt>\d+))?  \(time scale (?P<scale>[0-9.e-]+)\)$"
+    r"(?:  MQTT mqtt://127\.0\.0\.1:(?P<mqtt>\d+))?(?:  MQTTS mqtts://127\.0\.0\.1:(?P<mqtts>\d+))?"
+    r"  \(time scale (?P<scale>[0-9.e-]+)\)$"
 )
 
 
@@ -38,6 +39,7 @@ def test_serve_prints_one_ready_line_with_both_endpoints(serve):
     assert float(match["scale"]) == float(serve.time_scale)
     if match["mqtt"] is not None:
         assert int(match["mqtt"]) == serve.ports["mqtt"]
+        assert int(match["mqtts"]) == serve.ports["mqtts"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -249,6 +249,69 @@ def test_delete_robot_removes_it_its_membership_and_its_thing(given, api, aws):
     assert aws.client("iot").list_things()["things"] == []
 
 
+def _provisioned(iot, thing, policy="robot-policy"):
+    """A certificate as `fleetwave robot provision` makes it: active, the robot policy, the thing attached."""
+    if policy not in {p["policyName"] for p in iot.list_policies()["policies"]}:
+        iot.create_policy(policyName=policy, policyDocument='{"Version": "2012-10-17", "Statement": []}')
+    created = iot.create_keys_and_certificate(setAsActive=True)
+    iot.attach_policy(policyName=policy, target=created["certificateArn"])
+    iot.attach_thing_principal(thingName=thing, principal=created["certificateArn"])
+    return created
+
+
+def test_delete_robot_revokes_its_certificates_and_deletes_its_thing(given, api, aws):
+    # Given a robot with two certificates (one being rotated in) and another robot with its own
+    iot = aws.client("iot")
+    robot = given.robot("r1", fleet=given.fleet("warehouse"))
+    given.robot("r2")
+    _provisioned(iot, "r1"), _provisioned(iot, "r1")
+    other = _provisioned(iot, "r2")
+
+    # When the robot is deleted
+    assert api.call("deleteRobot", {"robot": robot["arn"]}).status == 200
+
+    # Then its certificates are gone from the registry (detached, deactivated, deleted), and its thing too
+    remaining = {c["certificateId"] for c in iot.list_certificates()["certificates"]}
+    assert remaining == {other["certificateId"]}
+    assert [t["thingName"] for t in iot.list_things()["things"]] == ["r2"]
+    assert iot.list_targets_for_policy(policyName="robot-policy")["targets"] == [other["certificateArn"]]
+    # And the other robot keeps its identity
+    assert iot.list_thing_principals(thingName="r2")["principals"] == [other["certificateArn"]]
+
+
+def test_delete_robot_with_a_long_name_retires_its_derived_thing(given, api, aws):
+    iot = aws.client("iot")
+    name = "r" * 255
+    robot = given.robot(name)
+    thing = ids.iot_name(name)
+    _provisioned(iot, thing)
+
+    assert api.call("deleteRobot", {"robot": robot["arn"]}).status == 200
+
+    assert iot.list_things()["things"] == [] and iot.list_certificates()["certificates"] == []
+
+
+def test_delete_robot_keeps_the_robot_when_its_identity_cannot_be_retired(given, api, aws, monkeypatch):
+    # Given IoT failing to delete certificates
+    from fleetwave_service.fleet import registry
+
+    robot = given.robot("r1")
+    _provisioned(aws.client("iot"), "r1")
+
+    def failing(self, arn, thing=None):
+        raise RuntimeError("IoT is down")
+
+    monkeypatch.setattr(registry.IotRegistry, "revoke_certificate", failing)
+
+    # When the robot is deleted, the answer says to try again, and the robot is still there to delete
+    response = api.call("deleteRobot", {"robot": robot["arn"]})
+    assert (response.status, response.error_type) == (500, "InternalServerException")
+    assert api.call("describeRobot", {"robot": robot["arn"]}).status == 200
+    monkeypatch.undo()
+    assert api.call("deleteRobot", {"robot": robot["arn"]}).status == 200
+    assert aws.client("iot").list_certificates()["certificates"] == []
+
+
 def test_delete_robot_during_a_deployment_is_allowed(given, api):
     # Given a fleet with a robot and an active deployment job
     fleet = given.fleet("warehouse")

@@ -161,3 +161,37 @@ def test_a_restarted_broker_keeps_its_retained_messages_on_the_same_port():
         broker.restart()
         assert broker.port == port
         assert parse_command(broker.retained_topics()[command_topic("robot-1")]).jobId == command().jobId
+
+
+def test_a_robot_resuming_its_session_gets_only_its_own_retained_command(broker, channel):
+    # amqtt 0.12, on a resumed persistent session, sends the retained messages of every filter any client
+    # subscribed to: robot A got robot B's command once. Fleetwave's broker sends a client only its own.
+    received: queue.Queue[str] = queue.Queue()
+
+    def robot(name: str) -> paho.Client:
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=name, clean_session=False)
+        client.username_pw_set(name)  # a named client keeps its session
+        client.on_message = lambda c, u, message: received.put(f"{name} <- {message.topic}")
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        return client
+
+    robot_a = robot("robot-a")
+    robot_a.subscribe(command_topic("robot-a"), qos=1)
+    robot_b = robot("robot-b")
+    robot_b.subscribe(command_topic("robot-b"), qos=1)
+    channel.publish_command("robot-b", command())
+    assert received.get(timeout=WAIT) == f"robot-b <- {command_topic('robot-b')}"
+    robot_a.disconnect()
+    robot_a.loop_stop()
+
+    # When robot A comes back to its session
+    robot_a = robot("robot-a")
+    channel.publish_command("robot-a", command(attempt=2))
+
+    # Then it receives its own command only, never robot B's (which amqtt sent on reconnect, before it)
+    assert received.get(timeout=WAIT) == f"robot-a <- {command_topic('robot-a')}"
+    assert received.empty()
+    for client in (robot_a, robot_b):
+        client.disconnect()
+        client.loop_stop()

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleetwave_service.core.ids import iot_name
 from fleetwave_service.engine.channels.port import ChannelError, Command, PublishFailure, encode_command
 from fleetwave_service.engine.messages import command_topic
 
@@ -58,7 +59,9 @@ class IotDataChannel:
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise ChannelError(robot_name, f"command is {len(payload)} bytes, over IoT Core's 128 KB limit")
         try:
-            self._client.publish(topic=command_topic(robot_name), qos=1, retain=True, payload=payload)
+            self._client.publish(
+                topic=command_topic(iot_name(robot_name)), qos=1, retain=True, payload=payload
+            )
         except (ClientError, BotoCoreError) as error:
             raise ChannelError(robot_name, str(error)) from error
 
@@ -79,7 +82,7 @@ class IotDataChannel:
     def clear_command(self, robot_name: str) -> None:
         # A zero-byte retained publish deletes the topic's retained message (MQTT 3.1.1 §3.3.1.3).
         try:
-            self._client.publish(topic=command_topic(robot_name), qos=1, retain=True, payload=b"")
+            self._client.publish(topic=command_topic(iot_name(robot_name)), qos=1, retain=True, payload=b"")
         except (ClientError, BotoCoreError) as error:
             raise ChannelError(robot_name, str(error)) from error
 

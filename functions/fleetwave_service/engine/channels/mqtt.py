@@ -14,7 +14,8 @@ from collections.abc import Iterable
 
 from aws_lambda_powertools import Logger
 
-from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url
+from fleetwave_service.core.ids import iot_name
+from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url, redacted_url
 from fleetwave_service.engine.channels.port import ChannelError, Command, PublishFailure, encode_command
 from fleetwave_service.engine.messages import command_topic
 
@@ -24,7 +25,7 @@ logger = Logger(service="fleetwave", child=True)
 class MqttChannel:
     def __init__(self, url: str, *, connect_timeout: float = 10.0, ack_timeout: float = 30.0) -> None:
         self._target = parse_mqtt_url(url)
-        self._url = url
+        self._url = redacted_url(url)  # for logs and errors
         self._connect_timeout = connect_timeout
         self._ack_timeout = ack_timeout
         self._lock = threading.Lock()
@@ -96,7 +97,7 @@ class MqttChannel:
         # Never call paho while holding self._lock: paho runs on_publish under its own message mutex,
         # which publish() also takes. The PUBACK may beat the registration below; on_publish then
         # leaves the mid in _early_acks.
-        info = client.publish(topic or command_topic(robot_name), payload, qos=1, retain=retain)
+        info = client.publish(topic or command_topic(iot_name(robot_name)), payload, qos=1, retain=retain)
         # Not connected right now is fine: paho keeps QoS 1 messages and sends them on reconnect.
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             raise ChannelError(robot_name, f"paho refused the publish: {paho.error_string(info.rc)}")

@@ -34,6 +34,14 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     )
 
 
+def redacted_url(url: str) -> str:
+    """``url`` fit for logs and errors: without its password (the local stack's service secret)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=f"{parts.username}:***@{parts.hostname}:{parts.port}").geturl()
+
+
 def new_paho_client(
     target: MqttTarget,
     client_id: str,
