@@ -174,6 +174,7 @@ class ComponentRunner:
         work_root: str | Path,
         *,
         robot_name: str,
+        thing_name: str | None = None,
         marker: tuple[str, str],
         restart_policy: RestartPolicy,
         health_window_seconds: float,
@@ -186,6 +187,7 @@ class ComponentRunner:
     ) -> None:
         self.root = Path(work_root) / "greengrass"
         self.robot_name = robot_name
+        self.thing_name = thing_name or robot_name  # {iot:thingName}: the IoT thing, not the robot's name
         self._marker = marker
         policy = restart_policy
         self._policy = RestartPolicy(
@@ -842,7 +844,7 @@ class ComponentRunner:
             if namespace == "work" and key == "path":
                 return str(self._work(target))
             if namespace == "iot" and key == "thingName" and component is None:
-                return self.robot_name
+                return self.thing_name
             if namespace == "kernel" and key == "rootPath" and component is None:
                 return str(self.root)
             return match.group(0)
@@ -863,7 +865,7 @@ class ComponentRunner:
                 env.update({str(k): self._resolve(planned, str(v)) for k, v in source.items()})
         env.update(
             {
-                "AWS_IOT_THING_NAME": self.robot_name,
+                "AWS_IOT_THING_NAME": self.thing_name,
                 "FLEETWAVE_ROBOT_NAME": self.robot_name,
                 "FLEETWAVE_COMPONENT_NAME": planned.name,
                 "FLEETWAVE_COMPONENT_VERSION": planned.version,

@@ -172,6 +172,7 @@ class ProcessLauncher:
         links: LinkSource | None = None,
         on_health: HealthListener | None = None,
         on_components: ComponentsListener | None = None,
+        thing_name: str | None = None,
         log_max_bytes: int = 10 * 1024 * 1024,
         log_backups: int = 3,
         clock: Callable[[], float] = time.time,
@@ -202,6 +203,7 @@ class ProcessLauncher:
         self.components = ComponentRunner(
             self.work_root,
             robot_name=robot_name,
+            thing_name=thing_name or robot_name,
             marker=(MARKER_VARIABLE, self._home),
             restart_policy=self._policy,
             health_window_seconds=self._window_seconds,

@@ -88,6 +88,7 @@ def build_launcher(
     return ProcessLauncher(
         config.home,
         robot_name=config.robot,
+        thing_name=config.thing,
         launch_command=shlex.split(config.launch_command) if config.launch_command else None,
         health_window_seconds=config.health_window,
         restart_policy=policy,
