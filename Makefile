@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test test-fast serve demo simulate bench chaos fuzz openapi synth lint models clean
+.PHONY: help install test test-fast serve demo demo-greengrass simulate bench chaos fuzz openapi synth lint models clean
 
 help:
 	@echo "make demo    run the local stack, a simulated fleet and a rollout end to end"
+	@echo "make demo-greengrass  a Greengrass component with an artifact on two real robot agents"
 	@echo "make test    run the whole test suite (unit, functional, state machine, infra, e2e)"
 	@echo "make serve   run the local stack (fleetwave serve) in the foreground"
 	@echo "make bench   the robot's install (size, packages, idle RSS), then rollouts on 10, 100, 1,000 robots,"
@@ -49,6 +50,9 @@ serve: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/fleetwave demo
+
+demo-greengrass: $(STAMP)
+	$(VENV)/bin/fleetwave demo --greengrass
 
 # First the robot's install (wheel built, fleetwave[agent] in a fresh venv: size, package count), then
 # rollouts on simulated fleets.

@@ -5,8 +5,9 @@ Topics (QoS 1):
   or an abort of the job it is running. A robot that was offline receives it when it subscribes.
 - status:  ``fleetwave/robots/{robotName}/status``: everything a robot tells the service: progress and
   outcome of one attempt of one job (`StatusReport`, no ``kind``), its application's health
-  (`HealthReport`), whether its agent is connected (`PresenceReport`, also its last will), and requests
-  for fresh download links (`LinkRequest`).
+  (`HealthReport`), its Greengrass components' lifecycle states (`ComponentStatesReport`), whether its
+  agent is connected (`PresenceReport`, also its last will), and requests for fresh download links
+  (`LinkRequest`).
 - links:   ``fleetwave/robots/{robotName}/links``: the service's answer to a `LinkRequest` (`LinkReply`).
 
 The service trusts the robot name in the topic, never one in a payload. Sample payloads live in
@@ -149,13 +150,29 @@ class LaunchConfig(BaseModel):
 
 
 class ComponentSpec(BaseModel):
-    """A Greengrass-style component the robot runs (Greengrass front door)."""
+    """A Greengrass component the robot runs (Greengrass front door, docs/greengrass.md "Robots")."""
 
     componentVersion: str
     configurationUpdate: dict | None = None
     runWith: dict | None = None
+    #: The registered recipe in the one JSON form robots read (greengrass/recipes.py ``robot_recipe``); None
+    #: for a component that is not registered (public ``aws.greengrass.*`` ones).
     recipe: dict | None = None
-    artifacts: list[Bundle] = Field(default_factory=list)
+    #: A short-lived presigned HTTPS URL for each S3 artifact URI of the recipe's manifests.
+    artifactLinks: dict[str, str] = Field(default_factory=dict)
+    #: False for a dependency the service resolved from the registry (not named by the deployment).
+    root: bool = True
+
+
+#: Greengrass's public components that run inside the nucleus (CLI, log manager, shadow manager...): the
+#: Fleetwave agent accepts them in a deployment and reports them skipped (docs/greengrass.md).
+PUBLIC_COMPONENT_PREFIX = "aws.greengrass."
+SKIPPED_REASON = "runs inside the AWS IoT Greengrass nucleus; the Fleetwave agent does not run it (skipped)"
+SKIPPED_STATUS_CODE = "NOT_SUPPORTED_ON_FLEETWAVE_AGENT"
+
+
+def is_public_component(name: str) -> bool:
+    return name.startswith(PUBLIC_COMPONENT_PREFIX)
 
 
 class DeploymentCommand(_Message):
@@ -170,6 +187,9 @@ class DeploymentCommand(_Message):
     launchConfig: LaunchConfig | None = None
     downloadCondition: DownloadCondition | None = None
     components: dict[str, ComponentSpec] | None = None
+    #: Greengrass platform of the robot as registered ({"os": "linux", "architecture": "amd64"}): what the
+    #: agent matches recipe manifests against.
+    platform: dict[str, str] | None = None
     componentUpdatePolicy: dict | None = None
     configurationValidationPolicy: dict | None = None
     failureHandlingPolicy: Literal["ROLLBACK", "DO_NOTHING"] = "DO_NOTHING"
@@ -234,6 +254,40 @@ class HealthReport(_Message):
     sentAt: float
 
 
+class LifecycleState(StrEnum):
+    """A Greengrass component's lifecycle state on the robot (as the nucleus reports them)."""
+
+    NEW = "NEW"
+    INSTALLED = "INSTALLED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    STOPPING = "STOPPING"
+    ERRORED = "ERRORED"
+    BROKEN = "BROKEN"
+    FINISHED = "FINISHED"
+
+
+class ComponentState(BaseModel):
+    """One component installed on the robot, as ListInstalledComponents shows it."""
+
+    componentVersion: str
+    lifecycleState: LifecycleState
+    lifecycleStateDetails: str | None = Field(default=None, max_length=1024)
+    lifecycleStatusCodes: list[str] = Field(default_factory=list)
+    isRoot: bool = True
+    lastStatusChangeTimestamp: float
+    #: The deployment (job id) that brought this version of the component.
+    lastInstallationSource: str | None = None
+
+
+class ComponentStatesReport(_Message):
+    """Published by the robot whenever one of its components changes lifecycle state: the whole set."""
+
+    kind: Literal["components"] = "components"
+    components: dict[str, ComponentState]
+    sentAt: float
+
+
 class PresenceReport(_Message):
     """The robot's agent came online (``connected`` true, on every connect) or went away (its last will)."""
 
@@ -262,12 +316,14 @@ class LinkReply(_Message):
     jobId: str
     bundle: Bundle | None = None
     downloadCondition: DownloadCondition | None = None
+    #: Greengrass deployments: component name -> {artifact S3 URI -> presigned HTTPS URL}.
+    artifacts: dict[str, dict[str, str]] | None = None
     error: str | None = Field(default=None, max_length=1024)
     sentAt: float
 
 
 #: ``kind`` of every robot-to-service message that is not a `StatusReport`.
-ROBOT_MESSAGE_KINDS = frozenset({"health", "presence", "linkRequest"})
+ROBOT_MESSAGE_KINDS = frozenset({"health", "presence", "linkRequest", "components"})
 
 # Built once: parse_command runs for every command every simulated robot receives.
 Command = DeploymentCommand | AbortCommand

@@ -102,11 +102,13 @@ class WaveEnd:
 @dataclass(frozen=True)
 class Links:
     """Fresh download links for a robot whose command's links expired (engine/robot_messages.py, link
-    requests): the ``bundle`` of its architecture and the job's ``download_condition``; or, ``refused``, why
+    requests): the ``bundle`` of its architecture and the job's ``download_condition``, or the
+    ``artifacts`` of the job's components (component name -> {artifact URI -> URL}); or, ``refused``, why
     there are none."""
 
     bundle: Bundle | None = None
     download_condition: DownloadCondition | None = None
+    artifacts: dict[str, dict[str, str]] | None = None
     refused: str | None = None
 
 

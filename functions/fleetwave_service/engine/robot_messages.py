@@ -4,6 +4,8 @@
   the robot (``applicationHealth``), shown by DescribeRobot and the Greengrass core-device views. A robot
   whose last deployment's application no longer runs (Broken, Stopped) is not shown InSync: it becomes
   Failed, and InSync again when that application runs again;
+- ``components``: the lifecycle states of the robot's Greengrass components (the whole set, on every
+  change), kept on the robot (``componentStates``), shown by ListInstalledComponents and GetCoreDevice;
 - ``presence``: the robot's agent connected, or went away (its last will), kept as ``connectivity``;
 - ``linkRequest``: the presigned links of a command have expired (a robot that was offline for longer than
   their lifetime): the service signs new ones and answers on the robot's links topic. Only for a job the
@@ -24,6 +26,7 @@ from fleetwave_service.core.ids import iot_name
 from fleetwave_service.engine.channels import ChannelError
 from fleetwave_service.engine.messages import (
     ApplicationState,
+    ComponentStatesReport,
     HealthReport,
     LinkReply,
     LinkRequest,
@@ -46,6 +49,8 @@ def handle_robot_message(robot_name: str, body: dict[str, Any], ports: Ports) ->
             return _presence(robot_name, PresenceReport.model_validate(body), ports)
         if kind == "linkRequest":
             return answer_link_request(robot_name, LinkRequest.model_validate(body), ports)
+        if kind == "components":
+            return _component_states(robot_name, ComponentStatesReport.model_validate(body), ports)
     except ValidationError as error:
         logger.warning(
             "robot message dropped: unreadable",
@@ -81,6 +86,26 @@ def _health(robot_name: str, report: HealthReport, ports: Ports) -> str:
         elif report.state is ApplicationState.RUNNING:
             ports.store.mark_running_again(robot_name, job_arn)
     return "health" if applied else "stale health"
+
+
+def _component_states(robot_name: str, report: ComponentStatesReport, ports: Ports) -> str:
+    # The whole set each time: applying a snapshot twice, or an older one after a newer, changes nothing.
+    states = {
+        "updatedAt": report.sentAt,
+        "components": {
+            name: state.model_dump(mode="json", exclude_none=True)
+            for name, state in report.components.items()
+        },
+    }
+    applied = ports.store.record_component_states(robot_name, states)
+    logger.info(
+        "component states" if applied else "component states ignored (older than the ones kept)",
+        extra={
+            "robot": robot_name,
+            "states": {name: state.lifecycleState.value for name, state in report.components.items()},
+        },
+    )
+    return "components" if applied else "stale components"
 
 
 def _presence(robot_name: str, report: PresenceReport, ports: Ports) -> str:
@@ -126,5 +151,6 @@ def _links(robot_name: str, request: LinkRequest, ports: Ports) -> LinkReply:
         jobId=request.jobId,
         bundle=links.bundle,
         downloadCondition=links.download_condition,
+        artifacts=links.artifacts,
         sentAt=ids.now(),
     )

@@ -588,6 +588,11 @@ class RolloutStore:
         kept. The same report again is kept again (idempotent), so its follow-up writes happen on a retry."""
         return self._record_robot_attribute(robot_name, "applicationHealth", health)
 
+    def record_component_states(self, robot_name: str, states: dict[str, Any]) -> bool:
+        """Keep the lifecycle states of the robot's Greengrass components (``updatedAt`` required, the
+        robot's time of the snapshot); False when older than the one kept."""
+        return self._record_robot_attribute(robot_name, "componentStates", states)
+
     def record_connectivity(self, robot_name: str, connectivity: dict[str, Any]) -> bool:
         """Keep whether the robot's agent is connected (``updatedAt`` required)."""
         return self._record_robot_attribute(robot_name, "connectivity", connectivity)

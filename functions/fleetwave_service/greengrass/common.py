@@ -16,6 +16,12 @@ from fleetwave_service.core.settings import get_settings
 T = TypeVar("T")
 
 DEFAULT_MAX_RESULTS = 50
+# Fleetwave robot architectures as Greengrass platforms name them (core devices, recipe manifests).
+ARCHITECTURES = {"X86_64": "amd64", "ARM64": "aarch64", "ARMHF": "arm"}
+
+
+def greengrass_architecture(architecture: str) -> str:
+    return ARCHITECTURES.get(architecture, architecture)
 
 
 def greengrass_prefix() -> str:

@@ -39,6 +39,7 @@ from fleetwave_service.greengrass.models import (
     ListComponentsResponse,
     ListComponentVersionsResponse,
 )
+from fleetwave_service.greengrass.recipes import check_recipe
 
 logger = Logger(service="fleetwave", child=True)
 
@@ -90,6 +91,7 @@ def create_component_version(request: CreateComponentVersionRequest) -> CreateCo
         raise ValidationError("inlineRecipe: ComponentVersion is required, a semantic version like 1.0.0")
     if name.startswith("aws.greengrass."):
         raise ValidationError("inlineRecipe: the aws.greengrass. prefix is reserved for public components")
+    check_recipe(recipe)
     now = ids.now()
     arn = component_version_arn(name, version)
     row = {

@@ -63,8 +63,11 @@ def dispatch_to_new_member(robot: Row, fleet: Row) -> bool:
         },
     ):
         return False
-    command = greengrass_command(job, 1, now, deadline, timeout)
-    failures = get_ports().channel.publish_commands([(robot["name"], command)])
+    ports = get_ports()
+    command = greengrass_command(
+        job, 1, now, deadline, timeout, signer=ports.signer, architecture=robot.get("architecture")
+    )
+    failures = ports.channel.publish_commands([(robot["name"], command)])
     logger.info(
         "continuous deployment dispatched",
         extra={"deploymentId": deployment_id, "robot": robot["name"], "undelivered": len(failures)},

@@ -4,9 +4,17 @@
 from __future__ import annotations
 
 from fleetwave_service.core.dynamo import Row
+from fleetwave_service.engine.messages import SKIPPED_REASON, SKIPPED_STATUS_CODE, is_public_component
 from fleetwave_service.fleet import store as fleet_store
 from fleetwave_service.greengrass import store
-from fleetwave_service.greengrass.common import found, iot_job_arn, page, thing_arn, thing_group_arn
+from fleetwave_service.greengrass.common import (
+    found,
+    greengrass_architecture,
+    iot_job_arn,
+    page,
+    thing_arn,
+    thing_group_arn,
+)
 from fleetwave_service.greengrass.deployments import execution_status
 from fleetwave_service.greengrass.models import (
     CoreDevice,
@@ -91,27 +99,35 @@ def list_effective_deployments(
     return ListEffectiveDeploymentsResponse(effectiveDeployments=chunk, nextToken=token)
 
 
-_ARCHITECTURES = {"X86_64": "amd64", "ARM64": "aarch64", "ARMHF": "arm"}
+def _reported_components(robot: Row) -> dict[str, dict]:
+    """The lifecycle states the robot's agent last reported ({} when it never did: simulated robots)."""
+    states = robot.get("componentStates") or {}
+    return states.get("components") or {}
 
 
 def _core_device_status(robot: Row) -> str:
-    # Greengrass: UNHEALTHY when a component is in error (ERRORED, BROKEN); here, the robot's application.
+    # Greengrass: UNHEALTHY when a component is in error (ERRORED, BROKEN); here also the robot's application
+    # and its last deployment.
     health = (robot.get("applicationHealth") or {}).get("status")
     failed = robot.get("status") in ("Failed", "NoResponse") or health in ("Restarting", "Broken")
-    return "UNHEALTHY" if failed else "HEALTHY"
+    errored = any(
+        state.get("lifecycleState") in ("ERRORED", "BROKEN") for state in _reported_components(robot).values()
+    )
+    return "UNHEALTHY" if failed or errored else "HEALTHY"
 
 
 def _core_device(robot: Row) -> CoreDevice:
     updates = (
         robot.get("lastDeploymentTime") or robot.get("createdAt") or 0,
         (robot.get("applicationHealth") or {}).get("updatedAt") or 0,
+        (robot.get("componentStates") or {}).get("updatedAt") or 0,
     )
     return CoreDevice(
         coreDeviceThingName=fleet_store.thing_name(robot),
         status=_core_device_status(robot),
         lastStatusUpdateTimestamp=max(updates),
         platform="linux",
-        architecture=_ARCHITECTURES.get(robot.get("architecture") or "", robot.get("architecture")),
+        architecture=greengrass_architecture(robot["architecture"]) if robot.get("architecture") else None,
         runtime="fleetwave_agent",
     )
 
@@ -159,9 +175,36 @@ def get_core_device(thing: str) -> GetCoreDeviceResponse:
 
 
 def installed_components(robot: Row) -> list[InstalledComponent]:
+    """What the robot's agent last reported; for a robot that never reported component states (simulated
+    robots), what its deployments imply (`_implied_components`)."""
+    if not robot.get("componentStates"):
+        return _implied_components(robot)
+    reported = _reported_components(robot)  # {} once every component was removed: nothing is installed
+    at = (robot.get("componentStates") or {}).get("updatedAt")
+    return sorted(
+        (
+            InstalledComponent(
+                componentName=name,
+                componentVersion=state["componentVersion"],
+                lifecycleState=state["lifecycleState"],
+                lifecycleStateDetails=state.get("lifecycleStateDetails"),
+                lifecycleStatusCodes=state.get("lifecycleStatusCodes") or None,
+                isRoot=bool(state.get("isRoot", True)),
+                lastStatusChangeTimestamp=state.get("lastStatusChangeTimestamp"),
+                lastReportedTimestamp=at,
+                lastInstallationSource=state.get("lastInstallationSource"),
+            )
+            for name, state in reported.items()
+        ),
+        key=lambda c: c.componentName,
+    )
+
+
+def _implied_components(robot: Row) -> list[InstalledComponent]:
     """Per target, the newest revision the robot runs: its last success, or a failure it kept (DO_NOTHING).
 
     A failed revision under ROLLBACK leaves the robot on the revision before it, so the walk goes on.
+    Public ``aws.greengrass.*`` components read FINISHED with the reason they were skipped.
     """
     installed: dict[str, InstalledComponent] = {}
     for target in _targets_of(robot):
@@ -178,17 +221,21 @@ def installed_components(robot: Row) -> list[InstalledComponent]:
             else:
                 continue
             when = row.get("deploymentFinishTime") or job["createdAt"]
-            for name, spec in (job.get("components") or {}).items():
+            resolved = (job.get("resolvedSources") or {}).get("components") or job.get("components") or {}
+            for name, spec in resolved.items():
+                skipped = is_public_component(name)
                 installed.setdefault(
                     name,
                     InstalledComponent(
                         componentName=name,
                         componentVersion=spec["componentVersion"],
-                        lifecycleState=state,
-                        isRoot=True,
+                        lifecycleState="FINISHED" if skipped else state,
+                        lifecycleStateDetails=SKIPPED_REASON if skipped else None,
+                        lifecycleStatusCodes=[SKIPPED_STATUS_CODE] if skipped else None,
+                        isRoot=bool(spec.get("root", True)),
                         lastStatusChangeTimestamp=when,
                         lastReportedTimestamp=row.get("lastReportAt") or when,
-                        lastInstallationSource=target,
+                        lastInstallationSource=job["id"],
                     ),
                 )
             break
@@ -196,8 +243,14 @@ def installed_components(robot: Row) -> list[InstalledComponent]:
 
 
 def list_installed_components(
-    thing: str, max_results: int | None, next_token: str | None
+    thing: str, max_results: int | None, next_token: str | None, topology_filter: str | None = None
 ) -> ListInstalledComponentsResponse:
+    """``topologyFilter`` ROOT (the default, as in AWS) lists the components deployments named; ALL adds
+    the dependencies resolved for them."""
     robot = _robot_for_thing(thing)
-    chunk, token = page(installed_components(robot), max_results, next_token, f"gg-installed|{thing}")
+    components = installed_components(robot)
+    if (topology_filter or "ROOT") == "ROOT":
+        components = [component for component in components if component.isRoot]
+    scope = f"gg-installed|{thing}|{topology_filter or 'ROOT'}"
+    chunk, token = page(components, max_results, next_token, scope)
     return ListInstalledComponentsResponse(installedComponents=chunk, nextToken=token)

@@ -304,6 +304,8 @@ class InstalledComponent(ResponseModel):
     lifecycleState: Literal[
         "NEW", "INSTALLED", "STARTING", "RUNNING", "STOPPING", "ERRORED", "BROKEN", "FINISHED"
     ]
+    lifecycleStateDetails: str | None = None
+    lifecycleStatusCodes: list[str] | None = None
     isRoot: bool = True
     lastStatusChangeTimestamp: float | None = None
     lastReportedTimestamp: float | None = None

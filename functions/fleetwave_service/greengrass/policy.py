@@ -13,18 +13,22 @@ import math
 from typing import Any
 
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.engine.messages import ComponentSpec, DeploymentCommand
+from fleetwave_service.core.errors import ValidationError
+from fleetwave_service.core.semver import Requirement, SemverError, Version
+from fleetwave_service.engine.messages import ComponentSpec, DeploymentCommand, is_public_component
 from fleetwave_service.engine.policy import Abort, Gate, Links, Plan, Release, Sweep, Targets, WaveEnd
-from fleetwave_service.engine.ports import Ports
+from fleetwave_service.engine.ports import BundleSigner, Ports
 from fleetwave_service.engine.rules import DEFAULT_ROBOT_TIMEOUT_SECONDS, scaled_seconds
 from fleetwave_service.fleet import store as fleet_store
-from fleetwave_service.greengrass import store
+from fleetwave_service.greengrass import recipes, store
+from fleetwave_service.greengrass.common import greengrass_architecture
 from fleetwave_service.greengrass.store import FRONT_DOOR
 
 # IoT jobs' default when no rollout config is given: up to 1,000 things notified per minute.
 DEFAULT_MAXIMUM_PER_MINUTE = 1000
 MINUTE_SECONDS = 60
 COUNTERS = ("succeededCount", "failedCount", "noResponseCount")
+MAX_RESOLUTION_PASSES = 20
 
 
 def next_batch(job: Row, batch: int, notified: int, succeeded: int, remaining: int) -> dict[str, Any]:
@@ -77,7 +81,12 @@ class GreengrassPolicy:
             fleet = fleet_store.find_by_thing_group_name(job["targetName"])
             registered = fleet_store.registered_robots(fleet["name"]) if fleet is not None else []
             robots = sorted(registered, key=lambda r: r["name"])
-        return Targets(robots=robots, releasable=robots)
+        # The component set is resolved once: every robot of the deployment runs the same versions.
+        return Targets(
+            robots=robots,
+            releasable=robots,
+            sources={"components": resolve_components(job.get("components") or {})},
+        )
 
     def plan(self, job: Row, robot_names: list[str], target_count: int) -> Plan:
         """One queue in release order: each batch's size is decided when it is due (``next_batch``)."""
@@ -110,10 +119,23 @@ class GreengrassPolicy:
         return abort_reason(criteria, totals)
 
     def commands(self, release: Release, ports: Ports) -> list[tuple[str, DeploymentCommand]]:
-        command = greengrass_command(
-            release.job, release.attempt, release.issued_at, release.deadline, release.timeout_seconds
-        )
-        return [(member["robotName"], command) for member in release.members]
+        # One command per architecture (its platform; manifests are matched on the robot), not per robot.
+        by_architecture: dict[str | None, DeploymentCommand] = {}
+        commands = []
+        for member in release.members:
+            architecture = member.get("architecture")
+            if architecture not in by_architecture:
+                by_architecture[architecture] = greengrass_command(
+                    release.job,
+                    release.attempt,
+                    release.issued_at,
+                    release.deadline,
+                    release.timeout_seconds,
+                    signer=ports.signer,
+                    architecture=architecture,
+                )
+            commands.append((member["robotName"], by_architecture[architecture]))
+        return commands
 
     def sweep(self, job: Row, wave: int, now: float, ports: Ports) -> Sweep:
         """A batch's minute ended: robots past their own deadline are TIMED_OUT (NoResponse); the others keep
@@ -162,8 +184,9 @@ class GreengrassPolicy:
         return job["targetArn"]
 
     def links(self, job: Row, architecture: str | None, ports: Ports) -> Links:
-        # A Greengrass command carries no presigned links (components' artifacts are not served yet).
-        return Links(refused="fresh links are served for robot application bundles only")
+        """Fresh links for the artifacts of the deployment's components: only those (a robot can never get a
+        link to anything else), whatever manifest its platform picks."""
+        return Links(artifacts=artifact_links(job, ports.signer))
 
 
 def abort_reason(criteria: list[dict[str, Any]], totals: dict[str, int]) -> str | None:
@@ -195,34 +218,154 @@ def greengrass_timeout(job: Row, time_scale: float) -> int:
     return scaled_seconds(GreengrassPolicy().robot_timeout_seconds(job), time_scale)
 
 
-def _default_configuration(name: str, version: str) -> dict[str, Any] | None:
-    """The registered recipe's default configuration (public aws.greengrass.* components have none here)."""
+def resolve_components(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The deployment's components plus the dependencies it does not name, resolved from the registry as
+    the nucleus resolves them in the cloud: for each missing dependency, the newest registered version that
+    every requirement on it allows (``root`` False). Public ``aws.greengrass.*`` dependencies run inside the
+    nucleus and are not resolved. A dependency no registered version satisfies is left out: the robot fails
+    the deployment at Validating, naming the requirements (docs/greengrass.md).
+    """
+    resolved = {
+        name: {"componentVersion": spec["componentVersion"], "root": True}
+        for name, spec in sorted(components.items())
+    }
+    recipes: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def recipe_of(name: str, version: str) -> dict[str, Any] | None:
+        if (name, version) not in recipes:
+            row = store.get_component_version(name, version)
+            recipes[(name, version)] = (row or {}).get("recipe")
+        return recipes[(name, version)]
+
+    # Each pass recomputes every requirement from the current choice; a choice that a later dependency's
+    # requirement rules out is made again. Bounded: a registry can make this oscillate.
+    for _ in range(MAX_RESOLUTION_PASSES):
+        wanted: dict[str, list[Requirement]] = {}
+        for name, entry in resolved.items():
+            for dependency, spec in _recipe_dependencies(recipe_of(name, entry["componentVersion"])).items():
+                if not is_public_component(dependency):
+                    wanted.setdefault(dependency, []).append(Requirement.parse(spec["VersionRequirement"]))
+        changed = False
+        for dependency, requirements in sorted(wanted.items()):
+            current = resolved.get(dependency)
+            if current is not None and (
+                current["root"] or all(r.allows(current["componentVersion"]) for r in requirements)
+            ):
+                continue
+            version = _newest_allowed(dependency, requirements)
+            if version is None:
+                if current is not None:
+                    del resolved[dependency]
+                    changed = True
+                continue
+            if current is None or current["componentVersion"] != version:
+                resolved[dependency] = {"componentVersion": version, "root": False}
+                changed = True
+        # Dependencies nobody requires any more (their dependent's choice changed) go again.
+        for name in [n for n, entry in resolved.items() if not entry["root"] and n not in wanted]:
+            del resolved[name]
+            changed = True
+        if not changed:
+            break
+    return resolved
+
+
+def _recipe_dependencies(recipe: dict[str, Any] | None) -> dict[str, dict[str, str]]:
+    if recipe is None:
+        return {}
+    try:
+        return recipes.dependencies(recipe)
+    except ValidationError:
+        return {}  # stored before recipes were checked: the robot reports what it cannot read
+
+
+def _newest_allowed(name: str, requirements: list[Requirement]) -> str | None:
+    candidates = []
+    for row in store.component_versions(name):
+        try:
+            version = Version.parse(row["componentVersion"])
+        except SemverError:
+            continue
+        if all(requirement.allows(version) for requirement in requirements):
+            candidates.append((version, row["componentVersion"]))
+    return max(candidates)[1] if candidates else None
+
+
+def _resolved(job: Row) -> dict[str, dict[str, Any]]:
+    """The component set prepare resolved for the job (resolving now for a job prepared before it did)."""
+    resolved = (job.get("resolvedSources") or {}).get("components")
+    return resolved if isinstance(resolved, dict) else resolve_components(job.get("components") or {})
+
+
+def _robot_recipe(name: str, version: str) -> dict[str, Any] | None:
     row = store.get_component_version(name, version)
-    if row is None:
+    if row is None or not isinstance(row.get("recipe"), dict):
         return None
-    configuration = (row.get("recipe") or {}).get("ComponentConfiguration") or {}
-    default = configuration.get("DefaultConfiguration")
-    return default if isinstance(default, dict) else None
+    try:
+        return recipes.robot_recipe(row["recipe"])
+    except ValidationError:
+        return None
+
+
+def _artifact_links(recipe: dict[str, Any] | None, signer: BundleSigner) -> dict[str, str]:
+    links = {}
+    for manifest in (recipe or {}).get("Manifests") or []:
+        for artifact in manifest["Artifacts"]:
+            location = recipes.parse_s3_uri(artifact["Uri"])
+            if location is not None and artifact["Uri"] not in links:
+                links[artifact["Uri"]] = signer.presign(*location)
+    return links
+
+
+def artifact_links(job: Row, signer: BundleSigner) -> dict[str, dict[str, str]]:
+    """Fresh links for the artifacts of the job's components (and of nothing else)."""
+    found = {}
+    for name, entry in _resolved(job).items():
+        links = _artifact_links(_robot_recipe(name, entry["componentVersion"]), signer)
+        if links:
+            found[name] = links
+    return found
+
+
+def robot_platform(architecture: str | None) -> dict[str, str]:
+    """The Greengrass platform of a robot of a Fleetwave ``architecture``."""
+    platform = {"os": "linux"}
+    if architecture:
+        platform["architecture"] = greengrass_architecture(architecture)
+    return platform
 
 
 def greengrass_command(
-    job: Row, attempt: int, now: float, deadline: float, timeout_seconds: int
+    job: Row,
+    attempt: int,
+    now: float,
+    deadline: float,
+    timeout_seconds: int,
+    *,
+    signer: BundleSigner,
+    architecture: str | None,
 ) -> DeploymentCommand:
-    """What a robot runs for a Greengrass deployment: the component map and the deployment's policies."""
+    """What a robot of ``architecture`` runs for a Greengrass deployment: every component of the resolved set
+    with its recipe and fresh artifact links, the robot's platform, and the deployment's policies."""
     policies = job.get("deploymentPolicies") or {}
+    requested = job.get("components") or {}
     components = {}
-    for name, spec in (job.get("components") or {}).items():
-        default = _default_configuration(name, spec["componentVersion"])
+    for name, entry in _resolved(job).items():
+        spec = requested.get(name) or {}
+        recipe = _robot_recipe(name, entry["componentVersion"])
         components[name] = ComponentSpec(
-            componentVersion=spec["componentVersion"],
+            componentVersion=entry["componentVersion"],
             configurationUpdate=spec.get("configurationUpdate"),
             runWith=spec.get("runWith"),
-            recipe={"DefaultConfiguration": default} if default is not None else None,
+            recipe=recipe,
+            artifactLinks=_artifact_links(recipe, signer),
+            root=bool(entry.get("root", True)),
         )
     return DeploymentCommand(
         jobId=job["id"],
         attempt=attempt,
         components=components,
+        platform=robot_platform(architecture),
         componentUpdatePolicy=policies.get("componentUpdatePolicy")
         or {"action": "NOTIFY_COMPONENTS", "timeoutInSeconds": 60},
         configurationValidationPolicy=policies.get("configurationValidationPolicy")

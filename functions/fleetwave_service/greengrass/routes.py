@@ -120,7 +120,9 @@ def list_installed_components(
     nextToken: Annotated[str | None, Query()] = None,  # noqa: N803
     topologyFilter: Annotated[Literal["ALL", "ROOT"] | None, Query()] = None,  # noqa: N803
 ) -> ListInstalledComponentsResponse:
-    return core_devices.list_installed_components(_thing(coreDeviceThingName), maxResults, nextToken)
+    return core_devices.list_installed_components(
+        _thing(coreDeviceThingName), maxResults, nextToken, topologyFilter
+    )
 
 
 # --- components -------------------------------------------------------------------------------------

@@ -46,6 +46,14 @@ def _lookup(document: Any, tokens: list[str]) -> tuple[bool, Any]:
     return True, document
 
 
+def lookup_pointer(document: Any, pointer: str) -> tuple[bool, Any]:
+    """(found, value) of a JSON pointer (RFC 6901) in ``document``; (False, None) when it is not one."""
+    try:
+        return _lookup(document, _tokens(pointer))
+    except ConfigurationError:
+        return False, None
+
+
 def _reset(current: dict[str, Any], default: dict[str, Any], pointer: str) -> dict[str, Any]:
     tokens = _tokens(pointer)
     if not tokens:
@@ -104,7 +112,7 @@ def apply_configuration_update(
 
 
 def _default_of(spec: ComponentSpec) -> dict[str, Any] | None:
-    default = (spec.recipe or {}).get("DefaultConfiguration")
+    default = ((spec.recipe or {}).get("ComponentConfiguration") or {}).get("DefaultConfiguration")
     return default if isinstance(default, dict) else None
 
 

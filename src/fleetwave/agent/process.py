@@ -42,17 +42,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import re
 import shutil
 import signal
-import tarfile
 import time
-import urllib.error
-import urllib.request
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +65,8 @@ from fleetwave_service.engine.messages import (
 )
 from pydantic import ValidationError
 
-from fleetwave.agent.presigned import link_expired
+from fleetwave.agent.downloads import download, extract, log_tail
+from fleetwave.agent.greengrass import ComponentRunner, ComponentsListener
 from fleetwave.agent.protocol import Recovered, StepFailed, plan_steps, time_budget
 from fleetwave.agent.state import StateStore
 from fleetwave.agent.supervisor import (
@@ -93,10 +89,6 @@ STRAY_KILL_WAIT_SECONDS = 10.0  # SIGKILL is not refusable; this only bounds a p
 SCRIPTS_LOG = "scripts.log"
 
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
-_CHUNK = 1 << 16
-# HTTP answers of S3 to a link that no longer works: 403 (expired, or signed by expired credentials), 400
-# (ExpiredToken, when the signing session itself has expired).
-_EXPIRED_LINK_STATUSES = frozenset({400, 403})
 
 # Deployment phases on disk.
 INSTALLING = "installing"
@@ -179,6 +171,8 @@ class ProcessLauncher:
         state: StateStore | None = None,
         links: LinkSource | None = None,
         on_health: HealthListener | None = None,
+        on_components: ComponentsListener | None = None,
+        thing_name: str | None = None,
         log_max_bytes: int = 10 * 1024 * 1024,
         log_backups: int = 3,
         clock: Callable[[], float] = time.time,
@@ -205,9 +199,27 @@ class ProcessLauncher:
         self._app_deployment: _Deployment | None = None
         self._window: _Window | None = None
         self._budget_end: float | None = None  # monotonic end of the current run's time budget
+        # Greengrass deployments (commands with components) are the component runner's work.
+        self.components = ComponentRunner(
+            self.work_root,
+            robot_name=robot_name,
+            thing_name=thing_name or robot_name,
+            marker=(MARKER_VARIABLE, self._home),
+            restart_policy=self._policy,
+            health_window_seconds=self._window_seconds,
+            http_timeout_seconds=http_timeout_seconds,
+            environment=self._base_env,
+            state=state,
+            fresh_artifacts=links.fresh_links if links is not None else None,
+            on_components=on_components,
+            clock=clock,
+        )
 
     # --- the Launcher port -------------------------------------------------------------------------
     async def run_step(self, step: ProgressStep, command: DeploymentCommand) -> None:
+        if command.components is not None:
+            await self.components.run_step(step, command)
+            return
         try:
             await self._run_step(step, command)
         except StepFailed as failure:
@@ -215,6 +227,7 @@ class ProcessLauncher:
 
     async def stop(self) -> None:
         """Abandon the current deployment: if it had switched, back to the last-known-good application."""
+        await self.components.stop()
         current = self._current
         if current is None or current.phase not in (INSTALLING, LAUNCHED):
             return
@@ -271,8 +284,10 @@ class ProcessLauncher:
         else:
             self._save()
         self._prune()
-        if current is None:
-            return None
+        components = await self.components.recover()
+        if current is None or (components is not None and components[0] > current.command.issuedAt):
+            # The newer of the two is the deployment the agent's own state may be waiting on.
+            return components[1] if components is not None else None
         failure = current.failure or {}
         return Recovered(
             current.command.jobId,
@@ -296,7 +311,9 @@ class ProcessLauncher:
         return app.identity.pid if app is not None and app.running and app.identity else None
 
     async def close(self) -> None:
-        """Stop the running application (the agent is stopping; it starts it again when it starts)."""
+        """Stop the running application and components (the agent is stopping; it starts them again when it
+        starts)."""
+        await self.components.close()
         app = self._app
         if app is not None:
             await app.stop()
@@ -388,7 +405,7 @@ class ProcessLauncher:
         archive = directory / "bundle.download"
         await self._download(command, "bundle", archive, bundle.etag, what="bundle")
         partial = directory / "bundle.partial"
-        await asyncio.to_thread(_extract, archive, partial)
+        await asyncio.to_thread(extract, archive, partial)
         os.replace(partial, directory / "bundle")
         archive.unlink()  # the extracted tree is what relaunches use; the archive would double the space
 
@@ -478,7 +495,7 @@ class ProcessLauncher:
         return StepFailed(
             FailureCode.ENVIRONMENT_SETUP_ERROR,
             f"the application exited with {status} {lived:.1f} s after launch{' ' + when if when else ''}, "
-            f"inside its {seconds} s health window{_log_tail(log)}",
+            f"inside its {seconds} s health window{log_tail(log)}",
         )
 
     def _commit(self) -> None:
@@ -737,31 +754,23 @@ class ProcessLauncher:
         """Download the command's ``which`` ("bundle" or "downloadCondition") into ``target``."""
         link = getattr(command, which)
         assert link is not None
-        url = link.url
-        if link_expired(url, self._clock()):
-            logger.info("download link expired; asking the service for a fresh one", extra=self._log(command))
-            url = await self._fresh_url(command, which, what, "it expired")
-        try:
-            served_etag, digest = await asyncio.to_thread(_fetch, url, target, self._http_timeout)
-        except urllib.error.HTTPError as error:
-            if error.code not in _EXPIRED_LINK_STATUSES or self._links is None:
-                raise _http_failure(what, error) from None
+
+        async def fresh(why: str) -> str:
             logger.info(
-                "download link refused; asking the service for a fresh one",
-                extra=self._log(command, httpStatus=error.code),
+                "download link unusable; asking the service for a fresh one",
+                extra=self._log(command, why=why),
             )
-            url = await self._fresh_url(command, which, what, f"it answered HTTP {error.code} {error.reason}")
-            try:
-                served_etag, digest = await asyncio.to_thread(_fetch, url, target, self._http_timeout)
-            except urllib.error.HTTPError as again:
-                raise _http_failure(what, again, " (with a fresh link)") from None
-            except (urllib.error.URLError, OSError, ValueError) as again:
-                raise StepFailed(
-                    FailureCode.RESOURCE_NOT_FOUND, f"cannot download the {what}: {again}"
-                ) from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            raise StepFailed(FailureCode.RESOURCE_NOT_FOUND, f"cannot download the {what}: {error}") from None
-        _check_etag(what, etag, served_etag, digest)
+            return await self._fresh_url(command, which, what, why)
+
+        served_etag, digest = await download(
+            link.url,
+            target,
+            what=what,
+            timeout=self._http_timeout,
+            now=self._clock(),
+            fresh=fresh if self._links is not None else None,
+        )
+        _check_etag(what, etag, served_etag, digest.hex())
 
     async def _fresh_url(self, command: DeploymentCommand, which: str, what: str, why: str) -> str:
         if self._links is None:
@@ -821,12 +830,6 @@ def _key(command: DeploymentCommand) -> str:
     return f"{command.jobId}-{command.attempt}"
 
 
-def _http_failure(what: str, error: urllib.error.HTTPError, note: str = "") -> StepFailed:
-    return StepFailed(
-        FailureCode.RESOURCE_NOT_FOUND, f"the {what} URL answered HTTP {error.code} {error.reason}{note}"
-    )
-
-
 def _check_etag(what: str, etag: str | None, served_etag: str | None, digest: str) -> None:
     expected = _clean_etag(etag)
     if not expected:
@@ -840,80 +843,6 @@ def _check_etag(what: str, etag: str | None, served_etag: str | None, digest: st
         raise StepFailed(
             FailureCode.ETAG_MISMATCH, f"the {what}'s MD5 is {digest}, the deployment expects {expected}"
         )
-
-
-def _log_tail(log: Path, lines: int = 1) -> str:
-    try:
-        with log.open("rb") as file:
-            file.seek(max(0, file.seek(0, os.SEEK_END) - 4096))
-            text = file.read().decode(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return f"; last output: {' | '.join(text[-lines:])[:300]}" if text else ""
-
-
-def _fetch(url: str, target: Path, timeout: float) -> tuple[str | None, str]:
-    """Stream ``url`` into ``target``; returns the served ETag and the content's MD5."""
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"unsupported URL scheme in {url!r}")
-    digest = hashlib.md5()  # noqa: S324 - S3's etag for single-part objects, not security
-    with urllib.request.urlopen(url, timeout=timeout) as response, target.open("wb") as out:  # noqa: S310
-        while chunk := response.read(_CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-        return response.headers.get("ETag"), digest.hexdigest()
-
-
-def _extract(archive: Path, destination: Path) -> None:
-    if destination.exists():
-        shutil.rmtree(destination)
-    destination.mkdir(parents=True)
-    try:
-        if tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tar:
-                _extract_tar(tar, destination)
-            return
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as bundle:
-                root = destination.resolve()
-                for member in bundle.namelist():
-                    if not _inside(root, root / member):
-                        raise StepFailed(
-                            FailureCode.EXTRACTING_BUNDLE_FAILURE,
-                            f"the bundle member {member} would be extracted outside the bundle directory",
-                        )
-                bundle.extractall(destination)
-            return
-    except StepFailed:
-        raise
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as error:
-        raise StepFailed(
-            FailureCode.EXTRACTING_BUNDLE_FAILURE, f"cannot extract the bundle: {error}"
-        ) from None
-    raise StepFailed(
-        FailureCode.EXTRACTING_BUNDLE_FAILURE, "the bundle is neither a tar(.gz) nor a zip archive"
-    )
-
-
-def _extract_tar(tar: tarfile.TarFile, destination: Path) -> None:
-    if hasattr(tarfile, "data_filter"):
-        # The "data" filter (3.12, and 3.10.12+ / 3.11.4+) refuses absolute paths, .. and links out.
-        tar.extractall(destination, filter="data")
-        return
-    root = destination.resolve()  # older 3.10 patch releases: the same refusals, checked here
-    for member in tar.getmembers():
-        target = root / member.name
-        linked = (target.parent / member.linkname) if member.issym() else root / member.linkname
-        if not _inside(root, target) or ((member.issym() or member.islnk()) and not _inside(root, linked)):
-            raise tarfile.TarError(f"the bundle member {member.name} would be extracted outside the bundle")
-        if member.isdev():
-            raise tarfile.TarError(f"the bundle member {member.name} is a device file")
-    tar.extractall(destination)  # noqa: S202 - members checked above
-
-
-def _inside(root: Path, path: Path) -> bool:
-    resolved = path.resolve()
-    return resolved == root or root in resolved.parents
 
 
 def _find_launch_file(bundle_dir: Path, package: str, launch_file: str) -> Path | None:

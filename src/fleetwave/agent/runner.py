@@ -29,7 +29,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from fleetwave_service.engine.messages import DeploymentCommand, HealthReport, LinkReply, StatusReport
+from fleetwave_service.engine.messages import (
+    ComponentStatesReport,
+    DeploymentCommand,
+    HealthReport,
+    LinkReply,
+    StatusReport,
+)
 
 from fleetwave import __version__
 from fleetwave.agent.backoff import Backoff
@@ -43,6 +49,9 @@ from fleetwave.agent.state import StateStore, WorkDirError
 from fleetwave.agent.supervisor import RestartPolicy
 
 logger = logging.getLogger("fleetwave.agent")
+
+#: What the agent publishes on its status topic (presence is the connection's own).
+RobotMessage = StatusReport | HealthReport | ComponentStatesReport
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -61,7 +70,7 @@ class _Links:
 
 
 def build_launcher(
-    config: AgentConfig, state: StateStore, links: _Links, on_health: Callable[[HealthReport], None]
+    config: AgentConfig, state: StateStore, links: _Links, on_health: Callable[[RobotMessage], None]
 ) -> Launcher:
     if config.simulate is not None:
         from fleetwave.agent.simulated import Behavior, SimulatedLauncher
@@ -79,6 +88,7 @@ def build_launcher(
     return ProcessLauncher(
         config.home,
         robot_name=config.robot,
+        thing_name=config.thing,
         launch_command=shlex.split(config.launch_command) if config.launch_command else None,
         health_window_seconds=config.health_window,
         restart_policy=policy,
@@ -86,6 +96,7 @@ def build_launcher(
         state=state,
         links=links,
         on_health=on_health,
+        on_components=on_health,
         log_max_bytes=config.app_log_max_bytes,
         log_backups=config.app_log_backups,
     )
@@ -125,7 +136,7 @@ async def run_agent(
         links = _Links()
         connection: RobotConnection | None = None
 
-        def send(message: StatusReport | HealthReport) -> None:
+        def send(message: RobotMessage) -> None:
             assert connection is not None
             connection.publish_status(message.model_dump_json(exclude_none=True).encode())
 

@@ -44,6 +44,7 @@ RUNNING = "Running"
 RESTARTING = "Restarting"
 BROKEN = "Broken"
 STOPPED = "Stopped"
+FINISHED = "Finished"  # exited with status 0 while ``finish_on_success``: done, not restarted
 
 _POLL_SECONDS = 0.5
 _ROTATE_EVERY_SECONDS = 5.0
@@ -169,6 +170,9 @@ class ProcessSpec:
     cwd: Path
     env: Mapping[str, str]
     log: Path
+    #: Run as this posix user / group (only an agent running as root can); None: the agent's own.
+    user: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,16 @@ class RotatingLog:
 StateCallback = Callable[[str, dict[str, Any]], None]
 
 
+def _identity_arguments(spec: ProcessSpec) -> dict[str, Any]:
+    """subprocess's ``user``/``group`` for a spec that asks for another identity (only what it asks)."""
+    found: dict[str, Any] = {}
+    if spec.user is not None:
+        found["user"] = spec.user
+    if spec.group is not None:
+        found["group"] = spec.group
+    return found
+
+
 @dataclass
 class _Exit:
     code: int | None
@@ -238,6 +252,9 @@ class Supervisor:
         self.spec = spec
         self.policy = policy
         self.supervised = False
+        #: A process that exits with status 0 has done its work (a Greengrass run script): FINISHED, not
+        #: restarted. Otherwise every exit counts against the restart limit.
+        self.finish_on_success = False
         self.state = STOPPED
         self.restarts = 0
         self.identity: ProcessIdentity | None = None
@@ -326,6 +343,7 @@ class Supervisor:
                 stdout=log_fd,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                **_identity_arguments(self.spec),
             )
         finally:
             os.close(log_fd)
@@ -369,6 +387,10 @@ class Supervisor:
             extra={**self._context, "pid": identity.pid, "exitCode": code, "ranSeconds": round(lived, 2)},
         )
         if self.supervised:
+            if code == 0 and self.finish_on_success:
+                self._stop_rotation()
+                self._set_state(FINISHED, {"exitCode": 0})
+                return
             self._after_exit(code)
 
     def _after_exit(self, code: int | None) -> None:

@@ -84,15 +84,16 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=10.0,
         metavar="SECONDS",
-        help="a new application must keep running this long after launch, or the robot rolls back to its "
-        "last-known-good version (default: %(default)s)",
+        help="a new application (or Greengrass component run script) must keep running this long after "
+        "launch, or the robot rolls back to its last-known-good version (default: %(default)s)",
     )
     parser.add_argument(
         "--restart-limit",
         type=int,
         default=5,
         metavar="N",
-        help="restarts allowed within --restart-window; one more and it is broken (default: %(default)s)",
+        help="application restarts allowed within --restart-window; one more and it is broken (Greengrass "
+        "components: BROKEN at the third error within an hour) (default: %(default)s)",
     )
     parser.add_argument(
         "--restart-window", type=float, default=600.0, metavar="SECONDS", help="(default: %(default)s)"

@@ -51,6 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="robots connect as real robots do: a certificate each, on the broker's mTLS listener, each "
         "confined to its own topics",
     )
+    parser.add_argument(
+        "--greengrass",
+        action="store_true",
+        help=(
+            "the Greengrass demo instead: two robots running the real agent, one component with an "
+            "artifact and a run script deployed with botocore's greengrassv2 client (--robots and --mtls "
+            "do not apply)"
+        ),
+    )
     parser.set_defaults(handler=main)
 
 
@@ -58,5 +67,10 @@ def main(args: argparse.Namespace) -> int:
     from fleetwave.demo.run import run_demo  # rich, the SDK and boto3: not for `fleetwave --help`
 
     return run_demo(
-        args.robots, args.time_scale, keep_running=args.keep_running, seed=args.seed, mtls=args.mtls
+        args.robots,
+        args.time_scale,
+        keep_running=args.keep_running,
+        seed=args.seed,
+        mtls=args.mtls,
+        greengrass=args.greengrass,
     )

@@ -228,6 +228,7 @@ def run_demo(
     console: Any = None,
     wait_forever: Callable[[], None] | None = None,
     mtls: bool = False,
+    greengrass: bool = False,
 ) -> int:
     from fleetwave.sdk import FleetwaveApiError, FleetwaveClient, local_credentials
 
@@ -239,7 +240,10 @@ def run_demo(
         console.print(f"fleetwave demo: {error}", markup=False)
         return 2
     demo = Demo(plan, console)
-    demo.say(f"[bold]fleetwave demo[/]: {robots} simulated robots, time scale {time_scale:g}")
+    if greengrass:
+        demo.say("[bold]fleetwave demo --greengrass[/]: a Greengrass component on real robot agents")
+    else:
+        demo.say(f"[bold]fleetwave demo[/]: {robots} simulated robots, time scale {time_scale:g}")
     serve: ServeProcess | None = None
     simulator: BackgroundSimulator | None = None
     sim_log = io.StringIO()
@@ -248,6 +252,13 @@ def run_demo(
         serve = _start_stack(time_scale)
         demo.say(f"   local stack: API {serve.api_url}  AWS {serve.aws_url}  MQTT {serve.mqtt_url}  "
                  f"(logs: {serve.log_path})")  # fmt: skip
+        if greengrass:
+            from fleetwave.demo.greengrass import run_greengrass_demo
+
+            run_greengrass_demo(serve, console)
+            elapsed = time.monotonic() - started
+            demo.say(f"[green]demo finished in {elapsed:.0f} s[/]: the component runs on every robot")
+            return 0
         client = FleetwaveClient(serve.api_url, credentials=local_credentials())
         simulator = BackgroundSimulator(
             client,

@@ -47,7 +47,8 @@ def test_application_crashing_after_its_window_is_restarted_then_broken_past_the
     assert robot.running() == [] and len(robot.starts()) == 3
     # The robot runs nothing: it is no longer shown InSync (the job keeps its history), and the Greengrass
     # view of it is UNHEALTHY
-    assert robot.describe()["status"] == "Failed"
+    # (the Failed mark is the status path's second write after the health it reacts to: waited for)
+    wait_for("the robot to be shown Failed", lambda: robot.describe()["status"] == "Failed")
     assert robot.job(job)["robotDeploymentSummary"][0]["status"] == "InSync"
     device = api.greengrass.get_core_device(coreDeviceThingName=robot.name)
     assert device["status"] == "UNHEALTHY"

@@ -113,3 +113,17 @@ def test_demo_keep_running_leaves_the_stack_up_until_stopped(tmp_path):
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+def test_greengrass_demo_runs_a_component_on_real_agents():
+    # When the Greengrass demo runs
+    result = run_demo("--greengrass")
+
+    # Then it exits 0, and the component runs on both robots with its configuration merged in
+    output = result.stdout
+    assert result.returncode == 0, f"{output}\n{result.stderr}"
+    assert "CreateComponentVersion com.example.HelloFleet 1.0.0: DEPLOYABLE" in output
+    running = [line for line in output.splitlines() if "com.example.HelloFleet 1.0.0  RUNNING" in line]
+    assert len(running) == 2, output
+    assert all("output: hello Greengrass from gg-robot-" in line for line in running), output
+    assert "the component runs on every robot" in output

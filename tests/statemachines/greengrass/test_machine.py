@@ -149,7 +149,7 @@ def test_gg_rollout_timed_out_failures_count_only_for_timed_out_criteria(rollout
     assert done["deploymentStatus"] == "COMPLETED"
 
 
-def test_gg_command_carries_components_policies_and_default_configuration(rollout: Any) -> None:
+def test_gg_command_carries_components_recipes_policies_and_platform(rollout: Any) -> None:
     # Given a registered component whose recipe has a default configuration
     recipe = {
         "RecipeFormatVersion": "2020-01-25",
@@ -183,8 +183,15 @@ def test_gg_command_carries_components_policies_and_default_configuration(rollou
     assert sent.failureHandlingPolicy == "DO_NOTHING"
     nav = sent.components["com.example.Nav"]
     assert nav.configurationUpdate == {"merge": '{"speed": 2}'}
-    assert nav.recipe == {"DefaultConfiguration": {"speed": 1}}
+    assert nav.recipe == {
+        "ComponentName": "com.example.Nav",
+        "ComponentVersion": "1.0.0",
+        "ComponentDependencies": {},
+        "Manifests": [],
+        "ComponentConfiguration": {"DefaultConfiguration": {"speed": 1}},
+    }
     assert sent.components["aws.greengrass.Cli"].recipe is None  # public components need no registry entry
+    assert sent.platform == {"os": "linux", "architecture": "amd64"}
     assert sent.componentUpdatePolicy == {"action": "NOTIFY_COMPONENTS", "timeoutInSeconds": 60}
 
 

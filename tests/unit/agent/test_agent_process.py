@@ -9,10 +9,8 @@ import os
 import signal
 import subprocess
 import tarfile
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from fleetwave_service.engine.messages import (
     ProgressStep,
     StatusReport,
 )
+from support.files_server import Files, serve_files
 
 from fleetwave.agent.process import MARKER_VARIABLE, ProcessLauncher
 from fleetwave.agent.protocol import RobotAgent
@@ -43,40 +42,10 @@ exec sleep 60
 """
 
 
-class Files(BaseHTTPRequestHandler):
-    """Serves ``files`` (path -> bytes) with S3-style quoted MD5 ETags; anything else is 404."""
-
-    files: dict[str, bytes] = {}
-    send_etag = True
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if "expired" in self.path:  # what S3 answers for a link past its expiry
-            self.send_error(403, "Forbidden")
-            return
-        body = self.files.get(self.path.split("?", 1)[0])
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        self.send_response(200)
-        if self.send_etag:
-            self.send_header("ETag", f'"{hashlib.md5(body).hexdigest()}"')
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        return None
-
-
 @pytest.fixture
 def server():
-    Files.files, Files.send_etag = {}, True
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_files() as url:
+        yield url
 
 
 def tar_gz(members: dict[str, str], *, mode: int = 0o755) -> bytes:

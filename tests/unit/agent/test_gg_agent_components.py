@@ -46,7 +46,9 @@ def command(
         attempt=1,
         components={
             "com.example.Nav": ComponentSpec(
-                componentVersion=version, configurationUpdate=update, recipe={"DefaultConfiguration": DEFAULT}
+                componentVersion=version,
+                configurationUpdate=update,
+                recipe={"ComponentConfiguration": {"DefaultConfiguration": DEFAULT}},  # fmt: skip
             )
         },
         failureHandlingPolicy=policy,

@@ -14,6 +14,7 @@ import pytest
 from fleetwave_service.engine.messages import (
     FAILURE_CODES,
     AbortCommand,
+    ComponentStatesReport,
     DeploymentCommand,
     HealthReport,
     LinkReply,
@@ -38,6 +39,7 @@ KINDS = {
     "presence_report": PresenceReport,
     "link_request": LinkRequest,
     "link_reply": LinkReply,
+    "component_states": ComponentStatesReport,
 }
 
 
@@ -59,6 +61,7 @@ def test_samples_cover_every_message_kind():
         PresenceReport,
         LinkRequest,
         LinkReply,
+        ComponentStatesReport,
     }
     assert {"deployment_command.json", "abort_command.json", "status_rule_record.json"} <= {
         p.name for p in sample_files()
