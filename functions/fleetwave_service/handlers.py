@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.settings import get_settings
 from fleetwave_service.engine import policy, status, step_handlers, steps
@@ -57,6 +59,11 @@ def _robot_of_derived_thing(thing: str) -> str | None:
     row = fleet_store.find_by_thing_name(thing)
     return str(row["name"]) if row is not None else None
 
+
+# The parent of the ``Logger(service="fleetwave", child=True)`` loggers (channels, starter...): created here,
+# not only by the API module, so that their lines are written in every function and in `fleetwave serve`
+# (with the API imported lazily, nothing else configures it before the first request).
+logger = Logger(service="fleetwave")
 
 status.resolve_derived_things_with(_robot_of_derived_thing)
 policy.register(RoboMakerPolicy())
