@@ -67,10 +67,17 @@ METHODS = (
     "batch_write_item",
 )
 
+# moto's request handlers read items outside the backend's operations too (the answer built from an item,
+# UpdateItem's copy of the item before the update): the whole request runs under the same lock, or a write
+# on another thread changes an item's attributes while they are read ("dictionary changed size during
+# iteration", a 500 to the caller). DynamoDB reads and writes are atomic per item.
+HANDLER_ACTIONS = METHODS
+
 _operations_lock = threading.RLock()
 _install_lock = threading.Lock()
 _installed = 0
 _originals: dict[str, Any] = {}
+_handler_originals: dict[str, Any] = {}
 _table_originals: dict[str, Any] = {}
 _module_copy: Any = None
 _moto_originals: dict[str, Any] = {}
@@ -410,9 +417,13 @@ def install() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.responses import DynamoHandler
 
     with _install_lock:
         if _installed == 0:
+            for name in HANDLER_ACTIONS:
+                _handler_originals[name] = getattr(DynamoHandler, name)
+                setattr(DynamoHandler, name, _serialized(_handler_originals[name]))
             for name in METHODS:
                 # A missing method means moto changed under the pin: fail loudly, never run unguarded.
                 original = getattr(DynamoDBBackend, name)
@@ -449,12 +460,16 @@ def uninstall() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.responses import DynamoHandler
 
     with _install_lock:
         if _installed == 0:
             return
         _installed -= 1
         if _installed == 0:
+            for name, original in _handler_originals.items():
+                setattr(DynamoHandler, name, original)
+            _handler_originals.clear()
             for name, original in _originals.items():
                 setattr(DynamoDBBackend, name, original)
             _originals.clear()

@@ -319,3 +319,72 @@ def _updates(client):
 
 def test_moto_atomic_repeated_update_expressions_apply_as_moto_applies_them():
     assert _run(_updates, patched=True) == _run(_updates, patched=False)
+
+
+def test_moto_atomic_reads_racing_writes_on_the_same_item_never_fail():
+    # Given one item that two threads keep growing and resetting (UpdateItem adding attributes, PutItem)
+    # while two threads read it (GetItem, Query): moto's handlers read the item's attributes outside its
+    # backend operations (answers, UpdateItem's copy of the item), which failed with "dictionary changed
+    # size during iteration" (a 500) before the whole request ran under the guard
+    import threading
+
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        moto_atomic.install()
+        try:
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                TableName="race",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            key = {"pk": {"S": "robot"}}
+            client.put_item(TableName="race", Item=key)
+            errors: list[str] = []
+            writing = threading.Event()
+
+            def writer() -> None:
+                try:
+                    for index in range(600):
+                        client.update_item(
+                            TableName="race",
+                            Key=key,
+                            UpdateExpression="SET #a = :v",
+                            ExpressionAttributeNames={"#a": f"a{index % 200}"},
+                            ExpressionAttributeValues={":v": {"S": "v" * 40}},
+                        )
+                        if index % 200 == 199:
+                            client.put_item(TableName="race", Item=key)
+                except Exception as error:  # noqa: BLE001 - the test collects what a client would get
+                    errors.append(repr(error))
+
+            def reader() -> None:
+                while writing.is_set():
+                    try:
+                        client.get_item(TableName="race", Key=key)
+                        client.query(
+                            TableName="race",
+                            KeyConditionExpression="pk = :p",
+                            ExpressionAttributeValues={":p": key["pk"]},
+                        )
+                    except Exception as error:  # noqa: BLE001
+                        errors.append(repr(error))
+
+            writing.set()
+            readers = [threading.Thread(target=reader) for _ in range(2)]
+            writers = [threading.Thread(target=writer) for _ in range(2)]
+            for thread in readers + writers:
+                thread.start()
+            for thread in writers:
+                thread.join()
+            writing.clear()
+            for thread in readers:
+                thread.join()
+        finally:
+            moto_atomic.uninstall()
+
+    # Then no request failed
+    assert errors == []
