@@ -49,7 +49,7 @@ def _stop_deployment_to_departed_robot(robot: Row, fleet: Row) -> None:
     """A robot deregistered from a fleet mid-rollout must not go on deploying the fleet's job."""
 
     def abort_robot_deployment(job_id: str, robot_name: str) -> None:
-        steps.abort_robot(job_id, robot_name, "The robot was deregistered from the fleet.", get_ports())
+        steps.abort_robot(job_id, robot_name, steps.DEPARTED_REASON, get_ports())
 
     if fleet.get("activeJobId"):
         registry.best_effort(abort_robot_deployment, fleet["activeJobId"], robot["name"])

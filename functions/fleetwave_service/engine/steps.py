@@ -36,6 +36,8 @@ from fleetwave_service.engine.store import (
 )
 
 logger = Logger(service="fleetwave-rollout", child=True)
+# Why a robot that left the job's fleet (DeregisterRobot) mid-rollout does not deploy it.
+DEPARTED_REASON = "The robot was deregistered from the fleet."
 
 # Actions the machine's Choice states route on.
 RELEASE = "release"
@@ -431,7 +433,7 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
             for member in to_mark
         ]
     )
-    store.update_robot_entities(
+    departed = store.update_robot_entities(
         [
             (
                 m["robotName"],
@@ -447,6 +449,10 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
             for m in to_mark
         ]
     )
+    if departed and job.get("fleetName"):
+        # Deregistered from the fleet (or deleted) after prepare, before its wave: it gets no command; its
+        # deployment ends as an in-flight robot's does when it leaves (robot_left: an abort).
+        to_command = _without_departed(job, wave, departed, to_command, ports)
 
     release = Release(job, to_command, attempt, issued_at, deadline, robot_seconds)
     failures = ports.channel.publish_commands(policy.commands(release, ports)) if to_command else []
@@ -475,6 +481,30 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     # An empty wave, or one whose robots all failed delivery (or answered already), is complete now.
     complete_wave_if_done(job_id, wave, ports)
     return {"jobId": job_id, "wave": wave, "released": len(members)}
+
+
+def _without_departed(
+    job: Row, wave: int, departed: list[str], members: list[Row], ports: Ports
+) -> list[Row]:
+    """Fail the robots that left the job's fleet before their wave (RobotDeploymentAborted, counted on the
+    wave); the members to command are the others."""
+    gone = set(departed)
+    for robot_name in departed:
+        ports.store.finish_robot(
+            job["id"],
+            robot_name,
+            status="Failed",
+            fields={
+                "failureCode": FailureCode.ROBOT_DEPLOYMENT_ABORTED.value,
+                "failureReason": DEPARTED_REASON,
+                "deploymentFinishTime": ids.now(),
+            },
+        )
+    logger.info(
+        "robots left the fleet before their wave",
+        extra={"jobId": job["id"], "wave": wave, "robots": departed},
+    )
+    return [member for member in members if member["robotName"] not in gone]
 
 
 def _unfinished_release(job_id: str, members: list[Row], ports: Ports) -> tuple[list[Row], list[Row]]:

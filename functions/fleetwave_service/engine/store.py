@@ -558,14 +558,15 @@ class RolloutStore:
             values={":fleet": fleet_name, ":job": job_arn, ":silent": "NoResponse"},
         )
 
-    def update_robot_entities(self, updates: list[tuple[str, str, dict[str, Any], str | None]]) -> None:
-        """Many robot updates, in parallel: one UpdateItem each (DynamoDB has no batch update)."""
+    def update_robot_entities(self, updates: list[tuple[str, str, dict[str, Any], str | None]]) -> list[str]:
+        """Many robot updates, in parallel: one UpdateItem each (DynamoDB has no batch update). Returns the
+        robots whose condition did not hold (gone from the fleet, or a newer job's)."""
         if len(updates) <= 1 or self._workers <= 1:
-            for update in updates:
-                self.update_robot_entity(*update)
-            return
-        with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            list(pool.map(lambda update: self.update_robot_entity(*update), updates))
+            applied = [self.update_robot_entity(*update) for update in updates]
+        else:
+            with ThreadPoolExecutor(max_workers=self._workers) as pool:
+                applied = list(pool.map(lambda update: self.update_robot_entity(*update), updates))
+        return [update[0] for update, done in zip(updates, applied, strict=True) if not done]
 
     # --- what robots say about themselves -----------------------------------------------------------------
     # Kept on the robot row with a condition on the time the robot (or the service, for a last will) stamped
