@@ -100,12 +100,16 @@ def as_released(row: Row, waves: Mapping[int, Row]) -> Row:
     return {**released, **row}
 
 
-def all_as_released(rows: list[Row], read_waves: Callable[[], Iterable[Row]]) -> list[Row]:
-    """One job's robot deployment rows ``as_released``; ``read_waves`` reads the job's wave rows, called
-    only when a row may need them (one in a wave with no start of its own)."""
-    if not any("deploymentStartTime" not in row and row.get("wave") for row in rows):
+def all_as_released(rows: list[Row], read_waves: Callable[[list[int]], Iterable[Row]]) -> list[Row]:
+    """One job's robot deployment rows ``as_released``. ``read_waves(numbers)`` reads those wave rows of the
+    job, by key (a query of the job's partition would read every robot row on the way, in moto); called
+    only for the waves of rows that may need them (rows with no start of their own)."""
+    numbers = sorted(
+        {int(row["wave"]) for row in rows if "deploymentStartTime" not in row and row.get("wave")}
+    )
+    if not numbers:
         return rows
-    waves = {int(wave.get("wave", 0)): wave for wave in read_waves()}
+    waves = {int(wave.get("wave", 0)): wave for wave in read_waves(numbers)}
     return [as_released(row, waves) for row in rows]
 
 
@@ -180,7 +184,7 @@ class RolloutStore:
         return self._get(job_key(job_id))
 
     def _as_released(self, job_id: str, rows: list[Row]) -> list[Row]:
-        return all_as_released(rows, lambda: self.waves(job_id))
+        return all_as_released(rows, lambda numbers: self.batch_get([wave_key(job_id, n) for n in numbers]))
 
     def job_robot_deployments(self, job_id: str, statuses: Iterable[str] = ()) -> Iterator[Row]:
         """The job's robot deployment rows as released (``as_released``); those in ``statuses`` if given."""

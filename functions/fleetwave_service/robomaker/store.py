@@ -250,13 +250,7 @@ def robot_deployments(job_id: str) -> list[Row]:
     now = ids.now()
     rows = [row for row in rows if not dynamo.is_expired(row, now)]
     return all_as_released(
-        rows,
-        lambda: dynamo.query_all(
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
-            ExpressionAttributeValues=dynamo.values(
-                pk=keys.job_partition(job_id), first=keys.FIRST_WAVE_SK, last=keys.LAST_WAVE_SK
-            ),
-        ),
+        rows, lambda numbers: dynamo.batch_get([keys.wave_key(job_id, n) for n in numbers])
     )
 
 
