@@ -22,7 +22,7 @@ from fleetwave_service.core.settings import get_settings
 from fleetwave_service.engine import policy, status, step_handlers, steps
 from fleetwave_service.engine.channels import get_channel
 from fleetwave_service.engine.ports import get_ports
-from fleetwave_service.fleet import events, provisioning, registry
+from fleetwave_service.fleet import events, in_flight, provisioning, registry
 from fleetwave_service.fleet import store as fleet_store
 from fleetwave_service.greengrass.policy import GreengrassPolicy
 from fleetwave_service.robomaker.policy import RoboMakerPolicy
@@ -55,6 +55,13 @@ def _stop_deployment_to_departed_robot(robot: Row, fleet: Row) -> None:
         registry.best_effort(abort_robot_deployment, fleet["activeJobId"], robot["name"])
 
 
+def _job_robots(job_id: str, robot_names: list[str]) -> tuple[Row | None, dict[str, Row]]:
+    """A running job's rows for these robots, as released (what fleet/in_flight.py shows of the robots)."""
+    store = get_ports().store
+    job = store.get_job(job_id)
+    return job, (store.robot_deployments(job_id, robot_names) if job is not None else {})
+
+
 def _robot_of_derived_thing(thing: str) -> str | None:
     row = fleet_store.find_by_thing_name(thing)
     return str(row["name"]) if row is not None else None
@@ -72,6 +79,7 @@ events.fleet_deleting.subscribe(_cancel_for_fleet_deletion)
 events.robot_deleted.subscribe(_clear_retained_command)
 events.robot_joined.subscribe(_on_robot_joined)
 events.robot_left.subscribe(_stop_deployment_to_departed_robot)
+in_flight.read_jobs_with(_job_robots)
 
 prepare_handler = step_handlers.prepare_handler
 evaluate_handler = step_handlers.evaluate_handler

@@ -114,6 +114,9 @@ class Links:
 
 class RolloutPolicy(Protocol):
     front_door: str | None
+    # The job holds its fleet's lock (``activeJobId``) while it runs: readers of a robot find its deployment
+    # in flight through its fleet, so a release writes nothing on the robots' own rows (engine/steps.py).
+    holds_fleet_lock: bool
 
     def targets(self, job: Row, ports: Ports) -> Targets | Abort:
         """prepare: the robots the job targets now."""

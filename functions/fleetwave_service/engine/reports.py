@@ -445,16 +445,19 @@ def _job_identity(job_id: str, ports: Ports) -> tuple[str, str, Any] | None:
 
 
 def _record_on_robots(job_id: str, finished: list[tuple[str, str]], ports: Ports) -> None:
-    """The robots' own status follows their deployment's outcome while this job is their last deployment
-    (one update per robot, in parallel: DynamoDB has no batch update)."""
+    """The robots' own status follows their deployment's outcome, and this job becomes their last deployment
+    unless a newer job's already is (one update per robot, in parallel: DynamoDB has no batch update)."""
     if not finished:
         return
     identity = _job_identity(job_id, ports)
     if identity is None:
         return
-    job_arn, fleet_name, _ = identity
+    job_arn, fleet_name, created_at = identity
     ports.store.update_robot_entities(
-        [(robot, fleet_name, {"status": status}, job_arn) for robot, status in dict(finished).items()]
+        [
+            (robot, fleet_name, {"status": status}, (job_arn, created_at))
+            for robot, status in dict(finished).items()
+        ]
     )
 
 

@@ -31,6 +31,7 @@ from fleetwave_service.engine.store import (
     COUNTER_FOR_STATUS,
     HOLD_FOR_APPROVAL,
     HOLD_FOR_PAUSE,
+    JobRef,
     queue_members_of,
     releases_in_place,
     wave_members_of,
@@ -142,8 +143,8 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
             (
                 robot["name"],
                 job.get("fleetName"),
-                {"status": "Failed", "lastDeploymentJob": job["arn"], "lastDeploymentTime": job["createdAt"]},
-                None,
+                {"status": "Failed"},
+                _job_ref(job),
             )
         )
 
@@ -438,23 +439,8 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
             for member in to_mark
         ]
     )
-    departed = store.update_robot_entities(
-        [
-            (
-                m["robotName"],
-                job.get("fleetName"),
-                # From now on this job is the robot's last deployment; later updates of this job check it.
-                {
-                    "status": "Deploying",
-                    "lastDeploymentJob": job["arn"],
-                    "lastDeploymentTime": job["createdAt"],
-                },
-                None,
-            )
-            for m in to_mark
-        ]
-    )
-    if departed and job.get("fleetName"):
+    departed = _mark_robots_deploying(job, policy, [m["robotName"] for m in to_mark], ports)
+    if departed:
         # Deregistered from the fleet (or deleted) after prepare, before its wave: it gets no command; its
         # deployment ends as an in-flight robot's does when it leaves (robot_left: an abort).
         to_command = _without_departed(job, wave, departed, to_command, ports)
@@ -486,6 +472,31 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
     # An empty wave, or one whose robots all failed delivery (or answered already), is complete now.
     complete_wave_if_done(job_id, wave, ports)
     return {"jobId": job_id, "wave": wave, "released": len(members)}
+
+
+def _job_ref(job: Row) -> JobRef:
+    return job["arn"], job["createdAt"]
+
+
+def _mark_robots_deploying(
+    job: Row, policy: RolloutPolicy, robot_names: list[str], ports: Ports
+) -> list[str]:
+    """The robots' own rows as the release leaves them; returns the robots no longer in the job's fleet
+    (deregistered, or deleted, after prepare), which get no command.
+
+    A job that holds its fleet's lock writes nothing on them: readers of a robot find the deployment in
+    flight through its fleet (fleet/in_flight.py), and the robot's row takes the job with its outcome (one
+    DynamoDB write per robot less). Other jobs mark each robot Deploying, with the job as its last
+    deployment.
+    """
+    fleet_name = job.get("fleetName")
+    if not fleet_name or not robot_names:
+        return []
+    if policy.holds_fleet_lock:
+        return ports.store.robots_outside_fleet(robot_names, fleet_name)
+    return ports.store.update_robot_entities(
+        [(name, fleet_name, {"status": "Deploying"}, _job_ref(job)) for name in robot_names]
+    )
 
 
 def _without_departed(
@@ -569,7 +580,7 @@ def _fail_undeliverable(job: Row, robot_name: str, reason: str, ports: Ports) ->
     )
     if changed:
         ports.store.update_robot_entity(
-            robot_name, job.get("fleetName"), {"status": "NoResponse"}, job["arn"]
+            robot_name, job.get("fleetName"), {"status": "NoResponse"}, _job_ref(job)
         )
     logger.warning("command not delivered", extra={"jobId": job["id"], "robot": robot_name, "reason": reason})
 
@@ -633,7 +644,7 @@ def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
         if changed:
             silent.append(row["robotName"])
     store.update_robot_entities(
-        [(name, job.get("fleetName"), {"status": "NoResponse"}, job["arn"]) for name in silent]
+        [(name, job.get("fleetName"), {"status": "NoResponse"}, _job_ref(job)) for name in silent]
     )
     fields: dict[str, Any] = {"status": plan.wave_status, "sweptAt": now}
     if plan.recount:
@@ -795,7 +806,7 @@ def _stop_unfinished_robots(job: Row, reason: str, ports: Ports, keep_continuous
         )
         if changed and released:
             aborted_entities.append(
-                (row["robotName"], job.get("fleetName"), {"status": "Failed"}, job["arn"])
+                (row["robotName"], job.get("fleetName"), {"status": "Failed"}, _job_ref(job))
             )
     store.update_robot_entities(aborted_entities)
     logger.info(

@@ -31,6 +31,8 @@ from fleetwave_service.core.dynamo import KeyLike, Row
 from fleetwave_service.core.ids import now as clock_now
 from fleetwave_service.core.keys import job_key, robot_deployment_key, robot_key, wave_key
 
+# A job as a robot's own row records it as its last deployment: its arn and its creation time.
+JobRef = tuple[str, Any]
 COUNTER_FOR_STATUS = {"InSync": "succeededCount", "Failed": "failedCount", "NoResponse": "noResponseCount"}
 # A held rollout (approval gate or pause): its task token, why it waits, the wave it waits before.
 HOLD_ATTRIBUTES = ("holdToken", "holdReason", "holdWave")
@@ -604,21 +606,38 @@ class RolloutStore:
 
     # --- robot and fleet entities -------------------------------------------------------------------------
     def update_robot_entity(
-        self, robot_name: str, fleet_name: str | None, fields: dict[str, Any], job_arn: str | None = None
+        self, robot_name: str, fleet_name: str | None, fields: dict[str, Any], job: JobRef | None = None
     ) -> bool:
-        """Status/last deployment on the robot itself, only while it still exists in this fleet.
+        """Status on the robot itself, only while it still exists in this fleet.
 
-        ``job_arn``: only while the robot's last deployment is still that job, so that a late report of an
-        older job never overwrites what a newer job did to the robot.
+        ``job``: the deployment the status comes from (its arn and creation time), recorded as the robot's
+        last deployment (``lastDeploymentJob``, ``lastDeploymentTime``) unless the robot's last deployment is
+        a newer job already: a late outcome of an older job never overwrites what a newer job did to the
+        robot. (A fleet runs one RoboMaker job at a time, so creation times order a robot's jobs.)
         """
         if not fleet_name:
             return False  # a Greengrass deployment to a robot outside any fleet: the robot row is not its
         condition = "attribute_exists(pk) AND fleetName = :fleet"
-        values = {":fleet": fleet_name}
-        if job_arn:
-            condition += " AND lastDeploymentJob = :job"
-            values[":job"] = job_arn
+        values: dict[str, Any] = {":fleet": fleet_name}
+        if job is not None:
+            job_arn, created_at = job
+            condition += (
+                " AND (lastDeploymentJob = :job OR attribute_not_exists(lastDeploymentTime)"
+                " OR lastDeploymentTime < :created)"
+            )
+            values.update({":job": job_arn, ":created": created_at})
+            fields = {**fields, "lastDeploymentJob": job_arn, "lastDeploymentTime": created_at}
         return self._update(robot_key(robot_name), sets=fields, condition=condition, values=values)
+
+    def robots_outside_fleet(self, robot_names: Iterable[str], fleet_name: str) -> list[str]:
+        """The robots of ``robot_names`` that are gone, or no longer in ``fleet_name`` (consistent reads)."""
+        names = list(robot_names)
+        inside = {
+            row.get("name")
+            for row in self.batch_get([robot_key(name) for name in names])
+            if row.get("fleetName") == fleet_name
+        }
+        return [name for name in names if name not in inside]
 
     def settle_robot_after_timeout(
         self, robot_name: str, fleet_name: str | None, job_arn: str, fields: dict[str, Any]
@@ -640,7 +659,9 @@ class RolloutStore:
             values={":fleet": fleet_name, ":job": job_arn, ":silent": "NoResponse"},
         )
 
-    def update_robot_entities(self, updates: list[tuple[str, str, dict[str, Any], str | None]]) -> list[str]:
+    def update_robot_entities(
+        self, updates: list[tuple[str, str | None, dict[str, Any], JobRef | None]]
+    ) -> list[str]:
         """Many robot updates, in parallel: one UpdateItem each (DynamoDB has no batch update). Returns the
         robots whose condition did not hold (gone from the fleet, or a newer job's)."""
         if len(updates) <= 1 or self._workers <= 1:

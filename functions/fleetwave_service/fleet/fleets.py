@@ -11,7 +11,7 @@ from fleetwave_service.core.errors import (
     LimitExceededError,
 )
 from fleetwave_service.core.settings import get_settings
-from fleetwave_service.fleet import events, lookup, models, registry, store
+from fleetwave_service.fleet import events, in_flight, lookup, models, registry, store
 
 logger = Logger(service="fleetwave", child=True)
 
@@ -50,7 +50,7 @@ def create_fleet(request: models.CreateFleetRequest) -> models.CreateFleetRespon
 
 def describe_fleet(request: models.FleetRequest) -> models.DescribeFleetResponse:
     row = lookup.fleet(request.fleet)
-    members = store.in_fleet(row["name"], limit=DESCRIBE_ROBOTS_LIMIT)
+    members = in_flight.overlay(store.in_fleet(row["name"], limit=DESCRIBE_ROBOTS_LIMIT), {row["name"]: row})
     return models.DescribeFleetResponse.model_validate(dict(row, robots=members))
 
 

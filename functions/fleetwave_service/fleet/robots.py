@@ -9,7 +9,7 @@ from fleetwave_service.core import ids, listing
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.errors import InternalServerError, InvalidParameterError
 from fleetwave_service.core.wire import RobotStatus
-from fleetwave_service.fleet import events, lookup, models, registry, store
+from fleetwave_service.fleet import events, in_flight, lookup, models, registry, store
 
 logger = Logger(service="fleetwave", child=True)
 
@@ -52,12 +52,23 @@ def create_robot(request: models.CreateRobotRequest) -> models.CreateRobotRespon
 
 
 def describe_robot(request: models.RobotRequest) -> models.DescribeRobotResponse:
-    return models.DescribeRobotResponse.model_validate(lookup.robot(request.robot))
+    return models.DescribeRobotResponse.model_validate(in_flight.overlay([lookup.robot(request.robot)])[0])
+
+
+def _robots_page(
+    limit: int, start_key: dict | None, *, fleet_name: str | None = None, status: str | None = None
+) -> tuple[list[Row], dict | None]:
+    """A page of robots as their readers see them (fleet/in_flight.py); the status filter applies to that,
+    so it is applied here, not in the query (a robot deploying reads Deploying before its row says so).
+    Like DynamoDB's own filters, a page may hold fewer robots than ``limit`` and still have a next one."""
+    rows, last = store.list_robots_page(limit, start_key, fleet_name=fleet_name)
+    rows = in_flight.overlay(rows)
+    return ([row for row in rows if row.get("status") == status] if status else rows), last
 
 
 def list_robots(request: models.ListRobotsRequest) -> models.ListRobotsResponse:
     rows, token = listing.status_or_fleet_page(
-        request, "ListRobots", _STATUSES, "robot status", store.list_robots_page, DEFAULT_PAGE_SIZE
+        request, "ListRobots", _STATUSES, "robot status", _robots_page, DEFAULT_PAGE_SIZE
     )
     return models.ListRobotsResponse(
         robots=[models.RobotSummary.model_validate(row) for row in rows], nextToken=token

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.engine.messages import SKIPPED_REASON, SKIPPED_STATUS_CODE, is_public_component
+from fleetwave_service.fleet import in_flight
 from fleetwave_service.fleet import store as fleet_store
 from fleetwave_service.greengrass import store
 from fleetwave_service.greengrass.common import (
@@ -151,7 +152,9 @@ def list_core_devices(
         rows = fleet_store.in_fleet(fleet["name"]) if fleet is not None else []
     else:
         rows = _all_robots()
-    devices = sorted((_core_device(robot) for robot in rows), key=lambda d: d.coreDeviceThingName)
+    devices = sorted(
+        (_core_device(robot) for robot in in_flight.overlay(rows)), key=lambda d: d.coreDeviceThingName
+    )
     if status:
         devices = [device for device in devices if device.status == status]
     scope = f"gg-core-devices|{thing_group_arn_filter}|{status}"
@@ -161,7 +164,7 @@ def list_core_devices(
 
 def get_core_device(thing: str) -> GetCoreDeviceResponse:
     robot = _robot_for_thing(thing)
-    device = _core_device(robot)
+    device = _core_device(in_flight.overlay([robot])[0])
     return GetCoreDeviceResponse(
         coreDeviceThingName=device.coreDeviceThingName,
         coreVersion="fleetwave",

@@ -71,6 +71,7 @@ def next_batch(job: Row, batch: int, notified: int, succeeded: int, remaining: i
 
 class GreengrassPolicy:
     front_door = FRONT_DOOR
+    holds_fleet_lock = False  # thing-group deployments run beside each other
 
     def targets(self, job: Row, ports: Ports) -> Targets | Abort:
         """The robots the target names now: the thing's robot, or the thing group's fleet's robots."""

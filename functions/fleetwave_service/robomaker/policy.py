@@ -108,6 +108,7 @@ def _retry_targets(job: Row, robots: list[Row], ports: Ports) -> list[Row]:
 
 class RoboMakerPolicy:
     front_door = None  # RoboMaker's job rows have no frontDoor attribute
+    holds_fleet_lock = True  # CreateDeploymentJob takes the fleet's activeJobId lock
 
     def targets(self, job: Row, ports: Ports) -> Targets | Abort:
         fleet = fleet_store.get_fleet(job["fleetName"])

@@ -153,3 +153,30 @@ def test_a_pending_row_of_a_wave_not_yet_released_is_not_deploying(released):
     assert store.get_robot_deployment(JOB, "r1")["status"] == "PendingNewDeployment"
     assert handle_report("r1", _report(0), get_ports()) is ReportOutcome.NOT_DEPLOYING
     assert _stored("r1")["status"] == "PendingNewDeployment"
+
+
+def test_a_robots_own_row_takes_a_jobs_outcome_unless_a_newer_job_is_its_last_deployment(aws):
+    # Given a robot of fleet warehouse whose last deployment is a job created at 2000
+    store = get_ports().store
+    dynamo.put_rows([(robot_key("r9"), {"name": "r9", "fleetName": "warehouse", "status": "Registered"})])
+    assert store.update_robot_entity("r9", "warehouse", {"status": "InSync"}, ("arn:newer", 2000.0))
+
+    # Then an outcome of an older job (created at 1000) changes nothing, and one of another fleet neither
+    assert not store.update_robot_entity("r9", "warehouse", {"status": "Failed"}, ("arn:older", 1000.0))
+    assert not store.update_robot_entity("r9", "elsewhere", {"status": "Failed"}, ("arn:later", 3000.0))
+    row = dynamo.get(*robot_key("r9"))
+    assert (row["status"], row["lastDeploymentJob"], row["lastDeploymentTime"]) == (
+        "InSync",
+        "arn:newer",
+        2000,
+    )
+
+    # While the same job's later outcome (a robot back after its timeout), or a newer job's, is recorded
+    assert store.update_robot_entity("r9", "warehouse", {"status": "Failed"}, ("arn:newer", 2000.0))
+    assert store.update_robot_entity("r9", "warehouse", {"status": "InSync"}, ("arn:latest", 3000.0))
+    row = dynamo.get(*robot_key("r9"))
+    assert (row["status"], row["lastDeploymentJob"]) == ("InSync", "arn:latest")
+    # A robot that is gone takes nothing
+    assert not store.update_robot_entity("gone", "warehouse", {"status": "InSync"}, ("arn:latest", 3000.0))
+    assert store.robots_outside_fleet(["r9", "gone"], "warehouse") == ["gone"]
+    assert store.robots_outside_fleet(["r9"], "elsewhere") == ["r9"]
