@@ -104,7 +104,14 @@ def _scoped_query(query: Any) -> Any:
         #             projection_expressions, index_name=None, ...): the backend passes index_name 8th.
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
         previous = getattr(_scope, "query", None)
-        _scope.query = ("index",) if index_name else ("partition", hash_key)
+        if index_name:
+            _scope.query = ("index",)
+        else:
+            # The key condition's sort-key part: (range_comparison, range_objs, the attributes it names).
+            comparison = args[0] if args else kwargs.get("range_comparison")
+            objs = args[1] if len(args) > 1 else kwargs.get("range_objs")
+            named = [condition[0] for condition in kwargs.get("range_key_conditions") or []]
+            _scope.query = ("partition", hash_key, (comparison, objs, named) if comparison else None)
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:
@@ -124,7 +131,16 @@ def _scoped_all_items(all_items: Any) -> Any:
             partition = self.items.get(scope[1])
             if partition is None:
                 return []
-            return list(partition.values()) if self.range_key_attr else [partition]
+            if not self.range_key_attr:
+                return [partition]
+            if scope[2] is None or scope[2][2] not in ([], [self.range_key_attr]):
+                return list(partition.values())
+            # Only the items the sort-key condition selects, as DynamoDB reads them: moto's query would size
+            # every item of the partition (its 1 MB page limit) and sort them all before comparing their
+            # sort keys, O(partition) per query (a job's wave rows, under 10,000 robot rows). moto compares
+            # the matches again, the same way.
+            comparison, objs, _ = scope[2]
+            return [item for item in partition.values() if item.range_key.compare(comparison, objs)]
         # An index query filters every item on the index keys, then sorts its matches (sorted_items).
         items: list[Any] = []
         for hash_set in self.items.values():

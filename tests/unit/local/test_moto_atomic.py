@@ -125,6 +125,24 @@ def _queries(client):
             "ConsistentRead": True,
         },
         {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+        # Sort-key conditions that select a few items of a partition (the guard reads only those)
+        {
+            "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": {":p": {"S": "A"}, ":a": {"S": "WAVE#"}, ":b": {"S": "WAVE#999"}},
+        },
+        {
+            "KeyConditionExpression": "pk = :p AND sk > :a",
+            "ExpressionAttributeValues": {":p": {"S": "B"}, ":a": {"S": "ROBOT#025"}},
+            "ScanIndexForward": False,
+        },
+        {
+            "KeyConditionExpression": "pk = :p AND sk = :a",
+            "ExpressionAttributeValues": {":p": {"S": "C"}, ":a": {"S": "WAVE#003"}},
+        },
+        {
+            "KeyConditionExpression": "pk = :p AND sk <= :a",
+            "ExpressionAttributeValues": {":p": {"S": "C"}, ":a": {"S": "NOPE"}},
+        },
         {
             "IndexName": "gsi1",
             "KeyConditionExpression": "gsi1pk = :p AND begins_with(gsi1sk, :s)",
