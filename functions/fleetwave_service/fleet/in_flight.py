@@ -9,6 +9,9 @@ last deployment; a robot of a wave not yet released keeps what its own row says,
 
 fleet/ imports only core: the reading of a job's robot rows is plugged in by the composition root
 (``read_jobs_with``), like the events of fleet/events.py.
+
+What a fleet's lock says is read through fleet/store.py ``active_job`` (briefly cached: a DescribeRobot
+costs one DynamoDB read, not two); a job that ended wrote its outcomes on the robots before its lock went.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def read_jobs_with(reader: JobRobots) -> None:
 
 def overlay(robots: list[Row], fleets: Mapping[str, Row] | None = None) -> list[Row]:
     """``robots`` (own rows) with their deployment in flight, where their fleet's running job released them.
-    ``fleets``: fleet rows already read, by name (others are read, once per fleet)."""
+    ``fleets``: fleet rows already read, by name (for the others, what their lock says is read, or cached)."""
     if _read_job is None:
         return robots
     by_fleet: dict[str, list[str]] = defaultdict(list)
@@ -42,16 +45,18 @@ def overlay(robots: list[Row], fleets: Mapping[str, Row] | None = None) -> list[
             by_fleet[robot["fleetName"]].append(robot["name"])
     in_flight: dict[str, dict[str, Any]] = {}
     for fleet_name, names in by_fleet.items():
-        fleet = (fleets or {}).get(fleet_name) or store.get_fleet(fleet_name) or {}
-        job_id = fleet.get("activeJobId")
+        fleet = (fleets or {}).get(fleet_name)
+        job_id = fleet.get("activeJobId") if fleet is not None else store.active_job(fleet_name)
         if not job_id:
             continue
         job, rows = _read_job(job_id, names)
         if job is None:
             continue
         for name in names:
-            status = (rows.get(name) or {}).get("status")
-            if status and status != _NOT_RELEASED:
+            row = rows.get(name) or {}
+            status = row.get("status")
+            # Never released (a wave not yet out, or stopped before it went out): nothing reached the robot.
+            if status and status != _NOT_RELEASED and not row.get("notReleased"):
                 in_flight[name] = {
                     "status": status,
                     "lastDeploymentJob": job["arn"],

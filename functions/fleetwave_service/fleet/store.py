@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fleetwave_service.core import dynamo, ids, keys
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.keys import fleet_key, robot_key
+from fleetwave_service.core.settings import get_settings
 
 
 def _item(key: keys.Key, list_partition: str, row: Row) -> Row:
@@ -101,11 +103,38 @@ def list_fleets_page(
     )
 
 
+# How long a reader trusts what it read of a fleet's lock (seconds, times the time scale; fleet/in_flight.py):
+# a job that starts meanwhile shows its released robots that much later to a reader that read the fleet
+# without it (in AWS, per function instance); this process's own changes of a lock are seen at once.
+ACTIVE_JOB_CACHE_SECONDS = 1.0
+_ACTIVE_JOB_CACHE_LIMIT = 10_000
+_active_jobs: dict[str, tuple[float, str | None]] = {}  # fleet name -> (trusted until, activeJobId)
+
+
+def active_job(fleet_name: str) -> str | None:
+    """The id of the job that holds the fleet's lock (``activeJobId``), as read moments ago at most."""
+    now = time.monotonic()
+    cached = _active_jobs.get(fleet_name)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    job_id = (get_fleet(fleet_name) or {}).get("activeJobId")
+    if len(_active_jobs) >= _ACTIVE_JOB_CACHE_LIMIT:
+        _active_jobs.clear()
+    _active_jobs[fleet_name] = (now + ACTIVE_JOB_CACHE_SECONDS * get_settings().time_scale, job_id)
+    return job_id
+
+
+def forget_active_job(fleet_name: str) -> None:
+    """The fleet's lock changes (a job takes it or gives it back): ``active_job`` reads it again."""
+    _active_jobs.pop(fleet_name, None)
+
+
 def release_job_lock(name: str, job_id: str, last_deployment: dict[str, Any] | None = None) -> bool:
     """Remove ``activeJobId`` if it is still ``job_id`` (and record the fleet's last deployment).
 
     False when the lock is held by another job or already gone: then nothing is written.
     """
+    forget_active_job(name)
     return dynamo.update(
         fleet_key(name),
         sets=last_deployment,

@@ -21,6 +21,7 @@ from fleetwave_service.core import dynamo, ids, keys
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.keys import LATEST, application_key, fleet_key, job_key, token_key
 from fleetwave_service.engine.store import all_as_released
+from fleetwave_service.fleet import store as fleet_store
 
 _CONFLICT_RETRIES = 5
 
@@ -201,6 +202,7 @@ def create_with_lock(job: Row, token: Row, also: list[dict[str, Any]] | None = N
     for attempt in range(_CONFLICT_RETRIES):
         try:
             dynamo.client().transact_write_items(TransactItems=items)
+            fleet_store.forget_active_job(job["fleetName"])
             return CreateOutcome.CREATED
         except Exception as error:
             if not dynamo.is_transaction_cancelled(error):
