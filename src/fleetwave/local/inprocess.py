@@ -11,6 +11,10 @@ addressed to the embedded endpoint is handed to the same WSGI application the HT
 ``DomainDispatcherApplication``), in the calling thread, and its answer goes back to botocore as if it had
 come over the wire. DynamoDB requests, most of a rollout's, skip the WSGI layers: they go to moto's
 DynamoDB handler as moto's own in-process mock (``mock_aws``) sends them, with the same request object.
+A plain GetItem (every API read of one row: DescribeRobot, DescribeFleet...) goes shorter still: a
+``before-call`` handler gives its parameters to moto's GetItem handler as moto's request parser would and
+hands botocore the parsed answer, so neither side signs, writes or parses the wire form; anything else,
+and any error, takes the route above.
 Same backends, same data: what a client here writes, the AWS CLI reads over HTTP, and the other way round.
 A request for any other address is left alone (botocore sends it). This is moto's own in-process technique
 (``mock_aws`` registers a ``before-send`` stubber), scoped to one endpoint so that nothing else this
@@ -20,7 +24,9 @@ process sends (a real AWS account, the Fleetwave API) is captured.
 from __future__ import annotations
 
 import io
+import json
 import sys
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -33,6 +39,8 @@ from botocore.compat import HTTPHeaders
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 EVENT = "before-send"
 UNIQUE_ID = "fleetwave-in-process-aws"
+DIRECT_EVENT = "before-call.dynamodb.GetItem"
+DIRECT_UNIQUE_ID = "fleetwave-in-process-get-item"
 # moto.core.request.PRESERVED_HEADER_NAMES_ENVIRON_KEY
 _PRESERVED_HEADER_NAMES = "moto.preserved_header_names"
 
@@ -79,6 +87,17 @@ class InProcessRoute:
         else:
             status, headers, body = self.send(request.method, request.url, request.headers, request.body)
         return AWSResponse(request.url, status, headers, _Body(body))  # type: ignore[arg-type]
+
+    def get_item(self, params: dict[str, Any], request_signer: Any, **kwargs: Any) -> Any:
+        """``before-call`` for GetItem: moto's own GetItem, without the wire in between; None: go the usual
+        way (and meet moto's answer there: any error, or a request this does not take)."""
+        if not self.handles(params.get("url", "")):
+            return None
+        answer = _direct_get_item(params, request_signer)
+        if answer is None:
+            return None
+        self.requests += 1
+        return AWSResponse(params["url"], 200, _DIRECT_HEADERS, _Body(b"")), answer  # type: ignore[arg-type]
 
     def send(self, method: str, url: str, headers: Any, body: Any) -> tuple[int, HTTPHeaders, bytes]:
         """One request through the WSGI application: (status, headers, body)."""
@@ -127,6 +146,72 @@ def _dynamodb(request: AWSPreparedRequest) -> tuple[int, HTTPHeaders, bytes]:
         response_headers,
         body.encode("utf-8") if isinstance(body, str) else bytes(body or b""),
     )
+
+
+# What the direct GetItem takes: the members core/dynamo.py sends, keys of strings and numbers (their JSON
+# form is what moto's request parser gives the handler; a binary key would differ).
+_DIRECT_GET_ITEM_MEMBERS = frozenset({"TableName", "Key", "ConsistentRead", "ReturnConsumedCapacity"})
+_SIGNED_BY = "AWS4-HMAC-SHA256 Credential="
+_DIRECT_HEADERS = HTTPHeaders()
+_DIRECT_HEADERS["content-type"] = "application/x-amz-json-1.0"
+
+
+def _direct_get_item(params: dict[str, Any], request_signer: Any) -> dict[str, Any] | None:
+    """GetItem's parsed answer from moto's DynamoDB handler, called as ``_dynamodb`` would after parsing the
+    wire request (same backend, same guard, same validation), or None when it raised or the request is
+    not one this takes.
+
+    A GetItem over the wire costs botocore's signing, request and response parsing and moto's request
+    building, parsing and serialising, about ten times what moto's GetItem itself costs (docs/
+    performance.md); an API read such as DescribeRobot is one GetItem.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.iam.models import mark_account_as_visited
+
+    credentials = getattr(request_signer, "_credentials", None)
+    if credentials is None or params.get("method") != "POST":
+        return None
+    try:
+        body = json.loads(params["body"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    key = body.get("Key") if isinstance(body, dict) else None
+    if not isinstance(key, dict) or not set(body) <= _DIRECT_GET_ITEM_MEMBERS:
+        return None
+    if not all(isinstance(value, dict) and set(value) <= {"S", "N"} for value in key.values()):
+        return None
+    region = request_signer.region_name
+    access_key = credentials.get_frozen_credentials().access_key
+    handler = DynamoHandler()
+    handler.body = body
+    handler.querystring = {}
+    handler.region = region
+    # moto reads the account from these headers (after MOTO_ACCOUNT_ID): the access key as it is signed.
+    handler.headers = {
+        "Authorization": f"{_SIGNED_BY}{access_key}/-/{region}/dynamodb/aws4_request,",
+        **{
+            name.lower(): value
+            for name, value in (params.get("headers") or {}).items()
+            if name.lower() == "x-moto-account-id"
+        },
+    }
+    handler.access_key = handler.get_access_key()
+    handler.current_account = handler.get_current_account()
+    mark_account_as_visited(handler.current_account, handler.access_key, "dynamodb", region)
+    try:
+        result = handler.get_item().result
+    except Exception:  # noqa: BLE001 - moto's error answers come from its own path
+        return None
+    request_id = str(uuid.uuid4())
+    return {
+        **result,
+        "ResponseMetadata": {
+            "RequestId": request_id,
+            "HTTPStatusCode": 200,
+            "HTTPHeaders": {**_DIRECT_HEADERS, "x-amzn-requestid": request_id},
+            "RetryAttempts": 0,
+        },
+    }
 
 
 def _bytes(body: Any) -> bytes:
@@ -201,10 +286,13 @@ def wsgi_environ(method: str, url: str, headers: Any, body: bytes, port: int) ->
 
 def install(route: InProcessRoute) -> None:
     """Route this process's boto3 clients created from now on (the default session's) through ``route``."""
-    boto3._get_default_session()._session.register(EVENT, route, unique_id=UNIQUE_ID)  # noqa: SLF001
+    session = boto3._get_default_session()._session  # noqa: SLF001
+    session.register(EVENT, route, unique_id=UNIQUE_ID)
+    session.register(DIRECT_EVENT, route.get_item, unique_id=DIRECT_UNIQUE_ID)
 
 
 def uninstall() -> None:
     session = boto3.DEFAULT_SESSION
     if session is not None:
         session._session.unregister(EVENT, unique_id=UNIQUE_ID)  # noqa: SLF001
+        session._session.unregister(DIRECT_EVENT, unique_id=DIRECT_UNIQUE_ID)  # noqa: SLF001

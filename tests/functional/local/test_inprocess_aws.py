@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
+from fleetwave.local import inprocess
 from fleetwave.local.aws import MotoAws
 
 TABLE = "fleetwave-inprocess"
@@ -164,3 +165,52 @@ call('query', TableName={TABLE!r}, KeyConditionExpression='pk = :p',
 
     # Then every answer and every error (code, message, status) is the same, but for the key
     assert json.loads(json.dumps(here["answers"], default=str).replace("here", "there")) == there
+
+
+def test_get_item_answers_in_process_without_the_wire_exactly_as_over_it(endpoint):
+    # Given an item holding every attribute type, and two clients of this process: one as the services
+    # have it, one told to take the wire route (the direct GetItem handler removed)
+    direct = endpoint.client("dynamodb")
+    wire = endpoint.client("dynamodb")
+    wire.meta.events.unregister(inprocess.DIRECT_EVENT, unique_id=inprocess.DIRECT_UNIQUE_ID)
+    key = {"pk": {"S": "every-type"}, "sk": {"S": "row"}}
+    item = {
+        **key,
+        "s": {"S": "text ü"},
+        "n": {"N": "12.5"},
+        "b": {"B": b"\x00\xff"},
+        "t": {"BOOL": True},
+        "z": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": [b"\x01", b"\x02"]},
+        "l": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"deep": {"B": b"\x03"}}}]},
+        "m": {"M": {"a": {"L": []}, "b": {"NULL": True}}},
+    }
+    direct.put_item(TableName=TABLE, Item=item)
+    sent: list[str] = []
+    direct.meta.events.register("before-send", lambda request, **kwargs: sent.append(request.url))
+
+    requests = [
+        {"TableName": TABLE, "Key": key, "ConsistentRead": True},
+        {"TableName": TABLE, "Key": key, "ReturnConsumedCapacity": "TOTAL"},
+        {"TableName": TABLE, "Key": {"pk": {"S": "absent"}, "sk": {"S": "row"}}},
+        # not taken directly: a projection, an error
+        {"TableName": TABLE, "Key": key, "ProjectionExpression": "s, l[0]"},
+        {"TableName": "no-such-table", "Key": key},
+    ]
+
+    def answer(client: object, request: dict) -> object:
+        try:
+            got = client.get_item(**request)  # type: ignore[attr-defined]
+        except ClientError as error:
+            return ["error", error.response["Error"], error.response["ResponseMetadata"]["HTTPStatusCode"]]
+        assert got.pop("ResponseMetadata")["HTTPStatusCode"] == 200
+        return got
+
+    # When each request goes both ways
+    # Then the answers are the same, and the plain reads never went to the wire
+    for request in requests:
+        assert answer(direct, request) == answer(wire, request)
+    assert answer(direct, requests[0]) == {"Item": item}
+    assert len(sent) == 2
