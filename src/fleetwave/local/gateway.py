@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import email.utils
+import functools
 import json
+import logging
 import socket
 import threading
 import time
@@ -328,7 +331,15 @@ def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
-            logger.debug("http", extra={"line": format % args})
+            # Formatted only when it is written: http.server logs every request.
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("http", extra={"line": format % args})
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            # The Date header of every answer: formatted once a second, not once a request.
+            if timestamp is not None:
+                return super().date_time_string(timestamp)
+            return _http_date(int(time.time()))
 
         def _serve(self) -> None:
             request_id = str(uuid.uuid4())
@@ -402,6 +413,11 @@ def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
     return Handler
+
+
+@functools.lru_cache(maxsize=2)
+def _http_date(second: int) -> str:
+    return email.utils.formatdate(second, usegmt=True)
 
 
 def _under(path: str, prefix: str) -> bool:
