@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,6 +83,22 @@ def test_gateway_serves_the_sdk_client_and_returns_parsed_json(api: ApiGateway, 
     # Then the handler saw POST /createFleet with the body, and the caller got its JSON back
     assert result == {"path": "/createFleet", "body": '{"name": "alpha"}'}
     assert echo.events[0]["httpMethod"] == "POST"
+
+
+def test_gateway_answers_carry_the_http_date_of_the_moment_they_are_sent(api: ApiGateway):
+    # Given a client of the gateway
+    client = FleetwaveClient(api.url, credentials=("testing", "testing"))
+
+    # When it calls twice (the gateway formats the Date header once a second)
+    before = int(time.time())
+    dates = [client.request("createFleet", {"name": "alpha"}).headers["Date"] for _ in range(2)]
+    after = time.time()
+
+    # Then each answer's Date is an RFC 7231 date between the call and its answer
+    for date in dates:
+        sent = email.utils.parsedate_to_datetime(date)
+        assert date.endswith(" GMT")
+        assert before <= sent.timestamp() <= after
 
 
 def test_gateway_errors_reach_the_sdk_as_typed_api_errors(api: ApiGateway):
