@@ -329,6 +329,15 @@ def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         # Headers and body go out as two writes; with Nagle's algorithm the body waits for the client's
         # delayed ACK of the headers (tens of ms per request on a kept-alive connection).
         disable_nagle_algorithm = True
+        # Status line, headers and body are buffered and go out in one write when the answer is complete
+        # (http.server flushes after each request): one system call, not two, per answer under 64 KiB.
+        wbufsize = 64 * 1024
+
+        def handle_expect_100(self) -> bool:
+            # The interim answer must reach the client now: it waits for it before sending the body.
+            ready = super().handle_expect_100()
+            self.wfile.flush()
+            return ready
 
         def log_message(self, format: str, *args: Any) -> None:
             # Formatted only when it is written: http.server logs every request.

@@ -6,6 +6,7 @@ import email.utils
 import http.client
 import json
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -220,3 +221,28 @@ def test_gateway_stop_frees_its_port(echo: EchoHandler):
     again.start()
     assert again.port == port
     again.stop()
+
+
+def test_gateway_answers_expect_100_continue_before_the_client_sends_the_body(
+    api: ApiGateway, echo: EchoHandler
+):
+    # Given a signed request whose client announces its body and waits for the go-ahead (as curl does for
+    # large bodies)
+    body = b'{"name": "alpha"}'
+    signed = sign_request("POST", f"{api.url}createFleet", body, Credentials("testing", "testing"))
+    head = "".join(f"{name}: {value}\r\n" for name, value in signed.headers.items())
+    head += f"Host: 127.0.0.1:{api.port}\r\nContent-Length: {len(body)}\r\nExpect: 100-continue\r\n"
+    with socket.create_connection(("127.0.0.1", api.port), timeout=30) as connection:
+        answers = connection.makefile("rb")
+        connection.sendall(f"POST /createFleet HTTP/1.1\r\n{head}\r\n".encode())
+
+        # When it reads the interim answer (with no body sent yet), then sends the body
+        interim = answers.readline()
+        assert answers.readline() == b"\r\n"
+        connection.sendall(body)
+        final = answers.readline()
+
+    # Then it got 100 Continue first, and the request completed
+    assert interim.startswith(b"HTTP/1.1 100")
+    assert final.startswith(b"HTTP/1.1 200")
+    assert [event["body"] for event in echo.events] == ['{"name": "alpha"}']
