@@ -11,10 +11,10 @@ addressed to the embedded endpoint is handed to the same WSGI application the HT
 ``DomainDispatcherApplication``), in the calling thread, and its answer goes back to botocore as if it had
 come over the wire. DynamoDB requests, most of a rollout's, skip the WSGI layers: they go to moto's
 DynamoDB handler as moto's own in-process mock (``mock_aws``) sends them, with the same request object.
-A plain GetItem (every API read of one row: DescribeRobot, DescribeFleet...) goes shorter still: a
-``before-call`` handler gives its parameters to moto's GetItem handler as moto's request parser would and
-hands botocore the parsed answer, so neither side signs, writes or parses the wire form; anything else,
-and any error, takes the route above.
+The reads (GetItem, Query, BatchGetItem: every API read, most of the engine's) go shorter still: a
+``before-call`` handler gives their parameters to moto's handler as moto's request parser would and hands
+botocore the parsed answer, so neither side signs, writes or parses the wire form; a write, a read with a
+binary value, and any error take the route above.
 Same backends, same data: what a client here writes, the AWS CLI reads over HTTP, and the other way round.
 A request for any other address is left alone (botocore sends it). This is moto's own in-process technique
 (``mock_aws`` registers a ``before-send`` stubber), scoped to one endpoint so that nothing else this
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import sys
 import uuid
 from collections.abc import Callable, Iterable
@@ -39,8 +40,10 @@ from botocore.compat import HTTPHeaders
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 EVENT = "before-send"
 UNIQUE_ID = "fleetwave-in-process-aws"
-DIRECT_EVENT = "before-call.dynamodb.GetItem"
-DIRECT_UNIQUE_ID = "fleetwave-in-process-get-item"
+DIRECT_EVENT = "before-call.dynamodb"
+DIRECT_UNIQUE_ID = "fleetwave-in-process-dynamodb-reads"
+# The reads answered without the wire form, and moto's DynamoHandler method for each.
+DIRECT_READS = {"GetItem": "get_item", "Query": "query", "BatchGetItem": "batch_get_item"}
 # moto.core.request.PRESERVED_HEADER_NAMES_ENVIRON_KEY
 _PRESERVED_HEADER_NAMES = "moto.preserved_header_names"
 
@@ -88,12 +91,13 @@ class InProcessRoute:
             status, headers, body = self.send(request.method, request.url, request.headers, request.body)
         return AWSResponse(request.url, status, headers, _Body(body))  # type: ignore[arg-type]
 
-    def get_item(self, params: dict[str, Any], request_signer: Any, **kwargs: Any) -> Any:
-        """``before-call`` for GetItem: moto's own GetItem, without the wire in between; None: go the usual
-        way (and meet moto's answer there: any error, or a request this does not take)."""
-        if not self.handles(params.get("url", "")):
+    def read(self, model: Any, params: dict[str, Any], request_signer: Any, **kwargs: Any) -> Any:
+        """``before-call`` for DynamoDB: a read (GetItem, Query, BatchGetItem) answered by moto's own handler
+        without the wire in between; None: go the usual way (and meet moto's answer there: any error, or a
+        request this does not take)."""
+        if model.name not in DIRECT_READS or not self.handles(params.get("url", "")):
             return None
-        answer = _direct_get_item(params, request_signer)
+        answer = _direct_read(DIRECT_READS[model.name], params, request_signer)
         if answer is None:
             return None
         self.requests += 1
@@ -148,42 +152,42 @@ def _dynamodb(request: AWSPreparedRequest) -> tuple[int, HTTPHeaders, bytes]:
     )
 
 
-# What the direct GetItem takes: the members core/dynamo.py sends, keys of strings and numbers (their JSON
-# form is what moto's request parser gives the handler; a binary key would differ).
-_DIRECT_GET_ITEM_MEMBERS = frozenset({"TableName", "Key", "ConsistentRead", "ReturnConsumedCapacity"})
 _SIGNED_BY = "AWS4-HMAC-SHA256 Credential="
 _DIRECT_HEADERS = HTTPHeaders()
 _DIRECT_HEADERS["content-type"] = "application/x-amz-json-1.0"
 
 
-def _direct_get_item(params: dict[str, Any], request_signer: Any) -> dict[str, Any] | None:
-    """GetItem's parsed answer from moto's DynamoDB handler, called as ``_dynamodb`` would after parsing the
-    wire request (same backend, same guard, same validation), or None when it raised or the request is
-    not one this takes.
+def _direct_read(method: str, params: dict[str, Any], request_signer: Any) -> dict[str, Any] | None:
+    """A read's parsed answer from moto's DynamoDB handler ``method``, called as ``_dynamodb`` would after
+    parsing the wire request (same backend, same guard, same validation), or None when it raised or the
+    request is not one this takes.
 
-    A GetItem over the wire costs botocore's signing, request and response parsing and moto's request
-    building, parsing and serialising, about ten times what moto's GetItem itself costs (docs/
-    performance.md); an API read such as DescribeRobot is one GetItem.
+    Over the wire, a read costs botocore's signing, request and response parsing and moto's request
+    building, parsing and serialising, several times what moto's read itself costs (docs/performance.md);
+    an API read of one row such as DescribeRobot is one GetItem.
     """
+    from moto import settings
     from moto.dynamodb.responses import DynamoHandler
     from moto.iam.models import mark_account_as_visited
 
     credentials = getattr(request_signer, "_credentials", None)
-    if credentials is None or params.get("method") != "POST":
+    body = params.get("body")
+    if credentials is None or params.get("method") != "POST" or not isinstance(body, bytes):
+        return None
+    # moto's request parser decodes binary values (base64 in the JSON); everything else it gives the
+    # handler as the JSON has it. With IAM checks on (moto's opt-in), moto counts and checks each request.
+    if b'"B"' in body or b'"BS"' in body or not math.isinf(settings.INITIAL_NO_AUTH_ACTION_COUNT):
         return None
     try:
-        body = json.loads(params["body"])
-    except (KeyError, TypeError, ValueError):
+        request = json.loads(body)
+    except ValueError:
         return None
-    key = body.get("Key") if isinstance(body, dict) else None
-    if not isinstance(key, dict) or not set(body) <= _DIRECT_GET_ITEM_MEMBERS:
-        return None
-    if not all(isinstance(value, dict) and set(value) <= {"S", "N"} for value in key.values()):
+    if not isinstance(request, dict):
         return None
     region = request_signer.region_name
     access_key = credentials.get_frozen_credentials().access_key
     handler = DynamoHandler()
-    handler.body = body
+    handler.body = request
     handler.querystring = {}
     handler.region = region
     # moto reads the account from these headers (after MOTO_ACCOUNT_ID): the access key as it is signed.
@@ -199,7 +203,7 @@ def _direct_get_item(params: dict[str, Any], request_signer: Any) -> dict[str, A
     handler.current_account = handler.get_current_account()
     mark_account_as_visited(handler.current_account, handler.access_key, "dynamodb", region)
     try:
-        result = handler.get_item().result
+        result = getattr(handler, method)().result
     except Exception:  # noqa: BLE001 - moto's error answers come from its own path
         return None
     request_id = str(uuid.uuid4())
@@ -288,7 +292,7 @@ def install(route: InProcessRoute) -> None:
     """Route this process's boto3 clients created from now on (the default session's) through ``route``."""
     session = boto3._get_default_session()._session  # noqa: SLF001
     session.register(EVENT, route, unique_id=UNIQUE_ID)
-    session.register(DIRECT_EVENT, route.get_item, unique_id=DIRECT_UNIQUE_ID)
+    session.register(DIRECT_EVENT, route.read, unique_id=DIRECT_UNIQUE_ID)
 
 
 def uninstall() -> None:
