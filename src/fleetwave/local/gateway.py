@@ -326,8 +326,8 @@ def _make_request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "fleetwave-gateway"
         sys_version = ""
-        # Headers and body go out as two writes; with Nagle's algorithm the body waits for the client's
-        # delayed ACK of the headers (tens of ms per request on a kept-alive connection).
+        # An answer larger than the write buffer goes out in more than one write; with Nagle's algorithm the
+        # rest waits for the client's delayed ACK of the first (tens of ms on a kept-alive connection).
         disable_nagle_algorithm = True
         # Status line, headers and body are buffered and go out in one write when the answer is complete
         # (http.server flushes after each request): one system call, not two, per answer under 64 KiB.

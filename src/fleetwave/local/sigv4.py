@@ -1,10 +1,11 @@
 """SigV4 verification the way API Gateway does it for AWS_IAM methods (scope ``execute-api``).
 
-The verifier re-signs the request with botocore's own ``SigV4Auth`` from what the caller claims to have
-signed: the headers listed in ``SignedHeaders`` (values as received), the path exactly as sent, the
-query string decoded and re-encoded, and a payload hash computed here from the body (a caller's
-``x-amz-content-sha256`` header is never trusted for the payload line). Errors carry the error names and
-the wording API Gateway uses, so that SDKs and users see the same 403s locally as in AWS.
+The verifier re-signs the request with botocore's own ``SigV4Auth`` (the signing key derived once per key
+pair, day and region, as SigV4 verifiers keep it) from what the caller claims to have signed: the headers
+listed in ``SignedHeaders`` (values as received), the path exactly as sent, the query string decoded and
+re-encoded, and a payload hash computed here from the body (a caller's ``x-amz-content-sha256`` header is
+never trusted for the payload line). Errors carry the error names and the wording API Gateway uses, so
+that SDKs and users see the same 403s locally as in AWS.
 """
 
 from __future__ import annotations
