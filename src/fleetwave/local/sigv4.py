@@ -1,15 +1,18 @@
 """SigV4 verification the way API Gateway does it for AWS_IAM methods (scope ``execute-api``).
 
-The verifier re-signs the request with botocore's own ``SigV4Auth`` from what the caller claims to have
-signed: the headers listed in ``SignedHeaders`` (values as received), the path exactly as sent, the
-query string decoded and re-encoded, and a payload hash computed here from the body (a caller's
-``x-amz-content-sha256`` header is never trusted for the payload line). Errors carry the error names and
-the wording API Gateway uses, so that SDKs and users see the same 403s locally as in AWS.
+The verifier re-signs the request with botocore's own ``SigV4Auth`` (the signing key derived once per key
+pair, day and region, as SigV4 verifiers keep it) from what the caller claims to have signed: the headers
+listed in ``SignedHeaders`` (values as received), the path exactly as sent, the query string decoded and
+re-encoded, and a payload hash computed here from the body (a caller's ``x-amz-content-sha256`` header is
+never trusted for the payload line). Errors carry the error names and the wording API Gateway uses, so
+that SDKs and users see the same 403s locally as in AWS.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -92,6 +95,20 @@ class _Resigner(SigV4Auth):
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
         return self._signed
+
+    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
+        # botocore derives the signing key again for every request; it changes once a day per key pair.
+        key = _signing_key(self.credentials.secret_key, request.context["timestamp"][:8], self._region_name)
+        return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _signing_key(secret: str, day: str, region: str) -> bytes:
+    """SigV4's derived key: HMAC chain of the secret over the day, region, service and terminator."""
+    key = f"AWS4{secret}".encode()
+    for part in (day, region, SERVICE, "aws4_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    return key
 
 
 def query_pairs(query: str) -> list[tuple[str, str]]:
@@ -244,7 +261,7 @@ def _request_time(headers: Sequence[tuple[str, str]], authorization: str) -> tup
     amz_date = _header(headers, "x-amz-date")
     if amz_date is not None:
         try:
-            signed_at = dt.datetime.strptime(amz_date.strip(), SIGV4_TIMESTAMP).replace(tzinfo=dt.UTC)
+            signed_at = _basic_timestamp(amz_date.strip())
         except ValueError:
             raise SignatureError(
                 INCOMPLETE,
@@ -264,6 +281,12 @@ def _request_time(headers: Sequence[tuple[str, str]], authorization: str) -> tup
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
         f"Authorization={authorization}",
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _basic_timestamp(text: str) -> dt.datetime:
+    # strptime is a good part of a verification; every request signed in the same second has the same one.
+    return dt.datetime.strptime(text, SIGV4_TIMESTAMP).replace(tzinfo=dt.UTC)
 
 
 def _iso(moment: dt.datetime) -> str:

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
+from fleetwave.local import inprocess
 from fleetwave.local.aws import MotoAws
 
 TABLE = "fleetwave-inprocess"
@@ -164,3 +165,132 @@ call('query', TableName={TABLE!r}, KeyConditionExpression='pk = :p',
 
     # Then every answer and every error (code, message, status) is the same, but for the key
     assert json.loads(json.dumps(here["answers"], default=str).replace("here", "there")) == there
+
+
+def test_reads_answer_in_process_without_the_wire_exactly_as_over_it(endpoint):
+    # Given items holding every attribute type (one also in an index), and two clients of this process:
+    # one as the services have it, one told to take the wire route (the direct read handler removed)
+    direct = endpoint.client("dynamodb")
+    wire = endpoint.client("dynamodb")
+    wire.meta.events.unregister(inprocess.DIRECT_EVENT, unique_id=inprocess.DIRECT_UNIQUE_ID)
+    key = {"pk": {"S": "every-type"}, "sk": {"S": "row"}}
+    item = {
+        **key,
+        "gsi1pk": {"S": "index"},
+        "gsi1sk": {"S": "a"},
+        "s": {"S": "text ü"},
+        "n": {"N": "12.5"},
+        "b": {"B": b"\x00\xff"},
+        "t": {"BOOL": True},
+        "z": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": [b"\x01", b"\x02"]},
+        "l": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"deep": {"B": b"\x03"}}}]},
+        "m": {"M": {"a": {"L": []}, "b": {"NULL": True}}},
+    }
+    direct.put_item(TableName=TABLE, Item=item)
+    for n in range(5):
+        direct.put_item(
+            TableName=TABLE, Item={"pk": {"S": "every-type"}, "sk": {"S": f"row#{n}"}, "n": {"N": str(n)}}
+        )
+    sent: list[str] = []
+    direct.meta.events.register(
+        "before-send", lambda event_name, **kwargs: sent.append(event_name.rsplit(".", 1)[1])
+    )
+    other = {"pk": {"S": "every-type"}, "sk": {"S": "row#3"}}
+    absent = {"pk": {"S": "absent"}, "sk": {"S": "row"}}
+    partition = {
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "every-type"}},
+    }
+
+    calls = [
+        ("get_item", {"TableName": TABLE, "Key": key, "ConsistentRead": True}),
+        ("get_item", {"TableName": TABLE, "Key": key, "ReturnConsumedCapacity": "TOTAL"}),
+        ("get_item", {"TableName": TABLE, "Key": absent}),
+        (
+            "get_item",
+            {
+                "TableName": TABLE,
+                "Key": key,
+                "ProjectionExpression": "s, l[0], #m.a",
+                "ExpressionAttributeNames": {"#m": "m"},
+            },
+        ),
+        ("query", {"TableName": TABLE, **partition}),
+        ("query", {"TableName": TABLE, **partition, "Limit": 2, "ScanIndexForward": False}),
+        ("query", {"TableName": TABLE, **partition, "Limit": 2, "ExclusiveStartKey": other}),
+        (
+            "query",
+            {
+                "TableName": TABLE,
+                **partition,
+                "Select": "COUNT",
+                "FilterExpression": "n > :one",
+                "ExpressionAttributeValues": {":p": {"S": "every-type"}, ":one": {"N": "1"}},
+            },
+        ),
+        (
+            "query",
+            {
+                "TableName": TABLE,
+                "IndexName": "gsi1",
+                "KeyConditionExpression": "gsi1pk = :i AND begins_with(gsi1sk, :a)",
+                "ExpressionAttributeValues": {":i": {"S": "index"}, ":a": {"S": "a"}},
+            },
+        ),
+        ("batch_get_item", {"RequestItems": {TABLE: {"Keys": [key, other, absent], "ConsistentRead": True}}}),
+        (
+            "batch_get_item",
+            {
+                "RequestItems": {TABLE: {"Keys": [other], "ProjectionExpression": "sk, n"}},
+                "ReturnConsumedCapacity": "TOTAL",
+            },
+        ),
+        # not taken directly: errors, a binary value in the request, a write
+        ("get_item", {"TableName": "no-such-table", "Key": key}),
+        ("get_item", {"TableName": TABLE, "Key": {"pk": {"S": "every-type"}}}),
+        (
+            "query",
+            {
+                "TableName": TABLE,
+                "KeyConditionExpression": "nope = :p",
+                **{k: v for k, v in partition.items() if k != "KeyConditionExpression"},
+            },
+        ),
+        ("batch_get_item", {"RequestItems": {TABLE: {"Keys": [key, key]}}}),
+        (
+            "query",
+            {
+                "TableName": TABLE,
+                **partition,
+                "FilterExpression": "b = :b",
+                "ExpressionAttributeValues": {":p": {"S": "every-type"}, ":b": {"B": b"\x00\xff"}},
+            },
+        ),
+        (
+            "update_item",
+            {
+                "TableName": TABLE,
+                "Key": other,
+                "UpdateExpression": "SET n = :n",
+                "ExpressionAttributeValues": {":n": {"N": "3"}},
+            },
+        ),
+    ]
+
+    def answer(client: object, name: str, request: dict) -> object:
+        try:
+            got = getattr(client, name)(**request)
+        except ClientError as error:
+            return ["error", error.response["Error"], error.response["ResponseMetadata"]["HTTPStatusCode"]]
+        assert got.pop("ResponseMetadata")["HTTPStatusCode"] == 200
+        return got
+
+    # When each request goes both ways
+    # Then the answers (and errors) are the same, and the plain reads never went to the wire
+    for name, request in calls:
+        assert answer(direct, name, request) == answer(wire, name, request), (name, request)
+    assert answer(direct, *calls[0]) == {"Item": item}
+    assert sent == ["GetItem", "GetItem", "Query", "BatchGetItem", "Query", "UpdateItem"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,6 +84,22 @@ def test_gateway_serves_the_sdk_client_and_returns_parsed_json(api: ApiGateway, 
     # Then the handler saw POST /createFleet with the body, and the caller got its JSON back
     assert result == {"path": "/createFleet", "body": '{"name": "alpha"}'}
     assert echo.events[0]["httpMethod"] == "POST"
+
+
+def test_gateway_answers_carry_the_http_date_of_the_moment_they_are_sent(api: ApiGateway):
+    # Given a client of the gateway
+    client = FleetwaveClient(api.url, credentials=("testing", "testing"))
+
+    # When it calls twice (the gateway formats the Date header once a second)
+    before = int(time.time())
+    dates = [client.request("createFleet", {"name": "alpha"}).headers["Date"] for _ in range(2)]
+    after = time.time()
+
+    # Then each answer's Date is an RFC 7231 date between the call and its answer
+    for date in dates:
+        sent = email.utils.parsedate_to_datetime(date)
+        assert date.endswith(" GMT")
+        assert before <= sent.timestamp() <= after
 
 
 def test_gateway_errors_reach_the_sdk_as_typed_api_errors(api: ApiGateway):
@@ -202,3 +221,28 @@ def test_gateway_stop_frees_its_port(echo: EchoHandler):
     again.start()
     assert again.port == port
     again.stop()
+
+
+def test_gateway_answers_expect_100_continue_before_the_client_sends_the_body(
+    api: ApiGateway, echo: EchoHandler
+):
+    # Given a signed request whose client announces its body and waits for the go-ahead (as curl does for
+    # large bodies)
+    body = b'{"name": "alpha"}'
+    signed = sign_request("POST", f"{api.url}createFleet", body, Credentials("testing", "testing"))
+    head = "".join(f"{name}: {value}\r\n" for name, value in signed.headers.items())
+    head += f"Host: 127.0.0.1:{api.port}\r\nContent-Length: {len(body)}\r\nExpect: 100-continue\r\n"
+    with socket.create_connection(("127.0.0.1", api.port), timeout=30) as connection:
+        answers = connection.makefile("rb")
+        connection.sendall(f"POST /createFleet HTTP/1.1\r\n{head}\r\n".encode())
+
+        # When it reads the interim answer (with no body sent yet), then sends the body
+        interim = answers.readline()
+        assert answers.readline() == b"\r\n"
+        connection.sendall(body)
+        final = answers.readline()
+
+    # Then it got 100 Continue first, and the request completed
+    assert interim.startswith(b"HTTP/1.1 100")
+    assert final.startswith(b"HTTP/1.1 200")
+    assert [event["body"] for event in echo.events] == ['{"name": "alpha"}']

@@ -95,6 +95,24 @@ def test_verifier_accepts_a_signature_just_inside_the_five_minute_window():
     assert verifier_at(later).verify(request).access_key == "testing"
 
 
+def test_verifier_keeps_each_key_pairs_signing_key_for_its_own_day_only():
+    # Given a gateway with two key pairs, and requests from each signed either side of midnight
+    keys = {"testing": "testing", "other": "other-secret"}
+    midnight = dt.datetime(2026, 3, 2, 0, 0, 0, tzinfo=dt.UTC)
+    verifier = SigV4Verifier(keys, region="us-east-1", clock=lambda: midnight.timestamp())
+    moments = (midnight - dt.timedelta(seconds=30), midnight + dt.timedelta(seconds=30))
+
+    # When / Then each verifies, in any order, with its own key and its own day
+    for _ in range(2):
+        for key_id, secret in keys.items():
+            for moment in moments:
+                request = wire(signed(credentials=Credentials(key_id, secret), at=moment))
+                assert verifier.verify(request).access_key == key_id
+    # and a key id signed with the other pair's secret, on a day already seen, still fails
+    swapped = wire(signed(credentials=Credentials("other", "testing"), at=moments[1]))
+    assert rejection(swapped, verifier).error_type == "InvalidSignatureException"
+
+
 def test_verifier_ignores_headers_the_client_did_not_sign():
     # Given a signed request to which a proxy adds an unsigned header
     request = wire(signed())
