@@ -134,14 +134,15 @@ def release_job_lock(name: str, job_id: str, last_deployment: dict[str, Any] | N
 
     False when the lock is held by another job or already gone: then nothing is written.
     """
-    forget_active_job(name)
-    return dynamo.update(
+    released = dynamo.update(
         fleet_key(name),
         sets=last_deployment,
         removes=("activeJobId",),
         condition="activeJobId = :job",
         values={":job": job_id},
     )
+    forget_active_job(name)
+    return released
 
 
 def finish_deployment(fleet_name: str, job_id: str, fields: dict[str, Any]) -> bool:
