@@ -11,10 +11,12 @@ addressed to the embedded endpoint is handed to the same WSGI application the HT
 ``DomainDispatcherApplication``), in the calling thread, and its answer goes back to botocore as if it had
 come over the wire. DynamoDB requests, most of a rollout's, skip the WSGI layers: they go to moto's
 DynamoDB handler as moto's own in-process mock (``mock_aws``) sends them, with the same request object.
-The reads (GetItem, Query, BatchGetItem: every API read, most of the engine's) go shorter still: a
-``before-call`` handler gives their parameters to moto's handler as moto's request parser would and hands
-botocore the parsed answer, so neither side signs, writes or parses the wire form; a write, a read with a
-binary value, and any error take the route above.
+Reads and writes (GetItem, Query, BatchGetItem, PutItem, UpdateItem, DeleteItem, BatchWriteItem,
+TransactWriteItems: every API read, nearly all of the engine's work) go shorter still: a ``before-call``
+handler gives their parameters to moto's handler as moto's request parser would and hands botocore the
+parsed answer, so neither side signs, writes or parses the wire form; a request with a binary value, and a
+read's error, take the route above (a write's error is parsed here from moto's error answer, as botocore
+parses it off the wire).
 Same backends, same data: what a client here writes, the AWS CLI reads over HTTP, and the other way round.
 A request for any other address is left alone (botocore sends it). This is moto's own in-process technique
 (``mock_aws`` registers a ``before-send`` stubber), scoped to one endpoint so that nothing else this
@@ -42,8 +44,15 @@ EVENT = "before-send"
 UNIQUE_ID = "fleetwave-in-process-aws"
 DIRECT_EVENT = "before-call.dynamodb"
 DIRECT_UNIQUE_ID = "fleetwave-in-process-dynamodb-reads"
-# The reads answered without the wire form, and moto's DynamoHandler method for each.
+# The requests answered without the wire form, and moto's DynamoHandler method for each.
 DIRECT_READS = {"GetItem": "get_item", "Query": "query", "BatchGetItem": "batch_get_item"}
+DIRECT_WRITES = {
+    "PutItem": "put_item",
+    "UpdateItem": "update_item",
+    "DeleteItem": "delete_item",
+    "BatchWriteItem": "batch_write_item",
+    "TransactWriteItems": "transact_write_items",
+}
 # moto.core.request.PRESERVED_HEADER_NAMES_ENVIRON_KEY
 _PRESERVED_HEADER_NAMES = "moto.preserved_header_names"
 
@@ -92,16 +101,20 @@ class InProcessRoute:
         return AWSResponse(request.url, status, headers, _Body(body))  # type: ignore[arg-type]
 
     def read(self, model: Any, params: dict[str, Any], request_signer: Any, **kwargs: Any) -> Any:
-        """``before-call`` for DynamoDB: a read (GetItem, Query, BatchGetItem) answered by moto's own handler
-        without the wire in between; None: go the usual way (and meet moto's answer there: any error, or a
-        request this does not take)."""
-        if model.name not in DIRECT_READS or not self.handles(params.get("url", "")):
+        """``before-call`` for DynamoDB: a read (GetItem, Query, BatchGetItem) or a write (PutItem,
+        UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems) answered by moto's own handler without
+        the wire in between; None: go the usual way (a request this does not take, and a read's error: it
+        meets moto's answer there). A write's error is answered here, parsed from moto's error answer as
+        botocore parses it off the wire: sending the write again could meet what the first attempt left."""
+        write = model.name in DIRECT_WRITES
+        if not (write or model.name in DIRECT_READS) or not self.handles(params.get("url", "")):
             return None
-        answer = _direct_read(DIRECT_READS[model.name], params, request_signer)
+        method = DIRECT_WRITES[model.name] if write else DIRECT_READS[model.name]
+        answer = _direct_call(method, params, request_signer, model, write)
         if answer is None:
             return None
         self.requests += 1
-        return AWSResponse(params["url"], 200, _DIRECT_HEADERS, _Body(b"")), answer  # type: ignore[arg-type]
+        return answer
 
     def send(self, method: str, url: str, headers: Any, body: Any) -> tuple[int, HTTPHeaders, bytes]:
         """One request through the WSGI application: (status, headers, body)."""
@@ -157,16 +170,21 @@ _DIRECT_HEADERS = HTTPHeaders()
 _DIRECT_HEADERS["content-type"] = "application/x-amz-json-1.0"
 
 
-def _direct_read(method: str, params: dict[str, Any], request_signer: Any) -> dict[str, Any] | None:
-    """A read's parsed answer from moto's DynamoDB handler ``method``, called as ``_dynamodb`` would after
-    parsing the wire request (same backend, same guard, same validation), or None when it raised or the
-    request is not one this takes.
+def _direct_call(
+    method: str, params: dict[str, Any], request_signer: Any, model: Any, write: bool
+) -> tuple[AWSResponse, dict[str, Any]] | None:
+    """(the HTTP answer, the parsed answer) from moto's DynamoDB handler ``method``, called as ``_dynamodb``
+    would after parsing the wire request (same backend, same guard, same validation), or None when the
+    request is not one this takes, or a read raised. A write's error is answered here (``_error_answer``).
+    ``model``: the operation's: the answer holds what it models, as botocore's parser keeps.
 
-    Over the wire, a read costs botocore's signing, request and response parsing and moto's request
-    building, parsing and serialising, several times what moto's read itself costs (docs/performance.md);
-    an API read of one row such as DescribeRobot is one GetItem.
+    Over the wire, a request costs botocore's signing, request and response parsing and moto's request
+    building, parsing and serialising, several times what moto's read or write itself costs
+    (docs/performance.md); an API read of one row such as DescribeRobot is one GetItem, a robot's report a
+    conditional UpdateItem or two.
     """
     from moto import settings
+    from moto.core.exceptions import HTTPException
     from moto.dynamodb.responses import DynamoHandler
     from moto.iam.models import mark_account_as_visited
 
@@ -204,11 +222,18 @@ def _direct_read(method: str, params: dict[str, Any], request_signer: Any) -> di
     mark_account_as_visited(handler.current_account, handler.access_key, "dynamodb", region)
     try:
         result = getattr(handler, method)().result
-    except Exception:  # noqa: BLE001 - moto's error answers come from its own path
-        return None
+    except HTTPException as error:
+        if not write:
+            return None  # a read's error: moto's own path answers it
+        return _error_answer(model, params["url"], error)
+    except Exception:
+        if not write:
+            return None
+        raise  # as over the wire (``_dynamodb`` lets it through too)
     request_id = str(uuid.uuid4())
-    return {
-        **result,
+    members = model.output_shape.members if model.output_shape is not None else {}
+    parsed = {
+        **{name: value for name, value in result.items() if name in members},
         "ResponseMetadata": {
             "RequestId": request_id,
             "HTTPStatusCode": 200,
@@ -216,6 +241,29 @@ def _direct_read(method: str, params: dict[str, Any], request_signer: Any) -> di
             "RetryAttempts": 0,
         },
     }
+    return AWSResponse(params["url"], 200, _DIRECT_HEADERS, _Body(b"")), parsed  # type: ignore[arg-type]
+
+
+def _error_answer(model: Any, url: str, error: Any) -> tuple[AWSResponse, dict[str, Any]]:
+    """moto's error answer for a write, parsed as botocore parses one off the wire (its ``Error``, and the
+    members the service models for that error, such as ConditionalCheckFailed's ``Item``)."""
+    from botocore.parsers import create_parser
+
+    headers = HTTPHeaders()
+    for name, value in dict(error.get_headers() or {}).items():
+        headers[name] = str(value)
+    body = error.get_body()
+    response = {
+        "status_code": int(error.code),
+        "headers": headers,
+        "body": body.encode("utf-8") if isinstance(body, str) else bytes(body or b""),
+    }
+    parser = create_parser(model.service_model.metadata["protocol"])
+    parsed = parser.parse(response, model.output_shape)
+    error_shape = model.service_model.shape_for_error_code(parsed.get("Error", {}).get("Code"))
+    if error_shape is not None:
+        parsed.update(parser.parse(response, error_shape))
+    return AWSResponse(url, response["status_code"], headers, _Body(response["body"])), parsed  # type: ignore[arg-type]
 
 
 def _bytes(body: Any) -> bytes:

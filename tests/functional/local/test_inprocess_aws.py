@@ -248,7 +248,7 @@ def test_reads_answer_in_process_without_the_wire_exactly_as_over_it(endpoint):
                 "ReturnConsumedCapacity": "TOTAL",
             },
         ),
-        # not taken directly: errors, a binary value in the request, a write
+        # not taken directly: errors, a binary value in the request
         ("get_item", {"TableName": "no-such-table", "Key": key}),
         ("get_item", {"TableName": TABLE, "Key": {"pk": {"S": "every-type"}}}),
         (
@@ -293,4 +293,135 @@ def test_reads_answer_in_process_without_the_wire_exactly_as_over_it(endpoint):
     for name, request in calls:
         assert answer(direct, name, request) == answer(wire, name, request), (name, request)
     assert answer(direct, *calls[0]) == {"Item": item}
-    assert sent == ["GetItem", "GetItem", "Query", "BatchGetItem", "Query", "UpdateItem"]
+    assert sent == ["GetItem", "GetItem", "Query", "BatchGetItem", "Query"]
+
+
+def _writes(client: object, key: str) -> list[object]:
+    """A sequence of writes (and reads of what they did) on the rows of ``key``; each answer, or error."""
+    row = {"pk": {"S": key}, "sk": {"S": "row"}}
+    second = {"pk": {"S": key}, "sk": {"S": "second"}}
+    calls = [
+        ("put_item", {"Item": {**row, "n": {"N": "1"}, "m": {"M": {"a": {"L": [{"S": "x"}]}}}}}),
+        ("put_item", {"Item": {**row, "n": {"N": "9"}}, "ConditionExpression": "attribute_not_exists(pk)"}),
+        (
+            "put_item",
+            {
+                "Item": {**row, "n": {"N": "9"}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            },
+        ),
+        (
+            "update_item",
+            {
+                "Key": row,
+                "UpdateExpression": "SET n = n + :one, #s = :s REMOVE m",
+                "ConditionExpression": "n = :n",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":one": {"N": "1"}, ":n": {"N": "1"}, ":s": {"S": "InSync"}},
+                "ReturnValues": "ALL_NEW",
+            },
+        ),
+        (
+            "update_item",
+            {
+                "Key": row,
+                "UpdateExpression": "SET n = :n",
+                "ConditionExpression": "n = :old",
+                "ExpressionAttributeValues": {":n": {"N": "5"}, ":old": {"N": "1"}},
+            },
+        ),
+        ("update_item", {"Key": row, "UpdateExpression": "SET n = :n"}),  # a value that is not given
+        (
+            "update_item",
+            {
+                "Key": second,
+                "UpdateExpression": "ADD c :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            },
+        ),
+        ("delete_item", {"Key": second, "ReturnValues": "ALL_OLD"}),
+        ("delete_item", {"Key": second, "ConditionExpression": "attribute_exists(pk)"}),
+        (
+            "batch_write_item",
+            {
+                "RequestItems": {
+                    TABLE: [
+                        {"PutRequest": {"Item": {"pk": {"S": key}, "sk": {"S": f"b{n}"}, "n": {"N": str(n)}}}}
+                        for n in range(3)
+                    ]
+                    + [{"DeleteRequest": {"Key": row}}]
+                }
+            },
+        ),
+        (
+            "transact_write_items",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": TABLE, "Item": {**row, "n": {"N": "7"}}}},
+                    {
+                        "ConditionCheck": {
+                            "TableName": TABLE,
+                            "Key": {"pk": {"S": key}, "sk": {"S": "b1"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            },
+        ),
+        (
+            "transact_write_items",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": TABLE, "Item": {**row, "n": {"N": "8"}}}},
+                    {"Delete": {"TableName": TABLE, "Key": {"pk": {"S": key}, "sk": {"S": "b2"}}}},
+                ]
+            },
+        ),
+        ("put_item", {"Item": {**row, "n": {"N": "1"}}, "TableName": "no-such-table"}),
+        ("query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": key}}}),
+    ]
+    answers: list[object] = []
+    for name, request in calls:
+        try:
+            table = {} if name in ("batch_write_item", "transact_write_items") else {"TableName": TABLE}
+            got = getattr(client, name)(**{**table, **request})
+        except ClientError as error:
+            answers.append(
+                ["error", {k: v for k, v in error.response.items() if k != "ResponseMetadata"},
+                 error.response["ResponseMetadata"]["HTTPStatusCode"]]
+            )  # fmt: skip
+            continue
+        assert got.pop("ResponseMetadata")["HTTPStatusCode"] == 200
+        answers.append(got)
+    return answers
+
+
+def test_writes_answer_in_process_without_the_wire_exactly_as_over_it(endpoint):
+    # Given two clients of this process: one as the services have it, one told to take the wire route
+    direct = endpoint.client("dynamodb")
+    wire = endpoint.client("dynamodb")
+    wire.meta.events.unregister(inprocess.DIRECT_EVENT, unique_id=inprocess.DIRECT_UNIQUE_ID)
+    sent: list[str] = []
+    direct.meta.events.register(
+        "before-send", lambda event_name, **kwargs: sent.append(event_name.rsplit(".", 1)[1])
+    )
+
+    # When the same writes go both ways, on rows of their own
+    here, there = _writes(direct, "direct"), _writes(wire, "wire")
+
+    # Then every answer and every error (code, message, the failed condition's item, status) is the same,
+    # and only the reads that failed took the wire
+    assert json.loads(json.dumps(here, default=str).replace("direct", "wire")) == json.loads(
+        json.dumps(there, default=str)
+    )
+    assert [answer[1]["Error"]["Code"] for answer in here if isinstance(answer, list)] == [
+        "ConditionalCheckFailedException",
+        "ConditionalCheckFailedException",
+        "ConditionalCheckFailedException",
+        "ValidationException",
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+        "ResourceNotFoundException",
+    ]
+    assert sent == []
