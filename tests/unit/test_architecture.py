@@ -245,7 +245,10 @@ print(type(policy).__name__, sorted(m for m in sys.modules if m in {watched!r}))
     ("job", "expected"),
     [
         ({"jobId": "j"}, "RoboMakerPolicy ['fleetwave_service.robomaker.policy']"),
-        ({"jobId": "j", "frontDoor": "greengrass"}, "GreengrassPolicy ['fleetwave_service.greengrass.policy']"),
+        (
+            {"jobId": "j", "frontDoor": "greengrass"},
+            "GreengrassPolicy ['fleetwave_service.greengrass.policy']",
+        ),
     ],
 )
 def test_architecture_a_front_doors_policy_is_loaded_by_its_first_job(job, expected):
