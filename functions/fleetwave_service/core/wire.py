@@ -65,7 +65,6 @@ RobotStatus = Literal[
 DeploymentStatus = Literal["Pending", "Preparing", "InProgress", "Failed", "Succeeded", "Canceled"]
 ACTIVE_JOB_STATUSES = ("Pending", "Preparing", "InProgress")
 
-LATEST = "$LATEST"
 Version = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^(\$LATEST|[0-9]*)$")]
 DeploymentVersion = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[0-9]*$")]
 RevisionId = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-zA-Z0-9_.\-]*$")]

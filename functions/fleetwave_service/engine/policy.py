@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.engine.messages import Bundle, DeploymentCommand, DownloadCondition, FailureCode
-from fleetwave_service.engine.ports import Ports
+
+if TYPE_CHECKING:  # annotations only: the composition root imports this module in every function
+    from fleetwave_service.engine.messages import Bundle, DeploymentCommand, DownloadCondition, FailureCode
+    from fleetwave_service.engine.ports import Ports
 
 FRONT_DOOR_ATTRIBUTE = "frontDoor"
 
