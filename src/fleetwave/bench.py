@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +66,42 @@ def count_state_transitions(events: Iterable[Mapping[str, Any]]) -> int:
 
 def transact_writes(transact_items: Sequence[Mapping[str, Any]]) -> int:
     """Writes in a TransactWriteItems call: a ConditionCheck reads, every other action writes one item."""
-    return sum(1 for item in transact_items if next(iter(item), "ConditionCheck") != "ConditionCheck")
+    return len(_written_keys("transact_write_items", (transact_items,), {}))
+
+
+def row_kind(pk: str, sk: str) -> str:
+    """Which kind of row a key names, for the writes-per-robot breakdown (docs/rollout.md, "Rows")."""
+    if sk == "ROBOT":
+        return "robot"
+    if pk.startswith("JOB#"):
+        if sk == "JOB":
+            return "job"
+        if sk.startswith("ROBOT#"):
+            return "job's robot row"
+        return sk.split("#", 1)[0].lower()
+    return pk.split("#", 1)[0].lower()
+
+
+def _written_keys(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The keys (attribute values: ``{"pk": {"S": ...}, ...}``) a moto backend write call writes."""
+    if name == "transact_write_items":
+        items = kwargs.get("transact_items", args[0] if args else [])
+        return [
+            action.get("Item") or action.get("Key") or {}
+            for item in items
+            for kind, action in item.items()
+            if kind != "ConditionCheck"
+        ]
+    field = "item_attrs" if name == "put_item" else "key"
+    return [kwargs.get(field, args[1] if len(args) > 1 else {})]
+
+
+def _kind_of(key: Mapping[str, Any]) -> str:
+    def text(attribute: str) -> str:
+        value = key.get(attribute) or {}
+        return str(value.get("S", "")) if isinstance(value, Mapping) else ""
+
+    return row_kind(text("pk"), text("sk"))
 
 
 def waves_for(robots: int, percent: int | None) -> int:
@@ -163,10 +199,13 @@ def format_table(results: Iterable[BenchResult]) -> str:
 # --- counters ------------------------------------------------------------------------------------------
 class WriteCounter:
     """Counts item writes at moto's DynamoDB backend (this process), outermost call only: moto's own
-    transaction and batch code call put_item and friends internally."""
+    transaction and batch code call put_item and friends internally. ``by_row``: the same writes by the kind
+    of row written (``row_kind``); ``reset`` leaves what it cleared in ``last_by_row``."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.by_row: Counter[str] = Counter()
+        self.last_by_row: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._local = threading.local()
         self._originals: dict[str, Callable[..., Any]] = {}
@@ -174,11 +213,13 @@ class WriteCounter:
     def reset(self) -> int:
         with self._lock:
             value, self.count = self.count, 0
+            self.last_by_row, self.by_row = self.by_row, Counter()
         return value
 
-    def _add(self, n: int) -> None:
+    def _add(self, kinds: list[str]) -> None:
         with self._lock:
-            self.count += n
+            self.count += len(kinds)
+            self.by_row.update(kinds)
 
     def install(self) -> None:
         from moto.dynamodb.models import DynamoDBBackend
@@ -206,11 +247,7 @@ class WriteCounter:
             finally:
                 counter._local.depth = depth
             if depth == 0:
-                if name == "transact_write_items":
-                    items = kwargs.get("transact_items", args[0] if args else [])
-                    counter._add(transact_writes(items))
-                else:
-                    counter._add(1)
+                counter._add([_kind_of(key) for key in _written_keys(name, args, kwargs)])
             return result
 
         counted.__wrapped__ = original  # type: ignore[attr-defined]
@@ -333,6 +370,7 @@ def run_rollout(
 
             follow_job(job_id_of(job), note, JOB_DEADLINE_SECONDS)
             dynamodb_writes = writes.reset()
+            by_row = writes.last_by_row
             mqtt_messages = messages.settled()
     finally:
         robots.stop()
@@ -344,6 +382,8 @@ def run_rollout(
     progress(f"  {size:,} robots: job {outcome.status}, robots {statuses}")
     per_topic = ", ".join(f"{kind} {n / size:.2f}" for kind, n in sorted(messages.by_topic.items()))
     progress(f"  {size:,} robots: MQTT messages per robot by topic: {per_topic}")
+    per_row = ", ".join(f"{kind} {n / size:.2f}" for kind, n in by_row.most_common())
+    progress(f"  {size:,} robots: DynamoDB writes per robot by row: {per_row}")
     return BenchResult(
         robots=size,
         waves=waves_for(size, percent),

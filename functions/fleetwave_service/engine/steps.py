@@ -32,6 +32,7 @@ from fleetwave_service.engine.store import (
     HOLD_FOR_APPROVAL,
     HOLD_FOR_PAUSE,
     queue_members_of,
+    releases_in_place,
     wave_members_of,
 )
 
@@ -412,8 +413,12 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
         to_mark, to_command = members, members
     else:
         to_mark, to_command = _unfinished_release(job_id, members, ports)
+    # A plan's waves release in place: the wave's row (written above) makes its robots Deploying, with no
+    # write per robot (engine/store.py as_released). Other plans mark each robot's row.
     store.put_rows(
-        [
+        []
+        if releases_in_place(opened)
+        else [
             (
                 robot_deployment_key(job_id, member["robotName"]),
                 {
@@ -512,7 +517,9 @@ def _unfinished_release(job_id: str, members: list[Row], ports: Ports) -> tuple[
 
     A robot whose row is still pending was never released; one Deploying with no report yet may not have
     received its command (the earlier run may have stopped before publishing); one that reported, or
-    finished, has it. Only a retry reads the rows: the first release writes them blind (batch).
+    finished, has it. Only a retry reads the rows: the first release writes them blind (batch). In a wave
+    that releases in place (no row written per robot) a row still pending is a robot with no report yet:
+    it gets its command again, and its own row (Deploying) is written again.
     """
     rows = {
         row["robotName"]: row
@@ -569,7 +576,7 @@ def _fail_undeliverable(job: Row, robot_name: str, reason: str, ports: Ports) ->
 
 def _abort_robots(job: Row, robot_names: list[str], reason: str, ports: Ports) -> list[str]:
     """Replace the retained deploy command of robots still deploying with an abort. Returns who was told."""
-    rows = ports.store.batch_get([robot_deployment_key(job["id"], name) for name in robot_names])
+    rows = ports.store.robot_deployments(job["id"], robot_names).values()
     deploying = [row for row in rows if row.get("status") == "Deploying"]
     ports.channel.publish_commands(_abort_commands(job, deploying, reason))
     return [row["robotName"] for row in deploying]

@@ -22,7 +22,7 @@ bumps the wave's counter: counters never count a robot twice (they can only fall
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,10 +51,75 @@ def _unchanged(row: Row) -> tuple[str, dict[str, Any]]:
     its attempt (a new release) or its seq (another report), so this is the same guarantee as checking the
     rules in the write itself, with a smaller condition.
     """
+    if row.get(RELEASED_BY_WAVE):
+        # Deploying by its wave's release, not yet written since (``as_released``): still so.
+        return "#st = :pending AND attribute_not_exists(seq)", {":pending": "PendingNewDeployment"}
     values: dict[str, Any] = {":deploying": "Deploying", ":attempt": row.get("attempt", 0)}
     if row.get("seq") is None:
         return "#st = :deploying AND attempt = :attempt AND attribute_not_exists(seq)", values
     return "#st = :deploying AND attempt = :attempt AND seq = :read_seq", {**values, ":read_seq": row["seq"]}
+
+
+# Marks a robot deployment row that ``as_released`` made Deploying (its stored status is still pending).
+RELEASED_BY_WAVE = "releasedByWave"
+
+
+def releases_in_place(wave: Row) -> bool:
+    """Whether a wave's release writes nothing per robot: its robots' rows are the plan's rows (they carry
+    the wave's number from prepare), and the wave's row says when it was released (``as_released``).
+    Queued plans (Greengrass) and waves planned by earlier versions (``MEMBER#`` rows) mark each robot."""
+    return "firstRobot" in wave
+
+
+def as_released(row: Row, waves: Mapping[int, Row]) -> Row:
+    """A robot deployment row as its wave's release left it.
+
+    The release of a wave writes one row, the wave's (its attempt, the robots' deadline, ``releasedAt``),
+    not one per robot: a robot of a released wave whose row is still PendingNewDeployment is Deploying,
+    with the wave's attempt, deadline and start, and no report yet. The robot's first write of its own (its
+    first report, its outcome, the sweep, finalize) then stores its status; the wave's attempt, deadline and
+    start fill in what that write did not store. ``waves``: the job's wave rows by number.
+    """
+    wave = waves.get(int(row.get("wave", 0) or 0))
+    if wave is None or "releasedAt" not in wave or not releases_in_place(wave):
+        return row
+    released = {
+        "attempt": int(wave.get("attempt", 1)),
+        "deadline": wave.get("robotDeadline"),
+        "deploymentStartTime": wave["releasedAt"],
+    }
+    if row.get("status") == "PendingNewDeployment":
+        return {
+            **row,
+            **released,
+            "status": "Deploying",
+            "seq": -1,
+            "progressDetail": {"percentDone": 0.0},
+            RELEASED_BY_WAVE: True,
+        }
+    return {**released, **row}
+
+
+def all_as_released(rows: list[Row], read_waves: Callable[[list[int]], Iterable[Row]]) -> list[Row]:
+    """One job's robot deployment rows ``as_released``. ``read_waves(numbers)`` reads those wave rows of the
+    job, by key (a query of the job's partition would read every robot row on the way, in moto); called
+    only for the waves of rows that may need them (rows with no start of their own)."""
+    numbers = sorted(
+        {int(row["wave"]) for row in rows if "deploymentStartTime" not in row and row.get("wave")}
+    )
+    if not numbers:
+        return rows
+    waves = {int(wave.get("wave", 0)): wave for wave in read_waves(numbers)}
+    return [as_released(row, waves) for row in rows]
+
+
+def _first_own_write(read: Row) -> dict[str, Any]:
+    """What a robot's first write of its own stores of its release (``as_released``): a row made Deploying by
+    its wave then holds its status, attempt, deadline and start like a row the release wrote."""
+    if not read.get(RELEASED_BY_WAVE):
+        return {}
+    fields = ("status", "attempt", "deadline", "deploymentStartTime")
+    return {name: read[name] for name in fields if read.get(name) is not None}
 
 
 def wave_members_of(robot_names: list[str]) -> dict[str, Any]:
@@ -118,27 +183,37 @@ class RolloutStore:
     def get_job(self, job_id: str) -> Row | None:
         return self._get(job_key(job_id))
 
+    def _as_released(self, job_id: str, rows: list[Row]) -> list[Row]:
+        return all_as_released(rows, lambda numbers: self.batch_get([wave_key(job_id, n) for n in numbers]))
+
     def job_robot_deployments(self, job_id: str, statuses: Iterable[str] = ()) -> Iterator[Row]:
+        """The job's robot deployment rows as released (``as_released``); those in ``statuses`` if given."""
         wanted = list(statuses)
         values: dict[str, Any] = {":pk": keys.job_partition(job_id), ":prefix": keys.ROBOT_PREFIX}
         filter_expression = None
         names = None
         if wanted:
-            values.update({f":w{i}": status for i, status in enumerate(wanted)})
-            filter_expression = f"#st IN ({', '.join(f':w{i}' for i in range(len(wanted)))})"
+            # A Deploying robot's row may still say PendingNewDeployment (its wave's release wrote none).
+            stored = [*wanted, "PendingNewDeployment"] if "Deploying" in wanted else wanted
+            stored = list(dict.fromkeys(stored))
+            values.update({f":w{i}": status for i, status in enumerate(stored)})
+            filter_expression = f"#st IN ({', '.join(f':w{i}' for i in range(len(stored)))})"
             names = {"#st": "status"}
-        return self._query(
+        rows = self._query(
             "pk = :pk AND begins_with(sk, :prefix)", values, filter_expression=filter_expression, names=names
         )
+        released = self._as_released(job_id, list(rows))
+        return iter([row for row in released if not wanted or row.get("status") in wanted])
 
     def get_robot_deployment(self, job_id: str, robot_name: str) -> Row | None:
-        return self._get(robot_deployment_key(job_id, robot_name))
+        row = self._get(robot_deployment_key(job_id, robot_name))
+        return None if row is None else self._as_released(job_id, [row])[0]
 
     def robot_deployments(self, job_id: str, robot_names: Iterable[str]) -> dict[str, Row]:
-        """These robots' rows in the job, by robot name (consistent reads, 100 per request); robots the job
-        does not target are absent."""
+        """These robots' rows in the job (as released: ``as_released``), by robot name (consistent reads,
+        100 per request); robots the job does not target are absent."""
         rows = self.batch_get([robot_deployment_key(job_id, name) for name in dict.fromkeys(robot_names)])
-        return {row["robotName"]: row for row in rows if row.get("robotName")}
+        return {row["robotName"]: row for row in self._as_released(job_id, rows) if row.get("robotName")}
 
     def wave_members(self, job_id: str, wave: int) -> list[Row]:
         """The robots of a wave (``robotName``, ``arn``, ``architecture``): found where its row says."""
@@ -197,10 +272,11 @@ class RolloutStore:
         )
 
     def wave_robot_deployments(self, job_id: str, wave: int) -> list[Row]:
+        """The wave's robot deployment rows, as released (``as_released``)."""
         members, are_rows = self._wave_rows(job_id, wave)
         if are_rows:
-            return members
-        return self.batch_get([robot_deployment_key(job_id, m["robotName"]) for m in members])
+            return self._as_released(job_id, members)
+        return list(self.robot_deployments(job_id, [m["robotName"] for m in members]).values())
 
     def get_wave(self, job_id: str, wave: int) -> Row | None:
         return self._get(wave_key(job_id, wave))
@@ -460,6 +536,7 @@ class RolloutStore:
         return self._update(
             robot_deployment_key(job_id, robot_name),
             sets={
+                **_first_own_write(read),
                 "progressDetail": progress,
                 "seq": seq,
                 "stepIndex": step_index,
@@ -496,7 +573,12 @@ class RolloutStore:
         """
         key, sets = robot_deployment_key(job_id, robot_name), {**fields, "status": status}
         row: Row | None
+        if "Deploying" in from_statuses:
+            # A robot is Deploying from its wave's release on, while its row may still say pending
+            # (``as_released``); callers name Deploying robots they read as such, in released waves.
+            from_statuses = tuple(dict.fromkeys((*from_statuses, "PendingNewDeployment")))
         if read is not None:
+            sets = {**_first_own_write(read), **sets}
             # The row is known (as read, unchanged since): no need to have it sent back.
             condition, values = _unchanged(read)
             written = self._update(

@@ -6,6 +6,7 @@ import time
 
 from fleetwave_service.core import dynamo, keys
 from fleetwave_service.engine.ports import get_ports
+from support.rollout_harness import HOLD, STEPS, fail_at, report
 
 
 def _partition(job_id: str) -> list[dict]:
@@ -67,3 +68,74 @@ def test_waves_of_jobs_started_before_the_ranges_are_read_from_their_member_rows
         ("a", "Deploying"),
         ("b", "Deploying"),
     ]
+
+
+def _seconds(value) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def _stored(job: dict, robot: str) -> dict:
+    """The robot's deployment row as stored (not as the engine reads it)."""
+    job_id = job["arn"].rsplit("/", 1)[-1]
+    return dynamo.get(*keys.robot_deployment_key(job_id, robot)) or {}
+
+
+def test_waves_release_in_place_without_a_write_per_robot_and_robots_read_as_deploying(rollout):
+    # Given 4 robots in waves of 50% that receive their command and hold on to it
+    fleet = rollout.fleet_of(4, "in-place")
+    for index in range(4):
+        rollout.robots.behave(f"r{index:02d}", HOLD)
+    version = rollout.given.application_version("nav")
+    job = rollout.start(fleet, version, deploymentConfig={"concurrentDeploymentPercentage": 50})
+
+    # When wave 1 is released
+    rollout.pump_until(lambda: len(rollout.robots.commanded("deploy")) == 2, "wave 1 released")
+
+    # Then the release wrote no row per robot: r00 and r01's rows are stored as prepare left them
+    assert [_stored(job, r)["status"] for r in ("r00", "r01")] == ["PendingNewDeployment"] * 2
+    assert "deploymentStartTime" not in _stored(job, "r00")
+    # and yet they read as Deploying, started at the wave's release, while wave 2 is still pending
+    job_id = job["arn"].rsplit("/", 1)[-1]
+    released_at = get_ports().store.get_wave(job_id, 1)["releasedAt"]
+    summary = rollout.robot_summary(job)
+    assert [summary[r]["status"] for r in ("r00", "r01", "r02", "r03")] == [
+        "Deploying",
+        "Deploying",
+        "PendingNewDeployment",
+        "PendingNewDeployment",
+    ]
+    assert summary["r00"]["deploymentStartTime"] == summary["r01"]["deploymentStartTime"]
+    assert abs(_seconds(summary["r00"]["deploymentStartTime"]) - float(released_at)) < 1
+    deploying = get_ports().store.job_robot_deployments(job_id, ("Deploying",))
+    assert sorted(row["robotName"] for row in deploying) == ["r00", "r01"]
+
+    # When r00 reports progress, then succeeds, and r01 fails, both once and again (duplicates)
+    command = rollout.robots.held.pop("r00")
+    progress = report(command.jobId, command.attempt, 1, STEPS[1])
+    rollout.robots.send("r00", progress)
+    rollout.pump_until(lambda: _stored(job, "r00").get("status") == "Deploying", "r00's progress")
+    # Then its first write of its own stored its release: status, attempt, deadline, start
+    stored = _stored(job, "r00")
+    assert (stored["attempt"], float(stored["deploymentStartTime"])) == (1, float(released_at))
+    assert stored["deadline"] == get_ports().store.get_wave(job_id, 1)["robotDeadline"]
+    final = report(command.jobId, command.attempt, len(STEPS) - 1, STEPS[-1], "InSync")
+    rollout.robots.send("r00", final)
+    rollout.robots.send("r00", final)
+    rollout.robots.finish("r01", fail_at(STEPS[2], "RobotApplicationLaunchFailed"))
+    rollout.pump_until(lambda: len(rollout.robots.commanded("deploy")) == 4, "wave 2 released")
+    for robot in ("r02", "r03"):
+        rollout.robots.finish(robot)
+    job = rollout.wait(job)
+
+    # Then each robot finished once, counted once, with the start its wave gave it
+    assert job["status"] == "Succeeded"
+    summary = rollout.robot_summary(job)
+    assert {r: s["status"] for r, s in summary.items()} == {
+        "r00": "InSync",
+        "r01": "Failed",
+        "r02": "InSync",
+        "r03": "InSync",
+    }
+    assert all(s.get("deploymentStartTime") for s in summary.values())
+    assert get_ports().store.get_wave(job_id, 1)["succeededCount"] == 1
+    assert get_ports().store.get_wave(job_id, 1)["failedCount"] == 1

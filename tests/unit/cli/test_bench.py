@@ -183,10 +183,29 @@ def test_bench_write_counter_counts_item_writes_at_moto_and_restores_it():
         # Then 1 + 1 + 2 + 2 item writes were counted, and reset returns and clears them
         assert counter.reset() == 6
         assert counter.count == 0
+        # and keeps them by the row written (here rows of no known kind: named by their partition key)
+        assert counter.last_by_row == {"a": 2, "b": 2, "c": 1, "d": 1}
     finally:
         counter.uninstall()
     # And moto is as it was
     assert DynamoDBBackend.put_item is original
+
+
+@pytest.mark.parametrize(
+    ("pk", "sk", "kind"),
+    [
+        ("ROBOT#r1", "ROBOT", "robot"),
+        ("JOB#deployment-1", "JOB", "job"),
+        ("JOB#deployment-1", "ROBOT#r1", "job's robot row"),
+        ("JOB#deployment-1", "WAVE#000001", "wave"),
+        ("JOB#deployment-1", "QUEUE#000000001", "queue"),
+        ("FLEET#f", "FLEET", "fleet"),
+    ],
+)
+def test_bench_writes_are_broken_down_by_the_kind_of_row_written(pk, sk, kind):
+    from fleetwave.bench import row_kind
+
+    assert row_kind(pk, sk) == kind
 
 
 def test_bench_rollout_control_counts_holds_and_states_the_expected_transitions():
