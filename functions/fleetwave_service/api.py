@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from fleetwave_service.core.body import MalformedBodyError, decode_text, is_json_content_type, parse_object
@@ -81,7 +81,7 @@ app = _RestResolver(enable_validation=True, response_validation_error_http_code=
 app.include_router(robomaker_routes.router)
 app.include_router(greengrass_routes.router)
 
-_ARN = TypeAdapter(Arn)
+_ARN = TypeAdapter(Arn, config=ConfigDict(defer_build=True))  # built by the first tags request
 
 
 # --- tags -----------------------------------------------------------------------------------------

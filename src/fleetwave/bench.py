@@ -595,14 +595,15 @@ def api_throughput(runtime: Any, clients: int = API_CLIENTS, seconds: float = AP
 def import_seconds(handler: str, runs: int = IMPORT_RUNS) -> float:
     """Median of ``runs`` cold imports, each in a fresh interpreter (no bytecode written): ``handler`` is a
     module, or ``module.attribute`` of a Lambda handler, imported and looked up as the Lambda runtime does
-    at a cold start."""
+    at a cold start. The child's CPU time, not wall time: on a shared machine wall time wanders with the
+    load by more than any change to the imports (docs/performance.md, cold import)."""
     import statistics
     import subprocess
 
     module, _, attribute = handler.rpartition(".") if handler != "boto3" else (handler, "", "")
     lookup = f"; getattr(sys.modules[{module!r}], {attribute!r})" if attribute else ""
     code = (
-        f"import sys, time; t = time.perf_counter(); import {module}{lookup}; print(time.perf_counter() - t)"
+        f"import sys, time; t = time.process_time(); import {module}{lookup}; print(time.process_time() - t)"
     )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     times = [

@@ -205,3 +205,54 @@ def test_architecture_only_the_api_function_loads_the_api(attribute):
     assert result.returncode == 0, result.stderr
     loaded = result.stdout.strip()
     assert loaded == (str(sorted(watched)) if attribute == "api_handler" else "[]")
+
+
+_STEP_MODULES = {"fleetwave_service.engine.step_handlers", "fleetwave_service.engine.steps"}
+_STATUS_MODULES = {"fleetwave_service.engine.status", "fleetwave_service.engine.robot_messages"}
+_POLICIES = {"fleetwave_service.robomaker.policy", "fleetwave_service.greengrass.policy"}
+
+
+@pytest.mark.parametrize(
+    ("attribute", "expected"),
+    [
+        ("prepare_handler", _STEP_MODULES),
+        ("finalize_handler", _STEP_MODULES),
+        ("status_handler", _STATUS_MODULES),
+        ("provisioning_hook_handler", set()),
+    ],
+)
+def test_architecture_a_functions_lookup_loads_its_own_handler_and_no_front_door_policy(attribute, expected):
+    # A rollout step's cold start loads the steps, not the status path; the status function the reverse;
+    # the provisioning hook neither. No function loads a front door's rollout policy before it meets a job
+    # of that front door (engine/policy.py register_lazily).
+    watched = _STEP_MODULES | _STATUS_MODULES | _POLICIES
+    code = _LOOKUP.format(attribute=attribute, watched=watched)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(sorted(expected))
+
+
+_FIRST_JOB = """
+import sys
+import fleetwave_service.handlers
+from fleetwave_service.engine.policy import policy_for
+policy = policy_for({job!r})
+print(type(policy).__name__, sorted(m for m in sys.modules if m in {watched!r}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("job", "expected"),
+    [
+        ({"jobId": "j"}, "RoboMakerPolicy ['fleetwave_service.robomaker.policy']"),
+        (
+            {"jobId": "j", "frontDoor": "greengrass"},
+            "GreengrassPolicy ['fleetwave_service.greengrass.policy']",
+        ),
+    ],
+)
+def test_architecture_a_front_doors_policy_is_loaded_by_its_first_job(job, expected):
+    code = _FIRST_JOB.format(job=job, watched=_POLICIES)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected

@@ -1,41 +1,79 @@
-"""Settings: one model, read once from the environment (house style #5)."""
+"""Settings: one model, read once from the environment (house style #5).
+
+A standard-library dataclass that checks its values as pydantic did (types, bounds), not a pydantic model:
+every function reads its settings, and the provisioning hook (5 s of IoT Core's patience, 256 MB) needs
+nothing else of pydantic, whose import costs about a third of ``import boto3`` (docs/performance.md).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
 
-
-class Settings(BaseModel):
+@dataclass
+class Settings:
     """Everything the runtime reads from its environment.
 
     In AWS the CDK stack sets these on each function; locally `fleetwave serve` sets them in-process.
+    A value may be given as its type or as the string an environment variable holds; a wrong or
+    out-of-range one is a ``ValueError`` naming the setting.
     """
 
-    region: str = Field(default="us-east-1")
-    account_id: str = Field(default="123456789012")
-    partition: str = Field(default="aws")
-    table_name: str = Field(default="fleetwave")
-    idempotency_table_name: str = Field(default="fleetwave-idempotency")
-    state_machine_arn: str = Field(default="")
-    bundle_bucket: str = Field(default="")
-    event_bus_name: str = Field(default="default")
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    partition: str = "aws"
+    table_name: str = "fleetwave"
+    idempotency_table_name: str = "fleetwave-idempotency"
+    state_machine_arn: str = ""
+    bundle_bucket: str = ""
+    event_bus_name: str = "default"
     # "iot" publishes through the IoT data plane; "mqtt" through a broker at mqtt_url (local runtime).
-    channel: str = Field(default="iot")
-    iot_data_endpoint: str = Field(default="")
+    channel: str = "iot"
+    iot_data_endpoint: str = ""
     # The thing type every robot's thing gets at CreateRobot (the stack's; the local runtime creates its own).
-    thing_type_name: str = Field(default="")
-    mqtt_url: str = Field(default="mqtt://127.0.0.1:1883")
+    thing_type_name: str = ""
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
     # Multiplies every wait and timeout of the local runtime (FLEETWAVE_TIME_SCALE); 1 in AWS.
-    time_scale: float = Field(default=1.0, gt=0)
-    presigned_url_ttl_seconds: int = Field(default=3600, ge=60)
+    time_scale: float = dataclasses.field(default=1.0, metadata={"gt": 0})
+    presigned_url_ttl_seconds: int = dataclasses.field(default=3600, metadata={"ge": 60})
     # Quotas. The original service's defaults were adjustable; Fleetwave is self-hosted, so they are settings.
-    max_fleets: int = Field(default=1000, ge=1)
-    max_concurrent_jobs: int = Field(default=100, ge=1)
-    max_versions_per_application: int = Field(default=40, ge=1)
-    retention_days: int = Field(default=90, ge=1)
+    max_fleets: int = dataclasses.field(default=1000, metadata={"ge": 1})
+    max_concurrent_jobs: int = dataclasses.field(default=100, metadata={"ge": 1})
+    max_versions_per_application: int = dataclasses.field(default=40, metadata={"ge": 1})
+    retention_days: int = dataclasses.field(default=90, metadata={"ge": 1})
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = _checked(field.name, field.type, getattr(self, field.name))
+            bound = field.metadata
+            if "gt" in bound and not value > bound["gt"]:
+                raise ValueError(f"settings: {field.name} must be greater than {bound['gt']}: {value}")
+            if "ge" in bound and not value >= bound["ge"]:
+                raise ValueError(f"settings: {field.name} must be at least {bound['ge']}: {value}")
+            setattr(self, field.name, value)
+
+
+def _checked(name: str, kind: str, value: object) -> str | int | float:
+    """``value`` as the field's type (``kind``: its annotation), from that type or a string; pydantic's lax
+    rules: no bool for a number, an int only from a whole number, a float finite."""
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+    elif not isinstance(value, bool):
+        try:
+            if kind == "int" and isinstance(value, int | str):
+                return int(value)
+            if kind == "float" and isinstance(value, int | float | str):
+                number = float(value)
+                if math.isfinite(number):
+                    return number
+        except ValueError:
+            pass
+    raise ValueError(f"settings: {name} must be a valid {kind}: {value!r}")
 
 
 _ENV = {

@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer
 class WireModel(BaseModel):
     """Serialises without absent optional members: the original API omits them, it never sends null."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    # defer_build: a model's validator and serializer are built when it is first used, not at import. The
+    # API function loads every operation's models but a request uses one or two; the rollout steps and the
+    # status function import some of these modules and use none of their models (docs/performance.md).
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", defer_build=True)
 
     @model_serializer(mode="wrap")
     def _omit_absent(self, handler: Any) -> Any:
@@ -62,7 +65,6 @@ RobotStatus = Literal[
 DeploymentStatus = Literal["Pending", "Preparing", "InProgress", "Failed", "Succeeded", "Canceled"]
 ACTIVE_JOB_STATUSES = ("Pending", "Preparing", "InProgress")
 
-LATEST = "$LATEST"
 Version = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^(\$LATEST|[0-9]*)$")]
 DeploymentVersion = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[0-9]*$")]
 RevisionId = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-zA-Z0-9_.\-]*$")]

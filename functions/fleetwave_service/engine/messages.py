@@ -120,13 +120,19 @@ class FailureCode(StrEnum):
 FAILURE_CODES: frozenset[str] = frozenset(code.value for code in FailureCode)
 
 
-class _Message(BaseModel):
+class _Model(BaseModel):
+    # Built on first use, not at import: every rollout step and the status function import this module, and
+    # each uses few of its messages or none (docs/performance.md, cold import).
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Message(_Model):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     schemaVersion: Literal["1"] = SCHEMA_VERSION
 
 
-class Bundle(BaseModel):
+class Bundle(_Model):
     """Where the robot downloads its application: a short-lived presigned URL for its architecture."""
 
     url: str
@@ -136,12 +142,12 @@ class Bundle(BaseModel):
     s3Key: str | None = None
 
 
-class DownloadCondition(BaseModel):
+class DownloadCondition(_Model):
     url: str
     etag: str | None = None
 
 
-class LaunchConfig(BaseModel):
+class LaunchConfig(_Model):
     packageName: str
     launchFile: str
     preLaunchFile: str | None = None
@@ -149,7 +155,7 @@ class LaunchConfig(BaseModel):
     environmentVariables: dict[str, str] = Field(default_factory=dict)
 
 
-class ComponentSpec(BaseModel):
+class ComponentSpec(_Model):
     """A Greengrass component the robot runs (Greengrass front door, docs/greengrass.md "Robots")."""
 
     componentVersion: str
@@ -208,7 +214,7 @@ class AbortCommand(_Message):
     issuedAt: float
 
 
-class ComponentResult(BaseModel):
+class ComponentResult(_Model):
     status: Literal["SUCCEEDED", "FAILED", "ROLLED_BACK", "SKIPPED"]
     version: str | None = None
     reason: str | None = None
@@ -267,7 +273,7 @@ class LifecycleState(StrEnum):
     FINISHED = "FINISHED"
 
 
-class ComponentState(BaseModel):
+class ComponentState(_Model):
     """One component installed on the robot, as ListInstalledComponents shows it."""
 
     componentVersion: str
@@ -325,9 +331,9 @@ class LinkReply(_Message):
 #: ``kind`` of every robot-to-service message that is not a `StatusReport`.
 ROBOT_MESSAGE_KINDS = frozenset({"health", "presence", "linkRequest", "components"})
 
-# Built once: parse_command runs for every command every simulated robot receives.
+# One adapter: parse_command runs for every command every simulated robot receives; built on its first use.
 Command = DeploymentCommand | AbortCommand
-_COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+_COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command, config=ConfigDict(defer_build=True))
 
 
 class LocalRuntimeInfo(_Message):

@@ -3,7 +3,8 @@
 The engine's steps (engine/steps.py) and its status path (engine/reports.py) are the same for every front
 door; where a rollout of one front door differs from another's, the step asks the job's policy. RoboMaker
 (robomaker/policy.py) and Greengrass (greengrass/policy.py) each provide one from their own package; the
-composition root (fleetwave_service.handlers) registers them, so the engine imports neither.
+composition root (fleetwave_service.handlers) registers them (lazily: each is imported when a job of its
+front door is first seen), so the engine imports neither.
 
 A job row names its front door in ``frontDoor``; RoboMaker's job rows predate the attribute and have none,
 so RoboMaker's policy registers under ``None``.
@@ -11,12 +12,15 @@ so RoboMaker's policy registers under ``None``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.engine.messages import Bundle, DeploymentCommand, DownloadCondition, FailureCode
-from fleetwave_service.engine.ports import Ports
+
+if TYPE_CHECKING:  # annotations only: the composition root imports this module in every function
+    from fleetwave_service.engine.messages import Bundle, DeploymentCommand, DownloadCondition, FailureCode
+    from fleetwave_service.engine.ports import Ports
 
 FRONT_DOOR_ATTRIBUTE = "frontDoor"
 
@@ -178,6 +182,7 @@ class RolloutPolicy(Protocol):
 
 
 _policies: dict[str | None, RolloutPolicy] = {}
+_loaders: dict[str | None, Callable[[], RolloutPolicy]] = {}
 
 
 def register(policy: RolloutPolicy) -> None:
@@ -185,11 +190,24 @@ def register(policy: RolloutPolicy) -> None:
     _policies[policy.front_door] = policy
 
 
+def register_lazily(front_door: str | None, load: Callable[[], RolloutPolicy]) -> None:
+    """Plug in the policy ``load`` returns, loaded when a job of ``front_door`` is first seen: a function
+    whose jobs are all of one front door never imports the other's (a cold start's import time)."""
+    _loaders[front_door] = load
+
+
 def policy_for(job: Row) -> RolloutPolicy:
     front_door = job.get(FRONT_DOOR_ATTRIBUTE)
-    try:
-        return _policies[front_door]
-    except KeyError:
+    policy = _policies.get(front_door)
+    if policy is not None:
+        return policy
+    load = _loaders.get(front_door)
+    if load is None:
         raise LookupError(
             f"no rollout policy for front door {front_door!r}; fleetwave_service.handlers registers them"
-        ) from None
+        )
+    policy = load()
+    if policy.front_door != front_door:
+        raise LookupError(f"the policy loaded for front door {front_door!r} is {policy.front_door!r}'s")
+    register(policy)
+    return policy

@@ -8,6 +8,10 @@ DEFAULT_CONCURRENT_PERCENTAGE = 100
 DEFAULT_FAILURE_THRESHOLD_PERCENTAGE = 100
 DEFAULT_ROBOT_TIMEOUT_SECONDS = 18000
 JOB_TIMEOUT_SECONDS = 30 * 86400
+# An approval gate's defaults (the RoboMaker extension's approvalConfig, docs/extensions.md): here, not with
+# the request models, so that the rollout steps read them without loading the API's models.
+DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600
+DEFAULT_APPROVAL_ON_TIMEOUT = "Cancel"
 # A robot's progress (its step while it deploys) is written at most this often: its first report and its
 # outcome always, a later progress report once this long has passed since the last one written
 # (docs/rollout.md "Cost"; scaled by the local time scale).

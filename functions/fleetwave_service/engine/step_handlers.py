@@ -20,7 +20,8 @@ logger = Logger(service="fleetwave-rollout")
 
 
 class _Step(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Each function builds only its own step's model, on its first invocation.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     jobId: str = Field(min_length=1)
 

@@ -37,3 +37,8 @@ def pre_provisioning_hook(event: dict[str, Any]) -> dict[str, Any]:
     thing = store.thing_name(row)
     logger.info("claim admitted", extra={"robot": row["name"], "thingName": thing})
     return {"allowProvisioning": True, "parameterOverrides": {"ThingName": thing}}
+
+
+def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """IoT Core's pre-provisioning hook (the stack's provisioning template): ``allowProvisioning``."""
+    return pre_provisioning_hook(event)

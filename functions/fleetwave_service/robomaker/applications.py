@@ -19,8 +19,8 @@ from fleetwave_service.core.errors import (
     ResourceAlreadyExistsError,
     ResourceNotFoundError,
 )
+from fleetwave_service.core.keys import LATEST
 from fleetwave_service.core.settings import get_settings
-from fleetwave_service.core.wire import LATEST
 from fleetwave_service.robomaker import bundles, lookup, models, store
 
 logger = Logger(service="fleetwave", child=True)

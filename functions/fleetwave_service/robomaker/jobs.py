@@ -30,6 +30,7 @@ from fleetwave_service.core.wire import ACTIVE_JOB_STATUSES, DeploymentStatus
 from fleetwave_service.engine import starter
 from fleetwave_service.engine.cancel import notify_rollout_canceled
 from fleetwave_service.engine.ports import get_ports
+from fleetwave_service.engine.rules import DEFAULT_APPROVAL_ON_TIMEOUT, DEFAULT_APPROVAL_TIMEOUT_SECONDS
 from fleetwave_service.fleet import lookup as fleet_lookup
 from fleetwave_service.fleet import store as fleet_store
 from fleetwave_service.robomaker import lookup, models, store
@@ -73,8 +74,8 @@ def stored_deployment_config(config: models.DeploymentConfig | None) -> dict[str
     stored = config.model_dump(mode="json") if config else {}
     stored.setdefault("robotDeploymentTimeoutInSeconds", models.DEFAULT_ROBOT_DEPLOYMENT_TIMEOUT_SECONDS)
     if "approval" in stored:
-        stored["approval"].setdefault("timeoutInSeconds", models.DEFAULT_APPROVAL_TIMEOUT_SECONDS)
-        stored["approval"].setdefault("onTimeout", models.DEFAULT_APPROVAL_ON_TIMEOUT)
+        stored["approval"].setdefault("timeoutInSeconds", DEFAULT_APPROVAL_TIMEOUT_SECONDS)
+        stored["approval"].setdefault("onTimeout", DEFAULT_APPROVAL_ON_TIMEOUT)
     return stored
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fleetwave_service.core import arns
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.errors import ResourceNotFoundError
-from fleetwave_service.core.wire import LATEST
+from fleetwave_service.core.keys import LATEST
 from fleetwave_service.robomaker import store
 
 

@@ -182,10 +182,8 @@ class S3Object(RequestModel):
 
 
 # Fleetwave extension (docs/extensions.md): approval gates between waves.
-DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600
 MIN_APPROVAL_TIMEOUT_SECONDS = 60
 MAX_APPROVAL_TIMEOUT_SECONDS = 30 * 24 * 3600  # a job lasts at most 30 days anyway
-DEFAULT_APPROVAL_ON_TIMEOUT = "Cancel"
 
 
 class ApprovalConfig(RequestModel):

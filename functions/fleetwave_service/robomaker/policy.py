@@ -23,6 +23,8 @@ from fleetwave_service.engine.messages import (
 from fleetwave_service.engine.policy import Abort, Gate, Links, Plan, Release, Sweep, Targets, WaveEnd
 from fleetwave_service.engine.ports import BundleSigner, Ports
 from fleetwave_service.engine.rules import (
+    DEFAULT_APPROVAL_ON_TIMEOUT,
+    DEFAULT_APPROVAL_TIMEOUT_SECONDS,
     DEFAULT_ROBOT_TIMEOUT_SECONDS,
     plan_waves,
     scaled_seconds,
@@ -32,7 +34,7 @@ from fleetwave_service.engine.rules import (
 )
 from fleetwave_service.engine.steps import ABORT, CANCELED
 from fleetwave_service.fleet import store as fleet_store
-from fleetwave_service.robomaker import models, store
+from fleetwave_service.robomaker import store
 from fleetwave_service.robomaker.deployments import OnDeployment, deployment_of, job_id
 
 # A sync job follows the chain of syncs back to the deployment it copies; a cap against a cycle.
@@ -259,8 +261,8 @@ class RoboMakerPolicy:
         if not approval or wave < 2 or (approval["after"] == "FirstWave" and wave != 2):
             return None
         return Gate(
-            timeout_seconds=int(approval.get("timeoutInSeconds") or models.DEFAULT_APPROVAL_TIMEOUT_SECONDS),
-            on_timeout=_ON_TIMEOUT[approval.get("onTimeout") or models.DEFAULT_APPROVAL_ON_TIMEOUT],
+            timeout_seconds=int(approval.get("timeoutInSeconds") or DEFAULT_APPROVAL_TIMEOUT_SECONDS),
+            on_timeout=_ON_TIMEOUT[approval.get("onTimeout") or DEFAULT_APPROVAL_ON_TIMEOUT],
         )
 
     def finished(self, job: Row, status: str, ports: Ports) -> None:

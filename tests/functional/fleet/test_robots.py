@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from fakes.channel import FakeRobotChannel
-from fleetwave_service import handlers
 from fleetwave_service.core import ids
+from fleetwave_service.engine import channels
 
 
 def test_create_robot_returns_the_new_robot_and_makes_its_thing(api, aws, monkeypatch):
@@ -329,7 +329,7 @@ def test_delete_robot_during_a_deployment_is_allowed(given, api):
 def test_delete_robot_clears_its_retained_command(given, api, monkeypatch):
     # Given a robot whose command topic holds a retained deployment command
     channel = FakeRobotChannel()
-    monkeypatch.setattr(handlers, "get_channel", lambda settings: channel)
+    monkeypatch.setattr(channels, "get_channel", lambda settings: channel)
     robot = given.robot("r1")
     channel.retained["r1"] = object()
 
