@@ -28,6 +28,49 @@ from fleetwave.local.broker_auth import BrokerAccess, FleetwaveBroker
 
 logger = logging.getLogger("fleetwave.broker")
 
+
+class LateAcknowledgements(logging.Filter):
+    """amqtt waits 5 s (fixed) for a subscriber's PUBACK of a QoS 1 delivery, then logs a warning and a
+    traceback ("Task failed and will be skipped"), and another warning when the PUBACK comes after all. The
+    message went out: a subscriber slow to acknowledge (thousands of simulated robots on one connection,
+    handed a wave's commands at once) still gets it, and a robot that missed its command is timed out by the
+    engine. Those records are counted, not printed (thousands of lines at 10,000 robots), and summed up in
+    one warning at most every ``every`` seconds."""
+
+    MARKERS = ("Timeout waiting for PUBACK", "Received PUBACK for unknown pending message")
+
+    def __init__(self, every: float = 10.0) -> None:
+        super().__init__()
+        self.every = every
+        self.total = 0
+        self._unreported = 0
+        self._reported_at = 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not any(marker in message for marker in self.MARKERS):
+            return True
+        self.total += 1
+        self._unreported += 1
+        if time.monotonic() - self._reported_at >= self.every:
+            self.flush()
+        return False
+
+    def flush(self) -> None:
+        """Sum up the records counted since the last summary, if any (the broker stopping does)."""
+        if self._unreported:
+            logger.warning(
+                "mqtt deliveries acknowledged late: amqtt stopped waiting for their PUBACK after 5 s "
+                "(they were sent; the subscriber is slow)",
+                extra={"late": self._unreported, "lateSinceStart": self.total},
+            )
+        self._unreported, self._reported_at = 0, time.monotonic()
+
+
+LATE_ACKNOWLEDGEMENTS = LateAcknowledgements()
+# The amqtt loggers that write those records (the broker's task loop, the MQTT protocol handler).
+_AMQTT_LOGGERS = ("amqtt.broker", "amqtt.mqtt.protocol.handler")
+
 DEFAULT_PORT = 1883
 
 
@@ -99,6 +142,8 @@ class EmbeddedBroker:
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         if self.running:
             return self
+        for name in _AMQTT_LOGGERS:
+            logging.getLogger(name).addFilter(LATE_ACKNOWLEDGEMENTS)
         if self._quiet:
             # amqtt logs every connection at INFO; at a thousand simulated robots that drowns the console.
             logging.getLogger("amqtt").setLevel(logging.WARNING)
@@ -134,6 +179,7 @@ class EmbeddedBroker:
             except Exception:  # a failed shutdown must not keep the process (or a test) alive
                 logger.exception("mqtt broker shutdown failed")
         self._join(timeout)
+        LATE_ACKNOWLEDGEMENTS.flush()
         logger.info("mqtt broker stopped")
 
     def restart(self, timeout: float = 10.0) -> EmbeddedBroker:

@@ -1,0 +1,39 @@
+"""amqtt's records about deliveries acknowledged late are counted and summed up, not printed one by one."""
+
+from __future__ import annotations
+
+import logging
+
+from fleetwave.local.broker import LateAcknowledgements
+
+
+def _record(name: str, message: str, level: int = logging.WARNING) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, message, None, None)
+
+
+def test_late_puback_records_are_counted_and_summed_up_once_per_period(caplog):
+    late = LateAcknowledgements(every=3600.0)
+    timeouts = [
+        _record("amqtt.mqtt.protocol.handler", f"Timeout waiting for PUBACK for packet ID {n}")
+        for n in range(50)
+    ]
+    skipped = _record(
+        "amqtt.broker",
+        "Task failed and will be skipped: <Task finished exception="
+        "TimeoutError('Timeout waiting for PUBACK for packet ID 7')>",
+        logging.ERROR,
+    )
+    unknown = _record("amqtt.mqtt.protocol.handler", "Received PUBACK for unknown pending message Id: '7'")
+    other = _record("amqtt.broker", "Listener 'default' bind to 127.0.0.1:1883")
+
+    with caplog.at_level(logging.WARNING, logger="fleetwave.broker"):
+        kept = [late.filter(record) for record in [*timeouts, skipped, unknown, other]]
+
+        # Only the unrelated record goes through; the 52 late ones are counted, the first summed up at once
+        assert kept == [False] * 52 + [True]
+        assert late.total == 52
+        # and the rest when the broker stops (flush)
+        late.flush()
+        late.flush()
+    summaries = [r for r in caplog.records if r.name == "fleetwave.broker"]
+    assert [(r.late, r.lateSinceStart) for r in summaries] == [(1, 1), (51, 52)]
