@@ -233,7 +233,10 @@ class StatusBridge:
                 self._condition.wait(wait)
             batch = [heapq.heappop(self._queue)]
             self._in_flight += 1
-            linger_until = time.monotonic() + self._linger
+            # The window runs from when the batch's first record became receivable, as the event source's
+            # poller (which polls while the function runs) starts gathering then: records that waited while
+            # the previous batch was handled do not wait a whole window more.
+            linger_until = batch[0].ready_at + self._linger
             while len(batch) < self._batch_size:
                 now = time.monotonic()
                 if self._queue and self._queue[0].ready_at <= now:
