@@ -15,8 +15,9 @@ rehearse` runs), and prints:
 - peak resident memory of the whole local stack plus the simulated robots, during the rollout.
 
 Then, once: API throughput, 8 concurrent signed clients (in another process) calling DescribeRobot; and
-the cold import time of each Lambda function's handler module, divided by ``import boto3`` in the same
-run (each in a fresh interpreter, several runs, medians).
+the cold import of each Lambda function's handler module (import, then the lookup of the handler's name),
+divided by ``import boto3`` in the same run (each in a fresh interpreter, in CPU time, several runs,
+medians).
 
 Also one rollout with rollout control on the smallest fleet: an approval gate before every wave after the
 first and one pause (docs/extensions.md), driven as an operator would (pause, resume, approve each gate),
