@@ -43,7 +43,7 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 EVENT = "before-send"
 UNIQUE_ID = "fleetwave-in-process-aws"
 DIRECT_EVENT = "before-call.dynamodb"
-DIRECT_UNIQUE_ID = "fleetwave-in-process-dynamodb-reads"
+DIRECT_UNIQUE_ID = "fleetwave-in-process-dynamodb-direct"
 # The requests answered without the wire form, and moto's DynamoHandler method for each.
 DIRECT_READS = {"GetItem": "get_item", "Query": "query", "BatchGetItem": "batch_get_item"}
 DIRECT_WRITES = {
@@ -100,7 +100,7 @@ class InProcessRoute:
             status, headers, body = self.send(request.method, request.url, request.headers, request.body)
         return AWSResponse(request.url, status, headers, _Body(body))  # type: ignore[arg-type]
 
-    def read(self, model: Any, params: dict[str, Any], request_signer: Any, **kwargs: Any) -> Any:
+    def direct(self, model: Any, params: dict[str, Any], request_signer: Any, **kwargs: Any) -> Any:
         """``before-call`` for DynamoDB: a read (GetItem, Query, BatchGetItem) or a write (PutItem,
         UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems) answered by moto's own handler without
         the wire in between; None: go the usual way (a request this does not take, and a read's error: it
@@ -153,16 +153,18 @@ def _dynamodb(request: AWSPreparedRequest) -> tuple[int, HTTPHeaders, bytes]:
     try:
         status, headers, body = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
     except HTTPException as error:
-        status, headers, body = error.code, dict(error.get_headers()), error.get_body()
+        status, headers, body = error.code, error.get_headers(), error.get_body()
+    return _wire_answer(status, headers, body)
+
+
+def _wire_answer(status: Any, headers: Any, body: Any) -> tuple[int, HTTPHeaders, bytes]:
+    """moto's answer (status, headers, body: a dispatch's, or an error's) as it would come over the wire."""
     response_headers = HTTPHeaders()
-    for name, value in (headers or {}).items():
+    for name, value in dict(headers or {}).items():
         if name != "status":  # moto's own copy of the status code, not an HTTP header
             response_headers[name] = str(value)
-    return (
-        int(status),
-        response_headers,
-        body.encode("utf-8") if isinstance(body, str) else bytes(body or b""),
-    )
+    data = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
+    return int(status), response_headers, data
 
 
 _SIGNED_BY = "AWS4-HMAC-SHA256 Credential="
@@ -249,21 +251,14 @@ def _error_answer(model: Any, url: str, error: Any) -> tuple[AWSResponse, dict[s
     members the service models for that error, such as ConditionalCheckFailed's ``Item``)."""
     from botocore.parsers import create_parser
 
-    headers = HTTPHeaders()
-    for name, value in dict(error.get_headers() or {}).items():
-        headers[name] = str(value)
-    body = error.get_body()
-    response = {
-        "status_code": int(error.code),
-        "headers": headers,
-        "body": body.encode("utf-8") if isinstance(body, str) else bytes(body or b""),
-    }
+    status, headers, body = _wire_answer(error.code, error.get_headers(), error.get_body())
+    response = {"status_code": status, "headers": headers, "body": body}
     parser = create_parser(model.service_model.metadata["protocol"])
     parsed = parser.parse(response, model.output_shape)
     error_shape = model.service_model.shape_for_error_code(parsed.get("Error", {}).get("Code"))
     if error_shape is not None:
         parsed.update(parser.parse(response, error_shape))
-    return AWSResponse(url, response["status_code"], headers, _Body(response["body"])), parsed  # type: ignore[arg-type]
+    return AWSResponse(url, status, headers, _Body(body)), parsed  # type: ignore[arg-type]
 
 
 def _bytes(body: Any) -> bytes:
@@ -340,7 +335,7 @@ def install(route: InProcessRoute) -> None:
     """Route this process's boto3 clients created from now on (the default session's) through ``route``."""
     session = boto3._get_default_session()._session  # noqa: SLF001
     session.register(EVENT, route, unique_id=UNIQUE_ID)
-    session.register(DIRECT_EVENT, route.read, unique_id=DIRECT_UNIQUE_ID)
+    session.register(DIRECT_EVENT, route.direct, unique_id=DIRECT_UNIQUE_ID)
 
 
 def uninstall() -> None:
