@@ -242,6 +242,12 @@ class EmbeddedBroker:
         try:
             loop.run_forever()
         finally:
+            # A shutdown that did not finish (amqtt still waiting on a client's delivery) must not keep the
+            # listening sockets: closing the loop does not close them, and a restart could not bind its port.
+            for server in (getattr(self._broker, "_servers", None) or {}).values():
+                listener = getattr(server, "instance", None)
+                if listener is not None:
+                    listener.close()
             pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
             for task in pending:
                 task.cancel()

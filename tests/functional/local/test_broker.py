@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import queue
 import socket
@@ -195,3 +196,22 @@ def test_a_robot_resuming_its_session_gets_only_its_own_retained_command(broker,
     for client in (robot_a, robot_b):
         client.disconnect()
         client.loop_stop()
+
+
+def test_a_broker_whose_shutdown_hangs_still_frees_its_port_for_the_restart():
+    # Given a running broker whose amqtt shutdown never finishes (a client's delivery it waits on forever)
+    with EmbeddedBroker(port=0) as running:
+        port = running.port
+
+        async def hangs() -> None:
+            await asyncio.Event().wait()
+
+        running._broker.shutdown = hangs  # type: ignore[union-attr]
+
+        # When it is restarted (its stop gives up on the shutdown after the timeout)
+        running.restart(timeout=2)
+
+        # Then the new broker listens on the same port and takes clients
+        assert running.port == port
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
