@@ -177,7 +177,7 @@ def table_rows(results: Iterable[BenchResult]) -> list[tuple[str, ...]]:
             str(r.waves),
             r.status,
             str(r.state_transitions),
-            f"{r.writes_per_robot:.1f}",
+            f"{r.writes_per_robot:.2f}",
             f"{r.messages_per_robot:.1f}",
             f"{r.makespan_seconds:.1f}",
             f"{r.ideal_seconds:.1f}",

@@ -146,11 +146,11 @@ def _unless_condition_fails(call: Any, **request: Any) -> Any | None:
         raise
 
 
-def put_new(item: Mapping[str, Any]) -> bool:
+def put_new(item: Mapping[str, Any], table: str | None = None) -> bool:
     """Put ``item`` (with its keys) unless a row with that key exists; False when one does."""
     response = _unless_condition_fails(
         client().put_item,
-        TableName=table_name(),
+        TableName=table or table_name(),
         Item=serialize(item),
         ConditionExpression="attribute_not_exists(pk)",
     )

@@ -85,6 +85,15 @@ def wave_key(job_id: str, wave: int) -> Key:
     return Key(job_partition(job_id), f"WAVE#{wave:06d}")
 
 
+PLAN_PREFIX = "PLAN#"
+
+
+def plan_key(job_id: str, wave: int, chunk: int) -> Key:
+    """Chunk ``chunk`` of wave ``wave``'s members: many robots in one row until each writes its own
+    (engine/store.py, "planned" robots)."""
+    return Key(job_partition(job_id), f"{PLAN_PREFIX}{wave:06d}#{chunk:06d}")
+
+
 def member_prefix(wave: int) -> str:
     return f"MEMBER#{wave:06d}#"
 

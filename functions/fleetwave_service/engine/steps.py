@@ -32,9 +32,9 @@ from fleetwave_service.engine.store import (
     HOLD_FOR_APPROVAL,
     HOLD_FOR_PAUSE,
     JobRef,
+    plan_chunks,
     queue_members_of,
     releases_in_place,
-    wave_members_of,
 )
 
 logger = Logger(service="fleetwave-rollout", child=True)
@@ -79,23 +79,19 @@ def _new_wave(job: Row, number: int, members: dict[str, Any]) -> tuple[Key, Row]
     return wave_key(job["id"], number), row
 
 
-def _pending(
-    job: Row, robot: Row, *, wave: int | None = None, position: int | None = None
-) -> list[tuple[Key, Row]]:
-    """A target's rows until it is released: its robot deployment row (PendingNewDeployment), in a wave
-    (``wave``; the wave's row names the range of its robots), or also in the queue (``QUEUE#``,
-    ``position``) that a queued plan's batches are taken from."""
+def _queued(job: Row, robot: Row, position: int) -> list[tuple[Key, Row]]:
+    """A target of a queued plan until it is released: its robot deployment row (PendingNewDeployment) and
+    its place in the queue (``QUEUE#``, ``position``) that the plan's batches are taken from."""
     common = {
         "robotName": robot["name"],
         "arn": robot["arn"],
         "architecture": robot.get("architecture"),
-        **({"wave": wave} if wave is not None else {}),
         "expiresAt": job["expiresAt"],
     }
-    rows = [(robot_deployment_key(job["id"], robot["name"]), {**common, "status": "PendingNewDeployment"})]
-    if position is not None:
-        rows.append((queue_key(job["id"], position), {**common, "position": position}))
-    return rows
+    return [
+        (robot_deployment_key(job["id"], robot["name"]), {**common, "status": "PendingNewDeployment"}),
+        (queue_key(job["id"], position), {**common, "position": position}),
+    ]
 
 
 def _is_queued(job: Row) -> bool:
@@ -152,11 +148,13 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
     plan = policy.plan(job, list(releasable), len(targets.robots))
     # A queue holds the targets in release order; each batch of it is planned when due (evaluate).
     for position, name in enumerate(plan.queue or []):
-        rows += _pending(job, releasable[name], position=position)
+        rows += _queued(job, releasable[name], position)
     for number, names in enumerate(plan.waves, start=1):
-        rows.append(_new_wave(job, number, wave_members_of(names)))
-        for name in names:
-            rows += _pending(job, releasable[name], wave=number)
+        # A wave's robots go in its plan rows, many to a row: each gets a row of its own with its first
+        # write (engine/store.py, "planned" robots).
+        members, plan_rows = plan_chunks(job, number, [releasable[name] for name in names])
+        rows.append(_new_wave(job, number, members))
+        rows += plan_rows
     store.put_rows(rows)
     store.update_robot_entities(failed_entities)
 
@@ -447,8 +445,9 @@ def release_wave(job_id: str, wave: int, token: str, timeout_seconds: int, ports
 
     release = Release(job, to_command, attempt, issued_at, deadline, robot_seconds)
     failures = ports.channel.publish_commands(policy.commands(release, ports)) if to_command else []
+    commanded = {member["robotName"]: member for member in to_command}
     for failure in failures:
-        _fail_undeliverable(job, failure.robot_name, failure.reason, ports)
+        _fail_undeliverable(job, failure.robot_name, failure.reason, ports, commanded.get(failure.robot_name))
 
     # Cancel may have landed while the commands went out; robots must not keep a deploy command of a
     # canceled job as their retained command.
@@ -505,6 +504,7 @@ def _without_departed(
     """Fail the robots that left the job's fleet before their wave (RobotDeploymentAborted, counted on the
     wave); the members to command are the others."""
     gone = set(departed)
+    by_name = {member["robotName"]: member for member in members}
     for robot_name in departed:
         ports.store.finish_robot(
             job["id"],
@@ -515,6 +515,7 @@ def _without_departed(
                 "failureReason": DEPARTED_REASON,
                 "deploymentFinishTime": ids.now(),
             },
+            as_read=by_name.get(robot_name),
         )
     logger.info(
         "robots left the fleet before their wave",
@@ -566,7 +567,8 @@ def hold(job_id: str, wave: int, reason: str, token: str, ports: Ports) -> dict[
     return {"jobId": job_id, "wave": wave, "held": False}
 
 
-def _fail_undeliverable(job: Row, robot_name: str, reason: str, ports: Ports) -> None:
+def _fail_undeliverable(job: Row, robot_name: str, reason: str, ports: Ports, member: Row | None) -> None:
+    """``member``: the robot as its wave's members were read (a planned robot has no row of its own)."""
     now = ids.now()
     changed = ports.store.finish_robot(
         job["id"],
@@ -577,6 +579,7 @@ def _fail_undeliverable(job: Row, robot_name: str, reason: str, ports: Ports) ->
             "failureReason": f"The deployment command could not be delivered: {reason}"[:1024],
             "deploymentFinishTime": now,
         },
+        as_read=member,
     )
     if changed:
         ports.store.update_robot_entity(
@@ -640,6 +643,7 @@ def sweep(job_id: str, wave: int, ports: Ports) -> dict[str, Any]:
                 "deploymentFinishTime": now,
             },
             from_statuses=plan.from_statuses,
+            as_read=row,
         )
         if changed:
             silent.append(row["robotName"])
@@ -803,6 +807,7 @@ def _stop_unfinished_robots(job: Row, reason: str, ports: Ports, keep_continuous
                 "notReleased": None if released else True,
             },
             from_statuses=(row["status"],),
+            as_read=row,
         )
         if changed and released:
             aborted_entities.append(

@@ -3,6 +3,12 @@
 Rows this module writes, all under the job's partition ``JOB#<id>`` (so they share its TTL):
 - ``JOB``: engine attributes on the job row (status transitions, counters, ``waveToken``, ``currentWave``).
 - ``ROBOT#<name>``: one robot's deployment in this job; the API returns it as ``robotDeploymentSummary``.
+  In a plan of waves a robot has none until its first write of its own (its first report, its outcome,
+  the sweep, finalize): until then it is "planned", one entry of a ``PLAN#`` row.
+- ``PLAN#<n:06>#<k:06>``: chunk k of wave n's robots (name, arn, architecture, in name order), written by
+  prepare instead of a ``ROBOT#`` row per robot (``plan_chunks``); the wave's row lists each chunk's range
+  of names (``chunks``). Readers show a planned robot as the ``ROBOT#`` row prepare used to write
+  (PendingNewDeployment, then Deploying once its wave is released: ``as_released``).
 - ``WAVE#<n:06>``: one wave: ``size``, the counters ``succeededCount``/``failedCount``/``noResponseCount``,
   and where its robots are (``wave_members``): the range of robot names its ``ROBOT#`` rows fall in
   (``firstRobot``/``lastRobot``, plans in waves), or its range of the queue (``queueStart``/``size``,
@@ -22,6 +28,7 @@ bumps the wave's counter: counters never count a robot twice (they can only fall
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -64,6 +71,15 @@ def _unchanged(row: Row) -> tuple[str, dict[str, Any]]:
 
 # Marks a robot deployment row that ``as_released`` made Deploying (its stored status is still pending).
 RELEASED_BY_WAVE = "releasedByWave"
+# Marks a robot deployment row read from its wave's plan (``PLAN#``): the robot has no row of its own yet.
+PLANNED = "planned"
+# What a planned robot's first write stores besides its news: what prepare used to write on its row.
+_PLANNED_FIELDS = ("robotName", "arn", "architecture", "wave", "expiresAt")
+# How much of robots' names, arns and architectures a plan row holds at most. DynamoDB: an item is at most
+# 400 KB; a write costs a unit per KB (a row per robot: at least one each), a strongly consistent read a unit
+# per 4 KB. The wave's row lists each plan row's first name: at 64 KB, even robots with 255-character names
+# (about 100 to a plan row) leave room in it for waves of 150,000 robots.
+PLAN_CHUNK_BYTES = 64 * 1024
 
 
 def releases_in_place(wave: Row) -> bool:
@@ -116,12 +132,86 @@ def all_as_released(rows: list[Row], read_waves: Callable[[list[int]], Iterable[
 
 
 def _first_own_write(read: Row) -> dict[str, Any]:
-    """What a robot's first write of its own stores of its release (``as_released``): a row made Deploying by
-    its wave then holds its status, attempt, deadline and start like a row the release wrote."""
+    """What a robot's first write of its own stores of its plan and its release (``as_released``): a planned
+    robot's row then holds what prepare used to write, and a row made Deploying by its wave its status,
+    attempt, deadline and start like a row the release wrote."""
+    planned = {name: read[name] for name in _PLANNED_FIELDS if read.get(name) is not None} if read.get(PLANNED) else {}
     if not read.get(RELEASED_BY_WAVE):
-        return {}
+        return planned
     fields = ("status", "attempt", "deadline", "deploymentStartTime")
-    return {name: read[name] for name in fields if read.get(name) is not None}
+    return {**planned, **{name: read[name] for name in fields if read.get(name) is not None}}
+
+
+def plan_chunks(job: Row, wave: int, robots: list[Row]) -> tuple[dict[str, Any], list[tuple[keys.Key, Row]]]:
+    """A wave's robots as plan rows: (what the wave's row says of its members, the ``PLAN#`` rows).
+
+    In name order, cut into chunks of at most ``PLAN_CHUNK_BYTES`` (a robot's name, arn and architecture):
+    the wave's row lists each chunk's first name (``chunks``), so a robot's chunk is found by its name
+    without reading the others (``chunks_holding``).
+    """
+    ordered = sorted(robots, key=lambda robot: str(robot["name"]))
+    chunks: list[list[list[Any]]] = []
+    size = PLAN_CHUNK_BYTES
+    for robot in ordered:
+        entry = [robot["name"], robot["arn"], *([robot["architecture"]] if robot.get("architecture") else [])]
+        weight = sum(len(str(value).encode()) + 8 for value in entry)
+        if size + weight > PLAN_CHUNK_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(entry)
+        size += weight
+    members = {
+        **wave_members_of([str(robot["name"]) for robot in ordered]),
+        "chunks": [chunk[0][0] for chunk in chunks],
+    }
+    rows = [
+        (keys.plan_key(job["id"], wave, index), {"wave": wave, "robots": chunk, "expiresAt": job["expiresAt"]})
+        for index, chunk in enumerate(chunks)
+    ]
+    return members, rows
+
+
+def planned_rows(plan: Row) -> Iterator[Row]:
+    """The robots of a ``PLAN#`` row as the ``ROBOT#`` rows prepare used to write (``PLANNED``)."""
+    for entry in plan.get("robots") or []:
+        yield {
+            "robotName": entry[0],
+            "arn": entry[1],
+            "architecture": entry[2] if len(entry) > 2 else None,
+            "wave": int(plan["wave"]),
+            "status": "PendingNewDeployment",
+            "expiresAt": plan.get("expiresAt"),
+            PLANNED: True,
+        }
+
+
+def with_planned(rows: Iterable[Row], plans: Iterable[Row], wanted: Iterable[str] | None = None) -> list[Row]:
+    """A job's robot deployment rows and its planned robots that have none of their own yet, in name order
+    (``wanted``: only these robots)."""
+    stored = {str(row["robotName"]): row for row in rows if row.get("robotName")}
+    names = None if wanted is None else set(wanted)
+    merged = dict(stored)
+    for plan in plans:
+        for row in planned_rows(plan):
+            name = str(row["robotName"])
+            if name not in stored and (names is None or name in names):
+                merged[name] = row
+    return [merged[name] for name in sorted(merged)]
+
+
+def chunks_holding(waves: Iterable[Row], robot_names: Iterable[str]) -> list[tuple[int, int]]:
+    """(wave, chunk) of the plan rows that may hold one of ``robot_names``: in a wave whose range of names
+    holds the name, the last plan row whose first name is not after it."""
+    found: set[tuple[int, int]] = set()
+    names = set(robot_names)
+    for wave in waves:
+        firsts = wave.get("chunks") or []
+        if not firsts:
+            continue
+        for name in names:
+            if wave["firstRobot"] <= name <= wave["lastRobot"]:
+                found.add((int(wave["wave"]), bisect.bisect_right(firsts, name) - 1))
+    return sorted(found)
 
 
 def wave_members_of(robot_names: list[str]) -> dict[str, Any]:
@@ -188,14 +278,22 @@ class RolloutStore:
     def _as_released(self, job_id: str, rows: list[Row]) -> list[Row]:
         return all_as_released(rows, lambda numbers: self.batch_get([wave_key(job_id, n) for n in numbers]))
 
+    def _plans(self, job_id: str) -> list[Row]:
+        """Every ``PLAN#`` row of the job (none in queued plans and jobs planned by earlier versions)."""
+        prefix = keys.PLAN_PREFIX
+        return list(self._query("pk = :pk AND begins_with(sk, :prefix)", {":pk": keys.job_partition(job_id), ":prefix": prefix}))
+
     def job_robot_deployments(self, job_id: str, statuses: Iterable[str] = ()) -> Iterator[Row]:
-        """The job's robot deployment rows as released (``as_released``); those in ``statuses`` if given."""
+        """The job's robot deployment rows as released (``as_released``), planned robots included, in name
+        order; those in ``statuses`` if given."""
         wanted = list(statuses)
         values: dict[str, Any] = {":pk": keys.job_partition(job_id), ":prefix": keys.ROBOT_PREFIX}
+        plans = self._plans(job_id)
         filter_expression = None
         names = None
-        if wanted:
+        if wanted and not plans:
             # A Deploying robot's row may still say PendingNewDeployment (its wave's release wrote none).
+            # (With plan rows every robot row is read: a planned robot is one with no row.)
             stored = [*wanted, "PendingNewDeployment"] if "Deploying" in wanted else wanted
             stored = list(dict.fromkeys(stored))
             values.update({f":w{i}": status for i, status in enumerate(stored)})
@@ -204,18 +302,39 @@ class RolloutStore:
         rows = self._query(
             "pk = :pk AND begins_with(sk, :prefix)", values, filter_expression=filter_expression, names=names
         )
-        released = self._as_released(job_id, list(rows))
+        released = self._as_released(job_id, with_planned(rows, plans) if plans else list(rows))
         return iter([row for row in released if not wanted or row.get("status") in wanted])
 
     def get_robot_deployment(self, job_id: str, robot_name: str) -> Row | None:
-        row = self._get(robot_deployment_key(job_id, robot_name))
-        return None if row is None else self._as_released(job_id, [row])[0]
+        return self._robot_rows(job_id, [robot_name]).get(robot_name)
 
     def robot_deployments(self, job_id: str, robot_names: Iterable[str]) -> dict[str, Row]:
-        """These robots' rows in the job (as released: ``as_released``), by robot name (consistent reads,
-        100 per request); robots the job does not target are absent."""
-        rows = self.batch_get([robot_deployment_key(job_id, name) for name in dict.fromkeys(robot_names)])
-        return {row["robotName"]: row for row in self._as_released(job_id, rows) if row.get("robotName")}
+        """These robots' rows in the job (as released: ``as_released``; planned robots included), by robot
+        name (consistent reads, 100 per request); robots the job does not target are absent."""
+        return self._robot_rows(job_id, robot_names)
+
+    def _robot_rows(self, job_id: str, robot_names: Iterable[str]) -> dict[str, Row]:
+        names = list(dict.fromkeys(robot_names))
+        rows = self.batch_get([robot_deployment_key(job_id, name) for name in names])
+        found = {row.get("robotName") for row in rows}
+        missing = [name for name in names if name not in found]
+        if not missing:
+            released = self._as_released(job_id, rows)
+        else:
+            waves = self.waves(job_id)
+            by_number = {int(wave.get("wave", 0)): wave for wave in waves}
+            rows = [*rows, *self._planned(job_id, missing, waves)]
+            released = all_as_released(rows, lambda numbers: [by_number[n] for n in numbers if n in by_number])
+        return {row["robotName"]: row for row in released if row.get("robotName")}
+
+    def _planned(self, job_id: str, robot_names: list[str], waves: list[Row]) -> list[Row]:
+        """The planned robots among ``robot_names`` (no row of their own), read from their plan rows: the
+        job's ``waves`` say which chunk may hold each name."""
+        where = chunks_holding(waves, robot_names)
+        if not where:
+            return []
+        plans = self.batch_get([keys.plan_key(job_id, wave, chunk) for wave, chunk in where])
+        return with_planned([], plans, robot_names)
 
     def wave_members(self, job_id: str, wave: int) -> list[Row]:
         """The robots of a wave (``robotName``, ``arn``, ``architecture``): found where its row says."""
@@ -226,7 +345,7 @@ class RolloutStore:
         row = self.get_wave(job_id, wave) or {}
         partition = keys.job_partition(job_id)
         if "firstRobot" in row:
-            rows = self._query(
+            stored = self._query(
                 "pk = :pk AND sk BETWEEN :first AND :last",
                 {
                     ":pk": partition,
@@ -238,7 +357,11 @@ class RolloutStore:
                 filter_expression="#wave = :wave",
                 names={"#wave": "wave"},
             )
-            return list(rows), True
+            chunks = len(row.get("chunks") or [])
+            if not chunks:
+                return list(stored), True
+            plans = self.batch_get([keys.plan_key(job_id, wave, index) for index in range(chunks)])
+            return with_planned(stored, plans), True
         if "queueStart" in row:
             queued = self.queued_robots(job_id, int(row["queueStart"]), int(row.get("size", 0)))
             return [{**member, "wave": wave} for member in queued], False
@@ -534,10 +657,10 @@ class RolloutStore:
     ) -> bool:
         """A non-terminal report accepted against the row as ``read``; False when the row moved since (then
         nothing changed). ``sent_at``: when the robot sent it (its clock), for the next report's interval."""
-        condition, values = _unchanged(read)
-        return self._update(
+        return self._write_as_read(
             robot_deployment_key(job_id, robot_name),
-            sets={
+            read,
+            {
                 **_first_own_write(read),
                 "progressDetail": progress,
                 "seq": seq,
@@ -545,10 +668,19 @@ class RolloutStore:
                 "lastReportAt": now,
                 "progressSentAt": sent_at,
             },
-            condition=condition,
-            names={"#st": "status"},
-            values=values,
         )
+
+    def _write_as_read(self, key: keys.Key, read: Row, sets: dict[str, Any]) -> bool:
+        """Write ``sets`` on a robot row that must be as ``read`` (``_unchanged``); False when it moved.
+
+        A planned robot's first write puts its whole row, on the condition that it has none yet: the same
+        single item write as an UpdateItem, without an update expression of a dozen attributes to evaluate.
+        """
+        if read.get(PLANNED):
+            item = {name: value for name, value in sets.items() if value is not None}
+            return dynamo.put_new({**item, **key.item()}, table=self._table_name)
+        condition, values = _unchanged(read)
+        return self._update(key, sets=sets, condition=condition, names={"#st": "status"}, values=values)
 
     def finish_robot(
         self,
@@ -560,12 +692,14 @@ class RolloutStore:
         read: Row | None = None,
         from_statuses: tuple[str, ...] = ("Deploying",),
         count: bool = True,
+        as_read: Row | None = None,
     ) -> Row | None:
         """Move one robot row into a terminal status (conditional: exactly once), then count it on its wave.
 
         ``read``: a robot's own report accepted against the row as read; the row must not have moved since.
-        Otherwise the row must be in one of ``from_statuses``. Returns the row as it is now, or None when the
-        condition did not hold: then nothing changed.
+        Otherwise the row must be in one of ``from_statuses``; ``as_read``, the row as the caller read it: a
+        planned robot's (no row of its own yet, ``PLANNED``) is then written whole if it still has none.
+        Returns the row as it is now, or None when the condition did not hold: then nothing changed.
 
         The counter is bumped only after the transition succeeded, and the transition succeeds once per
         robot, so a wave counter never counts a robot twice. A crash between the two writes leaves the
@@ -582,14 +716,16 @@ class RolloutStore:
         if read is not None:
             sets = {**_first_own_write(read), **sets}
             # The row is known (as read, unchanged since): no need to have it sent back.
-            condition, values = _unchanged(read)
-            written = self._update(
-                key, sets=sets, condition=condition, names={"#st": "status"}, values=values
-            )
-            row = {**read, **{k: v for k, v in sets.items() if v is not None}} if written else None
+            written = self._write_as_read(key, read, sets)
+            now_row = {**read, **{k: v for k, v in sets.items() if v is not None}}
+            row = {k: v for k, v in now_row.items() if k != PLANNED} if written else None
         else:
             values = {f":from{i}": s for i, s in enumerate(from_statuses)}
             condition = f"#st IN ({', '.join(values)})"
+            if as_read is not None and as_read.get(PLANNED) and "PendingNewDeployment" in from_statuses:
+                # Still without a row of its own (or written since, then as any row): stored whole.
+                condition = f"attribute_not_exists(#st) OR {condition}"
+                sets = {**_first_own_write({**as_read, RELEASED_BY_WAVE: False}), **sets}
             row = self._update_returning(
                 key, sets=sets, condition=condition, names={"#st": "status"}, values=values
             )

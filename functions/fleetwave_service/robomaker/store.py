@@ -20,7 +20,7 @@ from typing import Any
 from fleetwave_service.core import dynamo, ids, keys
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.keys import LATEST, application_key, fleet_key, job_key, token_key
-from fleetwave_service.engine.store import all_as_released
+from fleetwave_service.engine.store import RolloutStore
 from fleetwave_service.fleet import store as fleet_store
 
 _CONFLICT_RETRIES = 5
@@ -243,17 +243,10 @@ def update_status(job_id: str, status: str, from_statuses: tuple[str, ...], **at
 
 
 def robot_deployments(job_id: str) -> list[Row]:
-    """Every robot row of a job, all pages (a fleet can have thousands of robots), as its wave's release
-    left it (engine/store.py ``as_released``: a released wave writes no row per robot)."""
-    rows = dynamo.query_all(
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :robot)",
-        ExpressionAttributeValues=dynamo.values(pk=keys.job_partition(job_id), robot=keys.ROBOT_PREFIX),
-    )
-    now = ids.now()
-    rows = [row for row in rows if not dynamo.is_expired(row, now)]
-    return all_as_released(
-        rows, lambda numbers: dynamo.batch_get([keys.wave_key(job_id, n) for n in numbers])
-    )
+    """Every robot row of a job, all pages (a fleet can have thousands of robots), in name order, as the
+    engine shows them (engine/store.py: a robot whose wave is released is Deploying although the release
+    wrote no row, and a robot with no write of its own yet is read from its wave's plan rows)."""
+    return list(RolloutStore(dynamo.table_name()).job_robot_deployments(job_id))
 
 
 def latest_for_fleet(fleet_name: str) -> Row | None:

@@ -32,10 +32,14 @@ def test_waves_release_exactly_their_robots_when_a_robot_failed_before_release_f
     assert rollout.robots.commanded("deploy") == ["r00", "r01", "r03", "r04", "r05", "r06"]
     summary = rollout.robot_summary(job)
     assert summary["r02"]["failureCode"] == "MissingRobotApplicationArchitecture"
-    # and the job's rows are a row per robot and one per wave: no membership rows
+    # and the job's rows are a row per robot (each written by the robot's own news, or r02's by prepare),
+    # one per wave and its plan rows: no membership rows
     rows = _partition(job["arn"].rsplit("/", 1)[-1])
     kinds = sorted({row["sk"].split("#")[0] for row in rows})
-    assert kinds == ["JOB", "ROBOT", "WAVE"]
+    assert kinds == ["JOB", "PLAN", "ROBOT", "WAVE"]
+    assert sorted(row["robotName"] for row in rows if row["sk"].startswith("ROBOT#")) == [
+        f"r{index:02d}" for index in range(7)
+    ]
     waves = {
         row["wave"]: (row["firstRobot"], row["lastRobot"], row["size"])
         for row in rows
@@ -91,9 +95,9 @@ def test_waves_release_in_place_without_a_write_per_robot_and_robots_read_as_dep
     # When wave 1 is released
     rollout.pump_until(lambda: len(rollout.robots.commanded("deploy")) == 2, "wave 1 released")
 
-    # Then the release wrote no row per robot: r00 and r01's rows are stored as prepare left them
-    assert [_stored(job, r)["status"] for r in ("r00", "r01")] == ["PendingNewDeployment"] * 2
-    assert "deploymentStartTime" not in _stored(job, "r00")
+    # Then neither prepare nor the release wrote a row per robot: r00 and r01 have none of their own yet
+    # (prepare planned them in their wave's plan rows)
+    assert [_stored(job, r) for r in ("r00", "r01", "r02")] == [{}] * 3
     # and yet they read as Deploying, started at the wave's release, while wave 2 is still pending
     job_id = job["arn"].rsplit("/", 1)[-1]
     released_at = get_ports().store.get_wave(job_id, 1)["releasedAt"]
@@ -114,8 +118,10 @@ def test_waves_release_in_place_without_a_write_per_robot_and_robots_read_as_dep
     progress = report(command.jobId, command.attempt, 1, STEPS[1])
     rollout.robots.send("r00", progress)
     rollout.pump_until(lambda: _stored(job, "r00").get("status") == "Deploying", "r00's progress")
-    # Then its first write of its own stored its release: status, attempt, deadline, start
+    # Then its first write of its own stored its plan and its release: status, attempt, deadline, start
     stored = _stored(job, "r00")
+    assert (stored["robotName"], stored["wave"], stored["architecture"]) == ("r00", 1, "X86_64")
+    assert stored["arn"] == summary["r00"]["arn"] and stored["expiresAt"]
     assert (stored["attempt"], float(stored["deploymentStartTime"])) == (1, float(released_at))
     assert stored["deadline"] == get_ports().store.get_wave(job_id, 1)["robotDeadline"]
     final = report(command.jobId, command.attempt, len(STEPS) - 1, STEPS[-1], "InSync")

@@ -43,9 +43,13 @@ def _get(rollout: Any, deployment_id: str) -> dict:
 
 
 def _finish(rollout: Any, deployment_id: str) -> dict:
+    # The rollout's execution ended too: finalize writes the deployment's status first, then its robots'.
+    execution = {"arn": f"deployment/{deployment_id}"}
     rollout.pump_until(
         lambda: (
-            _get(rollout, deployment_id)["deploymentStatus"] in FINAL and not rollout.robots.has_pending()
+            _get(rollout, deployment_id)["deploymentStatus"] in FINAL
+            and rollout.status(execution) != "RUNNING"
+            and not rollout.robots.has_pending()
         ),
         "deployment to end",
     )

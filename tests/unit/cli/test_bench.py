@@ -112,7 +112,7 @@ def test_bench_table_prints_one_row_per_fleet_size():
         "4",
         "Succeeded",
         "18",
-        "12.9",
+        "12.90",
         "5.0",
         "6.1",
         "4.0",
@@ -121,7 +121,7 @@ def test_bench_table_prints_one_row_per_fleet_size():
         "300",
     ]
     assert lines[3].split() == [
-        "1,000", "4", "Succeeded", "18", "10.3", "5.0", "21.4", "4.0", "5.35", "17.4", "1,536",
+        "1,000", "4", "Succeeded", "18", "10.30", "5.0", "21.4", "4.0", "5.35", "17.4", "1,536",
     ]  # fmt: skip
 
 

@@ -1,6 +1,8 @@
 """A wave releases in place: no row written per robot. A robot's row still pending in a released wave reads
 as Deploying (engine/store.py ``as_released``), and the exactly-once rules hold against it: its first write
-of its own happens once, whoever gets there first (a report, the sweep)."""
+of its own happens once, whoever gets there first (a report, the sweep). The same with no row at all: a
+robot prepare planned in its wave's plan rows (``PLAN#``), as prepare does now; rows as prepare wrote them
+before are what jobs prepared by an earlier version have."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from fleetwave_service.core.keys import job_key, robot_deployment_key, robot_key
 from fleetwave_service.engine.messages import StatusReport
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
 from fleetwave_service.engine.reports import ReportOutcome, handle_report
-from fleetwave_service.engine.store import as_released
+from fleetwave_service.engine.store import as_released, plan_chunks
 
 JOB = "deployment-inplaceinpla1"
 ARN = f"arn:aws:robomaker:us-east-1:123456789012:deployment-job/{JOB}"
@@ -48,9 +50,10 @@ def test_as_released_makes_a_pending_row_of_a_released_wave_deploying_and_nothin
     assert own["deploymentStartTime"] == 999.0
 
 
-@pytest.fixture
-def released(aws):
-    """JOB InProgress, its wave 1 (r1, r2) released in place: the robots' rows as prepare wrote them."""
+@pytest.fixture(params=["planned", "prepared-before"])
+def released(aws, request):
+    """JOB InProgress, its wave 1 (r1, r2) released in place: the robots planned in the wave's plan rows
+    (no row of their own), or with their rows as prepare wrote them before plan rows."""
     use_ports(tokens=FakeTaskTokens(), channel=object())
     now = time.time()
     expires = int(now) + 86400
@@ -86,11 +89,17 @@ def released(aws):
             (robot_key(robot), {"name": robot, "fleetName": "warehouse", "status": "Deploying",
                                 "lastDeploymentJob": ARN})
         )  # fmt: skip
-        rows.append(
-            (robot_deployment_key(JOB, robot), {"robotName": robot, "arn": f"arn:robot/{robot}/1",
-                                                "wave": 1, "status": "PendingNewDeployment",
-                                                "expiresAt": expires})
-        )  # fmt: skip
+        if request.param == "prepared-before":
+            rows.append(
+                (robot_deployment_key(JOB, robot), {"robotName": robot, "arn": f"arn:robot/{robot}/1",
+                                                    "wave": 1, "status": "PendingNewDeployment",
+                                                    "expiresAt": expires})
+            )  # fmt: skip
+    if request.param == "planned":
+        robots = [{"name": r, "arn": f"arn:robot/{r}/1", "architecture": "X86_64"} for r in ("r2", "r1")]
+        members, plan_rows = plan_chunks({"id": JOB, "expiresAt": expires}, 1, robots)
+        rows[1][1].update(members)
+        rows += plan_rows
     get_ports().store.put_rows(rows)
     yield now
     reset_ports()
@@ -114,9 +123,11 @@ def test_a_robots_first_report_applies_once_and_stores_its_release(released):
     assert handle_report("r1", first, get_ports()) is ReportOutcome.DUPLICATE
     stale = first.model_copy(update={"attempt": 2, "seq": 1})
     assert handle_report("r1", stale, get_ports()) is ReportOutcome.STALE_ATTEMPT
-    # Then its row took the report once, with the release its wave gave it
+    # Then its row took the report once, with the release its wave gave it (and its plan: a planned
+    # robot's row is written whole by its first write)
     stored = _stored("r1")
     assert (stored["status"], stored["seq"], stored["attempt"]) == ("Deploying", 0, 1)
+    assert (stored["robotName"], stored["arn"], stored["wave"]) == ("r1", "arn:robot/r1/1", 1)
     assert float(stored["deploymentStartTime"]) == pytest.approx(released)
     # And r1's outcome counts once, also when its robot's first write is the outcome (r2)
     done = _report(4, "InSync", "Finished")
@@ -125,6 +136,7 @@ def test_a_robots_first_report_applies_once_and_stores_its_release(released):
     assert handle_report("r2", done, get_ports()) is ReportOutcome.NOT_DEPLOYING
     wave = get_ports().store.get_wave(JOB, 1)
     assert (wave["succeededCount"], wave["failedCount"]) == (2, 0)
+    assert (_stored("r2")["status"], _stored("r2")["robotName"], _stored("r2")["wave"]) == ("InSync", "r2", 1)
 
 
 def test_a_report_and_the_sweep_racing_on_a_pending_row_apply_once(released):
@@ -132,8 +144,8 @@ def test_a_report_and_the_sweep_racing_on_a_pending_row_apply_once(released):
     # Given r1's row read as Deploying by a report's batch, and the sweep marking it NoResponse meanwhile
     read = store.get_robot_deployment(JOB, "r1")
     assert read["status"] == "Deploying"
-    swept = store.finish_robot(JOB, "r1", status="NoResponse", fields={}, count=False)
-    assert swept is not None
+    swept = store.finish_robot(JOB, "r1", status="NoResponse", fields={}, count=False, as_read=read)
+    assert swept is not None and (swept["robotName"], swept["wave"]) == ("r1", 1)
     # When the report's write comes after it
     written = store.finish_robot(JOB, "r1", status="InSync", fields={}, read=read, count=False)
     # Then it changes nothing: the sweep got there first
@@ -141,18 +153,20 @@ def test_a_report_and_the_sweep_racing_on_a_pending_row_apply_once(released):
     assert _stored("r1")["status"] == "NoResponse"
     # And the other way round: r2's outcome first, then the sweep finds it finished
     assert handle_report("r2", _report(4, "InSync", "Finished"), get_ports()) is ReportOutcome.FINISHED
-    assert store.finish_robot(JOB, "r2", status="NoResponse", fields={}, count=False) is None
+    assert store.finish_robot(JOB, "r2", status="NoResponse", fields={}, count=False, as_read=read) is None
     assert _stored("r2")["status"] == "InSync"
 
 
 def test_a_pending_row_of_a_wave_not_yet_released_is_not_deploying(released):
     store = get_ports().store
     # Given wave 1 not released yet (its row has no release)
-    store.put_rows([(wave_key(JOB, 1), {**_wave(), "expiresAt": int(released) + 86400})])
+    unreleased = {k: v for k, v in store.get_wave(JOB, 1).items() if k not in ("releasedAt", "robotDeadline")}
+    store.put_rows([(wave_key(JOB, 1), unreleased)])
     # Then r1 reads as pending, and a report for it changes nothing
+    before = _stored("r1")
     assert store.get_robot_deployment(JOB, "r1")["status"] == "PendingNewDeployment"
     assert handle_report("r1", _report(0), get_ports()) is ReportOutcome.NOT_DEPLOYING
-    assert _stored("r1")["status"] == "PendingNewDeployment"
+    assert _stored("r1") == before
 
 
 def test_a_robots_own_row_takes_a_jobs_outcome_unless_a_newer_job_is_its_last_deployment(aws):
