@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from fleetwave_service.engine.channels.port import ChannelError, Command, PublishFailure, encode_command
-from fleetwave_service.engine.messages import AbortCommand, DeploymentCommand, parse_command
+from fleetwave_service.engine.channels.port import ChannelError, PublishFailure, encode_command
+from fleetwave_service.engine.messages import AbortCommand, Command, DeploymentCommand, parse_command
 
 
 class FakeRobotChannel:

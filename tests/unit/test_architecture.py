@@ -10,7 +10,8 @@
 An import inside a function is how a cycle hides from this test, so the service has none (a package's
 ``__init__`` may defer loading its adapters, which keeps the package light to import; so may the
 composition root, handlers.py, which nothing of ours imports: each Lambda function's cold start loads only
-what its handler needs).
+what its handler needs; and any module may defer the robot message models, engine/messages.py, which
+imports nothing of ours but the protocol's names: a step that builds no command loads no pydantic).
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def test_architecture_the_engine_imports_no_front_door():
 
 
 DEFERS_IMPORTS = {"__init__.py", "handlers.py"}
+# Modules any function may import (a leaf: nothing of ours but what the next test allows, so no cycle).
+DEFERRABLE = f"{PACKAGE}.engine.messages"
 
 
 def test_architecture_no_module_imports_ours_inside_a_function():
@@ -113,8 +116,18 @@ def test_architecture_no_module_imports_ours_inside_a_function():
         for function in ast.walk(tree):
             if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
                 for node in ast.walk(function):
-                    found += [f"{path.relative_to(SERVICE)}:{node.lineno} {m}" for m in _imported(node)]
+                    found += [
+                        f"{path.relative_to(SERVICE)}:{node.lineno} {m}"
+                        for m in _imported(node)
+                        if m != DEFERRABLE and not m.startswith(DEFERRABLE + ".")
+                    ]
     assert found == []
+
+
+def test_architecture_the_deferrable_message_models_import_only_the_protocols_names():
+    messages = SERVICE / "engine" / "messages.py"
+    ours = {module.rsplit(".", 1)[0] if module.count(".") > 2 else module for _, module in _imports(messages)}
+    assert ours == {f"{PACKAGE}.engine.protocol"}
 
 
 def test_architecture_rule_check_sees_a_violation():
@@ -256,3 +269,35 @@ def test_architecture_a_front_doors_policy_is_loaded_by_its_first_job(job, expec
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
+
+
+_NO_PYDANTIC = """
+import sys
+import fleetwave_service.handlers as handlers
+getattr(handlers, {attribute!r})
+from fleetwave_service.engine.policy import policy_for
+policy_for({{"jobId": "j"}})
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "pydantic_core")))
+"""
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        "prepare_handler",
+        "evaluate_handler",
+        "release_wave_handler",
+        "hold_handler",
+        "sweep_handler",
+        "finalize_handler",
+        "provisioning_hook_handler",
+    ],
+)
+def test_architecture_a_rollout_steps_cold_start_loads_no_pydantic(attribute):
+    # A step reads the machine's state by hand and the protocol's names from engine/protocol.py; the message
+    # models (pydantic, about a third of `import boto3`) load only where a command is built (a release, an
+    # abort, a link reply) or a robot's message parsed (the status function). Its RoboMaker policy neither.
+    code = _NO_PYDANTIC.format(attribute=attribute)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

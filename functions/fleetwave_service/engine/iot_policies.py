@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fleetwave_service.engine.messages import COMMAND_TOPIC, LINKS_TOPIC, STATUS_TOPIC
+from fleetwave_service.engine.protocol import COMMAND_TOPIC, LINKS_TOPIC, STATUS_TOPIC
 
 # IoT policy variable: the thing name the connecting certificate is attached to.
 THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"

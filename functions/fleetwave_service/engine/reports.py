@@ -33,24 +33,28 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from fleetwave_service.core import ids
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.engine.messages import (
+from fleetwave_service.engine.policy import policy_for
+from fleetwave_service.engine.ports import Ports
+from fleetwave_service.engine.protocol import (
     FAILURE_CODES,
     STEP_ORDER,
     FailureCode,
     ProgressStep,
     RobotReportStatus,
-    StatusReport,
 )
-from fleetwave_service.engine.policy import policy_for
-from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.rules import PROGRESS_INTERVAL_SECONDS
 from fleetwave_service.engine.store import COUNTER_FOR_STATUS
+
+if TYPE_CHECKING:
+    # The status function parses reports (engine/status.py); the rollout steps, which import this module
+    # for a wave's end, never do: they load no message model.
+    from fleetwave_service.engine.messages import StatusReport
 
 logger = Logger(service="fleetwave-rollout", child=True)
 

@@ -13,7 +13,7 @@ policy (engine/policy.py).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -22,9 +22,9 @@ from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.keys import Key, queue_key, robot_deployment_key, wave_key
 from fleetwave_service.engine import job_events
 from fleetwave_service.engine.cancel import CANCELED_ERROR
-from fleetwave_service.engine.messages import AbortCommand, FailureCode
 from fleetwave_service.engine.policy import Abort, Gate, Release, RolloutPolicy, policy_for
 from fleetwave_service.engine.ports import Ports
+from fleetwave_service.engine.protocol import FailureCode
 from fleetwave_service.engine.reports import complete_wave_if_done
 from fleetwave_service.engine.rules import JOB_TIMEOUT_SECONDS, scaled_seconds
 from fleetwave_service.engine.store import (
@@ -36,6 +36,9 @@ from fleetwave_service.engine.store import (
     queue_members_of,
     releases_in_place,
 )
+
+if TYPE_CHECKING:
+    from fleetwave_service.engine.messages import AbortCommand
 
 logger = Logger(service="fleetwave-rollout", child=True)
 # Why a robot that left the job's fleet (DeregisterRobot) mid-rollout does not deploy it.
@@ -609,6 +612,8 @@ def abort_robot(job_id: str, robot_name: str, reason: str, ports: Ports) -> bool
 
 def _abort_commands(job: Row, rows: list[Row], reason: str) -> list[tuple[str, AbortCommand]]:
     """(robot, abort of ``job``) for each robot deployment row, at the attempt the robot is running."""
+    from fleetwave_service.engine.messages import AbortCommand  # a step that aborts nobody loads no model
+
     now = ids.now()
     return [
         (

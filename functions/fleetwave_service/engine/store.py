@@ -135,7 +135,11 @@ def _first_own_write(read: Row) -> dict[str, Any]:
     """What a robot's first write of its own stores of its plan and its release (``as_released``): a planned
     robot's row then holds what prepare used to write, and a row made Deploying by its wave its status,
     attempt, deadline and start like a row the release wrote."""
-    planned = {name: read[name] for name in _PLANNED_FIELDS if read.get(name) is not None} if read.get(PLANNED) else {}
+    planned = (
+        {name: read[name] for name in _PLANNED_FIELDS if read.get(name) is not None}
+        if read.get(PLANNED)
+        else {}
+    )
     if not read.get(RELEASED_BY_WAVE):
         return planned
     fields = ("status", "attempt", "deadline", "deploymentStartTime")
@@ -165,7 +169,10 @@ def plan_chunks(job: Row, wave: int, robots: list[Row]) -> tuple[dict[str, Any],
         "chunks": [chunk[0][0] for chunk in chunks],
     }
     rows = [
-        (keys.plan_key(job["id"], wave, index), {"wave": wave, "robots": chunk, "expiresAt": job["expiresAt"]})
+        (
+            keys.plan_key(job["id"], wave, index),
+            {"wave": wave, "robots": chunk, "expiresAt": job["expiresAt"]},
+        )
         for index, chunk in enumerate(chunks)
     ]
     return members, rows
@@ -281,7 +288,12 @@ class RolloutStore:
     def _plans(self, job_id: str) -> list[Row]:
         """Every ``PLAN#`` row of the job (none in queued plans and jobs planned by earlier versions)."""
         prefix = keys.PLAN_PREFIX
-        return list(self._query("pk = :pk AND begins_with(sk, :prefix)", {":pk": keys.job_partition(job_id), ":prefix": prefix}))
+        return list(
+            self._query(
+                "pk = :pk AND begins_with(sk, :prefix)",
+                {":pk": keys.job_partition(job_id), ":prefix": prefix},
+            )
+        )
 
     def job_robot_deployments(self, job_id: str, statuses: Iterable[str] = ()) -> Iterator[Row]:
         """The job's robot deployment rows as released (``as_released``), planned robots included, in name
@@ -324,7 +336,9 @@ class RolloutStore:
             waves = self.waves(job_id)
             by_number = {int(wave.get("wave", 0)): wave for wave in waves}
             rows = [*rows, *self._planned(job_id, missing, waves)]
-            released = all_as_released(rows, lambda numbers: [by_number[n] for n in numbers if n in by_number])
+            released = all_as_released(
+                rows, lambda numbers: [by_number[n] for n in numbers if n in by_number]
+            )
         return {row["robotName"]: row for row in released if row.get("robotName")}
 
     def _planned(self, job_id: str, robot_names: list[str], waves: list[Row]) -> list[Row]:

@@ -10,18 +10,12 @@ per architecture per wave. Finalize records the job on the fleet and releases it
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.engine.messages import (
-    Bundle,
-    DeploymentCommand,
-    DownloadCondition,
-    FailureCode,
-    LaunchConfig,
-)
 from fleetwave_service.engine.policy import Abort, Gate, Links, Plan, Release, Sweep, Targets, WaveEnd
 from fleetwave_service.engine.ports import BundleSigner, Ports
+from fleetwave_service.engine.protocol import FailureCode
 from fleetwave_service.engine.rules import (
     DEFAULT_APPROVAL_ON_TIMEOUT,
     DEFAULT_APPROVAL_TIMEOUT_SECONDS,
@@ -36,6 +30,11 @@ from fleetwave_service.engine.steps import ABORT, CANCELED
 from fleetwave_service.fleet import store as fleet_store
 from fleetwave_service.robomaker import store
 from fleetwave_service.robomaker.deployments import OnDeployment, deployment_of, job_id
+
+if TYPE_CHECKING:
+    # The message models (pydantic) are loaded by the release and the link replies that build them, not by
+    # the steps that only plan, count and end a rollout (docs/performance.md, "Cold import per function").
+    from fleetwave_service.engine.messages import Bundle, DeploymentCommand, DownloadCondition
 
 # A sync job follows the chain of syncs back to the deployment it copies; a cap against a cycle.
 MAX_SYNC_CHAIN = 1000
@@ -57,6 +56,8 @@ def _application_name(application_arn: str) -> str:
 def bundle_link(architecture: str, source: dict[str, Any], signer: BundleSigner) -> Bundle:
     """The presigned bundle of one architecture's source (``resolvedSources``): in a command, and again in
     the answer to a robot's link request."""
+    from fleetwave_service.engine.messages import Bundle
+
     return Bundle(
         url=signer.presign(source["s3Bucket"], source["s3Key"]),
         etag=source.get("etag"),
@@ -70,6 +71,8 @@ def download_condition_link(job: Row, signer: BundleSigner) -> DownloadCondition
     condition_file = _config(job).get("downloadConditionFile")
     if not condition_file:
         return None
+    from fleetwave_service.engine.messages import DownloadCondition
+
     return DownloadCondition(
         url=signer.presign(condition_file["bucket"], condition_file["key"]), etag=condition_file.get("etag")
     )
@@ -203,6 +206,8 @@ class RoboMakerPolicy:
         )
 
     def commands(self, release: Release, ports: Ports) -> list[tuple[str, DeploymentCommand]]:
+        from fleetwave_service.engine.messages import DeploymentCommand, LaunchConfig
+
         job = release.job
         config = job["deploymentApplicationConfigs"][0]
         # One presigned URL per architecture per wave, not per robot.

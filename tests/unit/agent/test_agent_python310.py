@@ -127,18 +127,33 @@ def test_agent_and_the_shared_modules_it_imports_are_python_310_compatible(agent
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_message_enums_on_python_310_read_and_print_as_on_311(monkeypatch):
-    # messages.py as Python 3.10 executes it (enum.StrEnum does not exist there)
-    spec = importlib.util.spec_from_file_location(
-        "messages_as_on_310", REPO / "functions/fleetwave_service/engine/messages.py"
-    )
+def _as_on_310(monkeypatch, name: str, path: str, **modules):
+    """A module of ours as Python 3.10 executes it (enum.StrEnum does not exist there); ``modules``: which
+    modules of ours it imports are such copies too, by name."""
+    spec = importlib.util.spec_from_file_location(f"{name}_as_on_310", REPO / path)
     assert spec is not None and spec.loader is not None
     on_310 = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, on_310)  # pydantic resolves annotations through it
     with monkeypatch.context() as as_on_310:
         as_on_310.setattr(sys, "version_info", (3, 10, 12, "final", 0))
+        for imported, copy in modules.items():
+            as_on_310.setitem(sys.modules, imported, copy)
         spec.loader.exec_module(on_310)
+    return on_310
+
+
+def test_message_enums_on_python_310_read_and_print_as_on_311(monkeypatch):
+    # protocol.py (the enums), and messages.py on it, as Python 3.10 executes them
+    protocol = _as_on_310(monkeypatch, "protocol", "functions/fleetwave_service/engine/protocol.py")
+    on_310 = _as_on_310(
+        monkeypatch,
+        "messages",
+        "functions/fleetwave_service/engine/messages.py",
+        **{"fleetwave_service.engine.protocol": protocol},
+    )
     from fleetwave_service.engine import messages
+
+    assert on_310.FailureCode is protocol.FailureCode
 
     assert "enum.StrEnum" not in repr(type(on_310.FailureCode).__mro__)
     for ours, theirs in [

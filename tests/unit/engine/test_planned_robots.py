@@ -20,7 +20,11 @@ NAMES = [f"robot-{index:04d}-" + "x" * 240 for index in range(300)]
 
 
 def _robot(name: str) -> dict:
-    return {"name": name, "arn": f"arn:aws:robomaker:us-east-1:123456789012:robot/{name}/1", "architecture": "ARM64"}
+    return {
+        "name": name,
+        "arn": f"arn:aws:robomaker:us-east-1:123456789012:robot/{name}/1",
+        "architecture": "ARM64",
+    }
 
 
 def _partition() -> list[dict]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from fleetwave_service.core.settings import Settings
 from fleetwave_service.engine.channels.port import (
     ChannelError,
-    Command,
     PublishFailure,
     RobotChannel,
     encode_command,
@@ -18,7 +17,6 @@ from fleetwave_service.engine.channels.port import (
 
 __all__ = [
     "ChannelError",
-    "Command",
     "PublishFailure",
     "RobotChannel",
     "encode_command",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -17,8 +17,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetwave_service.core.ids import iot_name
-from fleetwave_service.engine.channels.port import ChannelError, Command, PublishFailure, encode_command
-from fleetwave_service.engine.messages import command_topic
+from fleetwave_service.engine.channels.port import ChannelError, PublishFailure, encode_command
+from fleetwave_service.engine.protocol import command_topic
+
+if TYPE_CHECKING:
+    from fleetwave_service.engine.channels.port import Command
 
 logger = Logger(service="fleetwave", child=True)
 

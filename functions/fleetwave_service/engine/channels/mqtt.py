@@ -11,13 +11,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
 from fleetwave_service.core.ids import iot_name
 from fleetwave_service.engine.channels.mqtt_client import new_paho_client, parse_mqtt_url, redacted_url
-from fleetwave_service.engine.channels.port import ChannelError, Command, PublishFailure, encode_command
-from fleetwave_service.engine.messages import command_topic
+from fleetwave_service.engine.channels.port import ChannelError, PublishFailure, encode_command
+from fleetwave_service.engine.protocol import command_topic
+
+if TYPE_CHECKING:
+    from fleetwave_service.engine.channels.port import Command
 
 logger = Logger(service="fleetwave", child=True)
 

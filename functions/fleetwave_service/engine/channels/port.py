@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from fleetwave_service.engine.messages import AbortCommand, DeploymentCommand
+if TYPE_CHECKING:
+    # Only the commands' builders load the message models (pydantic): a step that publishes nothing, or
+    # the API, never does (docs/performance.md, "Cold import per function").
+    from fleetwave_service.engine.messages import AbortCommand, DeploymentCommand
 
-Command = DeploymentCommand | AbortCommand
+    Command = DeploymentCommand | AbortCommand
 
 
 class ChannelError(Exception):
