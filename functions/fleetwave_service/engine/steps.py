@@ -13,6 +13,7 @@ policy (engine/policy.py).
 from __future__ import annotations
 
 import math
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -152,10 +153,11 @@ def prepare(job_id: str, ports: Ports) -> dict[str, Any]:
     # A queue holds the targets in release order; each batch of it is planned when due (evaluate).
     for position, name in enumerate(plan.queue or []):
         rows += _queued(job, releasable[name], position)
+    plan_id = secrets.token_hex(8)  # this run's: a retried prepare's plan rows are others
     for number, names in enumerate(plan.waves, start=1):
         # A wave's robots go in its plan rows, many to a row: each gets a row of its own with its first
         # write (engine/store.py, "planned" robots).
-        members, plan_rows = plan_chunks(job, number, [releasable[name] for name in names])
+        members, plan_rows = plan_chunks(job, number, [releasable[name] for name in names], plan_id)
         rows.append(_new_wave(job, number, members))
         rows += plan_rows
     store.put_rows(rows)

@@ -29,6 +29,8 @@ bumps the wave's counter: counters never count a robot twice (they can only fall
 from __future__ import annotations
 
 import bisect
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -146,12 +148,15 @@ def _first_own_write(read: Row) -> dict[str, Any]:
     return {**planned, **{name: read[name] for name in fields if read.get(name) is not None}}
 
 
-def plan_chunks(job: Row, wave: int, robots: list[Row]) -> tuple[dict[str, Any], list[tuple[keys.Key, Row]]]:
+def plan_chunks(
+    job: Row, wave: int, robots: list[Row], plan_id: str
+) -> tuple[dict[str, Any], list[tuple[keys.Key, Row]]]:
     """A wave's robots as plan rows: (what the wave's row says of its members, the ``PLAN#`` rows).
 
     In name order, cut into chunks of at most ``PLAN_CHUNK_BYTES`` (a robot's name, arn and architecture):
     the wave's row lists each chunk's first name (``chunks``), so a robot's chunk is found by its name
-    without reading the others (``chunks_holding``).
+    without reading the others (``chunks_holding``). ``plan_id``: the prepare run's, on the wave's row and
+    every plan row (``RolloutStore._plan_rows`` keeps plan rows it read by it).
     """
     ordered = sorted(robots, key=lambda robot: str(robot["name"]))
     chunks: list[list[list[Any]]] = []
@@ -167,11 +172,12 @@ def plan_chunks(job: Row, wave: int, robots: list[Row]) -> tuple[dict[str, Any],
     members = {
         **wave_members_of([str(robot["name"]) for robot in ordered]),
         "chunks": [chunk[0][0] for chunk in chunks],
+        "planId": plan_id,
     }
     rows = [
         (
             keys.plan_key(job["id"], wave, index),
-            {"wave": wave, "robots": chunk, "expiresAt": job["expiresAt"]},
+            {"wave": wave, "chunk": index, "robots": chunk, "planId": plan_id, "expiresAt": job["expiresAt"]},
         )
         for index, chunk in enumerate(chunks)
     ]
@@ -219,6 +225,38 @@ def chunks_holding(waves: Iterable[Row], robot_names: Iterable[str]) -> list[tup
             if wave["firstRobot"] <= name <= wave["lastRobot"]:
                 found.add((int(wave["wave"]), bisect.bisect_right(firsts, name) - 1))
     return sorted(found)
+
+
+class _LastRead:
+    """The last ``size`` rows read by key, for rows that never change once written (plan rows)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._rows: OrderedDict[tuple[Any, ...], Row] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Row | None:
+        with self._lock:
+            row = self._rows.get(key)
+            if row is not None:
+                self._rows.move_to_end(key)
+            return row
+
+    def put(self, key: tuple[Any, ...], row: Row) -> None:
+        with self._lock:
+            self._rows[key] = row
+            self._rows.move_to_end(key)
+            while len(self._rows) > self._size:
+                self._rows.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+# 64 plan rows of at most 64 KB each: a few MB, the plans of the jobs this process serves now (a wave of
+# 10,000 robots with 20-character names takes about 20).
+_PLAN_CACHE = _LastRead(64)
 
 
 def wave_members_of(robot_names: list[str]) -> dict[str, Any]:
@@ -347,8 +385,35 @@ class RolloutStore:
         where = chunks_holding(waves, robot_names)
         if not where:
             return []
-        plans = self.batch_get([keys.plan_key(job_id, wave, chunk) for wave, chunk in where])
+        plan_ids = {int(wave.get("wave", 0)): wave.get("planId") for wave in waves}
+        plans = self._plan_rows(job_id, [(wave, chunk, plan_ids.get(wave)) for wave, chunk in where])
         return with_planned([], plans, robot_names)
+
+    def _plan_rows(self, job_id: str, where: list[tuple[int, int, str | None]]) -> list[Row]:
+        """The plan rows (wave, chunk) of the prepare run ``plan id`` (their wave row's), by key.
+
+        A prepare run's plan rows never change (a retried prepare writes its own, under a new id), so this
+        process keeps the last ones it read (``_PLAN_CACHE``): the status path reads a wave's plan for each
+        batch of first reports. A row read while a retried prepare rewrites it (another id) is used, not kept.
+        """
+        found: list[Row] = []
+        wanted: list[tuple[int, int, str | None]] = []
+        for wave, chunk, plan_id in where:
+            cached = _PLAN_CACHE.get((self._table_name, job_id, wave, chunk, plan_id)) if plan_id else None
+            if cached is not None:
+                found.append(cached)
+            else:
+                wanted.append((wave, chunk, plan_id))
+        if wanted:
+            rows = self.batch_get([keys.plan_key(job_id, wave, chunk) for wave, chunk, _ in wanted])
+            plan_ids = {(wave, chunk): plan_id for wave, chunk, plan_id in wanted}
+            for row in rows:
+                place = (int(row.get("wave", 0)), int(row.get("chunk", -1)))
+                plan_id = plan_ids.get(place)
+                if plan_id and row.get("planId") == plan_id:
+                    _PLAN_CACHE.put((self._table_name, job_id, *place, plan_id), row)
+                found.append(row)
+        return found
 
     def wave_members(self, job_id: str, wave: int) -> list[Row]:
         """The robots of a wave (``robotName``, ``arn``, ``architecture``): found where its row says."""
@@ -374,7 +439,7 @@ class RolloutStore:
             chunks = len(row.get("chunks") or [])
             if not chunks:
                 return list(stored), True
-            plans = self.batch_get([keys.plan_key(job_id, wave, index) for index in range(chunks)])
+            plans = self._plan_rows(job_id, [(wave, index, row.get("planId")) for index in range(chunks)])
             return with_planned(stored, plans), True
         if "queueStart" in row:
             queued = self.queued_robots(job_id, int(row["queueStart"]), int(row.get("size", 0)))

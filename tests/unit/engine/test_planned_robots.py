@@ -6,6 +6,7 @@ robot (a report, the sweep, finalize) store its row whole, once."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from fakes.rollout import FakeTaskTokens
@@ -35,17 +36,19 @@ def _partition() -> list[dict]:
 
 def test_plan_rows_hold_a_waves_robots_in_name_order_in_bounded_rows():
     job = {"id": JOB, "expiresAt": 123}
-    members, rows = plan_chunks(job, 2, [_robot(name) for name in reversed(NAMES)])
+    members, rows = plan_chunks(job, 2, [_robot(name) for name in reversed(NAMES)], "plan-1")
     # Several rows, each within its bound, holding every robot once, in name order
     assert len(rows) > 1
     entries = [entry for _, row in rows for entry in row["robots"]]
     assert [entry[0] for entry in entries] == NAMES
     for _, row in rows:
         assert sum(len(str(v)) for entry in row["robots"] for v in entry) <= PLAN_CHUNK_BYTES
-        assert (row["wave"], row["expiresAt"]) == (2, 123)
+        assert (row["wave"], row["planId"], row["expiresAt"]) == (2, "plan-1", 123)
+    assert [row["chunk"] for _, row in rows] == list(range(len(rows)))
     # The wave's row says how many, their range, and each row's range
     assert (members["size"], members["firstRobot"], members["lastRobot"]) == (300, NAMES[0], NAMES[-1])
     assert members["chunks"] == [row["robots"][0][0] for _, row in rows]
+    assert members["planId"] == "plan-1"
     assert [key.sk for key, _ in rows] == [keys.plan_key(JOB, 2, index).sk for index in range(len(rows))]
 
 
@@ -57,6 +60,7 @@ def planned(aws):
     now = time.time()
     expires = int(now) + 86400
     job = {"id": JOB, "expiresAt": expires}
+    plan_id = uuid.uuid4().hex
     rows: list = [
         (job_key(JOB), {"id": JOB, "status": "InProgress", "createdAt": now, "expiresAt": expires,
                         "currentWave": 1, "deploymentConfig": {}}),
@@ -64,7 +68,7 @@ def planned(aws):
                                                       "status": "Failed", "expiresAt": expires}),
     ]  # fmt: skip
     for number, names, release in ((1, NAMES[:200], True), (2, NAMES[200:], False)):
-        members, plan_rows = plan_chunks(job, number, [_robot(name) for name in names])
+        members, plan_rows = plan_chunks(job, number, [_robot(name) for name in names], plan_id)
         wave = {"wave": number, "succeededCount": 0, "failedCount": 0, "noResponseCount": 0, **members,
                 "expiresAt": expires}  # fmt: skip
         if release:
@@ -145,3 +149,31 @@ def test_a_write_of_a_robot_that_is_not_planned_creates_nothing(planned):
     # A caller that did not read the robot as planned (no row, no plan entry): the condition fails
     assert store.finish_robot(JOB, "not-in-the-job", status="Failed", fields={}) is None
     assert dynamo.get(*robot_deployment_key(JOB, "not-in-the-job")) is None
+
+
+def test_plan_rows_read_are_kept_by_their_prepare_run_and_a_retried_prepares_are_read_anew(planned):
+    store = get_ports().store
+    names = [NAMES[3], NAMES[150]]
+    assert sorted(store.robot_deployments(JOB, names)) == sorted(names)
+    # Given the plan rows read once: reading the same robots again reads no plan row
+    reads = []
+    batch_get = type(store).batch_get
+
+    def counting(self, row_keys):
+        reads.extend(key for key in row_keys if key[1].startswith("PLAN#"))
+        return batch_get(self, row_keys)
+
+    type(store).batch_get = counting
+    try:
+        assert sorted(store.robot_deployments(JOB, names)) == sorted(names)
+        assert reads == []
+        # When a retried prepare plans wave 1 again under its own id, with other robots
+        job = {"id": JOB, "expiresAt": int(planned) + 86400}
+        members, plan_rows = plan_chunks(job, 1, [_robot("robot-new")], uuid.uuid4().hex)
+        wave = {**store.get_wave(JOB, 1), **members}
+        store.put_rows([(wave_key(JOB, 1), wave), *plan_rows])
+        # Then its plan rows are read, not the ones kept
+        found = store.robot_deployments(JOB, [NAMES[3], "robot-new"])
+        assert reads and sorted(found) == ["robot-new"]
+    finally:
+        type(store).batch_get = batch_get

@@ -7,6 +7,7 @@ before are what jobs prepared by an earlier version have."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from fakes.rollout import FakeTaskTokens
@@ -97,7 +98,7 @@ def released(aws, request):
             )  # fmt: skip
     if request.param == "planned":
         robots = [{"name": r, "arn": f"arn:robot/{r}/1", "architecture": "X86_64"} for r in ("r2", "r1")]
-        members, plan_rows = plan_chunks({"id": JOB, "expiresAt": expires}, 1, robots)
+        members, plan_rows = plan_chunks({"id": JOB, "expiresAt": expires}, 1, robots, uuid.uuid4().hex)
         rows[1][1].update(members)
         rows += plan_rows
     get_ports().store.put_rows(rows)
