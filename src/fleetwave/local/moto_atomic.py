@@ -139,8 +139,22 @@ def _scoped_all_items(all_items: Any) -> Any:
             # every item of the partition (its 1 MB page limit) and sort them all before comparing their
             # sort keys, O(partition) per query (a job's wave rows, under 10,000 robot rows). moto compares
             # the matches again, the same way.
+            # moto's DynamoType.compare casts the condition's values again for every item; cast once here, and
+            # read a string sort key's value directly (what its cast gives for type S).
             comparison, objs, _ = scope[2]
-            return [item for item in partition.values() if item.range_key.compare(comparison, objs)]
+            from moto.dynamodb.comparisons import get_comparison_func
+
+            matches = get_comparison_func(comparison)
+            if matches is None:
+                return [item for item in partition.values() if item.range_key.compare(comparison, objs)]
+            values = [obj.cast_value for obj in objs]
+            return [
+                item
+                for item in partition.values()
+                if matches(
+                    item.range_key.value if item.range_key.type == "S" else item.range_key.cast_value, *values
+                )
+            ]
         # An index query filters every item on the index keys, then sorts its matches (sorted_items).
         items: list[Any] = []
         for hash_set in self.items.values():
