@@ -37,7 +37,13 @@ class LateAcknowledgements(logging.Filter):
     engine. Those records are counted, not printed (thousands of lines at 10,000 robots), and summed up in
     one warning at most every ``every`` seconds."""
 
-    MARKERS = ("Timeout waiting for PUBACK", "Received PUBACK for unknown pending message")
+    # amqtt's words for: it stopped waiting; the PUBACK came after it gave up (a waiter dropped, or one
+    # already done).
+    MARKERS = (
+        "Timeout waiting for PUBACK",
+        "Received PUBACK for unknown pending message",
+        "PUBACK waiter with Id",
+    )
 
     def __init__(self, every: float = 10.0) -> None:
         super().__init__()
