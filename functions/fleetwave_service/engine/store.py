@@ -6,8 +6,8 @@ Rows this module writes, all under the job's partition ``JOB#<id>`` (so they sha
   In a plan of waves a robot has none until its first write of its own (its first report, its outcome,
   the sweep, finalize): until then it is "planned", one entry of a ``PLAN#`` row.
 - ``PLAN#<n:06>#<k:06>``: chunk k of wave n's robots (name, arn, architecture, in name order), written by
-  prepare instead of a ``ROBOT#`` row per robot (``plan_chunks``); the wave's row lists each chunk's range
-  of names (``chunks``). Readers show a planned robot as the ``ROBOT#`` row prepare used to write
+  prepare instead of a ``ROBOT#`` row per robot (``plan_chunks``); the wave's row lists each chunk's first
+  name (``chunks``). Readers show a planned robot as the ``ROBOT#`` row prepare used to write
   (PendingNewDeployment, then Deploying once its wave is released: ``as_released``).
 - ``WAVE#<n:06>``: one wave: ``size``, the counters ``succeededCount``/``failedCount``/``noResponseCount``,
   and where its robots are (``wave_members``): the range of robot names its ``ROBOT#`` rows fall in
@@ -248,10 +248,6 @@ class _LastRead:
             self._rows.move_to_end(key)
             while len(self._rows) > self._size:
                 self._rows.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rows.clear()
 
 
 # 64 plan rows of at most 64 KB each: a few MB, the plans of the jobs this process serves now (a wave of
