@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
 
 import pytest
@@ -16,7 +17,7 @@ from fakes.rollout import FakeTaskTokens
 from fleetwave_service.core.keys import job_key, robot_deployment_key, robot_key, wave_key
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
 from fleetwave_service.engine.rules import PROGRESS_INTERVAL_SECONDS
-from fleetwave_service.engine.store import RolloutStore
+from fleetwave_service.engine.store import RolloutStore, plan_chunks
 from fleetwave_service.handlers import status_handler as lambda_handler
 
 from fleetwave.bench import WriteCounter
@@ -30,7 +31,14 @@ CONTEXT = LocalLambdaContext(
 )
 
 
+# How the fixture's robots are stored: rows of their own, Deploying (a release that marks each robot), or
+# planned in their wave's plan rows with no row of their own (prepare's plan of waves, released in place).
+_LAYOUT = {"layout": "rows"}
+
+
 def _job_rows(job_id: str, robots: tuple[str, ...], now: float, *, deadline: float) -> list:
+    if _LAYOUT["layout"] == "planned":
+        return _planned_job_rows(job_id, robots, now, deadline=deadline)
     expires = int(now) + 86400
     rows = [
         (
@@ -94,15 +102,39 @@ def _job_rows(job_id: str, robots: tuple[str, ...], now: float, *, deadline: flo
     return rows
 
 
-@pytest.fixture
-def tokens(aws):
-    """Job JOB InProgress, its one wave (r1, r2, r3) deploying and waiting on token "token-<job>"."""
+def _planned_job_rows(job_id: str, robots: tuple[str, ...], now: float, *, deadline: float) -> list:
+    """The same job, its robots planned (no row of their own) in a wave released in place."""
+    rows = _job_rows_with_rows(job_id, robots, now, deadline=deadline)
+    job = {"id": job_id, "expiresAt": int(now) + 86400}
+    planned = [{"name": robot, "arn": f"arn:robot/{robot}/1"} for robot in robots]
+    members, plan_rows = plan_chunks(job, 1, planned, uuid.uuid4().hex)
+    kept = [(key, row) for key, row in rows if not key.sk.startswith("ROBOT#") or key.sk == "ROBOT"]
+    for key, row in kept:
+        if key.sk.startswith("WAVE#"):
+            row.update(members, releasedAt=now, attempt=1, robotDeadline=deadline)
+    return [*kept, *plan_rows]
+
+
+def _job_rows_with_rows(job_id: str, robots: tuple[str, ...], now: float, *, deadline: float) -> list:
+    layout, _LAYOUT["layout"] = _LAYOUT["layout"], "rows"
+    try:
+        return _job_rows(job_id, robots, now, deadline=deadline)
+    finally:
+        _LAYOUT["layout"] = layout
+
+
+@pytest.fixture(params=["rows", "planned"])
+def tokens(aws, request):
+    """Job JOB InProgress, its one wave (r1, r2, r3) deploying and waiting on token "token-<job>": the
+    robots' rows written (a release that marks each robot), or planned with no row of their own."""
+    _LAYOUT["layout"] = request.param
     tokens = FakeTaskTokens()
     use_ports(tokens=tokens, channel=object())
     now = time.time()
     get_ports().store.put_rows(_job_rows(JOB, ROBOTS, now, deadline=now + 600))
     yield tokens
     reset_ports()
+    _LAYOUT["layout"] = "rows"
 
 
 STEPS = ["Validating", "DownloadingExtracting", "ExecutingPreLaunch", "Launching", "Finished"]
