@@ -795,15 +795,23 @@ class RolloutStore:
             now_row = {**read, **{k: v for k, v in sets.items() if v is not None}}
             row = {k: v for k, v in now_row.items() if k != PLANNED} if written else None
         else:
-            values = {f":from{i}": s for i, s in enumerate(from_statuses)}
-            condition = f"#st IN ({', '.join(values)})"
+            row = None
             if as_read is not None and as_read.get(PLANNED) and "PendingNewDeployment" in from_statuses:
-                # Still without a row of its own (or written since, then as any row): stored whole.
-                condition = f"attribute_not_exists(#st) OR {condition}"
-                sets = {**_first_own_write({**as_read, RELEASED_BY_WAVE: False}), **sets}
-            row = self._update_returning(
-                key, sets=sets, condition=condition, names={"#st": "status"}, values=values
-            )
+                # Still without a row of its own: its row is put whole (one write, as a report's first);
+                # written since (its report came first), it is moved as any row below.
+                whole = {**_first_own_write({**as_read, RELEASED_BY_WAVE: False}), **sets}
+                whole = {name: value for name, value in whole.items() if value is not None}
+                if dynamo.put_new({**whole, **key.item()}, table=self._table_name):
+                    row = whole
+            if row is None:
+                values = {f":from{i}": s for i, s in enumerate(from_statuses)}
+                row = self._update_returning(
+                    key,
+                    sets=sets,
+                    condition=f"#st IN ({', '.join(values)})",
+                    names={"#st": "status"},
+                    values=values,
+                )
         if row is not None and count:
             self._update(wave_key(job_id, int(row.get("wave", 0))), adds={COUNTER_FOR_STATUS[status]: 1})
         return row

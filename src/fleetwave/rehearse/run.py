@@ -27,6 +27,7 @@ from fleetwave.rehearse.plan import RehearsalPlan
 
 FINAL_JOB_STATUSES = ("Succeeded", "Failed", "Canceled")
 FOLLOW_EVERY_SECONDS = 1.0
+FINALIZE_WAIT_SECONDS = 30.0
 BUNDLE_BUCKET_KEY = "rehearsal/{name}/{architecture}.tar.gz"
 ABORTED = "RobotDeploymentAborted"
 
@@ -121,6 +122,9 @@ class Progress:
     failed: int
     no_response: int
     waiting_for_approval: int | None = None  # the wave an approval gate holds, if one does
+    # Finalize has recounted the job (its last write: the robots it stopped are written before). The job's
+    # status is written first, so a job may read finished while its unreleased robots still read pending.
+    recounted: bool = False
 
     @property
     def finished(self) -> int:
@@ -151,6 +155,7 @@ def read_progress(job_id: str) -> Progress:
         failed=totals["failedCount"],
         no_response=totals["noResponseCount"],
         waiting_for_approval=int((job.get("waitingForApproval") or {}).get("wave", 0)) or None,
+        recounted=job.get("notReleasedCount") is not None,
     )
 
 
@@ -168,6 +173,7 @@ def follow_job(
     deadline = time.monotonic() + deadline_seconds
     approved: set[int] = set()
     stop = stop or threading.Event()
+    ended_at: float | None = None
     while True:
         stopped(stop)
         progress = read_progress(job_id)
@@ -177,7 +183,13 @@ def follow_job(
             approve(gate)
             approved.add(gate)
         if progress.done:
-            return progress
+            # Finalize writes the job's status, then the robots it stops, then its counts: the outcome is
+            # read once it has (or, should finalize keep failing, FINALIZE_WAIT_SECONDS after the status).
+            ended_at = time.monotonic() if ended_at is None else ended_at
+            if progress.recounted or time.monotonic() - ended_at >= FINALIZE_WAIT_SECONDS:
+                return progress
+            stop.wait(min(every, 0.1))
+            continue
         if time.monotonic() > deadline:
             raise RehearsalError(f"job {job_id} still {progress.status} after {deadline_seconds:.0f} s")
         stop.wait(every)
