@@ -137,15 +137,18 @@ def _first_own_write(read: Row) -> dict[str, Any]:
     """What a robot's first write of its own stores of its plan and its release (``as_released``): a planned
     robot's row then holds what prepare used to write, and a row made Deploying by its wave its status,
     attempt, deadline and start like a row the release wrote."""
-    planned = (
-        {name: read[name] for name in _PLANNED_FIELDS if read.get(name) is not None}
-        if read.get(PLANNED)
-        else {}
-    )
+    planned = _planned_fields(read)
     if not read.get(RELEASED_BY_WAVE):
         return planned
     fields = ("status", "attempt", "deadline", "deploymentStartTime")
     return {**planned, **{name: read[name] for name in fields if read.get(name) is not None}}
+
+
+def _planned_fields(read: Row) -> dict[str, Any]:
+    """What prepare used to write on a planned robot's row (nothing for a robot with a row of its own)."""
+    if not read.get(PLANNED):
+        return {}
+    return {name: read[name] for name in _PLANNED_FIELDS if read.get(name) is not None}
 
 
 def plan_chunks(
@@ -752,10 +755,15 @@ class RolloutStore:
         single item write as an UpdateItem, without an update expression of a dozen attributes to evaluate.
         """
         if read.get(PLANNED):
-            item = {name: value for name, value in sets.items() if value is not None}
-            return dynamo.put_new({**item, **key.item()}, table=self._table_name)
+            return self._put_whole(key, sets) is not None
         condition, values = _unchanged(read)
         return self._update(key, sets=sets, condition=condition, names={"#st": "status"}, values=values)
+
+    def _put_whole(self, key: keys.Key, fields: dict[str, Any]) -> Row | None:
+        """A planned robot's row, put whole on condition it has none yet: the row as written, or None when
+        one exists (written meanwhile)."""
+        row = {name: value for name, value in fields.items() if value is not None}
+        return row if dynamo.put_new({**row, **key.item()}, table=self._table_name) else None
 
     def finish_robot(
         self,
@@ -799,10 +807,7 @@ class RolloutStore:
             if as_read is not None and as_read.get(PLANNED) and "PendingNewDeployment" in from_statuses:
                 # Still without a row of its own: its row is put whole (one write, as a report's first);
                 # written since (its report came first), it is moved as any row below.
-                whole = {**_first_own_write({**as_read, RELEASED_BY_WAVE: False}), **sets}
-                whole = {name: value for name, value in whole.items() if value is not None}
-                if dynamo.put_new({**whole, **key.item()}, table=self._table_name):
-                    row = whole
+                row = self._put_whole(key, {**_planned_fields(as_read), **sets})
             if row is None:
                 values = {f":from{i}": s for i, s in enumerate(from_statuses)}
                 row = self._update_returning(

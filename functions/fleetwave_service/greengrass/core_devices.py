@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.engine.messages import SKIPPED_REASON, SKIPPED_STATUS_CODE, is_public_component
+from fleetwave_service.engine.protocol import SKIPPED_REASON, SKIPPED_STATUS_CODE, is_public_component
 from fleetwave_service.fleet import in_flight
 from fleetwave_service.fleet import store as fleet_store
 from fleetwave_service.greengrass import store
