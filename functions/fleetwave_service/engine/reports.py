@@ -52,9 +52,9 @@ from fleetwave_service.engine.rules import PROGRESS_INTERVAL_SECONDS
 from fleetwave_service.engine.store import COUNTER_FOR_STATUS
 
 if TYPE_CHECKING:
-    # The status function parses reports (engine/status.py); the rollout steps, which import this module
-    # for a wave's end, never do: they load no message model.
-    from fleetwave_service.engine.messages import StatusReport
+    # The status function reads reports (engine/status.py); the rollout steps, which import this module
+    # for a wave's end, never do.
+    from fleetwave_service.engine.inbound import StatusReport
 
 logger = Logger(service="fleetwave-rollout", child=True)
 
@@ -356,7 +356,8 @@ def _write(job_id: str, robot: str, report: StatusReport, read: Row, now: float,
     if report.components:
         # Greengrass: per-component results, shown by ListEffectiveDeployments.
         fields["componentResults"] = {
-            name: result.model_dump(exclude_none=True) for name, result in report.components.items()
+            name: {key: value for key, value in vars(result).items() if value is not None}
+            for name, result in report.components.items()
         }
     # Counted with the batch's other finished robots, one update per wave (_finish_batch).
     return store.finish_robot(

@@ -16,25 +16,28 @@ The robot name always comes from the topic (the IoT rule adds it), never from th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from pydantic import ValidationError
 
 from fleetwave_service.core import ids
 from fleetwave_service.core.ids import iot_name
+from fleetwave_service.engine import inbound
 from fleetwave_service.engine.channels import ChannelError
-from fleetwave_service.engine.messages import (
-    ApplicationState,
+from fleetwave_service.engine.inbound import (
     ComponentStatesReport,
     HealthReport,
-    LinkReply,
-    LinkRequest,
     PresenceReport,
-    links_topic,
+    UnreadableMessage,
 )
 from fleetwave_service.engine.policy import policy_for
 from fleetwave_service.engine.ports import Ports
+from fleetwave_service.engine.protocol import ApplicationState, links_topic
+
+if TYPE_CHECKING:
+    # A link request is read, and answered, with its models: rare (links outlive most absences), so the
+    # status function loads pydantic for it alone (engine/inbound.py).
+    from fleetwave_service.engine.messages import LinkReply, LinkRequest
 
 logger = Logger(service="fleetwave-status", child=True)
 
@@ -44,20 +47,31 @@ def handle_robot_message(robot_name: str, body: dict[str, Any], ports: Ports) ->
     kind = body.get("kind")
     try:
         if kind == "health":
-            return _health(robot_name, HealthReport.model_validate(body), ports)
+            return _health(robot_name, inbound.read(HealthReport, body), ports)
         if kind == "presence":
-            return _presence(robot_name, PresenceReport.model_validate(body), ports)
+            return _presence(robot_name, inbound.read(PresenceReport, body), ports)
         if kind == "linkRequest":
-            return answer_link_request(robot_name, LinkRequest.model_validate(body), ports)
+            return answer_link_request(robot_name, _link_request(body), ports)
         if kind == "components":
-            return _component_states(robot_name, ComponentStatesReport.model_validate(body), ports)
-    except ValidationError as error:
+            return _component_states(robot_name, inbound.read(ComponentStatesReport, body), ports)
+    except UnreadableMessage as error:
         logger.warning(
             "robot message dropped: unreadable",
-            extra={"robot": robot_name, "kind": kind, "errors": error.errors(include_url=False)},
+            extra={"robot": robot_name, "kind": kind, "errors": error.errors},
         )
         return "dropped"
     return "dropped"
+
+
+def _link_request(body: dict[str, Any]) -> LinkRequest:
+    from pydantic import ValidationError
+
+    from fleetwave_service.engine.messages import LinkRequest
+
+    try:
+        return LinkRequest.model_validate(body)
+    except ValidationError as error:
+        raise UnreadableMessage(error.errors(include_url=False)) from None
 
 
 def _health(robot_name: str, report: HealthReport, ports: Ports) -> str:
@@ -92,10 +106,7 @@ def _component_states(robot_name: str, report: ComponentStatesReport, ports: Por
     # The whole set each time: applying a snapshot twice, or an older one after a newer, changes nothing.
     states = {
         "updatedAt": report.sentAt,
-        "components": {
-            name: state.model_dump(mode="json", exclude_none=True)
-            for name, state in report.components.items()
-        },
+        "components": {name: inbound.dump(state) for name, state in report.components.items()},
     }
     applied = ports.store.record_component_states(robot_name, states)
     logger.info(
@@ -136,6 +147,8 @@ def answer_link_request(robot_name: str, request: LinkRequest, ports: Ports) -> 
 
 
 def _links(robot_name: str, request: LinkRequest, ports: Ports) -> LinkReply:
+    from fleetwave_service.engine.messages import LinkReply
+
     def refuse(reason: str) -> LinkReply:
         return LinkReply(requestId=request.requestId, jobId=request.jobId, error=reason, sentAt=ids.now())
 

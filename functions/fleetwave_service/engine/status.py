@@ -23,11 +23,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
 from fleetwave_service.core import ids
-from fleetwave_service.engine.messages import ROBOT_MESSAGE_KINDS, StatusReport
+from fleetwave_service.engine import inbound
+from fleetwave_service.engine.inbound import StatusReport, UnreadableMessage
 from fleetwave_service.engine.ports import Ports, get_ports
+from fleetwave_service.engine.protocol import ROBOT_MESSAGE_KINDS
 from fleetwave_service.engine.reports import Inbound, apply_reports
 from fleetwave_service.engine.robot_messages import handle_robot_message
 
@@ -79,11 +80,11 @@ def _robot_and_body(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | N
 
 def _report(message_id: str, robot_name: str, body: dict[str, Any]) -> Inbound | None:
     try:
-        return Inbound(message_id, robot_name, StatusReport.model_validate(body))
-    except ValidationError as error:
+        return Inbound(message_id, robot_name, inbound.read(StatusReport, body))
+    except UnreadableMessage as error:
         logger.warning(
             "status record dropped: not a status report",
-            extra={"messageId": message_id, "robot": robot_name, "errors": error.errors(include_url=False)},
+            extra={"messageId": message_id, "robot": robot_name, "errors": error.errors},
         )
         return None
 

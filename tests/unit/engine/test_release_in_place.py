@@ -6,6 +6,7 @@ before are what jobs prepared by an earlier version have."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
@@ -13,7 +14,8 @@ import pytest
 from fakes.rollout import FakeTaskTokens
 from fleetwave_service.core import dynamo
 from fleetwave_service.core.keys import job_key, robot_deployment_key, robot_key, wave_key
-from fleetwave_service.engine.messages import StatusReport
+from fleetwave_service.engine import inbound
+from fleetwave_service.engine.inbound import StatusReport
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
 from fleetwave_service.engine.reports import ReportOutcome, handle_report
 from fleetwave_service.engine.store import as_released, plan_chunks
@@ -107,7 +109,8 @@ def released(aws, request):
 
 
 def _report(seq: int, status: str = "Deploying", step: str = "Validating") -> StatusReport:
-    return StatusReport.model_validate(
+    return inbound.read(
+        StatusReport,
         {"jobId": JOB, "attempt": 1, "seq": seq, "step": step, "status": status,
          "percentDone": 100.0 if status == "InSync" else 10.0, "sentAt": time.time()}
     )  # fmt: skip
@@ -122,7 +125,7 @@ def test_a_robots_first_report_applies_once_and_stores_its_release(released):
     first = _report(0)
     assert handle_report("r1", first, get_ports()) is ReportOutcome.PROGRESS
     assert handle_report("r1", first, get_ports()) is ReportOutcome.DUPLICATE
-    stale = first.model_copy(update={"attempt": 2, "seq": 1})
+    stale = dataclasses.replace(first, attempt=2, seq=1)
     assert handle_report("r1", stale, get_ports()) is ReportOutcome.STALE_ATTEMPT
     # Then its row took the report once, with the release its wave gave it (and its plan: a planned
     # robot's row is written whole by its first write)
