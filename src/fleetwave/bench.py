@@ -16,8 +16,8 @@ rehearse` runs), and prints:
 
 Then, once: API throughput, 8 concurrent signed clients (in another process) calling DescribeRobot; and
 the cold import of each Lambda function's handler module (import, then the lookup of the handler's name),
-divided by ``import boto3`` in the same run (each in a fresh interpreter, in CPU time, several runs,
-medians).
+divided by ``import boto3`` in the same round (each in a fresh interpreter, in CPU time; several paired
+rounds, medians).
 
 Also one rollout with rollout control on the smallest fleet: an approval gate before every wave after the
 first and one pause (docs/extensions.md), driven as an operator would (pause, resume, approve each gate),
@@ -593,29 +593,63 @@ def api_throughput(runtime: Any, clients: int = API_CLIENTS, seconds: float = AP
     return ApiThroughput(clients, answer["ok"], answer["failed"], answer["seconds"])
 
 
-def import_seconds(handler: str, runs: int = IMPORT_RUNS) -> float:
-    """Median of ``runs`` cold imports, each in a fresh interpreter (no bytecode written): ``handler`` is a
-    module, or ``module.attribute`` of a Lambda handler, imported and looked up as the Lambda runtime does
-    at a cold start. The child's CPU time, not wall time: on a shared machine wall time wanders with the
-    load by more than any change to the imports (docs/performance.md, cold import)."""
-    import statistics
-    import subprocess
-
+def _import_child(handler: str) -> str:
+    """The code a fresh interpreter runs to import ``handler`` (``boto3``, a module, or ``module.attribute``
+    of a Lambda handler, looked up as the Lambda runtime does at a cold start) and print its CPU time."""
     module, _, attribute = handler.rpartition(".") if handler != "boto3" else (handler, "", "")
     lookup = f"; getattr(sys.modules[{module!r}], {attribute!r})" if attribute else ""
-    code = (
-        f"import sys, time; t = time.process_time(); import {module}{lookup}; print(time.process_time() - t)"
-    )
+    clock = "time.process_time()"
+    return f"import sys, time; t = {clock}; import {module}{lookup}; print({clock} - t)"
+
+
+def import_seconds(handler: str) -> float:
+    """One cold import of ``handler`` in a fresh interpreter (no bytecode written), in the child's CPU time:
+    on a shared machine wall time wanders with the load by more than any change to the imports
+    (docs/performance.md, cold import)."""
+    import subprocess
+
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    times = [
-        float(
-            subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-            ).stdout
-        )
-        for _ in range(runs)
-    ]
-    return statistics.median(times)
+    child = subprocess.run(
+        [sys.executable, "-c", _import_child(handler)], capture_output=True, text=True, check=True, env=env
+    )
+    return float(child.stdout)
+
+
+@dataclass(frozen=True)
+class ColdImport:
+    """A handler's cold import against ``import boto3``: medians over paired rounds."""
+
+    module: str
+    seconds: float  # median of the handler's own runs
+    ratio: float  # median of the rounds' ratios, each to the ``import boto3`` of the same round
+
+
+def cold_imports(
+    handlers: Mapping[str, str], runs: int = IMPORT_RUNS, measure: Callable[[str], float] = import_seconds
+) -> tuple[float, dict[str, ColdImport]]:
+    """``runs`` rounds; each imports boto3, then each handler followed by boto3 again, and divides a
+    handler's time by the mean of the two boto3 imports either side of it (the CPU's speed, shared with
+    other work, drifts within seconds; paired, the drift cancels, where medians taken a minute apart compare
+    different machines). Returns the median ``import boto3`` and, per function, its median time and ratio."""
+    import statistics
+
+    boto3_times: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in handlers}
+    ratios: dict[str, list[float]] = {name: [] for name in handlers}
+    for _ in range(runs):
+        before = measure("boto3")
+        boto3_times.append(before)
+        for name, handler in handlers.items():
+            seconds = measure(handler)
+            after = measure("boto3")
+            boto3_times.append(after)
+            times[name].append(seconds)
+            ratios[name].append(seconds / ((before + after) / 2))
+            before = after
+    return statistics.median(boto3_times), {
+        name: ColdImport(handler, statistics.median(times[name]), statistics.median(ratios[name]))
+        for name, handler in handlers.items()
+    }
 
 
 def handler_modules() -> dict[str, str]:
@@ -625,14 +659,15 @@ def handler_modules() -> dict[str, str]:
     return {function.name: function.handler for function in LAMBDAS}
 
 
-def format_imports(
-    boto3_seconds: float, modules: Mapping[str, tuple[str, float]], runs: int = IMPORT_RUNS
-) -> str:
-    lines = [f"cold import, median of {runs} runs: import boto3 {boto3_seconds * 1000:.0f} ms"]
-    width = max(len(name) for name in modules)
-    for name, (module, seconds) in modules.items():
-        ratio = seconds / boto3_seconds
-        lines.append(f"  {name:<{width}}  {module}  {seconds * 1000:.0f} ms = {ratio:.2f} x import boto3")
+def format_imports(boto3_seconds: float, imports: Mapping[str, ColdImport], runs: int = IMPORT_RUNS) -> str:
+    lines = [
+        f"cold import, {runs} paired rounds (each function against the import boto3 around it, medians): "
+        f"import boto3 {boto3_seconds * 1000:.0f} ms"
+    ]
+    width = max(len(name) for name in imports)
+    for name, cold in imports.items():
+        figure = f"{cold.seconds * 1000:.0f} ms = {cold.ratio:.2f} x import boto3"
+        lines.append(f"  {name:<{width}}  {cold.module}  {figure}")
     return "\n".join(lines)
 
 
@@ -703,12 +738,8 @@ def run_bench(
             f"{throughput.per_second:,.0f} requests/s ({throughput.failed} failed)",
             file=out,
         )
-        boto3_seconds = import_seconds("boto3", import_runs)
-        modules = {
-            name: (handler, import_seconds(handler, import_runs))
-            for name, handler in handler_modules().items()
-        }
-        print(format_imports(boto3_seconds, modules, import_runs), file=out, flush=True)
+        boto3_seconds, imports = cold_imports(handler_modules(), import_runs)
+        print(format_imports(boto3_seconds, imports, import_runs), file=out, flush=True)
     return results, control
 
 
@@ -741,7 +772,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--import-runs",
         type=_runs,
         default=IMPORT_RUNS,
-        help="fresh interpreters per cold import measured; the median is printed (default: %(default)s)",
+        help="paired rounds of cold imports (boto3, every function, boto3), each import in a fresh "
+        "interpreter; medians are printed (default: %(default)s)",
     )
 
 

@@ -134,16 +134,39 @@ def test_bench_engine_time_per_robot_is_never_negative():
 def test_bench_imports_are_measured_per_lambda_function_as_the_runtime_looks_them_up():
     from fleetwave_service.lambdas import LAMBDAS
 
-    from fleetwave.bench import format_imports, handler_modules
+    from fleetwave.bench import ColdImport, format_imports, handler_modules
 
     # Every function of the one table, by its handler (module.attribute)
     handlers = handler_modules()
     assert set(handlers) == {function.name for function in LAMBDAS}
     assert handlers["api"] == "fleetwave_service.handlers.api_handler"
     # And the ratio to import boto3 is printed per function
-    text = format_imports(0.2, {"api": ("fleetwave_service.handlers.api_handler", 0.3)})
+    text = format_imports(0.2, {"api": ColdImport("fleetwave_service.handlers.api_handler", 0.3, 1.5)})
     assert "import boto3 200 ms" in text.splitlines()[0]
     assert "300 ms = 1.50 x import boto3" in text.splitlines()[1]
+
+
+def test_bench_cold_imports_pair_each_function_with_the_import_boto3_around_it():
+    from fleetwave.bench import cold_imports
+
+    # Given a machine whose speed changes from one round to the next (other work came and went), where f's
+    # import costs 1.4 x import boto3 and g's 1.2 x at any speed
+    cost = {"boto3": 0.1, "m.f": 0.14, "m.g": 0.12}
+    calls: list[str] = []
+
+    def measure(handler: str) -> float:
+        calls.append(handler)
+        slowdown = (1, 3, 2)[(len(calls) - 1) // 5]  # each round: boto3, f, boto3, g, boto3
+        return cost[handler] * slowdown
+
+    boto3_seconds, imports = cold_imports({"f": "m.f", "g": "m.g"}, runs=3, measure=measure)
+    # Each function between two imports of boto3; the ratio is the function's against them
+    assert calls == ["boto3", "m.f", "boto3", "m.g", "boto3"] * 3
+    assert imports["f"].ratio == pytest.approx(1.4)
+    assert imports["g"].ratio == pytest.approx(1.2)
+    # while the medians of the raw times, taken across rounds, are what they are
+    assert imports["f"].seconds == pytest.approx(0.28)  # 0.14, 0.42, 0.28
+    assert boto3_seconds == pytest.approx(0.2)
 
 
 def test_bench_write_counter_counts_item_writes_at_moto_and_restores_it():
