@@ -416,11 +416,10 @@ class RolloutStore:
 
     def wave_members(self, job_id: str, wave: int) -> list[Row]:
         """The robots of a wave (``robotName``, ``arn``, ``architecture``): found where its row says."""
-        return self._wave_rows(job_id, wave)[0]
+        return self._wave_rows(job_id, wave, self.get_wave(job_id, wave) or {})[0]
 
-    def _wave_rows(self, job_id: str, wave: int) -> tuple[list[Row], bool]:
-        """(the wave's members, whether they are its robot deployment rows themselves)."""
-        row = self.get_wave(job_id, wave) or {}
+    def _wave_rows(self, job_id: str, wave: int, row: Row) -> tuple[list[Row], bool]:
+        """(the wave's members, whether they are its robot deployment rows themselves); ``row``: its row."""
         partition = keys.job_partition(job_id)
         if "firstRobot" in row:
             stored = self._query(
@@ -475,10 +474,17 @@ class RolloutStore:
         )
 
     def wave_robot_deployments(self, job_id: str, wave: int) -> list[Row]:
-        """The wave's robot deployment rows, as released (``as_released``)."""
-        members, are_rows = self._wave_rows(job_id, wave)
+        """The wave's robot deployment rows, as released (``as_released``) by the wave's row as read once."""
+        wave_row = self.get_wave(job_id, wave) or {}
+        members, are_rows = self._wave_rows(job_id, wave, wave_row)
         if are_rows:
-            return self._as_released(job_id, members)
+
+            def read_waves(numbers: list[int]) -> list[Row]:
+                known = [wave_row] if wave in numbers and wave_row else []
+                others = [wave_key(job_id, number) for number in numbers if number != wave]
+                return known + (self.batch_get(others) if others else [])
+
+            return all_as_released(members, read_waves)
         return list(self.robot_deployments(job_id, [m["robotName"] for m in members]).values())
 
     def get_wave(self, job_id: str, wave: int) -> Row | None:
