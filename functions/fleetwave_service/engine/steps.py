@@ -29,6 +29,7 @@ from fleetwave_service.engine.protocol import FailureCode
 from fleetwave_service.engine.reports import complete_wave_if_done
 from fleetwave_service.engine.rules import JOB_TIMEOUT_SECONDS, scaled_seconds
 from fleetwave_service.engine.store import (
+    ACTIVE_STATUSES,
     COUNTER_FOR_STATUS,
     HOLD_FOR_APPROVAL,
     HOLD_FOR_PAUSE,
@@ -712,22 +713,28 @@ def finalize(
     elif status == "Canceled" and failure_reason:
         # Canceled by the rollout itself (an approval gate timed out): say why; no failure code.
         fields["failureReason"] = failure_reason[:1024]
-    if store.finish_job(job_id, status, fields):
-        final_status = status
-    else:
-        final_status = (store.get_job(job_id) or job)["status"]
-
+    # The robots first, the job's status last: whoever reads the job finished (DescribeDeploymentJob, a
+    # script polling it) reads its robots finished too, and its counts recounted from them. The status is
+    # the finalize's commit point: until it is written, the job reads InProgress. A job the API already
+    # made terminal (a cancel) keeps its status; a cancel that lands while the robots are being stopped wins
+    # the conditional write below, and the robots keep this finalize's reason for stopping.
+    active = job.get("status") in ACTIVE_STATUSES
+    ending = status if active else job["status"]
     canceled = "The deployment job was canceled."
     reason = {
         "Canceled": f"{canceled[:-1]}: {failure_reason}" if failure_reason else canceled,
         "Failed": f"The deployment job stopped: {failure_reason or failure_code}",
-    }.get(final_status, "The deployment job ended.")
-    aborted = _stop_unfinished_robots(job, reason, ports, keep_continuous=final_status == "Succeeded")
+    }.get(ending, "The deployment job ended.")
+    aborted = _stop_unfinished_robots(job, reason, ports, keep_continuous=ending == "Succeeded")
+    totals = _final_totals(store, job_id)
+    if active and store.finish_job(job_id, status, {**fields, **totals}):
+        final_status = status
+    else:
+        final_status = (store.get_job(job_id) or job)["status"]
+        store.update_finished_job(job_id, totals)
     if final_status == "Canceled":
         _withdraw_from_timed_out_robots(job, reason, ports)
 
-    totals = _final_totals(store, job_id)
-    store.update_finished_job(job_id, totals)
     policy_for(job).finished(job, final_status, ports)
     finished = store.get_job(job_id) or job
     detail = {

@@ -49,7 +49,9 @@ HOLD_FOR_APPROVAL = "approval"
 HOLD_FOR_PAUSE = "pause"
 # What only an active job shows: gone once it is finished, however it finished.
 _ACTIVE_ONLY_ATTRIBUTES = ("waveToken", *HOLD_ATTRIBUTES, "waitingForApproval", "paused", "pausedAt")
-_ACTIVE = {":p": "Pending", ":pr": "Preparing", ":ip": "InProgress"}
+# A job's statuses while its rollout runs (core/wire.py's, whose pydantic the steps never load).
+ACTIVE_STATUSES = ("Pending", "Preparing", "InProgress")
+_ACTIVE = dict(zip((":p", ":pr", ":ip"), ACTIVE_STATUSES, strict=True))
 _IS_ACTIVE = "#st IN (:p, :pr, :ip)"
 
 

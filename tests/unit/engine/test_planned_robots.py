@@ -177,3 +177,60 @@ def test_plan_rows_read_are_kept_by_their_prepare_run_and_a_retried_prepares_are
         assert reads and sorted(found) == ["robot-new"]
     finally:
         type(store).batch_get = batch_get
+
+
+def _finalizing() -> None:
+    """The job as finalize reads it (its ARN, its fleet), with a channel and events that record."""
+    from fakes.channel import FakeRobotChannel
+    from fakes.rollout import FakeEvents
+
+    use_ports(tokens=FakeTaskTokens(), channel=FakeRobotChannel(), events=FakeEvents())
+    arn = f"arn:aws:robomaker:us-east-1:123456789012:deployment-job/{JOB}"
+    fleet = "arn:aws:robomaker:us-east-1:123456789012:deployment-fleet/fleet-x/1"
+    dynamo.update(job_key(JOB), sets={"arn": arn, "fleet": fleet, "fleetName": "fleet-x"})
+
+
+def test_finalize_writes_the_jobs_status_once_its_robots_are_finished(planned, monkeypatch):
+    from fleetwave_service.engine import steps
+
+    # Given the job stopped by its failure threshold: wave 1 in flight, wave 2 never released
+    _finalizing()
+    store = get_ports().store
+    seen: dict = {}
+    finish_job = type(store).finish_job
+
+    def finish_job_seeing_robots(self, job_id, status, fields):
+        # What a reader sees the moment the job's status becomes final
+        seen["robots"] = {row["status"] for row in store.job_robot_deployments(job_id)}
+        seen["fields"] = fields
+        return finish_job(self, job_id, status, fields)
+
+    monkeypatch.setattr(type(store), "finish_job", finish_job_seeing_robots)
+    assert steps.finalize(JOB, steps.ABORT, get_ports(), "FailureThresholdBreached", "too many failed")[
+        "status"
+    ] == "Failed"
+    # Then every robot was already finished, and the status came with the counts recounted from them
+    assert seen["robots"] == {"Failed"}
+    assert {k: seen["fields"][k] for k in ("failedCount", "notReleasedCount", "succeededCount")} == {
+        "failedCount": 201, "notReleasedCount": 100, "succeededCount": 0,
+    }  # fmt: skip
+    job = store.get_job(JOB)
+    assert (job["status"], job["notReleasedCount"], job["failedCount"]) == ("Failed", 100, 201)
+
+
+def test_finalize_of_a_job_canceled_meanwhile_keeps_the_cancel(planned, monkeypatch):
+    from fleetwave_service.engine import steps
+
+    _finalizing()
+    store = get_ports().store
+    stop = type(store).finish_robot
+
+    def cancel_while_robots_stop(self, *args, **kwargs):
+        # The user cancels while finalize stops the robots
+        store.update_status(JOB, "Canceled", ("InProgress",))
+        return stop(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(store), "finish_robot", cancel_while_robots_stop)
+    assert steps.finalize(JOB, steps.DONE, get_ports())["status"] == "Canceled"
+    job = store.get_job(JOB)
+    assert (job["status"], job["notReleasedCount"]) == ("Canceled", 100)
