@@ -6,6 +6,7 @@ import asyncio
 import errno
 import queue
 import socket
+import threading
 
 import paho.mqtt.client as paho
 import pytest
@@ -169,25 +170,33 @@ def test_a_robot_resuming_its_session_gets_only_its_own_retained_command(broker,
     # subscribed to: robot A got robot B's command once. Fleetwave's broker sends a client only its own.
     received: queue.Queue[str] = queue.Queue()
 
-    def robot(name: str) -> paho.Client:
+    def robot(name: str, subscribe: bool) -> paho.Client:
+        """A robot connected (and subscribed to its command topic), once the broker said so: what follows
+        must not race the connection (a command published before robot A resumed would also be queued for
+        its session, and delivered twice)."""
+        ready = threading.Event()
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=name, clean_session=False)
         client.username_pw_set(name)  # a named client keeps its session
         client.on_message = lambda c, u, message: received.put(f"{name} <- {message.topic}")
+        if subscribe:
+            client.on_connect = lambda c, *_: c.subscribe(command_topic(name), qos=1)
+            client.on_subscribe = lambda *_: ready.set()
+        else:
+            client.on_connect = lambda *_: ready.set()
         client.connect("127.0.0.1", broker.port)
         client.loop_start()
+        assert ready.wait(WAIT), f"{name} not connected"
         return client
 
-    robot_a = robot("robot-a")
-    robot_a.subscribe(command_topic("robot-a"), qos=1)
-    robot_b = robot("robot-b")
-    robot_b.subscribe(command_topic("robot-b"), qos=1)
+    robot_a = robot("robot-a", subscribe=True)
+    robot_b = robot("robot-b", subscribe=True)
     channel.publish_command("robot-b", command())
     assert received.get(timeout=WAIT) == f"robot-b <- {command_topic('robot-b')}"
     robot_a.disconnect()
     robot_a.loop_stop()
 
     # When robot A comes back to its session
-    robot_a = robot("robot-a")
+    robot_a = robot("robot-a", subscribe=False)
     channel.publish_command("robot-a", command(attempt=2))
 
     # Then it receives its own command only, never robot B's (which amqtt sent on reconnect, before it)
