@@ -19,6 +19,8 @@ import errno
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +37,8 @@ class LateAcknowledgements(logging.Filter):
     message went out: a subscriber slow to acknowledge (thousands of simulated robots on one connection,
     handed a wave's commands at once) still gets it, and a robot that missed its command is timed out by the
     engine. Those records are counted, not printed (thousands of lines at 10,000 robots), and summed up in
-    one warning at most every ``every`` seconds."""
+    one warning at most every ``every`` seconds; while ``held`` (a rehearsal or a bench with its own
+    progress display), not logged at all: the command reports ``deliveries`` itself."""
 
     # amqtt's words for: it stopped waiting; the PUBACK came after it gave up (a waiter dropped, or one
     # already done).
@@ -44,13 +47,17 @@ class LateAcknowledgements(logging.Filter):
         "Received PUBACK for unknown pending message",
         "PUBACK waiter with Id",
     )
+    # The one record per delivery amqtt stopped waiting for (its protocol handler's own warning).
+    DELIVERY = "Timeout waiting for PUBACK"
 
     def __init__(self, every: float = 10.0) -> None:
         super().__init__()
         self.every = every
-        self.total = 0
+        self.total = 0  # records counted
+        self.deliveries = 0  # deliveries amqtt stopped waiting for
         self._unreported = 0
         self._reported_at = 0.0
+        self._held = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -58,19 +65,33 @@ class LateAcknowledgements(logging.Filter):
             return True
         self.total += 1
         self._unreported += 1
+        if message.startswith(self.DELIVERY):
+            self.deliveries += 1
         if time.monotonic() - self._reported_at >= self.every:
             self.flush()
         return False
 
     def flush(self) -> None:
         """Sum up the records counted since the last summary, if any (the broker stopping does)."""
-        if self._unreported:
+        if self._unreported and not self._held:
             logger.warning(
                 "mqtt deliveries acknowledged late: amqtt stopped waiting for their PUBACK after 5 s "
                 "(they were sent; the subscriber is slow)",
-                extra={"late": self._unreported, "lateSinceStart": self.total},
+                extra={"late": self._unreported, "lateSinceStart": self.total, "deliveries": self.deliveries},
             )
         self._unreported, self._reported_at = 0, time.monotonic()
+
+    @contextmanager
+    def held(self) -> Iterator[Callable[[], int]]:
+        """No summaries logged inside (a command that prints its own figures); yields a function that says
+        how many deliveries amqtt stopped waiting for since the block began."""
+        start = self.deliveries
+        self._held += 1
+        try:
+            yield lambda: self.deliveries - start
+        finally:
+            self._held -= 1
+            self._unreported = 0
 
 
 LATE_ACKNOWLEDGEMENTS = LateAcknowledgements()

@@ -163,6 +163,12 @@ def result_lines(rehearsal: Rehearsal) -> list[str]:
         f"{rehearsal.total_seconds:.1f} s in all with {rehearsal.setup_seconds:.1f} s of setup, "
         f"peak memory {rehearsal.peak_rss / MIB:,.0f} MiB"
     )
+    if rehearsal.late_deliveries:
+        lines.append(
+            f"Local MQTT: {rehearsal.late_deliveries:,} deliveries acknowledged after the local broker's 5 s "
+            "wait (all were sent: the simulated robots' one connection and the status bridge acknowledge a "
+            "wave's burst slowly)"
+        )
     return lines
 
 
@@ -198,4 +204,5 @@ def as_json(rehearsal: Rehearsal) -> dict[str, Any]:
         "setupSeconds": rehearsal.setup_seconds,
         "totalSeconds": rehearsal.total_seconds,
         "peakRssBytes": rehearsal.peak_rss,
+        "lateMqttDeliveries": rehearsal.late_deliveries,
     }

@@ -372,6 +372,8 @@ class Rehearsal:
     total_seconds: float  # everything, setup included
     peak_rss: int
     endpoints: dict[str, str]
+    # MQTT deliveries the local broker (amqtt) stopped waiting 5 s for the PUBACK of; sent all the same
+    late_deliveries: int = 0
 
     @property
     def makespan_wall(self) -> float:
@@ -433,10 +435,17 @@ def rehearse(
     """Run the plan on the local stack in this process, the robots in a process of their own
     (fleetwave.rehearse.robots); returns what happened. ``stop`` set (Ctrl-C) ends it between two steps
     with KeyboardInterrupt, which stops the robots and the stack on its way out: nothing keeps running."""
+    from fleetwave.local.broker import LATE_ACKNOWLEDGEMENTS
     from fleetwave.rehearse.robots import RobotsProcess
 
     started = time.monotonic()
-    with PeakMemory() as memory, local_stack(plan.time_scale) as runtime:
+    # The broker's late-acknowledgement summaries would interleave with the progress display: the count
+    # goes in the result instead.
+    with (
+        LATE_ACKNOWLEDGEMENTS.held() as late_deliveries,
+        PeakMemory() as memory,
+        local_stack(plan.time_scale) as runtime,
+    ):
         endpoints = {"api": runtime.api_url, "aws": runtime.aws_url, "mqtt": runtime.mqtt_url}
         on_stage(f"local stack: API {runtime.api_url}  AWS {runtime.aws_url}  MQTT {runtime.mqtt_url}")
         client = api_client(runtime)
@@ -470,7 +479,8 @@ def rehearse(
             outcome = read_outcome(job_id_of(job))
         finally:
             simulator.stop()
-    return Rehearsal(plan, outcome, setup, time.monotonic() - started, memory.peak, endpoints)
+        late = late_deliveries()
+    return Rehearsal(plan, outcome, setup, time.monotonic() - started, memory.peak, endpoints, late)
 
 
 def rehearsal_deadline(plan: RehearsalPlan) -> float:

@@ -64,6 +64,8 @@ def test_rehearse_predicts_a_rollout_with_failing_and_silent_robots(tmp_path):
     assert data["predictedMakespanSeconds"] >= 600
     assert data["predictedMakespanSeconds"] >= data["idealSeconds"] * 0.9
     assert data["architectures"] == {"ARM64": 6, "X86_64": 6}
+    # 12 robots acknowledge their deliveries in time: no local MQTT line, and none counted
+    assert data["lateMqttDeliveries"] == 0 and "Local MQTT" not in output
     # And nothing it started is left: the stack's API port is closed
     assert_closed(api_url_of(output))
 

@@ -38,3 +38,22 @@ def test_late_puback_records_are_counted_and_summed_up_once_per_period(caplog):
         late.flush()
     summaries = [r for r in caplog.records if r.name == "fleetwave.broker"]
     assert [(r.late, r.lateSinceStart) for r in summaries] == [(1, 1), (52, 53)]
+    # 50 deliveries: the other records are about the same deliveries (the task's failure, a late PUBACK)
+    assert (summaries[-1].deliveries, late.deliveries) == (50, 50)
+
+
+def test_a_command_with_its_own_figures_holds_the_summaries_and_reports_the_deliveries(caplog):
+    late = LateAcknowledgements(every=0.0)
+    with caplog.at_level(logging.WARNING, logger="fleetwave.broker"):
+        late.filter(_record("amqtt.mqtt.protocol.handler", "Timeout waiting for PUBACK for packet ID 1"))
+        with late.held() as deliveries:
+            for n in range(3):
+                timeout = f"Timeout waiting for PUBACK for packet ID {n}"
+                late.filter(_record("amqtt.mqtt.protocol.handler", timeout))
+            late.filter(_record("amqtt.mqtt.protocol.handler", "PUBACK waiter with Id '2' already done"))
+            late.flush()  # the broker stopping inside the block
+            assert deliveries() == 3
+        late.flush()
+    # Only the delivery before the block was summed up in the log
+    summaries = [r for r in caplog.records if r.name == "fleetwave.broker"]
+    assert [r.deliveries for r in summaries] == [1]
