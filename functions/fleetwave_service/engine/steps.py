@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -725,8 +726,11 @@ def finalize(
         "Canceled": f"{canceled[:-1]}: {failure_reason}" if failure_reason else canceled,
         "Failed": f"The deployment job stopped: {failure_reason or failure_code}",
     }.get(ending, "The deployment job ended.")
-    aborted = _stop_unfinished_robots(job, reason, ports, keep_continuous=ending == "Succeeded")
-    totals = _final_totals(store, job_id)
+    # The job's robots read once: stopping the unfinished ones, then counting them all (a read of every
+    # robot row of the job; 10,000 rows take seconds in moto).
+    robots = {row["robotName"]: row for row in store.job_robot_deployments(job_id)}
+    aborted = _stop_unfinished_robots(job, robots, reason, ports, keep_continuous=ending == "Succeeded")
+    totals = _final_totals(robots.values())
     if active and store.finish_job(job_id, status, {**fields, **totals}):
         final_status = status
     else:
@@ -749,10 +753,10 @@ def finalize(
     return {"jobId": job_id, "status": final_status}
 
 
-def _final_totals(store: Any, job_id: str) -> dict[str, int]:
+def _final_totals(robots: Iterable[Row]) -> dict[str, int]:
     """The job's final counts, recounted from its robot rows (exact, whatever the counters say)."""
     totals = {"succeededCount": 0, "failedCount": 0, "noResponseCount": 0, "notReleasedCount": 0}
-    for row in store.job_robot_deployments(job_id):
+    for row in robots:
         if row.get("notReleased"):
             totals["notReleasedCount"] += 1
         elif row.get("status") in COUNTER_FOR_STATUS:
@@ -784,17 +788,22 @@ def _publish_aborts(job: Row, rows: list[Row], reason: str, ports: Ports) -> Non
         logger.warning("abort not delivered", extra={"jobId": job["id"], "robot": failure.robot_name})
 
 
-def _stop_unfinished_robots(job: Row, reason: str, ports: Ports, keep_continuous: bool = False) -> int:
+def _stop_unfinished_robots(
+    job: Row, robots: dict[str, Row], reason: str, ports: Ports, keep_continuous: bool = False
+) -> int:
     """Robots in flight get an abort and end Failed; robots never released end Failed without a message.
 
+    ``robots``: the job's robot rows by name, as read (``job_robot_deployments``); each robot stopped, or
+    found moved on (a report or the sweep finished it meanwhile), is replaced by its row as it is now.
     ``keep_continuous``: a robot that joined a Greengrass group after the rollout began (dispatched outside
     the waves) keeps deploying when the rollout itself succeeded.
     """
     store = ports.store
     unfinished = [
         row
-        for row in store.job_robot_deployments(job["id"], ("Deploying", "PendingNewDeployment"))
-        if not (keep_continuous and row.get("continuous"))
+        for row in robots.values()
+        if row.get("status") in ("Deploying", "PendingNewDeployment")
+        and not (keep_continuous and row.get("continuous"))
     ]
     if not unfinished:
         return 0
@@ -823,6 +832,9 @@ def _stop_unfinished_robots(job: Row, reason: str, ports: Ports, keep_continuous
             from_statuses=(row["status"],),
             as_read=row,
         )
+        now_row = changed if changed is not None else store.get_robot_deployment(job["id"], row["robotName"])
+        if now_row is not None:
+            robots[row["robotName"]] = now_row
         if changed and released:
             aborted_entities.append(
                 (row["robotName"], job.get("fleetName"), {"status": "Failed"}, _job_ref(job))

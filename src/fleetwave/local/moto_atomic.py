@@ -14,7 +14,8 @@ rollout quadratic in fleet size (docs/performance.md):
 
 - a Query gathers and sorts every item of the table before it keeps the partition it was asked for; here a
   query on the table's own key reads its partition only, and one on an index skips the first sort (the
-  index query sorts its matches itself);
+  index query sorts its matches itself); and it deep-copies every match, which only a projection needs:
+  here a query on the table's key without one copies the list of matches (``_CopyDuringQuery``);
 - TransactWriteItems backs up every table it touches with a deep copy of the whole table, once per action,
   to roll back on failure; here it backs up the items the transaction names (what it can change), and puts
   exactly those back when it fails.
@@ -103,7 +104,10 @@ def _scoped_query(query: Any) -> Any:
         # Table.query(hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
         #             projection_expressions, index_name=None, ...): the backend passes index_name 8th.
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        projection = args[5] if len(args) > 5 else kwargs.get("projection_expressions")
         previous = getattr(_scope, "query", None)
+        previous_shallow = getattr(_scope, "shallow_results", False)
+        _scope.shallow_results = not index_name and not projection
         if index_name:
             _scope.query = ("index",)
         else:
@@ -116,8 +120,27 @@ def _scoped_query(query: Any) -> Any:
             return query(self, hash_key, *args, **kwargs)
         finally:
             _scope.query = previous
+            _scope.shallow_results = previous_shallow
 
     return wrapper
+
+
+class _CopyDuringQuery:
+    """moto.dynamodb.models.table's ``copy`` while this module is installed: a Table.query on the table's own
+    key without a projection (what the stores ask) copies its list of matches, not every item in it. moto
+    deep-copies each match (most of a query's cost: a job's 1,000 robot rows took finalize half a second)
+    so that a projection cannot change the stored item; without one the matches are only read (the filter,
+    their size, the answer: ``DynamoResult`` turns them into plain values at once), and the request's lock
+    (``_serialized``) keeps writes away until the answer is built."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if type(value) is list and getattr(_scope, "shallow_results", False):
+            return list(value)
+        return copy.deepcopy(value, memo)
 
 
 def _scoped_all_items(all_items: Any) -> Any:
@@ -442,6 +465,7 @@ def install() -> None:
     """Serialise moto's DynamoDB operations and scope its queries and transactions (until ``uninstall``)."""
     global _installed, _module_copy
     import moto.dynamodb.models as models
+    import moto.dynamodb.models.table as table_module
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
@@ -466,6 +490,9 @@ def install() -> None:
                 setattr(Table, name, patch(original))
             _module_copy = models.copy
             models.copy = _CopyDuringTransaction()  # type: ignore[assignment]
+            if table_module.copy is not copy:
+                raise RuntimeError("moto's DynamoDB table module changed under the pin (its copy)")
+            table_module.copy = _CopyDuringQuery()  # type: ignore[assignment]
             _moto_originals["update"] = DynamoDBBackend.update_item
             DynamoDBBackend.update_item = _serialized(_plain_update_item(_moto_originals["update"]))
             _moto_originals["lex"] = ConditionExpressionParser._lex_condition_expression
@@ -485,6 +512,7 @@ def uninstall() -> None:
     """Undo one ``install``; the last one puts moto's own code back."""
     global _installed, _module_copy
     import moto.dynamodb.models as models
+    import moto.dynamodb.models.table as table_module
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
@@ -507,6 +535,7 @@ def uninstall() -> None:
                 setattr(Table, name, original)
             _table_originals.clear()
             models.copy = _module_copy  # type: ignore[assignment]
+            table_module.copy = copy  # moto's table module imports the standard one
             _module_copy = None
             BaseJSONSerializer._serialize_type_structure = _moto_originals.pop(  # type: ignore[method-assign]
                 "structure"

@@ -20,6 +20,12 @@ def test_moto_atomic_wraps_every_item_operation_and_restores_moto_on_uninstall()
     assert all(getattr(wrapped[name], "__fleetwave_serialized__", False) for name in moto_atomic.METHODS)
     assert {name: getattr(DynamoDBBackend, name) for name in moto_atomic.METHODS} == originals
     assert not moto_atomic.is_installed()
+    # and moto's table module copies with the standard module again
+    import copy
+
+    import moto.dynamodb.models.table as table_module
+
+    assert table_module.copy is copy
 
 
 def test_moto_atomic_installed_twice_stays_until_the_last_uninstall():
@@ -143,6 +149,12 @@ def _queries(client):
             "KeyConditionExpression": "pk = :p AND sk <= :a",
             "ExpressionAttributeValues": {":p": {"S": "C"}, ":a": {"S": "NOPE"}},
         },
+        # A projection (moto copies the items it projects; the stored ones keep every attribute)
+        {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ProjectionExpression": "sk, m.step, ss",
+            "ExpressionAttributeValues": {":p": {"S": "B"}, ":s": {"S": "ROBOT#"}},
+        },
         {
             "IndexName": "gsi1",
             "KeyConditionExpression": "gsi1pk = :p AND begins_with(gsi1sk, :s)",
@@ -165,6 +177,14 @@ def _queries(client):
             if not start:
                 break
         answers.append(pages)
+    # and the items stored are as they were: no answer shares anything a later write changes
+    client.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "B"}, "sk": {"S": "ROBOT#001"}},
+        UpdateExpression="SET m.step = :s ADD ss :x",
+        ExpressionAttributeValues={":s": {"S": "Finished"}, ":x": {"SS": ["z"]}},
+    )
+    answers.append(client.scan(TableName=TABLE)["Items"])
     return answers
 
 
