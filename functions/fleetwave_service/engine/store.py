@@ -480,13 +480,8 @@ class RolloutStore:
         wave_row = self.get_wave(job_id, wave) or {}
         members, are_rows = self._wave_rows(job_id, wave, wave_row)
         if are_rows:
-
-            def read_waves(numbers: list[int]) -> list[Row]:
-                known = [wave_row] if wave in numbers and wave_row else []
-                others = [wave_key(job_id, number) for number in numbers if number != wave]
-                return known + (self.batch_get(others) if others else [])
-
-            return all_as_released(members, read_waves)
+            # Rows of this wave only (``_wave_rows`` filters the range on it): its row is the one they need.
+            return all_as_released(members, lambda numbers: [wave_row])
         return list(self.robot_deployments(job_id, [m["robotName"] for m in members]).values())
 
     def get_wave(self, job_id: str, wave: int) -> Row | None:

@@ -122,8 +122,8 @@ class Progress:
     failed: int
     no_response: int
     waiting_for_approval: int | None = None  # the wave an approval gate holds, if one does
-    # Finalize has recounted the job (its last write: the robots it stopped are written before). The job's
-    # status is written first, so a job may read finished while its unreleased robots still read pending.
+    # Finalize has recounted the job. It writes the status with the counts, but a job canceled through the
+    # API reads Canceled before its finalize has stopped and counted its robots.
     recounted: bool = False
 
     @property
@@ -183,8 +183,8 @@ def follow_job(
             approve(gate)
             approved.add(gate)
         if progress.done:
-            # Finalize writes the job's status, then the robots it stops, then its counts: the outcome is
-            # read once it has (or, should finalize keep failing, FINALIZE_WAIT_SECONDS after the status).
+            # A job the API canceled reads finished before its finalize has counted it: the outcome is read
+            # once finalize has (or, should finalize keep failing, FINALIZE_WAIT_SECONDS after the status).
             ended_at = time.monotonic() if ended_at is None else ended_at
             if progress.recounted or time.monotonic() - ended_at >= FINALIZE_WAIT_SECONDS:
                 return progress

@@ -43,7 +43,7 @@ def _get(rollout: Any, deployment_id: str) -> dict:
 
 
 def _finish(rollout: Any, deployment_id: str) -> dict:
-    # The rollout's execution ended too: finalize writes the deployment's status first, then its robots'.
+    # The rollout's execution ended too: a canceled deployment reads CANCELED before finalize stops robots.
     execution = {"arn": f"deployment/{deployment_id}"}
     rollout.pump_until(
         lambda: (
