@@ -206,9 +206,8 @@ def test_finalize_writes_the_jobs_status_once_its_robots_are_finished(planned, m
         return finish_job(self, job_id, status, fields)
 
     monkeypatch.setattr(type(store), "finish_job", finish_job_seeing_robots)
-    assert steps.finalize(JOB, steps.ABORT, get_ports(), "FailureThresholdBreached", "too many failed")[
-        "status"
-    ] == "Failed"
+    finalized = steps.finalize(JOB, steps.ABORT, get_ports(), "FailureThresholdBreached", "too many failed")
+    assert finalized["status"] == "Failed"
     # Then every robot was already finished, and the status came with the counts recounted from them
     assert seen["robots"] == {"Failed"}
     assert {k: seen["fields"][k] for k in ("failedCount", "notReleasedCount", "succeededCount")} == {
