@@ -30,7 +30,8 @@ And UpdateItem, a rollout's commonest request, costs moto more than anything els
 expression from its text (twice) and runs ten validation passes over the parsed tree, then the condition is
 lexed and parsed (twice). Here the parse of each update text is kept (moto's validator works on a copy of
 the tree, never on the parsed one), the lexing of each condition text is kept (the values are looked up
-again each time), and an update that only assigns, adds to a number or removes top-level attributes named
+again each time), so is each condition's parsed tree, per text, names and the values it uses (a PutItem's
+condition is parsed twice too), and an update that only assigns, adds to a number or removes top-level attributes named
 by placeholders (``SET #a = :a, ... ADD #n :n REMOVE #r``: what core/dynamo.py writes) of an existing item
 is applied directly after moto's own condition check. Anything else (a new item, a key attribute, a set, a
 path, a function, a missing placeholder, a table with a stream) goes through moto's own code, which also
@@ -460,6 +461,52 @@ def _kept_lexing(lex: Any) -> Any:
     return wrapper
 
 
+# A value placeholder: ':' and a run of what moto's lexer takes for an operand (comparisons.py
+# ``_lex_one_node``).
+_VALUE_PLACEHOLDER = re.compile(r":[A-z0-9\-_]+")
+_PARSES_KEPT = 4096
+
+
+def _kept_parsing(parse: Any) -> Any:
+    """moto parses a condition into a tree of operations twice per request (the handler checks it, the
+    backend evaluates it). A condition's tree is a function of its text, its names and the values of the
+    placeholders it uses (what the tree embeds), and evaluating it changes nothing in it: kept per those, with
+    the names and values the parse found (which the handler checks for unused ones). A text that fails to
+    parse, or uses a placeholder it was not given, goes to moto every time (it raises)."""
+    cache: dict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = {}
+
+    @functools.wraps(parse)
+    def wrapper(self: Any) -> Any:
+        expression = self.condition_expression
+        if not expression:
+            return parse(self)
+        values = self.expression_attribute_values or {}
+        try:
+            used = tuple((name, repr(values[name])) for name in _VALUE_PLACEHOLDER.findall(expression))
+        except KeyError:
+            return parse(self)
+        names = self.expression_attribute_names or {}
+        key = (expression, tuple(sorted(names.items())), used)
+        kept = cache.get(key)
+        if kept is None:
+            names_before, values_before = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
+            op = parse(self)
+            if len(cache) >= _PARSES_KEPT:
+                cache.clear()
+            cache[key] = kept = (
+                op,
+                self.expr_attr_names_found[names_before:],
+                self.expr_attr_values_found[values_before:],
+            )
+            return op
+        op, names_found, values_found = kept
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return op
+
+    return wrapper
+
+
 # --- install -----------------------------------------------------------------------------------------------
 def install() -> None:
     """Serialise moto's DynamoDB operations and scope its queries and transactions (until ``uninstall``)."""
@@ -497,6 +544,8 @@ def install() -> None:
             DynamoDBBackend.update_item = _serialized(_plain_update_item(_moto_originals["update"]))
             _moto_originals["lex"] = ConditionExpressionParser._lex_condition_expression
             ConditionExpressionParser._lex_condition_expression = _kept_lexing(_moto_originals["lex"])
+            _moto_originals["condition"] = ConditionExpressionParser.parse
+            ConditionExpressionParser.parse = _kept_parsing(_moto_originals["condition"])  # type: ignore[method-assign]
             _moto_originals["parse"] = UpdateExpressionParser.__dict__["make"]
             UpdateExpressionParser.make = classmethod(  # type: ignore[method-assign]
                 functools.lru_cache(maxsize=1024)(_moto_originals["parse"].__func__)
@@ -542,6 +591,7 @@ def uninstall() -> None:
             )
             UpdateExpressionParser.make = _moto_originals.pop("parse")  # type: ignore[method-assign]
             ConditionExpressionParser._lex_condition_expression = _moto_originals.pop("lex")
+            ConditionExpressionParser.parse = _moto_originals.pop("condition")  # type: ignore[method-assign]
             _moto_originals.pop("update")
 
 

@@ -355,6 +355,95 @@ def _updates(client):
     return answers
 
 
+def _conditions(client):
+    """The same condition texts over and over with other values and other names (what a kept parse must not
+    mix up), and the ones moto refuses: a placeholder missing, a name or a value unused, a text that does not
+    parse (the first and the last raise moto's own KeyError and ValueError), each twice."""
+    answers = []
+
+    def call(method, **request):
+        try:
+            answer = getattr(client, method)(TableName=TABLE, **request)
+            answers.append(answer.get("Attributes"))
+        except client.exceptions.ClientError as error:
+            answers.append([error.response["Error"]["Code"], error.response["Error"]["Message"]])
+        except (KeyError, ValueError) as error:  # moto's own, for a missing placeholder or a bad text
+            answers.append([type(error).__name__, str(error)])
+
+    for index in range(3):
+        item = {"pk": {"S": "C"}, "sk": {"S": f"R#{index}"}, "st": {"S": "a"}, "other": {"S": "b"}}
+        for _ in range(2):
+            call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+    for index in range(3):
+        key = {"pk": {"S": "C"}, "sk": {"S": f"R#{index}"}}
+        for want, name in (("a", "st"), ("b", "st"), ("b", "other"), ("a", "other"), ("a", "st")):
+            call(
+                "update_item",
+                Key=key,
+                UpdateExpression="SET #n = :n",
+                ConditionExpression="#x = :want",
+                ExpressionAttributeNames={"#n": "n", "#x": name},
+                ExpressionAttributeValues={":n": {"N": str(index)}, ":want": {"S": want}},
+                ReturnValues="ALL_NEW",
+            )
+        for allowed in (["a", "c"], ["c", "d"], ["a-b"]):
+            values = {f":v-{position}": {"S": value} for position, value in enumerate(allowed)}
+            call(
+                "update_item",
+                Key=key,
+                UpdateExpression="SET #n = :n",
+                ConditionExpression=f"#x IN ({', '.join(values)}) AND attribute_exists(pk)",
+                ExpressionAttributeNames={"#n": "n", "#x": "st"},
+                ExpressionAttributeValues={**values, ":n": {"N": str(len(allowed))}},
+                ReturnValues="ALL_NEW",
+            )
+        for _ in range(2):
+            condition = {"ConditionExpression": "#x = :want", "ExpressionAttributeNames": {"#x": "st"}}
+            call("delete_item", Key=key, **condition, ExpressionAttributeValues={":want": {"S": "z"}})
+            call("delete_item", Key=key, **condition)  # the value missing
+            call(
+                "delete_item",
+                Key=key,
+                ConditionExpression="#x = :want",
+                ExpressionAttributeNames={"#x": "st", "#unused": "b"},
+                ExpressionAttributeValues={":want": {"S": "a"}},
+            )
+            call(
+                "delete_item",
+                Key=key,
+                **condition,
+                ExpressionAttributeValues={":want": {"S": "a"}, ":unused": {"S": "b"}},
+            )
+            broken = "attribute_exists(pk) AND"
+            call("put_item", Item={"pk": {"S": "C"}, "sk": {"S": "X"}}, ConditionExpression=broken)
+        call("put_item", Item={"pk": {"S": "C"}, "sk": {"S": f"R#{index}"}, "st": {"S": "a"}})
+    answers.append(client.scan(TableName=TABLE)["Items"])
+    return answers
+
+
+def test_moto_atomic_repeated_conditions_hold_as_moto_checks_them():
+    # Given conditions repeated with other values and names, and ones moto refuses, each more than once
+    # Then every answer and error is moto's own, and the items end the same
+    assert _run(_conditions, patched=True) == _run(_conditions, patched=False)
+
+
+def test_moto_atomic_keeps_a_conditions_parse_for_the_same_text_names_and_values():
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    def parsed(names, values):
+        return ConditionExpressionParser("#x = :v AND attribute_exists(pk)", names, values).parse()
+
+    with moto_atomic.serialized_dynamodb():
+        first = parsed({"#x": "st"}, {":v": {"S": "a"}, ":other": {"N": "1"}})
+        # The same text, names and used value: the same tree, whatever else the request's values hold
+        assert parsed({"#x": "st"}, {":v": {"S": "a"}, ":other": {"N": "2"}}) is first
+        # Another value or another name: parsed anew
+        assert parsed({"#x": "st"}, {":v": {"S": "b"}}) is not first
+        assert parsed({"#x": "other"}, {":v": {"S": "a"}}) is not first
+    # moto's own parse is back: a tree per call
+    assert parsed({"#x": "st"}, {":v": {"S": "a"}}) is not parsed({"#x": "st"}, {":v": {"S": "a"}})
+
+
 def test_moto_atomic_repeated_update_expressions_apply_as_moto_applies_them():
     assert _run(_updates, patched=True) == _run(_updates, patched=False)
 
