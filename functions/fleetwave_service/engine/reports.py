@@ -39,7 +39,6 @@ from aws_lambda_powertools import Logger
 
 from fleetwave_service.core import ids
 from fleetwave_service.core.dynamo import Row
-from fleetwave_service.engine.policy import policy_for
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.protocol import (
     FAILURE_CODES,
@@ -50,10 +49,10 @@ from fleetwave_service.engine.protocol import (
 )
 from fleetwave_service.engine.rules import PROGRESS_INTERVAL_SECONDS
 from fleetwave_service.engine.store import COUNTER_FOR_STATUS
+from fleetwave_service.engine.wave_end import complete_wave_if_done
 
 if TYPE_CHECKING:
-    # The status function reads reports (engine/status.py); the rollout steps, which import this module
-    # for a wave's end, never do.
+    # Only for annotations: the status function reads the reports (engine/status.py).
     from fleetwave_service.engine.inbound import StatusReport
 
 logger = Logger(service="fleetwave-rollout", child=True)
@@ -496,27 +495,3 @@ def _came_back(robot_name: str, report: StatusReport, row: Row | None, ports: Po
             },
         )
     return settled
-
-
-def complete_wave_if_done(job_id: str, wave: int, ports: Ports) -> bool:
-    """End the wave's wait when the job's policy reads it as over: all its robots finished, or the failure
-    criteria already breached. True: SendTaskSuccess sent."""
-    store = ports.store
-    job = store.get_job(job_id)
-    if job is None or job.get("status") != "InProgress" or not job.get("waveToken"):
-        return False
-    end = policy_for(job).wave_end(job, wave, ports)
-    if end is None or not (end.complete or end.breached):
-        return False
-    token = store.claim_wave_token(job_id, end.wave)
-    if token is None:
-        return False  # someone else ended this wave's wait (another report, sweep, cancel)
-    output = {"wave": end.wave, "complete": end.complete, "thresholdBreached": end.breached}
-    try:
-        sent = ports.tokens.succeed(token, output)
-    except Exception:
-        # Put the token back so the retried report (SQS redelivery) can claim it again.
-        store.restore_wave_token(job_id, end.wave, token)
-        raise
-    logger.info("wave wait ended", extra={"jobId": job_id, **output, "sent": sent})
-    return sent

@@ -27,7 +27,6 @@ from fleetwave_service.engine.cancel import CANCELED_ERROR
 from fleetwave_service.engine.policy import Abort, Gate, Release, RolloutPolicy, policy_for
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.protocol import FailureCode
-from fleetwave_service.engine.reports import complete_wave_if_done
 from fleetwave_service.engine.rules import JOB_TIMEOUT_SECONDS, scaled_seconds
 from fleetwave_service.engine.store import (
     ACTIVE_STATUSES,
@@ -39,6 +38,7 @@ from fleetwave_service.engine.store import (
     queue_members_of,
     releases_in_place,
 )
+from fleetwave_service.engine.wave_end import complete_wave_if_done
 
 if TYPE_CHECKING:
     from fleetwave_service.engine.messages import AbortCommand

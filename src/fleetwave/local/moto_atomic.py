@@ -31,11 +31,11 @@ expression from its text (twice) and runs ten validation passes over the parsed 
 lexed and parsed (twice). Here the parse of each update text is kept (moto's validator works on a copy of
 the tree, never on the parsed one), the lexing of each condition text is kept (the values are looked up
 again each time), so is each condition's parsed tree, per text, names and the values it uses (a PutItem's
-condition is parsed twice too), and an update that only assigns, adds to a number or removes top-level attributes named
-by placeholders (``SET #a = :a, ... ADD #n :n REMOVE #r``: what core/dynamo.py writes) of an existing item
-is applied directly after moto's own condition check. Anything else (a new item, a key attribute, a set, a
-path, a function, a missing placeholder, a table with a stream) goes through moto's own code, which also
-raises every error.
+condition is parsed twice too), and an update that only assigns, adds to a number or removes top-level
+attributes named by placeholders (``SET #a = :a, ... ADD #n :n REMOVE #r``: what core/dynamo.py writes) of
+an existing item is applied directly after moto's own condition check. Anything else (a new item, a key
+attribute, a set, a path, a function, a missing placeholder, a table with a stream) goes through moto's own
+code, which also raises every error.
 
 All of them give the answers moto gives; the tests of this module compare them with moto's own on the same
 data.

@@ -9,7 +9,7 @@ from fakes.rollout import FakeTaskTokens
 from fleetwave_service.core.keys import job_key, wave_key
 from fleetwave_service.engine.cancel import notify_rollout_canceled
 from fleetwave_service.engine.ports import get_ports, reset_ports, use_ports
-from fleetwave_service.engine.reports import complete_wave_if_done
+from fleetwave_service.engine.wave_end import complete_wave_if_done
 
 JOB = "deployment-cancelcancel1"
 
