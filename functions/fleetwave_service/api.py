@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import re
+import threading
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -28,6 +29,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ConfigDict, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from fleetwave_service.core import invocation
+from fleetwave_service.core.arns import is_greengrass_arn
 from fleetwave_service.core.body import MalformedBodyError, decode_text, is_json_content_type, parse_object
 from fleetwave_service.core.errors import (
     FleetwaveError,
@@ -38,13 +41,13 @@ from fleetwave_service.core.errors import (
     to_wire,
 )
 from fleetwave_service.core.validation import describe_errors
-from fleetwave_service.core.wire import Arn, EmptyResponse, TagKey
-from fleetwave_service.greengrass import idempotency
-from fleetwave_service.greengrass import routes as greengrass_routes
-from fleetwave_service.greengrass import tags as greengrass_tags
-from fleetwave_service.robomaker import routes as robomaker_routes
-from fleetwave_service.robomaker import tags
-from fleetwave_service.robomaker.models import ListTagsForResourceResponse, TagResourceRequest
+from fleetwave_service.core.wire import (
+    Arn,
+    EmptyResponse,
+    ListTagsForResourceResponse,
+    TagKey,
+    TagResourceRequest,
+)
 
 logger = Logger(service="fleetwave")
 
@@ -78,8 +81,41 @@ class _RestResolver(APIGatewayRestResolver):
 
 
 app = _RestResolver(enable_validation=True, response_validation_error_http_code=500)
-app.include_router(robomaker_routes.router)
-app.include_router(greengrass_routes.router)
+
+# A front door's routes (and the operations and request models behind them) join the resolver with the first
+# request for that front door: a cold start that serves RoboMaker never builds Greengrass's, nor the reverse.
+# The tags routes below are the API's own.
+ROBOMAKER = "robomaker"
+GREENGRASS = "greengrass"
+_included: set[str] = set()
+_including = threading.Lock()
+
+
+def include_front_doors(*front_doors: str) -> _RestResolver:
+    """The resolver with these front doors' routes (every front door's when none is named)."""
+    for front_door in front_doors or (ROBOMAKER, GREENGRASS):
+        if front_door in _included:
+            continue
+        with _including:
+            if front_door in _included:
+                continue
+            if front_door == ROBOMAKER:
+                from fleetwave_service.robomaker.routes import router
+            elif front_door == GREENGRASS:
+                from fleetwave_service.greengrass.routes import router
+            else:
+                raise ValueError(f"no front door {front_door!r}")
+            app.include_router(router)
+            _included.add(front_door)
+    return app
+
+
+def _front_door_of(path: str) -> str | None:
+    """The front door whose routes a request path can match (None: the tags routes, always there)."""
+    if path.startswith("/tags/"):
+        return None
+    return GREENGRASS if path.startswith("/greengrass/") else ROBOMAKER
+
 
 _ARN = TypeAdapter(Arn, config=ConfigDict(defer_build=True))  # built by the first tags request
 
@@ -96,21 +132,30 @@ def _resource_arn(raw: str) -> str:
         raise InvalidParameterError(f"resourceArn: {arn} is not an ARN") from error
 
 
-# Greengrass ARNs (deployments, component versions) get Greengrass semantics and errors (404).
+# Greengrass ARNs (deployments, component versions) get Greengrass semantics and errors (404). Each front
+# door's tag operations load with the first request for them.
 @app.get("/tags/<resourceArn>")
 def list_tags_for_resource(resourceArn: str) -> ListTagsForResourceResponse:  # noqa: N803 - wire name
     arn = _resource_arn(resourceArn)
-    if greengrass_tags.is_greengrass_arn(arn):
+    if is_greengrass_arn(arn):
+        from fleetwave_service.greengrass import tags as greengrass_tags
+
         return ListTagsForResourceResponse(tags=greengrass_tags.list_tags(arn))
+    from fleetwave_service.robomaker import tags
+
     return tags.list_tags(arn)
 
 
 @app.post("/tags/<resourceArn>")
 def tag_resource(resourceArn: str, body: TagResourceRequest) -> EmptyResponse:  # noqa: N803
     arn = _resource_arn(resourceArn)
-    if greengrass_tags.is_greengrass_arn(arn):
+    if is_greengrass_arn(arn):
+        from fleetwave_service.greengrass import tags as greengrass_tags
+
         greengrass_tags.tag_resource(arn, body.tags)
     else:
+        from fleetwave_service.robomaker import tags
+
         tags.tag_resource(arn, body.tags)
     return EmptyResponse()
 
@@ -121,9 +166,13 @@ def untag_resource(
     tagKeys: Annotated[list[TagKey], Query(min_length=1, max_length=MAX_TAG_KEYS)],  # noqa: N803
 ) -> EmptyResponse:
     arn = _resource_arn(resourceArn)
-    if greengrass_tags.is_greengrass_arn(arn):
+    if is_greengrass_arn(arn):
+        from fleetwave_service.greengrass import tags as greengrass_tags
+
         greengrass_tags.untag_resource(arn, tagKeys)
     else:
+        from fleetwave_service.robomaker import tags
+
         tags.untag_resource(arn, tagKeys)
     return EmptyResponse()
 
@@ -148,7 +197,7 @@ def _bad_request(path: str, message: str) -> FleetwaveError:
     """A malformed request, under the front door's own 400: Greengrass's ValidationException (its paths, and
     tags of its ARNs), RoboMaker's InvalidParameterException otherwise."""
     is_greengrass = path.startswith("/greengrass/") or (
-        path.startswith("/tags/") and greengrass_tags.is_greengrass_arn(unquote(path[len("/tags/") :]))
+        path.startswith("/tags/") and is_greengrass_arn(unquote(path[len("/tags/") :]))
     )
     return ValidationError(message) if is_greengrass else InvalidParameterError(message)
 
@@ -226,7 +275,7 @@ def openapi_document() -> dict[str, Any]:
     ``/openapi.json``.
     """
     return json.loads(
-        app.get_openapi_json_schema(
+        include_front_doors().get_openapi_json_schema(
             title=OPENAPI_TITLE,
             version=OPENAPI_VERSION,
             summary="The RoboMaker fleet-management API and the Greengrass V2 deployments API (SigV4)",
@@ -237,7 +286,7 @@ def openapi_document() -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId")
     logger.set_correlation_id(request_id)
-    idempotency.use_lambda_context(context)
+    invocation.use_lambda_context(context)
     checked = _checked_body(event)
     if isinstance(checked, FleetwaveError):
         logger.info("request rejected", extra={"error": checked.wire_name, "reason": checked.message})
@@ -249,6 +298,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "isBase64Encoded": False,
         }
     else:
+        front_door = _front_door_of(str(checked.get("path") or ""))
+        if front_door is not None:
+            include_front_doors(front_door)
         response = app.resolve(checked, context)
     if request_id:
         # botocore reads the request id of every response (and error) from this header.

@@ -111,8 +111,9 @@ def test_api_gateway_errors_carry_the_contract_error_names(synthesized: Synthesi
 
 def test_api_routes_match_what_the_api_function_serves() -> None:
     # Given the routes the API Lambda's resolver serves (its OpenAPI document)
-    from fleetwave_service.api import app
+    from fleetwave_service.api import include_front_doors
 
+    app = include_front_doors()
     served = {
         (method.upper(), path)
         for path, item in app.get_openapi_schema().paths.items()

@@ -9,14 +9,17 @@
 
 An import inside a function is how a cycle hides from this test, so the service has none (a package's
 ``__init__`` may defer loading its adapters, which keeps the package light to import; so may the
-composition root, handlers.py, which nothing of ours imports: each Lambda function's cold start loads only
-what its handler needs; and any module may defer the robot message models, engine/messages.py, which
+composition roots, which nothing of ours imports: handlers.py, so that each Lambda function's cold start loads
+only what its handler needs, and api.py, which adds a front door's routes with the first request for it; and
+any module may defer the robot message models, engine/messages.py, which
 imports nothing of ours but the protocol's names: a step that builds no command loads no pydantic).
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,7 +105,7 @@ def test_architecture_the_engine_imports_no_front_door():
     assert found == []
 
 
-DEFERS_IMPORTS = {"__init__.py", "handlers.py"}
+DEFERS_IMPORTS = {"__init__.py", "handlers.py", "api.py"}
 # Modules any function may import (a leaf: nothing of ours but what the next test allows, so no cycle).
 DEFERRABLE = f"{PACKAGE}.engine.messages"
 
@@ -183,13 +186,14 @@ def test_architecture_import_blocker_does_block():
     assert "is not installed on a robot" in result.stderr
 
 
-def test_architecture_nothing_of_ours_imports_the_composition_root():
-    # Which is why handlers.py may defer imports: no cycle can run through it.
+@pytest.mark.parametrize("root", ["handlers", "api"])
+def test_architecture_nothing_of_ours_imports_the_composition_root(root):
+    # Which is why handlers.py and api.py may defer imports: no cycle can run through them.
     found = [
         f"{path.relative_to(SERVICE)}:{line}"
         for path in _modules()
         for line, name in _imports(path)
-        if name == f"{PACKAGE}.handlers" or name.startswith(f"{PACKAGE}.handlers.")
+        if name == f"{PACKAGE}.{root}" or name.startswith(f"{PACKAGE}.{root}.")
     ]
     assert found == []
 
@@ -207,17 +211,70 @@ print(sorted(m for m in sys.modules if m in {watched!r}))
 )
 def test_architecture_only_the_api_function_loads_the_api(attribute):
     # A cold start of a rollout step or of the status function imports neither the API nor its routes and
-    # request models (most of the API function's import time); the API function's lookup does.
-    watched = {
-        "fleetwave_service.api",
-        "fleetwave_service.robomaker.routes",
-        "fleetwave_service.greengrass.routes",
-    }
-    code = _LOOKUP.format(attribute=attribute, watched=watched)
+    # request models (most of the API function's import time); the API function's lookup loads the API, and
+    # neither front door's routes before a request for it (next test).
+    code = _LOOKUP.format(attribute=attribute, watched=_API_MODULES)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     loaded = result.stdout.strip()
-    assert loaded == (str(sorted(watched)) if attribute == "api_handler" else "[]")
+    assert loaded == ("['fleetwave_service.api']" if attribute == "api_handler" else "[]")
+
+
+_API_MODULES = {
+    "fleetwave_service.api",
+    "fleetwave_service.robomaker.routes",
+    "fleetwave_service.greengrass.routes",
+}
+
+_FIRST_REQUESTS = """
+import json, sys
+import fleetwave_service.handlers as handlers
+
+class Context:
+    function_name = "fleetwave-api"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:fleetwave-api"
+    aws_request_id = "r-1"
+
+def request(method, path, body=None, query=None):
+    event = {{
+        "httpMethod": method, "path": path, "resource": "/{{proxy+}}", "body": body, "isBase64Encoded": False,
+        "headers": {{"content-type": "application/json"}}, "multiValueHeaders": {{}},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {{k: [v] for k, v in query.items()}} if query else None,
+        "requestContext": {{"requestId": "r-1", "stage": "prod"}}, "pathParameters": None,
+    }}
+    answer = handlers.api_handler(event, Context())
+    loaded = sorted(m.split(".")[1] for m in sys.modules if m in {watched!r} and m.endswith(".routes"))
+    print(answer["statusCode"], json.loads(answer["body"])["message"], loaded)
+
+for method, path, body, query in {requests!r}:
+    request(method, path, body, query)
+"""
+
+
+def test_architecture_a_front_doors_routes_join_the_api_with_its_first_request():
+    # A cold start that serves a RoboMaker request builds RoboMaker's routes and models only, the first
+    # Greengrass request adds Greengrass's; the tags and an unknown path need neither (each request here is
+    # refused before any AWS call: the answers are the front doors' own errors)
+    requests = [
+        ("DELETE", "/tags/arn%3Aaws%3Arobomaker%3Aus-east-1%3A123456789012%3Afleet%2Ff%2F1", None, None),
+        ("POST", "/createFleet", json.dumps({"name": ""}), None),
+        ("GET", "/greengrass/v2/deployments", None, {"maxResults": "0"}),
+        ("GET", "/nothing", None, None),
+    ]
+    code = _FIRST_REQUESTS.format(watched=_API_MODULES, requests=requests)
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "ERROR"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "400 tagKeys: is required []",
+        "400 name: must be at least 1 characters long ['robomaker']",
+        "400 maxResults: must be at least 1 ['greengrass', 'robomaker']",
+        "403 Missing Authentication Token ['greengrass', 'robomaker']",
+    ]
 
 
 _STEP_MODULES = {"fleetwave_service.engine.step_handlers", "fleetwave_service.engine.steps"}

@@ -28,6 +28,12 @@ class ResourceArn:
     name: str  # the resource name, or the job id for deployment jobs
 
 
+def is_greengrass_arn(arn: str) -> bool:
+    """An ARN of Greengrass's (deployments, component versions): its tags get Greengrass semantics."""
+    parts = arn.split(":")
+    return len(parts) > 2 and parts[2] == "greengrass"
+
+
 def parse(arn: str) -> ResourceArn | None:
     """``arn:<partition>:robomaker:<region>:<account>:<type>/<name>[/<millis>]``, or None."""
     parts = arn.split(":", 5)

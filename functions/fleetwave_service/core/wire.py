@@ -87,3 +87,14 @@ class Filter(RequestModel):
 
 
 Filters = Annotated[list[Filter], Field(min_length=1, max_length=1)]
+
+
+# --- tags (both front doors: the API's /tags routes) -----------------------------------------------------
+
+
+class TagResourceRequest(RequestModel):
+    tags: TagMap
+
+
+class ListTagsForResourceResponse(ResponseModel):
+    tags: dict[str, str]

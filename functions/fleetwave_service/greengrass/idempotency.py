@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -18,19 +17,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
-from fleetwave_service.core import dynamo
+from fleetwave_service.core import dynamo, invocation
 from fleetwave_service.core.errors import ConflictError, RequestAlreadyInProgressError
 from fleetwave_service.core.settings import get_settings
 
 IDEMPOTENCY_SECONDS = 8 * 3600
-
-# The invocation's Lambda context, so an in-progress idempotency record expires with the invocation
-# (a crashed request does not block its client token for 8 hours).
-_lambda_context: contextvars.ContextVar[Any] = contextvars.ContextVar("lambda_context", default=None)
-
-
-def use_lambda_context(context: Any) -> None:
-    _lambda_context.set(context)
 
 
 def _persistence() -> DynamoDBPersistenceLayer:
@@ -63,7 +54,7 @@ def idempotent_on_client_token(
                 expires_after_seconds=IDEMPOTENCY_SECONDS,
                 raise_on_no_idempotency_key=True,
             )
-            context = _lambda_context.get()
+            context = invocation.lambda_context()  # an in-progress record expires with the invocation
             if context is not None and hasattr(context, "get_remaining_time_in_millis"):
                 config.register_lambda_context(context)
 

@@ -11,11 +11,6 @@ from fleetwave_service.greengrass.common import parse_component_version_arn, par
 from fleetwave_service.greengrass.models import MAX_GG_TAGS
 
 
-def is_greengrass_arn(arn: str) -> bool:
-    parts = arn.split(":")
-    return len(parts) > 2 and parts[2] == "greengrass"
-
-
 def _resource(arn: str) -> tuple[Row, Key]:
     deployment_id = parse_deployment_arn(arn)
     if deployment_id is not None:

@@ -330,12 +330,3 @@ class RollbackFleetRequest(RequestModel):
     fleet: Arn
     # Absent: the deployment configuration of the job whose deployment comes back.
     deploymentConfig: DeploymentConfig | None = None
-
-
-# --- tags --------------------------------------------------------------------------------------------
-class TagResourceRequest(RequestModel):
-    tags: TagMap
-
-
-class ListTagsForResourceResponse(ResponseModel):
-    tags: dict[str, str]

@@ -8,10 +8,9 @@ from fleetwave_service.core import arns, tags
 from fleetwave_service.core.dynamo import Row
 from fleetwave_service.core.errors import InvalidParameterError, ResourceNotFoundError
 from fleetwave_service.core.keys import Key, application_key, fleet_key, job_key, robot_key
-from fleetwave_service.core.wire import MAX_TAGS
+from fleetwave_service.core.wire import MAX_TAGS, ListTagsForResourceResponse
 from fleetwave_service.fleet import lookup as fleet_lookup
 from fleetwave_service.robomaker import lookup
-from fleetwave_service.robomaker.models import ListTagsForResourceResponse
 
 _RESOURCES: dict[str, tuple[Callable[[str], Row], Callable[[str], Key]]] = {
     arns.FLEET: (fleet_lookup.fleet, fleet_key),

@@ -1,11 +1,11 @@
 """Generate the botocore service model of Fleetwave's RoboMaker-compatible API from its own definitions.
 
-The one source is the API Lambda's route table (``fleetwave_service.api.app``: method, path, handler
-signature) and the pydantic models the handlers take and return (their JSON schemas carry the seeds'
+The one source is the API Lambda's route table (``fleetwave_service.api.include_front_doors()``: method, path,
+handler signature) and the pydantic models the handlers take and return (their JSON schemas carry the seeds'
 constraints). Every route outside ``/greengrass/`` becomes an operation of the service ``robomaker``, API
-version 2018-06-29, signing for ``execute-api`` (what API Gateway verifies), so a stock botocore or AWS
-CLI calls Fleetwave with no signing hook. Operations that AWS RoboMaker never had (Fleetwave's extensions)
-live in the same service, marked as such in their documentation (docs/decisions.md).
+version 2018-06-29, signing for ``execute-api`` (what API Gateway verifies), so a stock botocore or AWS CLI
+calls Fleetwave with no signing hook. Operations that AWS RoboMaker never had (Fleetwave's extensions) live in
+the same service, marked as such in their documentation (docs/decisions.md).
 
     python -m fleetwave.sdk.generate          # rewrite src/fleetwave/sdk/data/ (`make models`)
     python -m fleetwave.sdk.generate --check  # exit 1 when the committed files are out of date
@@ -193,7 +193,8 @@ def _schema(model: Any, mode: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def _routes() -> list[Any]:
     from fleetwave_service import api
 
-    routes = [*api.app._static_routes, *api.app._dynamic_routes]
+    app = api.include_front_doors()
+    routes = [*app._static_routes, *app._dynamic_routes]
     return [route for route in routes if not route.openapi_path.startswith(GREENGRASS_PREFIX)]
 
 
