@@ -16,8 +16,8 @@ rehearse` runs), and prints:
 
 Then, once: API throughput, 8 concurrent signed clients (in another process) calling DescribeRobot; and
 the cold import of each Lambda function's handler module (import, then the lookup of the handler's name),
-divided by ``import boto3`` in the same round (each in a fresh interpreter, in CPU time; several paired
-rounds, medians).
+and of the API function with a first request of each front door (whose routes load with it), divided by
+``import boto3`` in the same round (each in a fresh interpreter, in CPU time; several paired rounds, medians).
 
 Also one rollout with rollout control on the smallest fleet: an approval gate before every wave after the
 first and one pause (docs/extensions.md), driven as an operator would (pause, resume, approve each gate),
@@ -593,13 +593,47 @@ def api_throughput(runtime: Any, clients: int = API_CLIENTS, seconds: float = AP
     return ApiThroughput(clients, answer["ok"], answer["failed"], answer["seconds"])
 
 
+# A first request per front door for the API function (``module.attribute+front door``): refused by the
+# request's validation before any AWS call, so the child needs no AWS, and it builds what a first request of
+# that front door builds (its routes, its request model, Powertools' validation of it).
+FIRST_REQUESTS = {
+    "robomaker": ("POST", "/createFleet", '{"name": ""}', None),
+    "greengrass": ("GET", "/greengrass/v2/deployments", None, {"maxResults": "0"}),
+}
+_FIRST_REQUEST = """
+class _Context:
+    function_name = "fleetwave-api"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:fleetwave-api"
+    aws_request_id = "cold-start"
+    def get_remaining_time_in_millis(self):
+        return 30000
+_method, _path, _body, _query = {request!r}
+_answer = _handler({{
+    "httpMethod": _method, "path": _path, "resource": "/{{proxy+}}", "body": _body, "isBase64Encoded": False,
+    "headers": {{"content-type": "application/json"}}, "multiValueHeaders": {{}},
+    "queryStringParameters": _query,
+    "multiValueQueryStringParameters": {{k: [v] for k, v in _query.items()}} if _query else None,
+    "requestContext": {{"requestId": "cold-start", "stage": "prod"}}, "pathParameters": None,
+}}, _Context())
+assert _answer["statusCode"] == 400, _answer
+"""
+
+
 def _import_child(handler: str) -> str:
     """The code a fresh interpreter runs to import ``handler`` (``boto3``, a module, or ``module.attribute``
-    of a Lambda handler, looked up as the Lambda runtime does at a cold start) and print its CPU time."""
+    of a Lambda handler, looked up as the Lambda runtime does at a cold start; ``module.attribute+robomaker``:
+    then the API function's first request of that front door, ``FIRST_REQUESTS``) and print its CPU time."""
+    handler, _, front_door = handler.partition("+")
     module, _, attribute = handler.rpartition(".") if handler != "boto3" else (handler, "", "")
-    lookup = f"; getattr(sys.modules[{module!r}], {attribute!r})" if attribute else ""
     clock = "time.process_time()"
-    return f"import sys, time; t = {clock}; import {module}{lookup}; print({clock} - t)"
+    lines = ["import sys, time", f"t = {clock}", f"import {module}"]
+    if attribute:
+        lines.append(f"_handler = getattr(sys.modules[{module!r}], {attribute!r})")
+    if front_door:
+        lines.append(_FIRST_REQUEST.format(request=FIRST_REQUESTS[front_door]))
+    lines.append(f"print({clock} - t)")
+    return "\n".join(lines)
 
 
 def import_seconds(handler: str) -> float:
@@ -608,7 +642,8 @@ def import_seconds(handler: str) -> float:
     (docs/performance.md, cold import)."""
     import subprocess
 
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "POWERTOOLS_LOG_LEVEL": "ERROR"}
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     child = subprocess.run(
         [sys.executable, "-c", _import_child(handler)], capture_output=True, text=True, check=True, env=env
     )
@@ -652,11 +687,19 @@ def cold_imports(
     }
 
 
-def handler_modules() -> dict[str, str]:
-    """Each Lambda function and its handler, ``module.attribute`` (fleetwave_service.lambdas)."""
+def handler_modules(first_requests: bool = True) -> dict[str, str]:
+    """Each Lambda function and its handler, ``module.attribute`` (fleetwave_service.lambdas); and the API
+    function again with a first request of each front door (its routes join the resolver with the first
+    request for them, so the import alone leaves them out)."""
     from fleetwave_service.lambdas import LAMBDAS
 
-    return {function.name: function.handler for function in LAMBDAS}
+    handlers = {function.name: function.handler for function in LAMBDAS}
+    if first_requests:
+        api = handlers["api"]
+        handlers.update(
+            {f"api + first {front_door} request": f"{api}+{front_door}" for front_door in FIRST_REQUESTS}
+        )
+    return handlers
 
 
 def format_imports(boto3_seconds: float, imports: Mapping[str, ColdImport], runs: int = IMPORT_RUNS) -> str:

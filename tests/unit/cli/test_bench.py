@@ -137,13 +137,28 @@ def test_bench_imports_are_measured_per_lambda_function_as_the_runtime_looks_the
     from fleetwave.bench import ColdImport, format_imports, handler_modules
 
     # Every function of the one table, by its handler (module.attribute)
-    handlers = handler_modules()
+    handlers = handler_modules(first_requests=False)
     assert set(handlers) == {function.name for function in LAMBDAS}
     assert handlers["api"] == "fleetwave_service.handlers.api_handler"
+    # and the API function again with a first request of each front door
+    assert handler_modules() == {
+        **handlers,
+        "api + first robomaker request": "fleetwave_service.handlers.api_handler+robomaker",
+        "api + first greengrass request": "fleetwave_service.handlers.api_handler+greengrass",
+    }
     # And the ratio to import boto3 is printed per function
     text = format_imports(0.2, {"api": ColdImport("fleetwave_service.handlers.api_handler", 0.3, 1.5)})
     assert "import boto3 200 ms" in text.splitlines()[0]
     assert "300 ms = 1.50 x import boto3" in text.splitlines()[1]
+
+
+@pytest.mark.parametrize("front_door", ["robomaker", "greengrass"])
+def test_bench_an_api_cold_start_with_a_first_request_runs_it_in_the_child(front_door):
+    from fleetwave.bench import import_seconds
+
+    # The child imports the API function, looks its handler up and serves a first request of the front door,
+    # which that front door's validation refuses (a 400, no AWS call): anything else fails the child
+    assert import_seconds(f"fleetwave_service.handlers.api_handler+{front_door}") > 0
 
 
 def test_bench_cold_imports_pair_each_function_with_the_import_boto3_around_it():
