@@ -9,7 +9,7 @@ rehearse` runs), and prints:
   BatchWriteItem, each Put/Update/Delete of a TransactWriteItems), counted at moto's DynamoDB backend in
   this process, outermost call only, whichever way the request came in;
 - MQTT messages per robot: messages published on the robot topics (commands down, reports up), counted
-  by a subscriber to ``fleetwave/robots/#`` on the embedded broker;
+  by the embedded broker as it accepts them from their publishers;
 - makespan / ideal: from job creation to the last robot's finish, divided by waves x robot time (what a
   rollout with a free engine would take), and the local engine's time per robot, (makespan - ideal) / N;
 - peak resident memory of the whole local stack plus the simulated robots, during the rollout.
@@ -56,7 +56,7 @@ API_SECONDS = 5.0
 IMPORT_RUNS = 9  # paired rounds: this shared machine's speed wanders by a third from one import to the next
 MIB = 1024 * 1024
 WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items")
-ROBOT_TOPIC_FILTER = "fleetwave/robots/#"
+ROBOT_TOPIC_PREFIX = "fleetwave/robots/"
 
 
 # --- figures (pure; tested in tests/unit/cli/test_bench.py) ----------------------------------------------
@@ -256,33 +256,22 @@ class WriteCounter:
 
 
 class MessageCounter:
-    """Counts messages on the robot topics, as one more MQTT client of the broker."""
+    """Counts messages on the robot topics (``fleetwave/robots/...``: commands down, reports up) as the
+    embedded broker accepts them from their publishers, by the topic's last level. At the broker, not as
+    one more subscriber: a subscriber to every robot topic doubled the broker's deliveries and ran a client
+    in the bench's process, which made the engine it measures look slower."""
 
-    def __init__(self, mqtt_url: str) -> None:
-        from urllib.parse import urlsplit
-
-        import paho.mqtt.client as paho
-
-        parts = urlsplit(mqtt_url)
+    def __init__(self, broker: Any) -> None:
         self.count = 0
         self.by_topic: dict[str, int] = {}  # by the topic's last level: command, status, ...
         self._lock = threading.Lock()
-        subscribed = threading.Event()
-        self._client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:8]}"
-        )
-        self._client.on_connect = lambda c, u, f, rc, p: c.subscribe(ROBOT_TOPIC_FILTER, qos=1)
-        self._client.on_subscribe = lambda c, u, mid, codes, p: subscribed.set()
-        self._client.on_message = self._on_message
-        self._client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
-        self._client.loop_start()
-        if not subscribed.wait(30):
-            raise RuntimeError(f"cannot subscribe to {ROBOT_TOPIC_FILTER} on {mqtt_url}")
+        self._broker = broker
+        broker.on_publish(self._published)
 
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        if message.retain:  # a retained command replayed on subscribe was counted when it was sent
+    def _published(self, topic: str) -> None:
+        if not topic.startswith(ROBOT_TOPIC_PREFIX):
             return
-        kind = message.topic.rsplit("/", 1)[-1]
+        kind = topic.rsplit("/", 1)[-1]
         with self._lock:
             self.count += 1
             self.by_topic[kind] = self.by_topic.get(kind, 0) + 1
@@ -307,8 +296,7 @@ class MessageCounter:
         return last
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._broker.on_publish(None)
 
 
 # --- one rollout ---------------------------------------------------------------------------------------
@@ -352,7 +340,10 @@ def run_rollout(
     fleet = seed_fleet(client, plan.fleet_name, [(r.name, r.architecture) for r in plan.robots])
     version = make_version(runtime, client, plan.fleet_name, ["X86_64"])
     progress(f"  {size:,} robots ready in {time.monotonic() - started:.1f} s")
-    messages = MessageCounter(runtime.mqtt_url)
+    broker = runtime.component("mqtt")
+    if broker is None:
+        raise RuntimeError("make bench counts MQTT messages at the embedded broker: this stack runs none")
+    messages = MessageCounter(broker)
     robots = RobotsProcess(
         plan.fleet_name, {r.name: r.behavior for r in plan.robots}, time_scale, runtime.mqtt_url
     )

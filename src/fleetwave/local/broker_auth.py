@@ -149,6 +149,8 @@ class FleetwaveBroker(Broker):
     def __init__(self, config: dict[str, Any], access: BrokerAccess, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.fleetwave_access = access
+        # Told the topic of every publish the broker accepts from a client (EmbeddedBroker.on_publish).
+        self.fleetwave_on_publish: Callable[[str], None] | None = None
         self._revalidation: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -286,6 +288,9 @@ class FleetwaveBroker(Broker):
             with contextlib.suppress(Exception):
                 session.transitions.disconnect()
             return False
+        on_publish = self.fleetwave_on_publish
+        if on_publish is not None and message is not None and topic:
+            on_publish(topic)
         claim = self.fleetwave_access.claim_handler
         if topic.startswith("$aws/") and claim is not None:
 

@@ -224,3 +224,36 @@ def test_a_broker_whose_shutdown_hangs_still_frees_its_port_for_the_restart():
         assert running.port == port
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
+
+
+def test_broker_tells_its_observer_each_accepted_publish_across_a_restart_and_never_a_replay(broker, channel):
+    # Given an observer of the broker's publishes
+    seen: list[str] = []
+    broker.on_publish(seen.append)
+    # When the service publishes a retained command and a robot reports
+    channel.publish_command("robot-1", command())
+    robot = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="robot-1")
+    robot.connect("127.0.0.1", broker.port)
+    robot.loop_start()
+    try:
+        robot.publish(status_topic("robot-1"), b'{"seq": 0}', qos=1).wait_for_publish(WAIT)
+        # Then it is told each topic once, as the broker accepts it
+        assert eventually(lambda: seen == [command_topic("robot-1"), status_topic("robot-1")])
+        # And a subscriber that receives the retained command later is no publish
+        late = Subscriber(broker.port, COMMAND_TOPIC_FILTER)
+        late.next()
+        late.close()
+        # And a restarted broker keeps telling it; None stops it
+        robot.disconnect()
+        robot.loop_stop()
+        broker.restart()
+        robot.reconnect()
+        robot.loop_start()
+        robot.publish(status_topic("robot-1"), b'{"seq": 1}', qos=1).wait_for_publish(WAIT)
+        assert eventually(lambda: len(seen) == 3)
+        broker.on_publish(None)
+        robot.publish(status_topic("robot-1"), b'{"seq": 2}', qos=1).wait_for_publish(WAIT)
+    finally:
+        robot.disconnect()
+        robot.loop_stop()
+    assert seen == [command_topic("robot-1"), status_topic("robot-1"), status_topic("robot-1")]
