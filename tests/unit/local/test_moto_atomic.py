@@ -515,3 +515,52 @@ def test_moto_atomic_reads_racing_writes_on_the_same_item_never_fail():
 
     # Then no request failed
     assert errors == []
+
+
+def test_moto_atomic_answers_items_as_plain_values_as_moto_does():
+    import datetime
+    from decimal import Decimal
+
+    import moto.dynamodb.models.utilities as utilities
+    import moto.dynamodb.responses as responses
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    # Given an answer with every kind of attribute value, nested, binary ones as text and as bytes, items,
+    # a datetime, an item's attributes (a dict subclass) and plain values
+    attributes = {
+        "s": {"S": "x"},
+        "n": {"N": "1.5"},
+        "b": {"B": "AAE="},
+        "bs": {"BS": ["AAE=", "AgM="]},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "null": {"NULL": True},
+        "bool": {"BOOL": False},
+        "l": {"L": [{"S": "y"}, {"M": {"deep": {"B": "BAU="}, "n": {"N": "2"}}}]},
+        "m": {"M": {"inner": {"L": [{"BOOL": True}, {"NULL": True}]}}},
+    }
+    item = Item(
+        DynamoType({"S": "pk"}), DynamoType({"S": "sk"}), {"pk": {"S": "pk"}, "sk": {"S": "sk"}, **attributes}
+    )
+    raw_bytes = DynamoType({"B": "AAE="})
+    raw_bytes.value = b"\x00\x01"  # after a projection's round trip moto holds bytes
+    answer = {
+        "Responses": {"t": [item.to_json()["Attributes"], item.attrs]},
+        "Items": [item, {"x": raw_bytes}],
+        "Count": 2,
+        "ScannedCount": Decimal("2"),
+        "When": datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC),
+        "Plain": ["text", 1, 1.5, True, None, b"bytes"],
+    }
+    expected = utilities.dynamo_to_dict(answer)
+
+    # When the guard converts it
+    with moto_atomic.serialized_dynamodb():
+        converted = responses.dynamo_to_dict(answer)
+        recursed = utilities.dynamo_to_dict(answer)
+
+    # Then it is moto's answer exactly, types included, and moto's function is back afterwards
+    assert converted == expected and recursed == expected
+    assert repr(converted) == repr(expected)
+    assert responses.dynamo_to_dict is utilities.dynamo_to_dict
+    assert getattr(utilities.dynamo_to_dict, "__wrapped__", None) is None
