@@ -33,12 +33,14 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from fleetwave_service.core import ids
 from fleetwave_service.core.dynamo import Row
+from fleetwave_service.engine import inbound
+from fleetwave_service.engine.inbound import StatusReport
 from fleetwave_service.engine.ports import Ports
 from fleetwave_service.engine.protocol import (
     FAILURE_CODES,
@@ -50,10 +52,6 @@ from fleetwave_service.engine.protocol import (
 from fleetwave_service.engine.rules import PROGRESS_INTERVAL_SECONDS
 from fleetwave_service.engine.store import COUNTER_FOR_STATUS
 from fleetwave_service.engine.wave_end import complete_wave_if_done
-
-if TYPE_CHECKING:
-    # Only for annotations: the status function reads the reports (engine/status.py).
-    from fleetwave_service.engine.inbound import StatusReport
 
 logger = Logger(service="fleetwave-rollout", child=True)
 
@@ -355,8 +353,7 @@ def _write(job_id: str, robot: str, report: StatusReport, read: Row, now: float,
     if report.components:
         # Greengrass: per-component results, shown by ListEffectiveDeployments.
         fields["componentResults"] = {
-            name: {key: value for key, value in vars(result).items() if value is not None}
-            for name, result in report.components.items()
+            name: inbound.dump(result) for name, result in report.components.items()
         }
     # Counted with the batch's other finished robots, one update per wave (_finish_batch).
     return store.finish_robot(
